@@ -1,0 +1,1 @@
+"""Architectures room: the triplet-trained encoder (needs torch and fastai)."""

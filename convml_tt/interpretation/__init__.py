@@ -1,0 +1,1 @@
+"""Interpretation room: embeddings, plots and quality metrics."""

@@ -1,0 +1,1 @@
+"""Plots of embeddings: dendrogram, annotated scatter, grid overview."""
