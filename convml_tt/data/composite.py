@@ -1,0 +1,562 @@
+"""Domain composites: true-colour RGB (or one band) over a lat/lon domain.
+
+A composite is built from the band files of one ABI scan ("scene"):
+
+1. for every band, only the window of the file covering the domain plus a
+   margin is read (:func:`convml_tt.data.abi.bbox_window` and
+   :func:`~convml_tt.data.abi.read_abi` with ``window=``);
+2. radiances are calibrated to reflectance factor (bands 1-6, not divided by
+   the cosine of the solar zenith angle) or brightness temperature (K,
+   bands 7-16); L2 ``CMI`` is already calibrated;
+3. space pixels (fill values, off the Earth's disk) and pixels whose data
+   quality flag ``DQF`` exceeds ``dqf_max`` (default 1: keep "good" and
+   "conditionally usable") become NaN;
+4. bands are brought to a common resolution (default 1 km): finer bands are
+   block-averaged (band 2 at 0.5 km: 2 x 2 means, NaN if any input is NaN),
+   coarser bands are upsampled by pixel replication, on a fixed-grid raster
+   aligned with the bands' own pixels;
+5. true colour: red = band 2 (0.64 um), blue = band 1 (0.47 um) and a
+   simulated green from band 3 ("veggie", 0.86 um), following the CIMSS
+   natural true-colour recipe (Bah et al. 2018, doi:10.1029/2018EA000379)::
+
+       green = 0.45 * red + 0.10 * veggie + 0.45 * blue
+
+The stored values are the linear reflectances (red, green, blue), so they
+stay comparable with other tools; :func:`to_uint8` applies the display
+stretch used for PNG tiles and plots: clip to [0, 1], then gamma 1/2.2
+(``255 * r ** (1 / 2.2)``, rounded).
+
+The composite is a netCDF file: the image on the fixed grid (``x``, ``y``
+scan angles in radians, row 0 north), 2-D ``lat``/``lon`` coordinates, the
+``goes_imager_projection`` variable with the attributes of the source files,
+the scan start ``time``, the source file names and the parameters. It is
+written to a temporary name and renamed, and a second call with the same
+inputs reuses it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import xarray as xr
+
+from . import abi
+from .abi import ABIFileError, FixedGrid, OffDiskError, check_bbox
+from .goes import ABIKey
+
+__all__ = [
+    "TRUECOLOR_BANDS",
+    "GREEN_FRACTIONS",
+    "GAMMA",
+    "RECIPE_VERSION",
+    "make_composite",
+    "make_composites",
+    "composite_path",
+    "load_composite",
+    "find_scenes",
+    "simulated_green",
+    "to_uint8",
+    "OffDiskError",
+]
+
+#: ABI bands of the true-colour recipe: blue (0.47 um), red (0.64 um), veggie (0.86 um)
+TRUECOLOR_BANDS = (1, 2, 3)
+#: CIMSS simulated green (Bah et al. 2018): fractions of red, veggie and blue
+GREEN_FRACTIONS = {"red": 0.45, "veggie": 0.10, "blue": 0.45}
+#: display gamma: 8-bit value = 255 * clip(r, 0, 1) ** (1 / GAMMA)
+GAMMA = 2.2
+#: bump when the recipe changes, so cached composites are rebuilt
+RECIPE_VERSION = 1
+#: scan-angle spacing of a 1 km ABI pixel, radians
+_RAD_PER_KM = 28e-6
+
+Scene = Union[Mapping[int, Union[str, os.PathLike]], Sequence[Union[str, os.PathLike]]]
+Kind = Union[str, int]
+
+
+# -----------------------------------------------------------------------------
+# recipe
+# -----------------------------------------------------------------------------
+def simulated_green(red, veggie, blue):
+    """CIMSS simulated green reflectance from red (band 2), veggie (band 3)
+    and blue (band 1) reflectances (any broadcastable arrays)."""
+    f = GREEN_FRACTIONS
+    return f["red"] * red + f["veggie"] * veggie + f["blue"] * blue
+
+
+def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
+    """The display stretch: reflectance -> 8-bit, ``round(255 * clip(r, 0, 1) ** (1/gamma))``.
+
+    NaN becomes 0. Works on any shape (e.g. ``(n, n, 3)``).
+    """
+    v = np.nan_to_num(np.asarray(values, np.float32), nan=0.0)
+    np.clip(v, 0.0, 1.0, out=v)
+    return np.rint(255.0 * v ** np.float32(1.0 / gamma)).astype(np.uint8)
+
+
+def _kind_bands(kind: Kind) -> tuple[tuple[int, ...], str]:
+    if isinstance(kind, str) and kind.lower() in ("truecolor", "truecolour", "rgb"):
+        return TRUECOLOR_BANDS, "truecolor"
+    try:
+        band = int(kind)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16"
+        ) from None
+    if not 1 <= band <= 16:
+        raise ValueError(f"composite band {band} must be an ABI band number 1-16")
+    return (band,), f"C{band:02d}"
+
+
+# -----------------------------------------------------------------------------
+# scenes in the source cache
+# -----------------------------------------------------------------------------
+def _scene_files(scene: Scene) -> dict[int, Path]:
+    if isinstance(scene, Mapping):
+        return {int(b): Path(p) for b, p in scene.items()}
+    files: dict[int, Path] = {}
+    for p in scene:
+        key = ABIKey.parse(str(p))
+        if key.band is None:
+            raise ValueError(f"{p}: file name has no band (…C01_…), cannot use it in a composite")
+        files[key.band] = Path(p)
+    return files
+
+
+def scene_key(scene: Scene) -> ABIKey:
+    """The :class:`~convml_tt.data.goes.ABIKey` of a scene's first band file."""
+    files = _scene_files(scene)
+    return ABIKey.parse(str(files[min(files)]))
+
+
+def find_scenes(
+    data_root: str | os.PathLike,
+    bands: Iterable[int] = TRUECOLOR_BANDS,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    satellite: int | None = None,
+    product: str | None = None,
+    sector: str | None = None,
+) -> list[dict[int, Path]]:
+    """Scenes in the local source cache ``{data_root}/sources/goes*/`` that
+    have every band of ``bands``, scan start in ``[start, end]``.
+
+    Returns a list (sorted by scan start, satellite) of ``{band: path}``;
+    files are grouped by satellite, product, sector, scan mode and scan start
+    time. Works offline; nothing is downloaded.
+    """
+    want = tuple(sorted(set(int(b) for b in bands)))
+    root = Path(data_root) / "sources"
+    groups: dict[tuple, dict[int, Path]] = {}
+    for path in sorted(root.glob("goes*/**/OR_ABI-*.nc")):
+        try:
+            key = ABIKey.parse(path.name)
+        except ValueError:
+            continue
+        if key.band not in want:
+            continue
+        if satellite is not None and key.satellite != satellite:
+            continue
+        if product is not None and key.product != product:
+            continue
+        if sector is not None and key.sector != sector:
+            continue
+        if (start is not None and key.start < start) or (end is not None and key.start > end):
+            continue
+        gid = (key.start.replace(microsecond=0), key.satellite, key.product, key.sector, key.mode)
+        groups.setdefault(gid, {})[key.band] = path
+    return [
+        dict(sorted(files.items()))
+        for gid, files in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        if tuple(sorted(files)) == want
+    ]
+
+
+# -----------------------------------------------------------------------------
+# paths and loading
+# -----------------------------------------------------------------------------
+def _domain_tag(domain) -> str:
+    return "domain_" + "_".join(f"{v:.3f}" for v in check_bbox(domain))
+
+
+def _res_tag(resolution_km: float) -> str:
+    return f"{resolution_km:g}km"
+
+
+def composite_path(
+    data_root: str | os.PathLike,
+    scene: Scene,
+    domain: Sequence[float],
+    kind: Kind = "truecolor",
+    resolution_km: float = 1.0,
+) -> Path:
+    """Where the composite of ``scene`` over ``domain`` is cached:
+    ``{data_root}/composites/goes{sat}/{domain}/{kind}_{res}km/{product}{sector}_{YYYYmmddTHHMMSS}.nc``."""
+    key = scene_key(scene)
+    _, ktag = _kind_bands(kind)
+    return (
+        Path(data_root)
+        / "composites"
+        / f"goes{key.satellite}"
+        / _domain_tag(domain)
+        / f"{ktag}_{_res_tag(resolution_km)}"
+        / f"{key.product}{key.sector}_{key.start:%Y%m%dT%H%M%S}.nc"
+    )
+
+
+def load_composite(path: str | os.PathLike, load: bool = False) -> xr.Dataset:
+    """Open a composite written by :func:`make_composite` (lazily unless ``load``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"composite {path} does not exist; make it with make_composite")
+    ds = xr.open_dataset(path, engine="netcdf4")
+    if "composite_variable" not in ds.attrs:
+        ds.close()
+        raise ValueError(f"{path} is not a convml_tt composite (no 'composite_variable' attribute)")
+    if load:
+        ds.load()
+        ds.close()
+    return ds
+
+
+# -----------------------------------------------------------------------------
+# the common raster
+# -----------------------------------------------------------------------------
+def _spacing(coord: np.ndarray) -> float:
+    return float((coord[-1] - coord[0]) / (coord.size - 1))
+
+
+def _factor(target: float, native: float, what: str) -> Fraction:
+    ratio = abs(target / native)
+    f = Fraction(ratio).limit_denominator(8)
+    if abs(float(f) - ratio) > 1e-3 * ratio or (f.numerator != 1 and f.denominator != 1):
+        raise ValueError(
+            f"{what}: resolution {abs(target) / _RAD_PER_KM:.3g} km is not a whole multiple or "
+            f"divisor of the band's {abs(native) / _RAD_PER_KM:.3g} km; choose e.g. 0.5, 1 or 2 km"
+        )
+    return f
+
+
+def _target_axis(coord: np.ndarray, sl: slice, f: Fraction) -> tuple[float, float, int]:
+    """Target raster (origin, step, size) along one axis from a window of the
+    reference band and the reference's factor ``f`` (target step / band step)."""
+    d = _spacing(coord)
+    i0, i1 = sl.start, sl.stop
+    if f.denominator == 1:  # block-average p x p
+        p = f.numerator
+        i0 = (i0 // p) * p
+        i1 = i0 + max(1, -(-(i1 - i0) // p)) * p
+        while i1 > coord.size:
+            i1 -= p
+        n = (i1 - i0) // p
+        if n < 1:
+            raise ValueError("the domain is smaller than one pixel at the chosen resolution")
+        return coord[i0] + (p - 1) / 2 * d, p * d, n
+    m = f.denominator  # upsample by m
+    return coord[i0] - (m - 1) / (2 * m) * d, d / m, (i1 - i0) * m
+
+
+def _source_index(coord: np.ndarray, t0: float, dt_: float, n: int, src: str):
+    """Indices into ``coord`` (a band's x or y) for a target axis: returns
+    (slice to read, how to reduce: ('block', p) or ('take', idx))."""
+    d = _spacing(coord)
+    f = _factor(dt_, d, src)
+    if f.denominator == 1:
+        p = f.numerator
+        s = (t0 - coord[0]) / d - (p - 1) / 2
+        i0 = int(round(s))
+        if abs(s - i0) > 0.05:
+            raise ValueError(f"{src}: pixels are not aligned with the other bands' (offset {s - i0:.2f} px)")
+        i1 = i0 + n * p
+        if i0 < 0 or i1 > coord.size:
+            raise OffDiskError(f"{src}: the domain window is outside this file's sector")
+        return slice(i0, i1), ("block", p)
+    s = (t0 - coord[0]) / d + np.arange(n) * float(f)
+    idx = np.rint(s).astype(int)
+    if idx[0] < 0 or idx[-1] > coord.size - 1:
+        raise OffDiskError(f"{src}: the domain window is outside this file's sector")
+    return slice(int(idx[0]), int(idx[-1]) + 1), ("take", idx - idx[0])
+
+
+def _reduce(a: np.ndarray, axis: int, how) -> np.ndarray:
+    kind, arg = how
+    if kind == "take":
+        return np.take(a, arg, axis=axis)
+    p = arg
+    if p == 1:
+        return a
+    shape = list(a.shape)
+    shape[axis : axis + 1] = [shape[axis] // p, p]
+    return a.reshape(shape).mean(axis=axis + 1)
+
+
+def _read_band(ds: xr.Dataset, rows, cols, dqf_max: int) -> np.ndarray:
+    sub = abi.read_abi(ds, window=(rows, cols))
+    values = np.asarray(abi.calibrate(sub).values, np.float32)
+    if "DQF" in sub.variables and sub["DQF"].dims == ("y", "x"):
+        dqf = np.asarray(sub["DQF"].values, float)
+        with np.errstate(invalid="ignore"):
+            values = np.where(dqf > dqf_max, np.float32(np.nan), values)
+    return values
+
+
+# -----------------------------------------------------------------------------
+# making composites
+# -----------------------------------------------------------------------------
+def _fingerprint(files: dict[int, Path], domain, kind_tag, resolution_km, margin, dqf_max) -> dict:
+    return {
+        "kind": kind_tag,
+        "domain": " ".join(f"{v:.6f}" for v in check_bbox(domain)),
+        "resolution_km": float(resolution_km),
+        "margin_pixels": int(margin),
+        "dqf_max": int(dqf_max),
+        "recipe_version": RECIPE_VERSION,
+        "source_files": "\n".join(files[b].name for b in sorted(files)),
+    }
+
+
+def _matches(path: Path, fp: dict) -> bool:
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return all(
+                str(ds.attrs.get(k)) == str(v) if not isinstance(v, float) else
+                np.isclose(float(ds.attrs.get(k, np.nan)), v)
+                for k, v in fp.items()
+            )
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return False
+
+
+def make_composite(
+    scene: Scene,
+    domain: Sequence[float],
+    kind: Kind = "truecolor",
+    resolution_km: float = 1.0,
+    out_path: str | os.PathLike | None = None,
+    margin: int = 2,
+    dqf_max: int = 1,
+    overwrite: bool = False,
+) -> xr.Dataset:
+    """Composite of one scene over a lat/lon domain.
+
+    Parameters
+    ----------
+    scene:
+        the scene's band files, ``{band: path}`` or a list of paths whose names
+        say the band (ABI L1b ``Rad`` or L2 ``CMI``), all from one scan.
+    domain:
+        ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
+    kind:
+        ``"truecolor"`` (bands 1, 2, 3 -> variable ``rgb`` (y, x, channel) with
+        channels red, green, blue, reflectance) or a band number 1-16
+        (variable ``C13`` etc. (y, x): reflectance for bands 1-6,
+        brightness temperature in K for 7-16).
+    resolution_km:
+        common pixel size at the sub-satellite point, km (0.5, 1 or 2; a
+        whole multiple or divisor of every band's native resolution).
+    out_path:
+        netCDF file to write (None: do not write). Reused when it exists and
+        was made from the same files with the same parameters.
+    margin:
+        extra pixels around the domain's window, at the bands' native resolution.
+    dqf_max:
+        pixels with a data quality flag above this become NaN (0 = good,
+        1 = conditionally usable, 2 = out of range, 3 = no value).
+    overwrite:
+        rebuild even if ``out_path`` holds a matching composite.
+
+    Returns
+    -------
+    xarray.Dataset with coordinates ``y``, ``x`` (scan angles, radians),
+    ``lat``, ``lon`` (y, x) in degrees and ``time``; NaN marks space and
+    bad-quality pixels.
+
+    Raises
+    ------
+    ValueError
+        a domain with min >= max, a missing band, files of different scans.
+    OffDiskError
+        a domain off the Earth's disk or not wholly inside the files' sector.
+    """
+    bands, ktag = _kind_bands(kind)
+    domain = check_bbox(domain)
+    if not resolution_km > 0:
+        raise ValueError(f"resolution_km={resolution_km!r} must be a positive number of km")
+    files = _scene_files(scene)
+    missing = [b for b in bands if b not in files]
+    if missing:
+        raise ValueError(
+            f"composite {ktag!r} needs bands {list(bands)}; the scene lacks {missing} "
+            f"(it has {sorted(files)})"
+        )
+    files = {b: files[b] for b in bands}
+    fp = _fingerprint(files, domain, ktag, resolution_km, margin, dqf_max)
+    if out_path is not None:
+        out_path = Path(out_path)
+        if out_path.exists() and not overwrite and _matches(out_path, fp):
+            return load_composite(out_path)
+
+    keys = {b: ABIKey.parse(files[b].name) for b in bands}
+    scans = {(k.satellite, k.sector, k.start.replace(microsecond=0)) for k in keys.values()}
+    if len(scans) > 1:
+        raise ValueError(
+            f"composite files come from different scans {sorted(scans)}; give the band "
+            "files of one scan (same satellite, sector and start time)"
+        )
+    dss = {b: abi.open_abi(files[b], band=b) for b in bands}
+    try:
+        grids = {b: FixedGrid.from_dataset(dss[b]) for b in bands}
+        if len(set(grids.values())) > 1:
+            raise ValueError(f"the band files {sorted(map(str, files.values()))} have different projections")
+        grid = grids[bands[0]]
+        ref = max(bands, key=lambda b: abs(_spacing(dss[b]["x"].values)))
+        xr_, yr_ = dss[ref]["x"].values, dss[ref]["y"].values
+        rows, cols = abi.bbox_window(dss[ref], domain, margin=margin, require_inside=True)
+        target_dx = resolution_km * _RAD_PER_KM * np.sign(_spacing(xr_))
+        f_ref = _factor(target_dx, _spacing(xr_), f"band {ref} ({files[ref].name})")
+        x0, dx, nx = _target_axis(xr_, cols, f_ref)
+        y0, dy, ny = _target_axis(yr_, rows, f_ref)
+        channels: dict[int, np.ndarray] = {}
+        for b in bands:
+            src = f"band {b} ({files[b].name})"
+            rsl, rhow = _source_index(dss[b]["y"].values, y0, dy, ny, src)
+            csl, chow = _source_index(dss[b]["x"].values, x0, dx, nx, src)
+            v = _read_band(dss[b], rsl, csl, dqf_max)
+            channels[b] = _reduce(_reduce(v, 0, rhow), 1, chow).astype(np.float32)
+        proj_attrs = dict(dss[bands[0]][abi.PROJECTION_VARIABLE].attrs)
+        units = "K" if bands[0] in abi.EMISSIVE_BANDS and dss[bands[0]].attrs["convml_tt_variable"] == "Rad" else None
+    finally:
+        for d in dss.values():
+            d.close()
+
+    x = x0 + dx * np.arange(nx)
+    y = y0 + dy * np.arange(ny)
+    lat, lon = grid.scan_to_latlon(*np.meshgrid(x, y))
+    space = ~np.isfinite(lat)
+    key = keys[bands[0]]
+    coords = {
+        "y": ("y", y, {"units": "rad", "long_name": "fixed-grid N/S scan angle", "axis": "Y"}),
+        "x": ("x", x, {"units": "rad", "long_name": "fixed-grid E/W scan angle", "axis": "X"}),
+        "lat": (("y", "x"), lat.astype(np.float32), {"units": "degrees_north", "long_name": "latitude"}),
+        "lon": (("y", "x"), lon.astype(np.float32), {"units": "degrees_east", "long_name": "longitude"}),
+        "time": ((), np.datetime64(key.start, "ns"), {"long_name": "scan start time (UTC)"}),
+    }
+    if ktag == "truecolor":
+        red, blue, veggie = channels[2], channels[1], channels[3]
+        img = np.stack([red, simulated_green(red, veggie, blue), blue], axis=-1)
+        img[space] = np.nan
+        var = xr.Variable(
+            ("y", "x", "channel"),
+            img.astype(np.float32),
+            {
+                "units": "1",
+                "long_name": "true-colour reflectance factor (red, simulated green, blue)",
+                "grid_mapping": abi.PROJECTION_VARIABLE,
+                "green_recipe": "green = 0.45 * red(C02) + 0.10 * veggie(C03) + 0.45 * blue(C01) (CIMSS, Bah et al. 2018)",
+                "display_stretch": f"uint8 = round(255 * clip(value, 0, 1) ** (1 / {GAMMA}))",
+            },
+        )
+        coords["channel"] = ("channel", np.array(["red", "green", "blue"]))
+        name = "rgb"
+    else:
+        img = channels[bands[0]]
+        img[space] = np.nan
+        is_bt = units == "K" or (bands[0] in abi.EMISSIVE_BANDS)
+        var = xr.Variable(
+            ("y", "x"),
+            img,
+            {
+                "units": "K" if is_bt else "1",
+                "long_name": f"ABI band {bands[0]} " + ("brightness temperature" if is_bt else "reflectance factor"),
+                "grid_mapping": abi.PROJECTION_VARIABLE,
+            },
+        )
+        name = ktag
+    ds = xr.Dataset({name: var}, coords=coords)
+    ds[abi.PROJECTION_VARIABLE] = xr.Variable((), np.int32(-2147483647), proj_attrs)
+    ds.attrs.update(
+        {
+            "title": f"GOES-{key.satellite} ABI {ktag} composite",
+            "composite_variable": name,
+            "satellite": int(key.satellite),
+            "product": key.product,
+            "sector": key.sector,
+            "time_coverage_start": key.start.isoformat(),
+            "source_paths": "\n".join(str(files[b]) for b in sorted(files)),
+            "Conventions": "CF-1.8",
+            **fp,
+        }
+    )
+    if out_path is not None:
+        _write_netcdf(ds, out_path, name)
+    return ds
+
+
+def _write_netcdf(ds: xr.Dataset, out_path: Path, name: str) -> None:
+    out_path = Path(out_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cannot create the folder {out_path.parent} for composites ({err})") from err
+    var = ds[name]
+    chunks = tuple(min(s, 256) for s in var.shape[:2]) + tuple(var.shape[2:])
+    encoding = {name: {"chunksizes": chunks, "zlib": False}, "lat": {"zlib": True, "complevel": 1}, "lon": {"zlib": True, "complevel": 1}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_composites(
+    data_root: str | os.PathLike,
+    domain: Sequence[float],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    kind: Kind = "truecolor",
+    resolution_km: float = 1.0,
+    satellite: int | None = None,
+    skip_outside: bool = False,
+    progress: bool = True,
+    **kwargs,
+) -> list[Path]:
+    """Composites of every cached scene (``{data_root}/sources``) with scan start
+    in ``[start, end]``, written to :func:`composite_path` (existing ones are
+    reused). Returns their paths, in time order.
+
+    ``skip_outside``: skip scenes whose sector does not cover the domain
+    (e.g. mesoscale sectors) instead of raising :class:`OffDiskError`.
+    ``kwargs`` go to :func:`make_composite`.
+    """
+    from tqdm.auto import tqdm
+
+    bands, _ = _kind_bands(kind)
+    domain = check_bbox(domain)
+    scenes = find_scenes(data_root, bands, start, end, satellite=satellite)
+    if not scenes:
+        raise FileNotFoundError(
+            f"no cached scenes with bands {list(bands)} in {Path(data_root) / 'sources'}"
+            + (f" between {start} and {end}" if start or end else "")
+            + "; fetch some with `convml_tt fetch` (or make synthetic ones with `convml_tt synthetic`)"
+        )
+    paths = []
+    for files in tqdm(scenes, desc="composites", unit="scene", disable=not progress):
+        out = composite_path(data_root, files, domain, kind, resolution_km)
+        try:
+            ds = make_composite(files, domain, kind, resolution_km, out_path=out, **kwargs)
+            ds.close()
+        except OffDiskError:
+            if skip_outside:
+                continue
+            raise
+        paths.append(out)
+    return paths

@@ -1,0 +1,380 @@
+"""Tiles: small square images on a local equal-area grid, resampled from a composite.
+
+A :class:`Tile` is a square of ``size`` metres with ``n`` x ``n`` pixels
+centred at ``(lat0, lon0)`` on a Lambert azimuthal equal-area (LAEA)
+projection centred on the tile (on the same ellipsoid as the satellite's
+fixed grid, GRS80 for GOES-R). Pixel ``(i, j)`` (row ``i`` from the north,
+column ``j`` from the west) has its centre at the local coordinates
+
+    u_j = (j + 0.5) * size / n - size / 2          (metres east)
+    v_i = size / 2 - (i + 0.5) * size / n          (metres north)
+
+Resampling a composite (an image on the ABI fixed grid, regular in the scan
+angles ``x``, ``y``) onto a tile maps every tile pixel *analytically* to
+fractional row/column indices of the composite (LAEA -> geodetic -> scan
+angles -> indices), then interpolates (bilinear by default, or nearest).
+There are no regridder objects and no weight files.
+
+Speed: projecting all ``n * n`` pixels with PROJ costs ~20 ms at 256 px, so
+the exact mapping is computed on a coarse ``coarse`` x ``coarse`` sub-grid of
+the tile (default 17 x 17 points spanning the pixel centres, through one PROJ
+pipeline ``inv laea | geos``) and the smooth fractional-index field is
+interpolated to every pixel with a separable cubic spline (two small matrix
+products). The error of this step against the exact per-pixel mapping is
+below 1e-3 composite pixel for 200 km tiles anywhere within 70 degrees of the
+sub-satellite point (tested in ``tests/test_tiles.py``; ``coarse=None``
+projects every pixel exactly).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyproj
+import xarray as xr
+
+from .abi import FixedGrid, OffDiskError
+
+DEFAULT_SIZE = 200e3
+DEFAULT_PIXELS = 256
+#: GRS80 axes (m), the ellipsoid of the GOES-R fixed grid
+GRS80 = (6378137.0, 6356752.31414)
+
+
+class InvalidTileError(ValueError):
+    """A tile that touches masked, off-disk or outside-the-composite pixels."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A square tile on a local Lambert azimuthal equal-area grid.
+
+    Parameters
+    ----------
+    lat0, lon0:
+        centre, degrees north / east.
+    size:
+        side length, metres (default 200 km).
+    n:
+        pixels along each side (default 256), so a pixel is ``size / n`` m.
+    a, b:
+        ellipsoid semi-major and semi-minor axes, metres (default GRS80).
+    """
+
+    lat0: float
+    lon0: float
+    size: float = DEFAULT_SIZE
+    n: int = DEFAULT_PIXELS
+    a: float = GRS80[0]
+    b: float = GRS80[1]
+
+    def __post_init__(self):
+        if not (-90.0 < float(self.lat0) < 90.0) or not np.isfinite(self.lon0):
+            raise ValueError(f"tile centre lat0={self.lat0!r} must be in (-90, 90) degrees")
+        if not (self.size > 0 and np.isfinite(self.size)):
+            raise ValueError(f"tile size {self.size!r} must be a positive number of metres")
+        if int(self.n) != self.n or self.n < 2:
+            raise ValueError(f"tile pixels n={self.n!r} must be an integer >= 2")
+
+    # -- geometry ------------------------------------------------------------
+    @property
+    def proj4(self) -> str:
+        """PROJ string of the tile's local LAEA projection (metres)."""
+        return (
+            f"+proj=laea +lat_0={float(self.lat0)!r} +lon_0={float(self.lon0)!r} "
+            f"+a={self.a!r} +b={self.b!r} +units=m +no_defs"
+        )
+
+    @property
+    def pixel_size(self) -> float:
+        """Side of one pixel, metres."""
+        return self.size / self.n
+
+    def local_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """Local coordinates of the pixel centres: ``u`` (n,) metres east
+        (west to east) and ``v`` (n,) metres north (north to south)."""
+        return _centres(self.size, self.n), -_centres(self.size, self.n)
+
+    def _inverse(self, u, v) -> tuple[np.ndarray, np.ndarray]:
+        proj = pyproj.Proj(self.proj4)
+        lon, lat = proj(np.asarray(u, float), np.asarray(v, float), inverse=True, errcheck=False)
+        lon = (np.asarray(lon, float) + 180.0) % 360.0 - 180.0
+        return np.asarray(lat, float), lon
+
+    def pixel_latlon(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lat, lon)`` of every pixel centre, degrees, each shape ``(n, n)``."""
+        u, v = self.local_coords()
+        uu, vv = np.meshgrid(u, v)
+        return self._inverse(uu, vv)
+
+    def corners(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lat, lon)`` of the outer corners NW, NE, SE, SW, degrees, shape ``(4,)``."""
+        h = self.size / 2
+        return self._inverse([-h, h, h, -h], [h, h, -h, -h])
+
+    def outline(self, points_per_side: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """Closed outline polygon ``(lat, lon)`` in degrees (``4 * points_per_side + 1``
+        points, clockwise from the NW corner); its sides are straight in the
+        tile's projection, so slightly curved in lat/lon."""
+        h = self.size / 2
+        t = np.linspace(-h, h, points_per_side, endpoint=False)
+        u = np.concatenate([t, np.full_like(t, h), -t, np.full_like(t, -h), [-h]])
+        v = np.concatenate([np.full_like(t, h), -t, np.full_like(t, -h), t, [h]])
+        return self._inverse(u, v)
+
+    # -- mapping to a fixed grid -------------------------------------------
+    def scan_angles(self, grid: FixedGrid, coarse: int | None = 17) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed-grid scan angles ``(x, y)`` (radians, each ``(n, n)``) of every
+        pixel centre; NaN where a pixel is off the Earth's disk.
+
+        With ``coarse=K`` the exact mapping is computed on K x K points and
+        interpolated (separable cubic spline); ``coarse=None`` maps every
+        pixel exactly.
+        """
+        if grid.sweep_angle_axis != "x" or (grid.semi_major_axis, grid.semi_minor_axis) != (
+            self.a,
+            self.b,
+        ):
+            tile = Tile(self.lat0, self.lon0, self.size, self.n, grid.semi_major_axis, grid.semi_minor_axis)
+        else:
+            tile = self
+        tr = _pipeline(tile.proj4, grid)
+        h = grid.perspective_point_height
+        if coarse is None or coarse >= self.n:
+            u, v = self.local_coords()
+            uu, vv = np.meshgrid(u, v)
+            px, py = tr.transform(uu, vv, errcheck=False)
+            return _finite(px) / h, _finite(py) / h
+        k = int(coarse)
+        if k < 4:
+            raise ValueError(f"coarse={coarse!r} must be >= 4 (or None for the exact mapping)")
+        c = _centres(self.size, self.n)
+        uc = np.linspace(c[0], c[-1], k)
+        uu, vv = np.meshgrid(uc, -uc)
+        px, py = tr.transform(uu, vv, errcheck=False)
+        px, py = _finite(px), _finite(py)
+        if not (np.isfinite(px).all() and np.isfinite(py).all()):
+            # part of the tile is off the disk: exact mapping shows which pixels
+            return self.scan_angles(grid, coarse=None)
+        m = _spline_matrix(self.n, k)
+        return (m @ px @ m.T) / h, (m @ py @ m.T) / h
+
+
+def _finite(a) -> np.ndarray:
+    a = np.asarray(a, float)
+    a[~np.isfinite(a)] = np.nan
+    return a
+
+
+def _centres(size: float, n: int) -> np.ndarray:
+    return (np.arange(n) + 0.5) * (size / n) - size / 2
+
+
+@functools.lru_cache(maxsize=64)
+def _spline_matrix(n: int, k: int) -> np.ndarray:
+    """(n, k) matrix interpolating k equally spaced samples spanning the n pixel
+    centres to every pixel centre with a not-a-knot cubic spline."""
+    from scipy.interpolate import CubicSpline
+
+    t_coarse = np.linspace(0.0, n - 1.0, k)
+    spline = CubicSpline(t_coarse, np.eye(k), axis=0, bc_type="not-a-knot")
+    m = spline(np.arange(n, dtype=float))
+    m.setflags(write=False)
+    return m
+
+
+@functools.lru_cache(maxsize=256)
+def _pipeline(laea: str, grid: FixedGrid) -> pyproj.Transformer:
+    geos = (
+        f"+proj=geos +h={grid.perspective_point_height!r} +a={grid.semi_major_axis!r} "
+        f"+b={grid.semi_minor_axis!r} +lon_0={grid.longitude_of_projection_origin!r} "
+        f"+sweep={grid.sweep_angle_axis}"
+    )
+    laea_step = laea.replace(" +units=m +no_defs", "")
+    return pyproj.Transformer.from_pipeline(
+        f"+proj=pipeline +step +inv {laea_step} +step {geos}"
+    )
+
+
+# -----------------------------------------------------------------------------
+# the composite's regular scan-angle grid
+# -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScanGrid:
+    """A regular grid of scan angles: pixel ``(row, col)`` is centred at
+    ``x = x0 + col * dx``, ``y = y0 + row * dy`` (radians; ``dy < 0`` when row 0
+    is north) on the fixed grid ``grid``; ``shape = (rows, cols)``."""
+
+    grid: FixedGrid
+    x0: float
+    dx: float
+    y0: float
+    dy: float
+    shape: tuple[int, int]
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> "ScanGrid":
+        """The scan grid of a composite (or any dataset with regular ``x``, ``y``
+        coordinates and ``goes_imager_projection``)."""
+        x = np.asarray(ds["x"].values, float)
+        y = np.asarray(ds["y"].values, float)
+        if x.size < 2 or y.size < 2:
+            raise ValueError(f"composite has {y.size} x {x.size} pixels; need at least 2 x 2")
+        dx = (x[-1] - x[0]) / (x.size - 1)
+        dy = (y[-1] - y[0]) / (y.size - 1)
+        if np.abs(np.diff(x) - dx).max() > 1e-3 * abs(dx) or np.abs(np.diff(y) - dy).max() > 1e-3 * abs(dy):
+            raise ValueError("composite x/y scan angles are not regularly spaced")
+        return cls(FixedGrid.from_dataset(ds), float(x[0]), float(dx), float(y[0]), float(dy), (y.size, x.size))
+
+    def indices(self, tile: Tile, coarse: int | None = 17) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional ``(row, col)`` indices (each ``(n, n)``) of every pixel of
+        ``tile`` in this grid; NaN off the disk."""
+        sx, sy = tile.scan_angles(self.grid, coarse=coarse)
+        return (sy - self.y0) / self.dy, (sx - self.x0) / self.dx
+
+
+def index_window(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], pad: int = 1):
+    """The index box ``(r0, r1, c0, c1)`` (end-exclusive) of an image of ``shape``
+    that holds every pixel needed to interpolate at ``rows``, ``cols``, or None
+    when some are off the disk or outside the image."""
+    rmin, rmax = float(np.min(rows)), float(np.max(rows))
+    cmin, cmax = float(np.min(cols)), float(np.max(cols))
+    if not all(map(math.isfinite, (rmin, rmax, cmin, cmax))):
+        return None
+    r0, c0 = int(math.floor(rmin)) - pad + 1, int(math.floor(cmin)) - pad + 1
+    r1, c1 = int(math.floor(rmax)) + pad + 1, int(math.floor(cmax)) + pad + 1
+    r0, c0 = max(r0, 0), max(c0, 0)
+    if rmin < 0 or cmin < 0 or rmax > shape[0] - 1 or cmax > shape[1] - 1:
+        return None
+    return r0, min(r1, shape[0]), c0, min(c1, shape[1])
+
+
+def interpolate(
+    values: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    method: Literal["bilinear", "nearest"] = "bilinear",
+) -> np.ndarray | None:
+    """Interpolate an image at fractional indices.
+
+    Parameters
+    ----------
+    values:
+        ``(H, W, C)`` (or ``(H, W)``) image, float; NaN = masked.
+    rows, cols:
+        fractional row/column indices, same shape ``S`` (e.g. ``(n, n)``).
+    method:
+        ``"bilinear"`` (the 4 surrounding pixels) or ``"nearest"``.
+
+    Returns
+    -------
+    ``(*S, C)`` (or ``S``) float32 array, or None when any point needs a pixel
+    outside the image or a masked (NaN) pixel: such a tile is invalid.
+    """
+    squeeze = values.ndim == 2
+    if squeeze:
+        values = values[:, :, None]
+    h, w, c = values.shape
+    shape = rows.shape
+    r = np.asarray(rows, float).ravel()
+    q = np.asarray(cols, float).ravel()
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(r).all() and np.isfinite(q).all()):
+            return None
+        if r.min() < -0.5 or q.min() < -0.5 or r.max() > h - 0.5 or q.max() > w - 0.5:
+            return None
+    flat = values.reshape(h * w, c)
+    if method == "nearest":
+        ri = np.clip(np.rint(r).astype(np.intp), 0, h - 1)
+        qi = np.clip(np.rint(q).astype(np.intp), 0, w - 1)
+        out = flat[ri * w + qi]
+    elif method == "bilinear":
+        if r.min() < 0 or q.min() < 0 or r.max() > h - 1 or q.max() > w - 1:
+            return None
+        r0 = np.minimum(r.astype(np.intp), max(h - 2, 0))
+        q0 = np.minimum(q.astype(np.intp), max(w - 2, 0))
+        fr = (r - r0).astype(np.float32)[:, None]
+        fq = (q - q0).astype(np.float32)[:, None]
+        i = r0 * w + q0
+        top = flat[i] * (1 - fq) + flat[i + 1] * fq
+        bottom = flat[i + w] * (1 - fq) + flat[i + w + 1] * fq
+        out = top * (1 - fr) + bottom * fr
+    else:
+        raise ValueError(f"method {method!r} must be 'bilinear' or 'nearest'")
+    out = out.astype(np.float32, copy=False)
+    if np.isnan(out).any():
+        return None
+    out = out.reshape(*shape, c)
+    return out[..., 0] if squeeze else out
+
+
+def composite_values(ds: xr.Dataset) -> tuple[np.ndarray, list[str]]:
+    """The image of a composite as ``(H, W, C)`` float32 and its channel names."""
+    name = ds.attrs.get("composite_variable") or next(
+        n for n, v in ds.data_vars.items() if v.dims[:2] == ("y", "x")
+    )
+    var = ds[name]
+    if var.ndim == 2:
+        return np.asarray(var.values, np.float32)[:, :, None], [name]
+    return np.asarray(var.transpose("y", "x", ...).values, np.float32), [str(c) for c in var[var.dims[2]].values]
+
+
+def resample(
+    composite: xr.Dataset,
+    tile: Tile,
+    method: Literal["bilinear", "nearest"] = "bilinear",
+    coarse: int | None = 17,
+    raise_invalid: bool = True,
+) -> np.ndarray | None:
+    """Resample a composite onto a tile.
+
+    Parameters
+    ----------
+    composite:
+        a composite from :func:`convml_tt.data.composite.make_composite` or
+        :func:`~convml_tt.data.composite.load_composite`.
+    tile:
+        the target tile.
+    method:
+        ``"bilinear"`` (default) or ``"nearest"``.
+    coarse:
+        sub-grid size of the analytic mapping (None: exact per pixel).
+    raise_invalid:
+        raise :class:`InvalidTileError` for a tile touching masked, off-disk
+        or outside pixels (default) instead of returning None.
+
+    Returns
+    -------
+    ``(n, n, C)`` float32 (row 0 north, column 0 west), in the composite's units.
+    """
+    sg = ScanGrid.from_dataset(composite)
+    rows, cols = sg.indices(tile, coarse=coarse)
+    win = index_window(rows, cols, sg.shape)
+    out = None
+    if win is not None:
+        r0, r1, c0, c1 = win
+        name = composite.attrs.get("composite_variable")
+        sub = composite.isel(y=slice(r0, r1), x=slice(c0, c1))
+        values, _ = composite_values(sub) if name else composite_values(sub)
+        out = interpolate(values, rows - r0, cols - c0, method=method)
+    if out is None and raise_invalid:
+        raise InvalidTileError(
+            f"{tile} touches masked (space, bad-quality) pixels or lies partly outside the "
+            "composite; choose a centre further inside the domain"
+        )
+    return out
+
+
+__all__ = [
+    "Tile",
+    "ScanGrid",
+    "InvalidTileError",
+    "OffDiskError",
+    "interpolate",
+    "index_window",
+    "resample",
+    "composite_values",
+]
