@@ -1,0 +1,439 @@
+"""Embeddings of a triplet dataset's tiles as an :class:`xarray.DataArray`.
+
+``get_embeddings(model, dataset)`` runs the encoder over the tiles of one
+stage in batches (CUDA when available) and returns a DataArray
+``(tile_id, emb_dim)`` (or ``(tile_type, tile_id, emb_dim)`` for all three
+tile types) carrying
+
+* attributes: ``model_path``, ``model_config`` (JSON), ``dataset_path``
+  (absolute), ``stage``, ``tile_type``, ``convml_tt_version``;
+* coordinates from the per-triplet metadata when present: ``lat``, ``lon``
+  (degrees north/east of the tile centre), ``time`` (scene time, UTC),
+  ``stage``, and for synthetic scenes ``regime`` (integer label) and
+  ``regime_name``.
+
+Saved and loaded as netCDF with :func:`save_embeddings` / :func:`load_embeddings`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .. import __version__
+from ._tiles import TILE_TYPES, read_meta
+
+__all__ = [
+    "get_embeddings",
+    "save_embeddings",
+    "load_embeddings",
+    "nearest_tiles",
+    "resolve_dataset_path",
+    "model_config",
+]
+
+
+# --- helpers -----------------------------------------------------------------------
+def default_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dataset_path(da: xr.DataArray, dataset_path: str | Path | None = None) -> Path:
+    """The dataset folder behind embeddings ``da``: ``dataset_path`` when given,
+    else the ``dataset_path`` attribute. Raises FileNotFoundError saying how
+    to point it elsewhere when the folder does not exist."""
+    if dataset_path is not None:
+        p = Path(dataset_path)
+        if not p.is_dir():
+            raise FileNotFoundError(f"dataset_path {str(p)!r} is not a folder; give the triplet dataset "
+                                    f"folder (holding train/ and study/)")
+        return p
+    attr = da.attrs.get("dataset_path")
+    if not attr:
+        raise FileNotFoundError(
+            "the embeddings carry no dataset_path attribute, so the tile images cannot be found; pass "
+            "dataset_path=... (CLI: --dataset-path) pointing at the triplet dataset folder"
+        )
+    p = Path(attr)
+    if not p.is_dir():
+        raise FileNotFoundError(
+            f"the dataset folder these embeddings were made from, {attr!r}, no longer exists; "
+            f"pass dataset_path=... (CLI: --dataset-path DIR) pointing at where the dataset is now, "
+            f"or set da.attrs['dataset_path'] = DIR"
+        )
+    return p
+
+
+def model_config(da: xr.DataArray) -> dict:
+    """The model config stored in the embeddings' ``model_config`` attribute (a dict)."""
+    text = da.attrs.get("model_config")
+    return json.loads(text) if text else {}
+
+
+def _load_model(model_or_path: Any, device: str):
+    import torch
+
+    if isinstance(model_or_path, (str, Path)):
+        from convml_tt.architectures.triplet_trainer import load_model
+
+        model = load_model(model_or_path, device=device)
+        path = str(Path(model_or_path).resolve())
+    elif isinstance(model_or_path, torch.nn.Module):
+        model = model_or_path
+        path = getattr(model, "path", None) or ""
+    else:
+        raise TypeError(
+            f"model_or_path must be a model file path or a torch.nn.Module (load_model(...)), "
+            f"got {type(model_or_path).__name__}"
+        )
+    return model, str(path)
+
+
+def _config_of(model) -> dict:
+    cfg = getattr(model, "config", None)
+    return dict(cfg) if isinstance(cfg, dict) else {}
+
+
+def _normalisation(config: dict, n_channels: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std applied after scaling pixels to [0, 1]."""
+    mean = config.get("mean")
+    std = config.get("std")
+    norm = config.get("normalization", config.get("normalisation"))
+    if isinstance(norm, dict):
+        mean, std = norm.get("mean", mean), norm.get("std", std)
+    if mean is None or std is None:
+        return [0.0] * n_channels, [1.0] * n_channels
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def _model_channels(model, config: dict) -> int | None:
+    for key in ("n_channels", "in_channels", "channels", "input_channels"):
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return int(m.in_channels)
+    return None
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# --- metadata -> coordinates --------------------------------------------------------------
+def _regime_names() -> list[str] | None:
+    try:
+        from convml_tt.data.synthetic import REGIMES
+    except Exception:  # synthetic module absent or broken: names unknown
+        return None
+    return list(REGIMES)
+
+
+def _tile_entry(meta: dict, tile_type: str) -> dict:
+    """The part of a triplet's metadata that describes one of its tiles."""
+    for key in (tile_type, f"{tile_type}_tile"):
+        if isinstance(meta.get(key), dict):
+            return meta[key]
+    tiles = meta.get("tiles")
+    if isinstance(tiles, dict) and isinstance(tiles.get(tile_type), dict):
+        return tiles[tile_type]
+    if isinstance(tiles, list):
+        for t in tiles:
+            if isinstance(t, dict) and t.get("tile_type", t.get("type")) == tile_type:
+                return t
+    return {}
+
+
+def _first(d: dict, *keys: str) -> Any:
+    for k in keys:
+        if k in d and d[k] is not None:
+            return d[k]
+    return None
+
+
+def _meta_record(meta: dict | None, tile_type: str) -> dict[str, Any]:
+    if not meta:
+        return {}
+    e = _tile_entry(meta, tile_type)
+    rec: dict[str, Any] = {}
+    lat = _first(e, "lat", "lat0", "latitude", "center_lat", "centre_lat")
+    lon = _first(e, "lon", "lon0", "longitude", "center_lon", "centre_lon")
+    centre = _first(e, "centre", "center")
+    if (lat is None or lon is None) and isinstance(centre, dict):
+        lat, lon = _first(centre, "lat", "lat0"), _first(centre, "lon", "lon0")
+    elif (lat is None or lon is None) and isinstance(centre, (list, tuple)) and len(centre) == 2:
+        lat, lon = centre  # (lat, lon)
+    if lat is not None and lon is not None:
+        rec["lat"], rec["lon"] = float(lat), ((float(lon) + 180.0) % 360.0) - 180.0
+    t = _first(e, "time", "scene_time", "datetime")
+    if t is None:
+        t = _first(meta, "time", "scene_time")
+    if t is not None:
+        rec["time"] = pd.Timestamp(str(t)).tz_localize(None) if pd.Timestamp(str(t)).tzinfo else pd.Timestamp(str(t))
+    reg = _first(e, "regime", "regime_label", "label")
+    if isinstance(reg, dict):
+        rec["regime"] = _first(reg, "label", "id", "index")
+        if _first(reg, "name") is not None:
+            rec["regime_name"] = str(reg["name"])
+    elif reg is not None:
+        if isinstance(reg, str) and not reg.lstrip("-").isdigit():
+            rec["regime_name"] = reg
+        else:
+            rec["regime"] = int(reg)
+    name = _first(e, "regime_name")
+    if name is not None:
+        rec["regime_name"] = str(name)
+    return rec
+
+
+def _coords_from_meta(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per-tile coordinate arrays (NaN/NaT/"" where a tile lacks the value)."""
+    keys = {k for r in records for k in r}
+    out: dict[str, np.ndarray] = {}
+    for k in ("lat", "lon"):
+        if k in keys:
+            out[k] = np.array([r.get(k, np.nan) for r in records], dtype=np.float64)
+    if "time" in keys:
+        out["time"] = np.array([np.datetime64(r["time"], "ns") if "time" in r else np.datetime64("NaT", "ns")
+                                for r in records])
+    if "regime" in keys:
+        out["regime"] = np.array([r.get("regime", -1) if r.get("regime") is not None else -1 for r in records],
+                                 dtype=np.int64)
+    names = None
+    if "regime_name" in keys:
+        names = [r.get("regime_name", "") for r in records]
+    elif "regime" in keys:
+        table = _regime_names()
+        if table is not None:
+            names = [table[r["regime"]] if r.get("regime") is not None and 0 <= r["regime"] < len(table) else ""
+                     for r in records]
+    if names is not None:
+        out["regime_name"] = np.array(names, dtype=object).astype(str)
+    return out
+
+
+# --- the embedding loop ---------------------------------------------------------------------
+def _embed_tiles(model, dataset, batch_size: int, device: str, mean, std, progress: bool, desc: str) -> np.ndarray:
+    """Run ``model`` over every tile of a TileDataset -> (n_tiles, emb_dim) float32."""
+    import torch
+
+    n = len(dataset)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    c = len(mean)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, c, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, c, 1, 1)
+    chunks = []
+    from tqdm.auto import tqdm
+
+    with torch.inference_mode(), tqdm(total=n, desc=desc, unit="tile", disable=not progress, leave=False) as bar:
+        for batch in loader:
+            x = batch.to(device, non_blocking=True).float().div_(255.0)
+            x = (x - mean_t) / std_t
+            chunks.append(model(x).float().cpu().numpy())
+            bar.update(len(batch))
+    return np.concatenate(chunks, axis=0)
+
+
+def get_embeddings(
+    model_or_path: Any,
+    dataset_or_folder: Any,
+    stage: str = "study",
+    tile_type: str = "anchor",
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: bool = True,
+) -> xr.DataArray:
+    """Embed the tiles of one stage of a triplet dataset.
+
+    Parameters
+    ----------
+    model_or_path : a model file (``convml_tt train`` output) or an encoder
+        ``torch.nn.Module`` (e.g. from ``load_model``), mapping a float batch
+        (B, C, H, W) to (B, emb_dim).
+    dataset_or_folder : the dataset folder (holding ``train/``, ``study/``),
+        one stage folder, or a :class:`convml_tt.data.dataset.TileDataset`
+        (then ``stage``/``tile_type`` are taken from it).
+    stage : ``"study"`` (default) or ``"train"``.
+    tile_type : ``"anchor"``, ``"neighbor"``, ``"distant"``, or ``"all"`` for
+        the three, stacked along a leading ``tile_type`` dimension (only
+        triplets with all three tiles are kept).
+    batch_size : tiles per forward pass.
+    device : torch device; default CUDA when available, else CPU.
+    progress : show a tqdm progress bar.
+
+    Returns
+    -------
+    DataArray ``(tile_id, emb_dim)`` float32 (``(tile_type, tile_id, emb_dim)``
+    for ``"all"``), with attributes and metadata coordinates as described in
+    the module docstring.
+    """
+    import torch
+
+    from convml_tt.data.dataset import TileDataset
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive number of tiles, got {batch_size}")
+    device = device or default_device()
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} was requested but no CUDA GPU is available; use device='cpu'")
+    if tile_type not in TILE_TYPES + ("all",):
+        raise ValueError(f"tile_type must be one of {TILE_TYPES + ('all',)}, got {tile_type!r}")
+
+    model, model_path = _load_model(model_or_path, device)
+    model = model.to(device).eval()
+    config = _config_of(model)
+
+    types = list(TILE_TYPES) if tile_type == "all" else [tile_type]
+    if isinstance(dataset_or_folder, TileDataset):
+        datasets = {dataset_or_folder.tile_type: dataset_or_folder}
+        types = [dataset_or_folder.tile_type]
+        tile_type = dataset_or_folder.tile_type
+        stage = dataset_or_folder.stage
+    else:
+        datasets = {t: TileDataset(dataset_or_folder, stage=stage, tile_type=t, progress=progress) for t in types}
+    if tile_type == "all":
+        common = sorted(set.intersection(*(set(d.ids) for d in datasets.values())))
+        if not common:
+            raise ValueError(f"no complete triplet in {datasets['anchor'].stage_dir}; cannot embed all tile types")
+        for t, d in datasets.items():
+            if d.ids != common:
+                keep = [d.ids.index(i) for i in common]
+                datasets[t] = torch.utils.data.Subset(d, keep)
+                datasets[t].ids = common  # type: ignore[attr-defined]
+                datasets[t].stage_dir = d.stage_dir  # type: ignore[attr-defined]
+                datasets[t].n_channels = d.n_channels  # type: ignore[attr-defined]
+    first = next(iter(datasets.values()))
+    stage_dir = Path(first.stage_dir)
+    ds_root = stage_dir.parent if stage_dir.name == stage else stage_dir.parent
+    n_ch = first.n_channels
+    want = _model_channels(model, config)
+    if want is not None and want != n_ch:
+        raise ValueError(
+            f"the model takes {want}-channel tiles but the dataset {str(stage_dir)!r} has {n_ch}-channel "
+            f"tiles; use a model trained on this kind of tiles (or a dataset made with {want} channels)"
+        )
+    mean, std = _normalisation(config, n_ch)
+    if len(mean) != n_ch:
+        raise ValueError(f"the model's normalisation has {len(mean)} channels but the tiles have {n_ch}")
+
+    embs, coords_per_type = [], []
+    for t in types:
+        d = datasets[t]
+        embs.append(_embed_tiles(model, d, batch_size, device, mean, std, progress, desc=f"embedding {stage} {t}"))
+        records = [_meta_record(read_meta(ds_root, stage, i), t) for i in d.ids]
+        coords_per_type.append(_coords_from_meta(records))
+    ids = np.asarray(first.ids, dtype=np.int64)
+    attrs = {
+        "model_path": model_path,
+        "model_config": json.dumps(config, default=_json_default, sort_keys=True),
+        "dataset_path": str(ds_root.resolve()),
+        "stage": stage,
+        "tile_type": tile_type,
+        "convml_tt_version": __version__,
+    }
+    emb_dim = np.arange(embs[0].shape[1])
+    if tile_type != "all":
+        coords: dict[str, Any] = {"tile_id": ids, "emb_dim": emb_dim, "stage": ("tile_id", np.full(len(ids), stage))}
+        coords.update({k: ("tile_id", v) for k, v in coords_per_type[0].items()})
+        da = xr.DataArray(embs[0], dims=("tile_id", "emb_dim"), coords=coords, attrs=attrs, name="embedding")
+    else:
+        coords = {"tile_type": list(types), "tile_id": ids, "emb_dim": emb_dim,
+                  "stage": ("tile_id", np.full(len(ids), stage))}
+        keys = set().union(*coords_per_type)
+        for k in keys:
+            # regime labels of the anchor go on tile_id (for kNN etc.); all types keep 2-D coords
+            arrs = [c.get(k) for c in coords_per_type]
+            fill = {"lat": np.nan, "lon": np.nan, "regime": -1, "regime_name": "",
+                    "time": np.datetime64("NaT", "ns")}[k]
+            arrs = [a if a is not None else np.full(len(ids), fill) for a in arrs]
+            coords[f"{k}"] = (("tile_type", "tile_id"), np.stack(arrs))
+        da = xr.DataArray(np.stack(embs), dims=("tile_type", "tile_id", "emb_dim"), coords=coords,
+                          attrs=attrs, name="embedding")
+    da["emb_dim"].attrs["long_name"] = "embedding dimension"
+    if "lat" in da.coords:
+        da["lat"].attrs.update(units="degrees_north", long_name="tile centre latitude")
+        da["lon"].attrs.update(units="degrees_east", long_name="tile centre longitude")
+    if "regime" in da.coords:
+        da["regime"].attrs["long_name"] = "synthetic regime label at the tile centre (-1: unknown)"
+    return da
+
+
+# --- saving and loading ------------------------------------------------------------------
+def save_embeddings(da: xr.DataArray, path: str | Path) -> Path:
+    """Write embeddings to netCDF at ``path`` (written to a temporary name in
+    the same folder, then renamed, so a failed write leaves no partial file).
+    Returns the path."""
+    path = Path(path)
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"save_embeddings needs an xarray.DataArray, got {type(da).__name__}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    out = da.copy()
+    out.name = out.name or "embedding"
+    for k, c in out.coords.items():
+        if c.dtype == object:
+            out = out.assign_coords({k: c.astype(str)})
+    try:
+        out.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_embeddings(path: str | Path) -> xr.DataArray:
+    """Read embeddings written by :func:`save_embeddings` (fully loaded, file closed)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"embeddings file {str(path)!r} does not exist; make one with "
+                                f"`convml_tt embed MODEL DATASET --out {path.name}`")
+    try:
+        with xr.open_dataarray(path, engine="netcdf4") as da:
+            da = da.load()
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r} is not an embeddings netCDF file (one DataArray): {err}") from None
+    if "emb_dim" not in da.dims or "tile_id" not in da.dims:
+        raise ValueError(f"{str(path)!r} holds an array with dims {da.dims}, not embeddings (tile_id, emb_dim)")
+    return da
+
+
+# --- nearest tiles --------------------------------------------------------------------------
+def nearest_tiles(da: xr.DataArray, tile_id: int, k: int = 5) -> xr.DataArray:
+    """The ``k`` tiles nearest to ``tile_id`` in embedding space (Euclidean),
+    nearest first, excluding the tile itself.
+
+    Returns the embeddings of those tiles (``(k, emb_dim)``, all coordinates
+    kept) with an extra ``distance`` coordinate along ``tile_id``.
+    """
+    if "tile_type" in da.dims:
+        raise ValueError("nearest_tiles works on one tile type; select one, e.g. da.sel(tile_type='anchor')")
+    ids = da.tile_id.values
+    if int(tile_id) not in set(int(i) for i in ids):
+        raise KeyError(f"tile_id {tile_id} is not in the embeddings (ids {ids.min()}..{ids.max()}, {len(ids)} tiles)")
+    n = len(ids)
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must be between 1 and {n - 1} (the other tiles), got {k}")
+    x = da.transpose("tile_id", "emb_dim").values.astype(np.float64)
+    i0 = int(np.flatnonzero(ids == tile_id)[0])
+    d = np.sqrt(np.sum((x - x[i0]) ** 2, axis=1))
+    d[i0] = np.inf
+    order = np.argsort(d, kind="stable")[:k]
+    out = da.isel(tile_id=order)
+    return out.assign_coords(distance=("tile_id", d[order]))

@@ -1,0 +1,147 @@
+"""Shared pieces of the embedding plots: checking the input, 2-D coordinates
+(embedding dimensions or a projection) and reading tile images."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from .._tiles import read_tile
+
+PROJECTIONS = ("pca", "isomap")
+
+
+def check_tiles_array(da: xr.DataArray, what: str) -> xr.DataArray:
+    """The embeddings as (tile_id, emb_dim); a clear error for other shapes."""
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"{what} needs an xarray.DataArray of embeddings (get_embeddings / load_embeddings), "
+                        f"got {type(da).__name__}")
+    if "tile_type" in da.dims:
+        raise ValueError(
+            f"{what} plots one tile type, but the embeddings have a tile_type dimension "
+            f"{list(da.tile_type.values)}; select one, e.g. da.sel(tile_type='anchor')"
+        )
+    if set(da.dims) != {"tile_id", "emb_dim"}:
+        raise ValueError(f"{what} needs embeddings with dimensions (tile_id, emb_dim), got {da.dims}")
+    return da.transpose("tile_id", "emb_dim")
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """First two principal components of ``x`` (n, d) -> (n, 2) (numpy SVD)."""
+    xc = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    comps = vt[:2]
+    # fix the sign so results are reproducible: largest loading positive
+    signs = np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])
+    out = xc @ (comps * signs[:, None]).T
+    if out.shape[1] < 2:
+        out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
+    return out
+
+
+def coords_2d(
+    da: xr.DataArray,
+    dims: Sequence[int] | None = None,
+    method: str | None = None,
+    n_neighbors: int = 10,
+) -> tuple[np.ndarray, tuple[str, str]]:
+    """2-D coordinates of every tile: two embedding dimensions (``dims``, e.g.
+    ``(0, 1)``) or a projection (``method`` ``"pca"`` or ``"isomap"``).
+
+    Returns ``(xy (n_tiles, 2), (x_label, y_label))``.
+    """
+    x = np.asarray(da.values, dtype=np.float64)
+    n_dim = x.shape[1]
+    if method is not None:
+        if dims is not None:
+            raise ValueError("give either dims (two embedding dimensions) or method (a projection), not both")
+        m = method.lower()
+        if m == "pca":
+            return pca_2d(x), ("PC 1", "PC 2")
+        if m == "isomap":
+            from sklearn.manifold import Isomap
+
+            k = min(n_neighbors, len(x) - 1)
+            xy = Isomap(n_neighbors=k, n_components=2).fit_transform(x)
+            return xy, ("Isomap 1", "Isomap 2")
+        raise ValueError(f"projection method {method!r} is not one of {PROJECTIONS}")
+    dims = (0, 1) if dims is None else tuple(int(d) for d in dims)
+    if len(dims) != 2:
+        raise ValueError(f"dims must be two embedding dimensions, got {dims}")
+    for d in dims:
+        if not 0 <= d < n_dim:
+            raise ValueError(
+                f"embedding dimension {d} does not exist: the embeddings have emb_dim 0..{n_dim - 1}; "
+                f"pick two of those or a projection (method='pca' or 'isomap')"
+            )
+    return x[:, list(dims)], (f"embedding dim {dims[0]}", f"embedding dim {dims[1]}")
+
+
+class TileImages:
+    """Reads the tile images behind an embeddings array from its dataset folder.
+
+    ``dataset_path`` overrides the embeddings' ``dataset_path`` attribute
+    (e.g. after moving the dataset).
+    """
+
+    def __init__(self, da: xr.DataArray, dataset_path: str | Path | None = None) -> None:
+        from ..embeddings import resolve_dataset_path
+
+        self.root = resolve_dataset_path(da, dataset_path)
+        self.stage = da.attrs.get("stage", "study")
+        self.tile_type = da.attrs.get("tile_type", "anchor")
+        if self.tile_type == "all":
+            self.tile_type = "anchor"
+        self.stages = da["stage"].values if "stage" in da.coords and da["stage"].dims == ("tile_id",) else None
+        self.index = {int(t): i for i, t in enumerate(da.tile_id.values)}
+
+    def __call__(self, tile_id: int) -> np.ndarray:
+        stage = self.stage
+        if self.stages is not None:
+            stage = str(self.stages[self.index[int(tile_id)]])
+        im = read_tile(self.root, stage, int(tile_id), self.tile_type)
+        return im[:, :, 0] if im.shape[2] == 1 else im[:, :, :3]
+
+
+def show_tile(ax, image: np.ndarray, edgecolor: str | None = None) -> None:
+    """Draw a tile image on ``ax`` without ticks (greyscale for one channel)."""
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_edgecolor(edgecolor or "0.3")
+        s.set_linewidth(1.5 if edgecolor else 0.8)
+
+
+def spread_subset(xy: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` points spread over ``xy`` (n_points, 2): farthest-point
+    sampling, starting from the point farthest from the centroid."""
+    n = min(n, len(xy))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    scale = xy.std(axis=0)
+    z = (xy - xy.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    chosen = [int(np.argmax(np.sum(z * z, axis=1)))]
+    d = np.sum((z - z[chosen[0]]) ** 2, axis=1)
+    for _ in range(n - 1):
+        i = int(np.argmax(d))
+        chosen.append(i)
+        d = np.minimum(d, np.sum((z - z[i]) ** 2, axis=1))
+    return np.array(chosen, dtype=np.int64)
+
+
+def label_values(da: xr.DataArray, color_by: str | None) -> np.ndarray | None:
+    """Labels to colour points by: coordinate ``color_by``, or the regime
+    names/labels when present (``color_by=None``); ``""`` disables."""
+    if color_by == "":
+        return None
+    if color_by is not None:
+        if color_by not in da.coords:
+            raise ValueError(f"color_by coordinate {color_by!r} not in the embeddings; available: {sorted(da.coords)}")
+        return np.asarray(da[color_by].values)
+    for name in ("regime_name", "regime", "label"):
+        if name in da.coords and da[name].dims == ("tile_id",):
+            return np.asarray(da[name].values)
+    return None
