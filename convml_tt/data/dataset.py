@@ -1,0 +1,596 @@
+"""Torch datasets over a triplet dataset folder, and batch-level augmentation.
+
+A triplet dataset folder (written by :mod:`convml_tt.data.triplets` or by
+earlier convml_tt versions) looks like::
+
+    {dataset}/train/00000_anchor.png  00000_neighbor.png  00000_distant.png  [00000_meta.yaml]
+    {dataset}/study/...
+
+Folders from older convml_tt versions have no ``_meta.yaml`` files; both are
+read. Tiles are 8-bit PNGs (greyscale ``L``, ``LA``, ``RGB`` or ``RGBA``), all
+of one size and channel count within a stage.
+
+This is the only module of :mod:`convml_tt.data` that imports torch. It does
+not import fastai: the fastai ``DataLoaders`` are built in
+:mod:`convml_tt.architectures.triplet_trainer` from the pieces here
+(:class:`TripletDataset`, :class:`TripletBatchTransform`).
+
+Tensors handed out by the datasets are ``uint8`` in ``(C, H, W)`` order (pixel
+values 0..255); conversion to float, augmentation and normalisation happen on
+whole batches (on CPU or GPU) in :class:`TripletBatchTransform`, so that the
+same seed gives the same augmentations on either device.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "TILE_TYPES",
+    "STAGES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TripletDataset",
+    "TileDataset",
+    "TripletSubset",
+    "find_stage_folder",
+    "read_tile",
+    "dataset_stats",
+    "TileAugment",
+    "TripletBatchTransform",
+]
+
+TILE_TYPES = ("anchor", "neighbor", "distant")
+STAGES = ("train", "study")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_TILE_RE = re.compile(r"^(\d+)_(anchor|neighbor|distant)\.png$")
+_MODE_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+# --------------------------------------------------------------------------
+# reading tiles and locating folders
+# --------------------------------------------------------------------------
+def find_stage_folder(folder_or_stage_path: str | Path, stage: str = "train") -> Path:
+    """Return the folder holding the PNG tiles of one stage.
+
+    ``folder_or_stage_path`` is either a dataset folder (containing ``train/``
+    and/or ``study/``) or a stage folder itself (containing ``*_anchor.png``).
+    """
+    path = Path(folder_or_stage_path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset folder {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise ValueError(f"dataset path {str(path)!r} is not a folder; give the dataset folder "
+                         f"(with train/ and study/) or one stage folder")
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {STAGES}")
+    if (path / stage).is_dir():
+        return path / stage
+    if path.name in STAGES or any(path.glob("*_anchor.png")):
+        return path
+    present = sorted(p.name for p in path.iterdir() if p.is_dir())
+    raise FileNotFoundError(
+        f"dataset folder {str(path)!r} has no {stage!r} stage folder (found sub-folders: "
+        f"{present or 'none'}); expected {str(path / stage)!r} holding 00000_anchor.png, "
+        f"00000_neighbor.png, 00000_distant.png, ..."
+    )
+
+
+def _scan(stage_dir: Path) -> dict[int, dict[str, Path]]:
+    """Map triplet id -> {tile_type: path} for the PNG tiles in a stage folder."""
+    found: dict[int, dict[str, Path]] = {}
+    for p in stage_dir.iterdir():
+        m = _TILE_RE.match(p.name)
+        if m:
+            found.setdefault(int(m.group(1)), {})[m.group(2)] = p
+    return found
+
+
+def _tile_header(path: Path) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of a PNG tile, reading only its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            mode, (w, h) = im.mode, im.size
+    except Exception as err:  # PIL raises several types for broken files
+        raise ValueError(f"tile {str(path)!r} is not a readable PNG image: {err}") from None
+    if mode not in _MODE_CHANNELS:
+        raise ValueError(f"tile {str(path)!r} has PIL mode {mode!r}; expected an 8-bit image "
+                         f"in one of the modes {sorted(_MODE_CHANNELS)}")
+    return _MODE_CHANNELS[mode], h, w
+
+
+def read_tile(path: str | Path) -> torch.Tensor:
+    """Read one PNG tile as a ``uint8`` tensor of shape ``(C, H, W)`` (0..255)."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.mode not in _MODE_CHANNELS:
+                raise ValueError(f"tile {str(path)!r} has PIL mode {im.mode!r}; expected an 8-bit "
+                                 f"image in one of the modes {sorted(_MODE_CHANNELS)}")
+            arr = np.asarray(im)
+    except (OSError, SyntaxError) as err:
+        raise ValueError(f"tile {str(path)!r} is not a readable PNG image: {err}") from None
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def _check_shapes(paths: Iterable[Path], what: str) -> tuple[int, int, int]:
+    """Check all tiles share one ``(C, H, W)``; return it or raise naming the odd ones."""
+    shapes: dict[tuple[int, int, int], list[Path]] = {}
+    for p in paths:
+        shapes.setdefault(_tile_header(p), []).append(p)
+    if len(shapes) == 1:
+        return next(iter(shapes))
+    # the most common shape is "right"; list the others
+    common = max(shapes, key=lambda s: len(shapes[s]))
+    odd = [(s, ps) for s, ps in shapes.items() if s != common]
+    details = "; ".join(
+        f"{len(ps)} tile(s) of (channels, height, width)={s}, e.g. {str(ps[0])!r}" for s, ps in odd
+    )
+    raise ValueError(
+        f"{what} mixes tile sizes or channel counts: most tiles are (channels, height, width)="
+        f"{common} but {details}. All tiles of a stage must have one size and channel count."
+    )
+
+
+def _read_meta(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+# --------------------------------------------------------------------------
+# datasets
+# --------------------------------------------------------------------------
+class TripletDataset(torch.utils.data.Dataset):
+    """Triplets ``(anchor, neighbor, distant)`` of one stage of a dataset folder.
+
+    Parameters
+    ----------
+    folder_or_stage_path:
+        dataset folder (holding ``train/``, ``study/``) or a stage folder.
+    stage:
+        ``"train"`` or ``"study"``.
+    skip_incomplete:
+        when a triplet lacks a member, skip it (with a warning) instead of
+        raising an error that names the missing files.
+    preload:
+        decode every PNG once now and keep the stage in memory as one
+        ``uint8`` tensor of shape ``(N, 3, C, H, W)`` (4x less memory than
+        float32); an epoch then decodes no PNG again.
+    check_tiles:
+        read every PNG header at construction and raise if tiles differ in
+        size or channel count (cheap: headers only).
+    progress:
+        show a tqdm bar while preloading.
+
+    Items are tuples of three ``uint8`` tensors of shape ``(C, H, W)``.
+    """
+
+    def __init__(
+        self,
+        folder_or_stage_path: str | Path,
+        stage: str = "train",
+        skip_incomplete: bool = False,
+        preload: bool = False,
+        check_tiles: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.stage = stage
+        self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
+        found = _scan(self.stage_dir)
+        if not found:
+            raise ValueError(
+                f"stage folder {str(self.stage_dir)!r} holds no triplet tiles; expected files named "
+                f"like 00000_anchor.png, 00000_neighbor.png, 00000_distant.png"
+            )
+        incomplete = {i: m for i, m in found.items() if len(m) < len(TILE_TYPES)}
+        if incomplete:
+            missing = [
+                str(self.stage_dir / f"{i:05d}_{t}.png")
+                for i, m in sorted(incomplete.items())
+                for t in TILE_TYPES
+                if t not in m
+            ]
+            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            if not skip_incomplete:
+                raise ValueError(
+                    f"{len(incomplete)} incomplete triplet(s) in {str(self.stage_dir)!r}: missing "
+                    f"{shown}. Each triplet needs an anchor, neighbor and distant PNG; pass "
+                    f"skip_incomplete=True (CLI: --skip-incomplete) to leave them out."
+                )
+            warnings.warn(f"skipping {len(incomplete)} incomplete triplet(s) in "
+                          f"{str(self.stage_dir)!r} (missing {shown})", stacklevel=2)
+            found = {i: m for i, m in found.items() if i not in incomplete}
+            if not found:
+                raise ValueError(f"stage folder {str(self.stage_dir)!r} has no complete triplet")
+        self.ids: list[int] = sorted(found)
+        self._paths: list[tuple[Path, Path, Path]] = [
+            tuple(found[i][t] for t in TILE_TYPES) for i in self.ids  # type: ignore[misc]
+        ]
+        if check_tiles:
+            self.tile_shape = _check_shapes(
+                (p for trip in self._paths for p in trip), f"stage folder {str(self.stage_dir)!r}"
+            )
+        else:
+            self.tile_shape = _tile_header(self._paths[0][0])
+        self.tiles: torch.Tensor | None = None
+        if preload:
+            self.preload(progress=progress)
+
+    # -- shape info --------------------------------------------------------
+    @property
+    def n_channels(self) -> int:
+        """Number of channels ``C`` of the tiles."""
+        return self.tile_shape[0]
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the tiles in pixels."""
+        return self.tile_shape[1], self.tile_shape[2]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def files(self, i: int) -> dict[str, Path]:
+        """Paths of the three tiles of item ``i`` (position, not triplet id)."""
+        return dict(zip(TILE_TYPES, self._paths[i]))
+
+    def meta(self, i: int) -> dict | None:
+        """Metadata of item ``i`` from ``{id:05d}_meta.yaml``, or None (older folders)."""
+        return _read_meta(self.stage_dir / f"{self.ids[i]:05d}_meta.yaml")
+
+    @property
+    def has_meta(self) -> bool:
+        """Whether the first triplet has a metadata file (folders from older versions do not)."""
+        return (self.stage_dir / f"{self.ids[0]:05d}_meta.yaml").exists()
+
+    # -- reading -----------------------------------------------------------
+    def _read_triplet(self, i: int) -> torch.Tensor:
+        out = []
+        for p in self._paths[i]:
+            t = read_tile(p)
+            if tuple(t.shape) != self.tile_shape:
+                raise ValueError(
+                    f"tile {str(p)!r} has (channels, height, width)={tuple(t.shape)} but the stage's "
+                    f"tiles are {self.tile_shape}; all tiles of a stage must match"
+                )
+            out.append(t)
+        return torch.stack(out)
+
+    def preload(self, progress: bool = True) -> "TripletDataset":
+        """Decode all tiles into one ``uint8`` tensor ``(N, 3, C, H, W)`` held in memory."""
+        if self.tiles is None:
+            from tqdm.auto import tqdm
+
+            c, h, w = self.tile_shape
+            tiles = torch.empty((len(self), 3, c, h, w), dtype=torch.uint8)
+            for i in tqdm(range(len(self)), desc=f"preloading {self.stage}", disable=not progress,
+                          leave=False):
+                tiles[i] = self._read_triplet(i)
+            self.tiles = tiles
+        return self
+
+    def to(self, device: str | torch.device) -> "TripletDataset":
+        """Move the preloaded tiles to ``device`` (e.g. keep a stage on the GPU); preloads first."""
+        self.preload(progress=False)
+        assert self.tiles is not None
+        self.tiles = self.tiles.to(device)
+        return self
+
+    def pin_memory(self) -> "TripletDataset":
+        """Pin the preloaded tiles in page-locked memory (faster host-to-GPU copies)."""
+        if self.tiles is not None and self.tiles.device.type == "cpu" and torch.cuda.is_available():
+            self.tiles = self.tiles.pin_memory()
+        return self
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(anchor, neighbor, distant)``, each ``uint8`` of shape ``(C, H, W)``."""
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"triplet index {i} out of range for {len(self)} triplets")
+        t = self.tiles[i] if self.tiles is not None else self._read_triplet(i)
+        return t[0], t[1], t[2]
+
+    def load_batch(self, indices: Sequence[int]) -> torch.Tensor:
+        """Triplets at ``indices`` as one ``uint8`` tensor of shape ``(B, 3, C, H, W)``.
+
+        Axis 1 is (anchor, neighbor, distant). From preloaded tiles this is a
+        single indexing operation (on the tiles' device).
+        """
+        if self.tiles is not None:
+            idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.tiles.device)
+            return self.tiles.index_select(0, idx)
+        return torch.stack([self._read_triplet(i) for i in indices])
+
+    def subset(self, indices: Sequence[int]) -> "TripletSubset":
+        """A view on some items (e.g. the train or validation part of a split)."""
+        return TripletSubset(self, indices)
+
+    def __repr__(self) -> str:
+        c, h, w = self.tile_shape
+        return (f"TripletDataset({str(self.stage_dir)!r}, {len(self)} triplets of {c}x{h}x{w}, "
+                f"preloaded={self.tiles is not None})")
+
+
+class TripletSubset(torch.utils.data.Dataset):
+    """Items ``indices`` of a :class:`TripletDataset` (same interface)."""
+
+    def __init__(self, dataset: TripletDataset, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def load_batch(self, indices: Sequence[int]) -> torch.Tensor:
+        """See :meth:`TripletDataset.load_batch`."""
+        return self.dataset.load_batch([self.indices[i] for i in indices])
+
+    def __getattr__(self, name: str):
+        # tile_shape, n_channels, tile_size, stage_dir, ... of the parent
+        if name in ("dataset", "indices"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+class TileDataset(torch.utils.data.Dataset):
+    """Single tiles of one type (``anchor``, ``neighbor`` or ``distant``) of one stage.
+
+    Reads folders with or without metadata. Items are ``uint8`` tensors of
+    shape ``(C, H, W)``; ``ids`` lists the triplet id of each item.
+    """
+
+    def __init__(
+        self,
+        folder_or_stage_path: str | Path,
+        stage: str = "train",
+        tile_type: str = "anchor",
+        preload: bool = False,
+        check_tiles: bool = True,
+        progress: bool = True,
+    ) -> None:
+        if tile_type not in TILE_TYPES:
+            raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
+        self.stage, self.tile_type = stage, tile_type
+        self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
+        found = {i: m[tile_type] for i, m in _scan(self.stage_dir).items() if tile_type in m}
+        if not found:
+            raise ValueError(f"stage folder {str(self.stage_dir)!r} holds no {tile_type} tiles; "
+                             f"expected files named like 00000_{tile_type}.png")
+        self.ids: list[int] = sorted(found)
+        self._paths = [found[i] for i in self.ids]
+        if check_tiles:
+            self.tile_shape = _check_shapes(self._paths, f"stage folder {str(self.stage_dir)!r}")
+        else:
+            self.tile_shape = _tile_header(self._paths[0])
+        self.tiles: torch.Tensor | None = None
+        if preload:
+            from tqdm.auto import tqdm
+
+            self.tiles = torch.stack([
+                read_tile(p) for p in tqdm(self._paths, desc=f"preloading {stage}",
+                                           disable=not progress, leave=False)
+            ])
+
+    @property
+    def n_channels(self) -> int:
+        return self.tile_shape[0]
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        return self.tile_shape[1], self.tile_shape[2]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def path(self, i: int) -> Path:
+        """Path of tile ``i``."""
+        return self._paths[i]
+
+    def meta(self, i: int) -> dict | None:
+        """Metadata of item ``i`` from ``{id:05d}_meta.yaml``, or None (older folders)."""
+        return _read_meta(self.stage_dir / f"{self.ids[i]:05d}_meta.yaml")
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        """Tile ``i`` as ``uint8`` of shape ``(C, H, W)``."""
+        if self.tiles is not None:
+            return self.tiles[i]
+        t = read_tile(self._paths[i])
+        if tuple(t.shape) != self.tile_shape:
+            raise ValueError(f"tile {str(self._paths[i])!r} has shape {tuple(t.shape)} but the "
+                             f"stage's tiles are {self.tile_shape}")
+        return t
+
+    def load_batch(self, indices: Sequence[int]) -> torch.Tensor:
+        """Tiles at ``indices`` as ``uint8`` of shape ``(B, C, H, W)``."""
+        if self.tiles is not None:
+            return self.tiles[torch.as_tensor(list(indices), dtype=torch.long)]
+        return torch.stack([self[i] for i in indices])
+
+
+def dataset_stats(
+    dataset: TripletDataset | TripletSubset | TileDataset, max_items: int = 256, seed: int = 0
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of pixel values scaled to [0, 1].
+
+    Computed over up to ``max_items`` items drawn with ``seed`` (all tiles of
+    a triplet count). Returns ``(mean, std)`` as lists of length ``C``.
+    """
+    n = len(dataset)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, size=min(n, max_items), replace=False))
+    total = None
+    total_sq = None
+    count = 0
+    for start in range(0, len(idx), 64):
+        b = dataset.load_batch(idx[start:start + 64].tolist()).to("cpu", torch.float64) / 255.0
+        c = b.shape[-3]
+        b = b.reshape(-1, c, b.shape[-2] * b.shape[-1]).transpose(0, 1).reshape(c, -1)
+        s, s2 = b.sum(1), (b * b).sum(1)
+        total = s if total is None else total + s
+        total_sq = s2 if total_sq is None else total_sq + s2
+        count += b.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt().clamp_min(1e-3)
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+# --------------------------------------------------------------------------
+# augmentation and batch transform (device-agnostic, seeded on the CPU)
+# --------------------------------------------------------------------------
+class TileAugment:
+    """Random dihedral transforms (flips, 90 degree rotations) and optional colour jitter.
+
+    Each image of a batch draws its own transform from a CPU
+    ``torch.Generator``; the transforms themselves are exact tensor
+    permutations applied batch-wise on whatever device the batch is on, so a
+    given seed gives identical results on CPU and GPU. Rotations by 90 degrees
+    are only used for square tiles.
+
+    Parameters
+    ----------
+    flips, rot90:
+        allow mirror flips / rotations by multiples of 90 degrees.
+    jitter:
+        maximum relative change of brightness and contrast (e.g. 0.05 for
+        +-5 %); 0 disables colour jitter.
+    """
+
+    def __init__(self, flips: bool = True, rot90: bool = True, jitter: float = 0.0) -> None:
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"jitter={jitter} must be in [0, 1), e.g. 0.05")
+        self.flips, self.rot90, self.jitter = flips, rot90, float(jitter)
+
+    @property
+    def active(self) -> bool:
+        return self.flips or self.rot90 or self.jitter > 0
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment ``x`` (float, ``(N, C, H, W)``, values in [0, 1]); returns a new tensor."""
+        n, _, h, w = x.shape
+        rot = self.rot90 and h == w
+        # dihedral element k = 4*flip + quarter turns
+        turns = torch.randint(0, 4, (n,), generator=generator)
+        if not rot:
+            turns = (turns // 2) * 2  # 0 or 180 degrees keep non-square shapes
+        flip = torch.randint(0, 2, (n,), generator=generator) if self.flips else torch.zeros(n, dtype=torch.long)
+        if not (self.rot90 or self.flips):
+            turns = torch.zeros(n, dtype=torch.long)
+        k = turns + 4 * flip
+        out = x
+        if (k != 0).any():
+            out = torch.empty_like(x)
+            for code in torch.unique(k).tolist():
+                sel = torch.nonzero(k == code).flatten().to(x.device)
+                part = x.index_select(0, sel)
+                if code >= 4:
+                    part = part.flip(-1)
+                if code % 4:
+                    part = torch.rot90(part, code % 4, dims=(-2, -1))
+                out.index_copy_(0, sel, part)
+        if self.jitter > 0:
+            j = self.jitter
+            bright = 1 + (torch.rand(n, generator=generator) * 2 - 1) * j
+            contrast = 1 + (torch.rand(n, generator=generator) * 2 - 1) * j
+            bright = bright.to(x.device, x.dtype).view(n, 1, 1, 1)
+            contrast = contrast.to(x.device, x.dtype).view(n, 1, 1, 1)
+            m = out.mean(dim=(1, 2, 3), keepdim=True)
+            out = (((out - m) * contrast + m) * bright).clamp_(0, 1)
+        return out
+
+
+class TripletBatchTransform:
+    """uint8 triplet batch -> normalised float inputs plus a dummy target.
+
+    Called on a batch ``(B, 3, C, H, W)`` ``uint8`` (on any device), it
+    returns ``(anchor, neighbor, distant, target)``: three float32 tensors of
+    shape ``(B, C, H', W')`` (scaled to [0, 1], optionally resized to
+    ``tile_size``, augmented per image, normalised by ``mean``/``std``) and a
+    ``float32`` target of zeros, shape ``(B,)``.
+
+    The dummy target is deliberate: fastai splits a batch into inputs and
+    targets (here ``n_inp=3``) and only computes the loss and takes a step
+    when there is at least one target.
+    """
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: TileAugment | None = None,
+        tile_size: int | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        if len(mean) != len(std):
+            raise ValueError(f"mean ({len(mean)} values) and std ({len(std)} values) differ in length")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std {list(std)} must be positive")
+        self.mean = [float(v) for v in mean]
+        self.std = [float(v) for v in std]
+        self.augment = augment
+        self.tile_size = tile_size
+        self.channels_last = channels_last
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 or float ``(N, C, H, W)`` -> float32 in [0, 1] resized to ``tile_size``."""
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        else:
+            x = x.float()
+        if self.tile_size is not None and tuple(x.shape[-2:]) != (self.tile_size, self.tile_size):
+            x = F.interpolate(x, size=(self.tile_size, self.tile_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return x
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / std`` per channel, for ``(N, C, H, W)`` floats in [0, 1]."""
+        c = x.shape[1]
+        if c != len(self.mean):
+            raise ValueError(f"batch has {c} channels but the normalisation statistics have "
+                             f"{len(self.mean)}")
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, c, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, c, 1, 1)
+        x = (x - mean).div_(std)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def __call__(
+        self, batch: torch.Tensor, generator: torch.Generator | None = None, train: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        if batch.ndim != 5 or batch.shape[1] != 3:
+            raise ValueError(f"expected a triplet batch of shape (B, 3, C, H, W), got {tuple(batch.shape)}")
+        b, _, c, h, w = batch.shape
+        x = self.to_float(batch.reshape(b * 3, c, h, w))
+        if train and self.augment is not None and self.augment.active:
+            if generator is None:
+                generator = torch.Generator().manual_seed(0)
+            x = self.augment(x, generator)
+        x = self.normalize(x)
+        x = x.reshape(b, 3, *x.shape[1:])
+        target = torch.zeros(b, device=batch.device, dtype=torch.float32)
+        a, n, d = x.unbind(1)
+        if self.channels_last:
+            a, n, d = (t.contiguous(memory_format=torch.channels_last) for t in (a, n, d))
+        return a, n, d, target
