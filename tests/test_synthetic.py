@@ -1,0 +1,297 @@
+"""Tests of convml_tt.data.synthetic: faithful synthetic ABI L1b scenes."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from convml_tt.data import synthetic as syn
+from convml_tt.data.abi import OffDiskError, calibrate, open_abi, pixel_latlon, read_abi
+from convml_tt.data.goes import ABIKey
+from synthetic_fixtures import SYNTHETIC_KWARGS, SYNTHETIC_START
+
+T0 = dt.datetime(2020, 1, 2, 14)
+
+
+def _fields(time, **kw):
+    """The in-memory fields of a scene of the shared fixture."""
+    args = dict(seed=SYNTHETIC_KWARGS["seed"], satellite=16, center=SYNTHETIC_KWARGS["center"],
+                size_km=SYNTHETIC_KWARGS["size_km"], bands=SYNTHETIC_KWARGS["bands"])
+    args.update(kw)
+    return syn.make_scene_fields(time, **args)
+
+
+# --- files: names, layout, variables, packing --------------------------------
+def test_file_naming_and_cache_layout(synthetic_scenes, synthetic_data_root):
+    assert len(synthetic_scenes) == 3
+    for i, scene in enumerate(synthetic_scenes):
+        assert scene.time == SYNTHETIC_START + i * dt.timedelta(hours=1)
+        assert sorted(scene.files) == [1, 2, 3]
+        for band, path in scene.files.items():
+            key = ABIKey.parse(path.name)
+            assert (key.band, key.satellite, key.sector, key.product, key.mode) == (band, 16, "M1", "Rad", 6)
+            assert key.start == scene.time and key.end > key.start and key.created > key.end
+            assert path == synthetic_data_root / "sources" / "goes16" / key.key
+            assert key.key.startswith(f"ABI-L1b-RadM/2020/002/{scene.time:%H}/OR_ABI-L1b-RadM1-M6C{band:02d}_G16_s2020002")
+        # label map beside the files, with a name the ABI key regex does not match
+        assert scene.labels.parent == scene.files[1].parent and scene.labels.exists()
+        assert not scene.labels.name.startswith("OR_ABI")
+        with pytest.raises(ValueError):
+            ABIKey.parse(scene.labels.name)
+    leftovers = [p for p in synthetic_data_root.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_variables_attributes_and_packing(synthetic_scenes):
+    files = synthetic_scenes[0].files
+    shapes = {1: 300, 2: 600, 3: 300}
+    spacing = {1: 28e-6, 2: 14e-6, 3: 28e-6}
+    for band, path in files.items():
+        with netCDF4.Dataset(path) as nc:
+            nc.set_auto_maskandscale(False)
+            assert nc.data_model == "NETCDF4"
+            rad = nc["Rad"]
+            assert rad.dtype == np.int16 and rad.dimensions == ("y", "x")
+            assert rad.shape == (shapes[band],) * 2
+            wl, res, bits, scale, offset, esun = syn.BAND_CONSTANTS[band]
+            assert rad._Unsigned == "true"
+            assert rad.scale_factor.dtype == np.float32 and rad.scale_factor == np.float32(scale)
+            assert rad.add_offset == np.float32(offset)
+            assert rad._FillValue == 2**bits - 1 and rad._FillValue.dtype == np.int16
+            assert list(rad.valid_range) == [0, 2**bits - 2]
+            assert rad.sensor_band_bit_depth == bits
+            assert rad.units == "W m-2 sr-1 um-1"
+            assert rad.grid_mapping == "goes_imager_projection"
+            assert rad.chunking() == [226, 226] and rad.filters()["zlib"]
+            raw = rad[:]
+            assert raw.min() >= 0 and raw.max() <= 2**bits - 2
+            dqf = nc["DQF"]
+            assert dqf.dtype == np.int8 and dqf._Unsigned == "true"
+            assert list(dqf.flag_values) == [0, 1, 2, 3]
+            assert dqf.flag_meanings.split()[0] == "good_pixel_qf"
+            assert (dqf[:] == 0).all()
+            for name, sign in (("x", 1), ("y", -1)):
+                c = nc[name]
+                assert c.dtype == np.int16
+                assert c.scale_factor == np.float32(sign * spacing[band])
+            # row 0 north, and pixel centres on the full-disk fixed grid
+            x = nc["x"][:] * float(nc["x"].scale_factor) + float(nc["x"].add_offset)
+            y = nc["y"][:] * float(nc["y"].scale_factor) + float(nc["y"].add_offset)
+            s = spacing[band]
+            assert np.allclose((x / s - 0.5) % 1.0, 0.0, atol=2e-3) or np.allclose((x / s - 0.5) % 1.0, 1.0, atol=2e-3)
+            k = x / s - 0.5
+            assert np.abs(k - np.rint(k)).max() < 2e-3 and np.abs(y / s - 0.5 - np.rint(y / s - 0.5)).max() < 2e-3
+            proj = nc["goes_imager_projection"]
+            for attr, val in (("perspective_point_height", 35786023.0), ("semi_major_axis", 6378137.0),
+                              ("semi_minor_axis", 6356752.31414), ("longitude_of_projection_origin", -75.0),
+                              ("latitude_of_projection_origin", 0.0), ("inverse_flattening", 298.2572221)):
+                assert getattr(proj, attr) == pytest.approx(val)
+            assert proj.sweep_angle_axis == "x" and proj.grid_mapping_name == "geostationary"
+            assert int(nc["band_id"][0]) == band
+            assert float(nc["band_wavelength"][0]) == pytest.approx(wl)
+            assert float(nc["esun"][...]) == pytest.approx(esun)
+            d = float(nc["earth_sun_distance_anomaly_in_AU"][...])
+            assert 0.98 < d < 1.02
+            assert float(nc["kappa0"][...]) == pytest.approx(math.pi * d * d / esun, rel=1e-6)
+            for name in ("planck_fk1", "planck_fk2", "planck_bc1", "planck_bc2"):
+                assert np.isnan(float(nc[name][...]))
+            assert float(nc["nominal_satellite_subpoint_lon"][...]) == pytest.approx(-75.2)
+            assert float(nc["nominal_satellite_height"][...]) == pytest.approx(35786.023)
+            for name in ("t", "time_bounds", "x_image", "y_image", "geospatial_lat_lon_extent", "yaw_flip_flag"):
+                assert name in nc.variables
+            tb = nc["time_bounds"][:]
+            assert tb[0] < float(nc["t"][...]) < tb[1]
+            ext = nc["geospatial_lat_lon_extent"]
+            assert ext.geospatial_southbound_latitude < 15 < ext.geospatial_northbound_latitude
+            assert ext.geospatial_westbound_longitude < -50 < ext.geospatial_eastbound_longitude
+            assert nc.dataset_name == path.name
+            assert nc.platform_ID == "G16" and nc.scene_id == "Mesoscale"
+            assert nc.spatial_resolution == f"{res:g}km at nadir"
+            assert nc.time_coverage_start.startswith("2020-01-02T14:00:00")
+            assert nc.timeline_id == "ABI Mode 6"
+            assert "SYNTHETIC" in nc.comment
+
+
+# --- reading back through convml_tt.data.abi ---------------------------------
+def test_round_trip_reflectance_within_packing_precision(synthetic_scenes):
+    scene = synthetic_scenes[1]
+    fields = _fields(scene.time)
+    for band, path in scene.files.items():
+        ds = read_abi(path, band=band)
+        refl = calibrate(ds).values
+        want = fields.reflectance[band]
+        assert refl.shape == want.shape
+        kappa0 = float(ds["kappa0"])
+        step = syn.BAND_CONSTANTS[band][3] * kappa0  # reflectance of one count
+        err = np.abs(refl - want)
+        assert np.isfinite(refl).all()
+        assert err.max() <= 0.5 * step * 1.001 + 1e-6, (band, err.max(), step)
+
+
+def test_navigation_centre_and_grid(synthetic_scenes):
+    for band, path in synthetic_scenes[0].files.items():
+        ds = open_abi(path, band=band)
+        lat, lon = pixel_latlon(ds.isel(x=slice(None), y=slice(None)))
+        n = ds.sizes["x"]
+        clat = float(lat[n // 2, n // 2])
+        clon = float(lon[n // 2, n // 2])
+        # snapped to the 2 km grid: the centre pixel is within ~2 km of the request
+        assert abs(clat - 15.0) < 0.03 and abs(clon + 50.0) < 0.03
+        # extent ~300 km
+        assert 2.4 < float(lat[0, n // 2] - lat[-1, n // 2]) < 3.4
+        ds.close()
+
+
+def test_sector_aligned_across_bands(synthetic_scenes):
+    """The 0.5 km pixels tile the 1 km pixels exactly (2x2 per 1 km pixel)."""
+    files = synthetic_scenes[0].files
+    x1 = open_abi(files[1])["x"].values
+    x2 = open_abi(files[2])["x"].values
+    y1 = open_abi(files[1])["y"].values
+    y2 = open_abi(files[2])["y"].values
+    assert np.allclose(0.5 * (x2[0::2] + x2[1::2]), x1, atol=1e-8)
+    assert np.allclose(0.5 * (y2[0::2] + y2[1::2]), y1, atol=1e-8)
+
+
+# --- determinism --------------------------------------------------------------
+def test_seed_determinism(tmp_path):
+    kw = dict(count=1, size_km=60, progress=False)
+    a = syn.write_synthetic_scenes(tmp_path / "a", T0, seed=3, **kw)[0]
+    b = syn.write_synthetic_scenes(tmp_path / "b", T0, seed=3, **kw)[0]
+    c = syn.write_synthetic_scenes(tmp_path / "c", T0, seed=4, **kw)[0]
+    for band in (1, 2, 3):
+        assert a.files[band].name == b.files[band].name
+        ra, rb, rc = (netCDF4.Dataset(s.files[band])["Rad"] for s in (a, b, c))
+        for r in (ra, rb, rc):
+            r.set_auto_maskandscale(False)
+        assert ra[:].tobytes() == rb[:].tobytes()
+        assert ra[:].tobytes() != rc[:].tobytes()
+    f1 = syn.make_scene_fields(T0, seed=5, size_km=80)
+    f2 = syn.make_scene_fields(T0, seed=5, size_km=80)
+    for band in (1, 2, 3):
+        assert f1.reflectance[band].tobytes() == f2.reflectance[band].tobytes()
+    assert f1.labels.tobytes() == f2.labels.tobytes()
+
+
+# --- regime labels ------------------------------------------------------------
+def test_label_map_present_and_matches(synthetic_scenes):
+    scene = synthetic_scenes[0]
+    labels = syn.load_regime_labels(scene.labels)
+    assert labels.dims == ("y", "x") and labels.dtype == np.int8
+    assert labels.attrs["regimes"] == syn.REGIMES
+    assert syn.load_regime_labels(scene.files[2]).equals(labels)  # found beside an ABI file
+    assert syn.load_regime_labels(scene).equals(labels)
+    fields = _fields(scene.time)
+    assert np.array_equal(labels.values, fields.labels)
+    # on the 1 km grid of band 1
+    ds = open_abi(scene.files[1])
+    assert np.allclose(labels["x"].values, ds["x"].values, atol=1e-9)
+    assert np.allclose(labels["y"].values, ds["y"].values, atol=1e-9)
+    # regime_at at pixel centres gives the map back; outside -> -1
+    lat, lon = pixel_latlon(ds)
+    rows = np.array([0, 17, 150, 299])
+    cols = np.array([5, 123, 200, 299])
+    got = syn.regime_at(labels, lat.values[rows, cols], lon.values[rows, cols])
+    assert np.array_equal(got, labels.values[rows, cols])
+    assert syn.regime_at(labels, 40.0, -50.0) == -1
+    assert syn.regime_at(labels, 0.0, 100.0) == -1  # off the disk
+
+
+def test_all_regimes_present_in_default_sector():
+    for seed in (0, 1, 2):
+        for day in range(3):
+            f = syn.make_scene_fields(T0 + dt.timedelta(days=day), seed=seed, labels_only=True)
+            present = set(np.unique(f.labels)) - {-1}
+            assert len(present) >= 5, (seed, day, present)
+            # regions are large: the median region holds several 200 km tiles
+            areas = [np.count_nonzero(f.labels == k) for k in present]
+            assert np.median(areas) > 3 * 200 * 200 * 0.75
+
+
+def test_regions_drift_between_times():
+    kw = dict(seed=0, labels_only=True, size_km=600)
+    f0 = syn.make_scene_fields(T0, **kw)
+    hours = 3
+    f1 = syn.make_scene_fields(T0 + dt.timedelta(hours=hours), **kw)
+    assert not np.array_equal(f0.labels, f1.labels)
+    # the layout moved with the drift: labels(t1, p) == labels(t0, p - drift)
+    lab0 = syn.load_regime_labels  # noqa: F841 (API exercised elsewhere)
+    x, y = f1.xy()
+    xx, yy = np.meshgrid(x[100:-100:7], y[100:-100:7])
+    lat, lon = f1.geometry.grid.scan_to_latlon(xx, yy)
+    de, dn = (v * hours for v in syn.DRIFT_KMH)
+    k = math.pi / 180 * 6371.0
+    lat0 = lat - dn / k
+    lon0 = lon - de / (k * math.cos(math.radians(15.0)))
+
+    def at(fields, la, lo):
+        import xarray as xr
+
+        xs, ys = fields.xy()
+        da = xr.DataArray(fields.labels, dims=("y", "x"), coords={"x": xs, "y": ys})
+        da.attrs.update(perspective_point_height=35786023.0, semi_major_axis=6378137.0,
+                        semi_minor_axis=6356752.31414, longitude_of_projection_origin=-75.0)
+        return syn.regime_at(da, la, lo)
+
+    same = at(f1, lat, lon) == at(f0, lat0, lon0)
+    unmoved = at(f1, lat, lon) == at(f0, lat, lon)
+    assert same.mean() > 0.97
+    assert unmoved.mean() < same.mean() - 0.05
+
+
+# --- cloud fraction and organisation ------------------------------------------
+@pytest.fixture(scope="module")
+def big_fields():
+    """A 500 km scene holding both gravel and flowers (checked)."""
+    f = syn.make_scene_fields(T0, seed=0, size_km=500, bands=(2,))
+    return f
+
+
+def test_cloud_fraction_per_regime(big_fields):
+    cf = syn.cloud_fraction_by_regime(big_fields.reflectance[2], big_fields.labels)
+    assert len(cf) >= 5
+    for name, value in cf.items():
+        assert value == pytest.approx(syn.CLOUD_FRACTION[name], abs=0.01), name
+    assert syn.CLOUD_FRACTION["gravel"] == syn.CLOUD_FRACTION["flowers"]
+    assert abs(cf["gravel"] - cf["flowers"]) < 0.01
+
+
+def _objects(mask: np.ndarray) -> np.ndarray:
+    lab, n = ndimage.label(mask)
+    return np.bincount(lab.ravel())[1:]
+
+
+def test_equal_cloud_fraction_but_different_organisation(big_fields):
+    """gravel and flowers: same cloud fraction, very different object sizes
+    and spatial spectra."""
+    refl = big_fields.reflectance[2]
+    lab = np.repeat(np.repeat(big_fields.labels, 2, 0), 2, 1)
+    cloudy = refl > syn.CLOUD_THRESHOLD
+    stats = {}
+    for name in ("gravel", "flowers"):
+        k = syn.REGIMES.index(name)
+        # the largest square window inside the region, for object statistics
+        m = ndimage.binary_erosion(lab == k, iterations=10)
+        sizes = _objects(cloudy & m)
+        # area-weighted mean object size (pixels of 0.5 km)
+        stats[name] = (sizes.astype(float) ** 2).sum() / sizes.sum()
+    assert stats["flowers"] > 5 * stats["gravel"], stats
+
+
+# --- bad input ----------------------------------------------------------------
+def test_off_disk_centre_is_a_clear_error(tmp_path):
+    with pytest.raises(OffDiskError, match="off the Earth's disk"):
+        syn.write_synthetic_scenes(tmp_path, T0, count=1, center=(10.0, 100.0), progress=False)
+    assert not any(tmp_path.rglob("*.nc"))
+    with pytest.raises(ValueError, match="count"):
+        syn.write_synthetic_scenes(tmp_path, T0, count=0, progress=False)
+    with pytest.raises(ValueError, match="band"):
+        syn.write_synthetic_scenes(tmp_path, T0, count=1, bands=(13,), size_km=20, progress=False)
+    with pytest.raises(ValueError, match="satellite"):
+        syn.write_synthetic_scenes(tmp_path, T0, count=1, satellite=15, progress=False)
