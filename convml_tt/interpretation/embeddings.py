@@ -115,7 +115,7 @@ def _normalisation(config: dict, n_channels: int) -> tuple[list[float], list[flo
 
 
 def _model_channels(model, config: dict) -> int | None:
-    for key in ("n_channels", "in_channels", "channels", "input_channels"):
+    for key in ("n_input_channels", "n_channels", "in_channels", "channels"):
         if isinstance(config.get(key), int):
             return int(config[key])
     import torch
@@ -229,22 +229,26 @@ def _coords_from_meta(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 # --- the embedding loop ---------------------------------------------------------------------
-def _embed_tiles(model, dataset, batch_size: int, device: str, mean, std, progress: bool, desc: str) -> np.ndarray:
-    """Run ``model`` over every tile of a TileDataset -> (n_tiles, emb_dim) float32."""
-    import torch
+def _embed_tiles(model, dataset, batch_size: int, device: str, transform, progress: bool, desc: str,
+                 num_workers: int = 0) -> np.ndarray:
+    """Run ``model`` over every tile of a TileDataset -> (n_tiles, emb_dim) float32.
 
-    n = len(dataset)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    c = len(mean)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, c, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, c, 1, 1)
-    chunks = []
+    ``transform`` (a :class:`~convml_tt.data.dataset.TripletBatchTransform`)
+    scales uint8 to [0, 1], resizes to the training tile size and normalises,
+    on ``device``, exactly as in training.
+    """
+    import torch
     from tqdm.auto import tqdm
 
+    n = len(dataset)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        pin_memory=str(device).startswith("cuda"),
+    )
+    chunks = []
     with torch.inference_mode(), tqdm(total=n, desc=desc, unit="tile", disable=not progress, leave=False) as bar:
         for batch in loader:
-            x = batch.to(device, non_blocking=True).float().div_(255.0)
-            x = (x - mean_t) / std_t
+            x = transform.normalize(transform.to_float(batch.to(device, non_blocking=True)))
             chunks.append(model(x).float().cpu().numpy())
             bar.update(len(batch))
     return np.concatenate(chunks, axis=0)
@@ -258,6 +262,7 @@ def get_embeddings(
     batch_size: int = 64,
     device: str | None = None,
     progress: bool = True,
+    num_workers: int = 0,
 ) -> xr.DataArray:
     """Embed the tiles of one stage of a triplet dataset.
 
@@ -276,6 +281,7 @@ def get_embeddings(
     batch_size : tiles per forward pass.
     device : torch device; default CUDA when available, else CPU.
     progress : show a tqdm progress bar.
+    num_workers : DataLoader worker processes decoding PNGs (0: in this process).
 
     Returns
     -------
@@ -285,7 +291,7 @@ def get_embeddings(
     """
     import torch
 
-    from convml_tt.data.dataset import TileDataset
+    from convml_tt.data.dataset import TileDataset, TripletBatchTransform
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive number of tiles, got {batch_size}")
@@ -331,11 +337,14 @@ def get_embeddings(
     mean, std = _normalisation(config, n_ch)
     if len(mean) != n_ch:
         raise ValueError(f"the model's normalisation has {len(mean)} channels but the tiles have {n_ch}")
+    size = config.get("tile_size")
+    transform = TripletBatchTransform(mean, std, tile_size=size if isinstance(size, int) else None)
 
     embs, coords_per_type = [], []
     for t in types:
         d = datasets[t]
-        embs.append(_embed_tiles(model, d, batch_size, device, mean, std, progress, desc=f"embedding {stage} {t}"))
+        embs.append(_embed_tiles(model, d, batch_size, device, transform, progress,
+                                 desc=f"embedding {stage} {t}", num_workers=num_workers))
         records = [_meta_record(read_meta(ds_root, stage, i), t) for i in d.ids]
         coords_per_type.append(_coords_from_meta(records))
     ids = np.asarray(first.ids, dtype=np.int64)

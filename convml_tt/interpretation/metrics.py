@@ -461,21 +461,29 @@ def _model_config(model: Any) -> dict:
 
 
 def untrained_like(config: dict, seed: int | None = None):
-    """The encoder described by ``config`` with random initial weights.
+    """The encoder described by ``config`` with random initial weights: the
+    network as it was before training.
 
-    ``seed`` defaults to the config's training seed (or 0), so the baseline
-    is the network as it was before training.
+    ``seed`` defaults to the config's ``seed`` or 42 (``make_learner``'s
+    default), seeding torch before the layers are built as training does.
     """
     import torch
 
-    from convml_tt.architectures import triplet_trainer as tt
+    from convml_tt.architectures.triplet_trainer import TripletEncoder
 
     if seed is None:
-        seed = int(config.get("seed", 0) or 0)
+        seed = int(config.get("seed", 42) or 42)
     cfg = dict(config)
     cfg["pretrained"] = None  # random init, never a download
     torch.manual_seed(seed)
-    return tt.build_encoder_from_config(cfg)
+    return TripletEncoder(
+        arch=cfg.get("arch", "resnet18"),
+        n_input_channels=int(cfg.get("n_input_channels", 3)),
+        emb_dim=int(cfg.get("emb_dim", 100)),
+        head=cfg.get("head", "fastai"),
+        dropout=float(cfg.get("dropout", 0.5)),
+        config=cfg,
+    ).eval()
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
