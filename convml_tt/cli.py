@@ -57,8 +57,74 @@ def _common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
 # [subcommand definitions]
 
 
+def _add_fetch(sub) -> None:
+    p = sub.add_parser(
+        "fetch",
+        help="find GOES ABI scenes in a NOAA bucket and download them into the cache",
+        description=(
+            "List the GOES ABI files of the requested bands between --start and --end "
+            "(or the scene nearest local solar noon each day) and download them into "
+            "{data_root}/sources/goesNN/{key}. Files already cached are not fetched again; "
+            "--offline answers from the cache alone."
+        ),
+    )
+    _common(p)
+    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16, 17, 18 or 19 (default 16)")
+    p.add_argument("--product", default="Rad", help="ABI product: Rad (L1b) or an L2 product such as CMIP")
+    p.add_argument("--sector", default="F", help="ABI sector: F, C, M1 or M2 (default F)")
+    p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="ABI bands (default 1 2 3)")
+    p.add_argument("--start", type=parse_time, required=True, help="first scan start, UTC (ISO 8601)")
+    p.add_argument("--end", type=parse_time, required=True, help="last scan start, UTC (ISO 8601)")
+    p.add_argument("--near-local-noon", type=float, metavar="LON", default=None,
+                   help="keep, each day, the scene nearest local solar noon at LON degrees east")
+    p.add_argument("--tolerance", type=float, default=30.0, metavar="MINUTES",
+                   help="with --near-local-noon, largest distance from noon in minutes (default 30)")
+    p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
+    p.add_argument("--endpoint-url", default=None, help="S3-compatible server instead of AWS")
+    p.add_argument("--workers", type=int, default=8, help="concurrent downloads (default 8)")
+    p.add_argument("--retries", type=int, default=5, help="retries per request on transient errors")
+    p.add_argument("--strict", action="store_true", help="fail if a scan lacks a requested band")
+    p.add_argument("--list-only", action="store_true", help="list the scenes, download nothing")
+    p.set_defaults(func=_run_fetch)
+
+
+def _run_fetch(args) -> int:
+    from .data.goes import GOESCatalogue
+
+    cat = GOESCatalogue(
+        satellite=args.satellite, product=args.product, sector=args.sector,
+        data_root=args.data_root, offline=args.offline, endpoint_url=args.endpoint_url,
+        retries=args.retries, max_workers=args.workers,
+    )
+    if not args.offline and not args.list_only:
+        cat.check_writable()
+    res = cat.query(
+        args.start, args.end, bands=args.bands, near_local_noon=args.near_local_noon,
+        tolerance=dt.timedelta(minutes=args.tolerance), strict=args.strict,
+    )
+    where = f"cache {cat.cache_dir}" if args.offline else f"s3://{cat.bucket}"
+    print(
+        f"GOES-{cat.satellite} {cat.product}{cat.sector} bands {list(args.bands)}: {len(res)} scene(s) "
+        f"from {len(res.folders)} folder(s) of {where}"
+    )
+    for s in res:
+        print(f"  {s.time:%Y-%m-%dT%H:%M:%S}  {len(s.keys)} file(s)  {s.nbytes / 1e6:.1f} MB")
+    if res.incomplete:
+        print(f"{len(res.incomplete)} scan(s) with missing bands (not downloaded):")
+        for line in res.missing_report().splitlines():
+            print(f"  {line}")
+    if res.days_without_scene:
+        print("no scene near local noon on: " + ", ".join(str(d) for d in res.days_without_scene))
+    if args.list_only:
+        return 0
+    got = cat.download(res, max_workers=args.workers, progress=not args.quiet)
+    print(f"downloaded {len(got.downloaded)}, cached {len(got.cached)} file(s) in {cat.cache_dir}")
+    return 0
+
+
 SUBCOMMANDS: list = [
     # [subcommand registry]
+    _add_fetch,
 ]
 
 
