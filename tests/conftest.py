@@ -215,3 +215,9 @@ def s3_proxy(s3_server):
         yield proxy
     finally:
         proxy.close()
+
+
+# --- synthetic scene fixtures (issue 2: convml_tt.data.synthetic) -------------
+# ``synthetic_scenes`` (3 scenes of a 300 km sector) and ``synthetic_data_root``;
+# see tests/synthetic_fixtures.py.
+from synthetic_fixtures import synthetic_data_root, synthetic_scenes  # noqa: E402,F401
