@@ -57,6 +57,49 @@ def _common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
 # [subcommand definitions]
 
 
+def _add_synthetic(sub) -> None:
+    p = sub.add_parser(
+        "synthetic",
+        help="write synthetic GOES ABI L1b scenes (bands 1-3) with known cloud regimes",
+        description=(
+            "Write synthetic ABI L1b band 1-3 files of a mesoscale-sized sector into the "
+            "source cache ({data_root}/sources/goesNN/{key}, exactly where fetched files go), "
+            "plus a regime label map beside each scene. See docs/synthetic.md."
+        ),
+    )
+    _common(p)
+    p.add_argument("--start", type=parse_time, default=parse_time("2020-01-02T14:00"),
+                   help="scan start of the first scene, UTC (ISO 8601; default 2020-01-02T14:00)")
+    p.add_argument("--count", type=int, default=6, help="number of scenes (default 6)")
+    p.add_argument("--interval", type=parse_interval, default=parse_interval("1D"),
+                   help="time between scenes, e.g. 1D, 6h, 30min (default 1D)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--center", type=float, nargs=2, metavar=("LAT", "LON"), default=(15.0, -50.0),
+                   help="sector centre in degrees (default 15 -50)")
+    p.add_argument("--size-km", type=float, default=1000.0,
+                   help="side of the square sector in km (default 1000, a mesoscale sector)")
+    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16-19 (default 16)")
+    p.add_argument("--sector", default="M1", help="sector in the file names: M1 (default), M2, C or F")
+    p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="bands (default 1 2 3)")
+    p.set_defaults(func=_run_synthetic)
+
+
+def _run_synthetic(args) -> int:
+    from .data.synthetic import write_synthetic_scenes
+
+    scenes = write_synthetic_scenes(
+        args.data_root, args.start, count=args.count, interval=args.interval, seed=args.seed,
+        satellite=args.satellite, sector=args.sector, center=tuple(args.center),
+        size_km=args.size_km, bands=tuple(args.bands), progress=not args.quiet,
+    )
+    for scene in scenes:
+        for band in sorted(scene.files):
+            print(scene.files[band])
+        print(scene.labels)
+    print(f"wrote {len(scenes)} synthetic scene(s) under {args.data_root}")
+    return 0
+
+
 def _add_fetch(sub) -> None:
     p = sub.add_parser(
         "fetch",
@@ -124,6 +167,7 @@ def _run_fetch(args) -> int:
 
 SUBCOMMANDS: list = [
     # [subcommand registry]
+    _add_synthetic,
     _add_fetch,
 ]
 

@@ -295,3 +295,20 @@ def test_off_disk_centre_is_a_clear_error(tmp_path):
         syn.write_synthetic_scenes(tmp_path, T0, count=1, bands=(13,), size_km=20, progress=False)
     with pytest.raises(ValueError, match="satellite"):
         syn.write_synthetic_scenes(tmp_path, T0, count=1, satellite=15, progress=False)
+
+
+# --- command line -------------------------------------------------------------
+def test_cli_synthetic_writes_scenes(tmp_path, capsys):
+    from convml_tt.cli import main
+
+    rc = main(["synthetic", "--data-root", str(tmp_path), "--start", "2020-01-02T14:00",
+               "--count", "2", "--interval", "6h", "--seed", "1", "--center", "12", "-55",
+               "--size-km", "40", "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out.split()
+    files = sorted(tmp_path.rglob("OR_ABI-L1b-RadM1-*.nc"))
+    assert len(files) == 6 and all(str(f) in out for f in files)
+    assert len(list(tmp_path.rglob(f"{syn.LABEL_PREFIX}*.nc"))) == 2
+    assert {ABIKey.parse(f.name).start.hour for f in files} == {14, 20}
+    rc = main(["synthetic", "--data-root", str(tmp_path), "--center", "0", "100", "--count", "1", "--quiet"])
+    assert rc == 1 and "off the Earth's disk" in capsys.readouterr().err
