@@ -100,6 +100,149 @@ def _run_synthetic(args) -> int:
     return 0
 
 
+def _add_composite(sub) -> None:
+    p = sub.add_parser(
+        "composite",
+        help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
+    )
+    _common(p)
+    p.add_argument("--domain", nargs=4, type=float, required=True,
+                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
+    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
+    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+    p.add_argument("--resolution-km", type=float, default=1.0, help="common pixel size, km (0.5, 1, 2)")
+    p.add_argument("--band", type=int, default=None,
+                   help="single-band composite of this ABI band (default: true colour from bands 1-3)")
+    p.add_argument("--satellite", type=int, default=None, help="only scenes of this GOES satellite")
+    p.set_defaults(func=_run_composite)
+
+
+def _run_composite(args) -> int:
+    from .data.composite import make_composites
+
+    paths = make_composites(
+        args.data_root, args.domain, start=args.start, end=args.end,
+        kind=args.band if args.band is not None else "truecolor",
+        resolution_km=args.resolution_km, satellite=args.satellite, progress=not args.quiet,
+    )
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _add_triplets(sub) -> None:
+    p = sub.add_parser(
+        "triplets",
+        help="sample anchor/neighbor/distant tiles from the composites into a dataset folder",
+    )
+    _common(p)
+    p.add_argument("--domain", nargs=4, type=float, required=True,
+                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
+    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
+    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+    p.add_argument("--tile-size", type=float, default=200e3, help="tile side, metres (default 200e3)")
+    p.add_argument("--tile-pixels", type=int, default=256, help="tile side, pixels (default 256)")
+    p.add_argument("--n-train", type=int, required=True, help="number of train triplets")
+    p.add_argument("--n-study", type=int, default=0, help="number of study triplets")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--resolution-km", type=float, default=1.0, help="composite resolution, km")
+    p.add_argument("--neighbor-distance", type=float, default=1.0,
+                   help="anchor-neighbour distance in tile sizes (default 1)")
+    p.add_argument("--distant", choices=("other_scene", "same_scene"), default="other_scene",
+                   help="where distant tiles come from (default: another scene)")
+    p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="also write a PNG of the domain with a few triplets' tile outlines")
+    p.set_defaults(func=_run_triplets)
+
+
+def _run_triplets(args) -> int:
+    from .data.triplets import make_triplets, plot_triplets
+
+    out = make_triplets(
+        args.data_root, args.domain, args.out, n_train=args.n_train, n_study=args.n_study,
+        tile_size=args.tile_size, tile_pixels=args.tile_pixels, seed=args.seed,
+        workers=args.workers, start=args.start, end=args.end, progress=not args.quiet,
+        resolution_km=args.resolution_km, neighbor_distance=args.neighbor_distance,
+        distant=args.distant, method=args.method,
+    )
+    if args.plot is not None and args.n_train > 0:
+        plot_triplets(out, "train", out=args.plot)
+    print(out)
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the triplet encoder on a triplet dataset folder and write a model file",
+        description=(
+            "Train a ResNet encoder with a triplet loss (fastai, one-cycle schedule) on the "
+            "train/ stage of DATASET, print the per-epoch table, checkpoint every epoch and "
+            "write the model file (weights + config) to --out."
+        ),
+    )
+    p.add_argument("dataset", type=Path, metavar="DATASET", help="triplet dataset folder (with train/)")
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="model file to write, e.g. model.pt")
+    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument("--epochs", type=int, default=10, help="epochs of one-cycle training (default 10)")
+    p.add_argument("--batch-size", type=int, default=50, help="triplets per batch (default 50)")
+    p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
+    p.add_argument("--emb-dim", type=int, default=100, help="embedding size (default 100)")
+    p.add_argument("--head", default="fastai", choices=["fastai", "linear"],
+                   help="embedding head: the 2019 fastai head (default) or a linear one")
+    p.add_argument("--pretrained", default=None, metavar="PATH",
+                   help="backbone weights: a torchvision ResNet .pth, a convml_tt model, or 'imagenet'")
+    p.add_argument("--freeze-body", action="store_true", help="train the head only")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "no"],
+                   help="mixed precision on CUDA (default auto: bf16 where supported)")
+    p.add_argument("--preload", action="store_true", help="decode all tiles into memory once (uint8)")
+    p.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
+                   help="resize tiles to PIXELS x PIXELS for training (default: as stored)")
+    p.add_argument("--valid-pct", type=float, default=0.1, help="fraction held out for validation")
+    p.add_argument("--loss", default="euclidean", choices=["euclidean", "squared"],
+                   help="triplet loss distance (euclidean: margin 1 + l2 0.01 penalty)")
+    p.add_argument("--jitter", type=float, default=0.0, help="brightness/contrast jitter, e.g. 0.05")
+    p.add_argument("--no-augment", action="store_true", help="no flips/rotations")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=None, help="data loading processes")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="folder for per-epoch checkpoints (default: MODEL.checkpoints/)")
+    p.add_argument("--no-checkpoints", action="store_true", help="do not write epoch checkpoints")
+    p.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+                   help="continue training from an epoch checkpoint")
+    p.add_argument("--skip-incomplete", action="store_true", help="skip triplets missing a tile")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch table")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from .architectures.triplet_trainer import resolve_device, train
+
+    device = resolve_device(args.device)  # clear error for --device cuda without a GPU
+    ckpt = None
+    if not args.no_checkpoints:
+        ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
+    learn = train(
+        args.dataset, args.out, epochs=args.epochs, lr=args.lr, checkpoint_dir=ckpt,
+        resume=args.resume, quiet=args.quiet, arch=args.arch, emb_dim=args.emb_dim,
+        head=args.head, pretrained=args.pretrained, freeze_body=args.freeze_body,
+        batch_size=args.batch_size, device=device, mixed_precision=args.precision,
+        preload=args.preload, tile_size=args.tile_size, valid_pct=args.valid_pct, loss=args.loss,
+        jitter=args.jitter, augment=not args.no_augment, seed=args.seed,
+        num_workers=args.workers, skip_incomplete=args.skip_incomplete,
+    )
+    names = list(learn.recorder.metric_names[1:-1])
+    last = learn.recorder.values[-1] if learn.recorder.values else []
+    summary = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, last) if v is not None)
+    print(f"wrote {args.out} ({args.arch}, emb_dim {args.emb_dim}, {args.epochs} epochs on {device}"
+          + (f"; {summary}" if summary else "") + ")")
+    return 0
+
+
 def _add_fetch(sub) -> None:
     p = sub.add_parser(
         "fetch",
@@ -168,6 +311,8 @@ def _run_fetch(args) -> int:
 SUBCOMMANDS: list = [
     # [subcommand registry]
     _add_synthetic,
+    _add_composite, _add_triplets,
+    _add_train,
     _add_fetch,
 ]
 
