@@ -322,15 +322,18 @@ def _fingerprint(files: dict[int, Path], domain, kind_tag, resolution_km, margin
 
 
 def _matches(path: Path, fp: dict) -> bool:
+    import netCDF4
+
     try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            return all(
-                str(ds.attrs.get(k)) == str(v) if not isinstance(v, float) else
-                np.isclose(float(ds.attrs.get(k, np.nan)), v)
-                for k, v in fp.items()
-            )
+        with netCDF4.Dataset(path) as nc:
+            attrs = {k: nc.getncattr(k) for k in nc.ncattrs()}
     except (OSError, ValueError, KeyError, RuntimeError):
         return False
+    return all(
+        str(attrs.get(k)) == str(v) if not isinstance(v, float) else
+        bool(np.isclose(float(attrs.get(k, np.nan)), v))
+        for k, v in fp.items()
+    )
 
 
 def make_composite(
@@ -551,9 +554,16 @@ def make_composites(
     paths = []
     for files in tqdm(scenes, desc="composites", unit="scene", disable=not progress):
         out = composite_path(data_root, files, domain, kind, resolution_km)
+        bands_, ktag = _kind_bands(kind)
+        fp = _fingerprint(
+            {b: Path(files[b]) for b in bands_}, domain, ktag, resolution_km,
+            kwargs.get("margin", 2), kwargs.get("dqf_max", 1),
+        )
+        if out.exists() and not kwargs.get("overwrite") and _matches(out, fp):
+            paths.append(out)
+            continue
         try:
-            ds = make_composite(files, domain, kind, resolution_km, out_path=out, **kwargs)
-            ds.close()
+            make_composite(files, domain, kind, resolution_km, out_path=out, **kwargs)
         except OffDiskError:
             if skip_outside:
                 continue
