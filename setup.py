@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "s3fs==2026.9.0",
     "fsspec==2026.9.0",
     "matplotlib==3.11.2",
+    "scikit-learn==1.9.1",  # Isomap projection in convml_tt.interpretation.plots
     "pillow==13.0.0",
     "tqdm==4.70.1",
     "PyYAML==6.0.4",
