@@ -1,0 +1,187 @@
+"""convml_tt.data.composite on synthetic ABI L1b scenes (tests/synthetic_fixtures.py)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+
+from convml_tt.data import abi
+from convml_tt.data import composite as C
+
+# the synthetic sector: 300 km centred at 15N 50W
+DOMAIN = (-50.8, 14.3, -49.3, 15.7)
+
+
+@pytest.fixture(scope="module")
+def scene(synthetic_scenes):
+    return synthetic_scenes[0].files
+
+
+def _block(a, p):
+    h, w = a.shape
+    return a[: h // p * p, : w // p * p].reshape(h // p, p, w // p, p).mean(axis=(1, 3))
+
+
+def test_truecolor_reads_only_the_window_and_matches_the_recipe(scene, monkeypatch, tmp_path):
+    windows = {}
+    real = abi.read_abi
+
+    def spy(ds, window=None, band=None):
+        windows[abi.file_band(ds)] = (window, ds.sizes["y"], ds.sizes["x"])
+        return real(ds, window=window, band=band)
+
+    monkeypatch.setattr(abi, "read_abi", spy)
+    ds = C.make_composite(scene, DOMAIN)
+    # only a window of each file was read, covering the domain
+    for b, ((rows, cols), ny, nx) in windows.items():
+        assert rows.stop - rows.start < ny and cols.stop - cols.start < nx, b
+    (r2, c2), _, _ = windows[2]
+    (r1, c1), _, _ = windows[1]
+    assert (r2.stop - r2.start, c2.stop - c2.start) == (2 * (r1.stop - r1.start), 2 * (c1.stop - c1.start))
+    assert ds.rgb.dims == ("y", "x", "channel") and list(ds.channel.values) == ["red", "green", "blue"]
+    assert ds.rgb.shape[:2] == (r1.stop - r1.start, c1.stop - c1.start)
+    assert np.nanmin(ds.lat) <= DOMAIN[1] and np.nanmax(ds.lat) >= DOMAIN[3]
+    assert np.nanmin(ds.lon) <= DOMAIN[0] and np.nanmax(ds.lon) >= DOMAIN[2]
+    # independent oracle: calibrate each full file, block-average band 2, CIMSS green
+    refl = {b: abi.calibrate(real(scene[b])).values for b in (1, 2, 3)}
+    red = _block(refl[2][r2, c2], 2)
+    blue = refl[1][r1, c1]
+    veg = refl[3][r1, c1]
+    np.testing.assert_allclose(ds.rgb.sel(channel="red").values, red, atol=1e-6)
+    np.testing.assert_allclose(ds.rgb.sel(channel="blue").values, blue, atol=1e-6)
+    np.testing.assert_allclose(
+        ds.rgb.sel(channel="green").values, 0.45 * red + 0.10 * veg + 0.45 * blue, atol=1e-6
+    )
+    # fixed-grid coordinates are the bands' own 1 km pixel centres
+    x1 = real(scene[1])["x"].values[c1]
+    np.testing.assert_allclose(ds.x.values, x1, atol=1e-9)
+    assert ds.attrs["satellite"] == 16 and "kappa0" not in ds
+
+
+def test_resolution_matching(scene):
+    ds05 = C.make_composite(scene, DOMAIN, resolution_km=0.5)
+    ds1 = C.make_composite(scene, DOMAIN, resolution_km=1.0)
+    ds2 = C.make_composite(scene, DOMAIN, resolution_km=2.0)
+    assert ds05.rgb.shape[0] == 2 * ds1.rgb.shape[0]
+    assert abs(ds2.rgb.shape[0] - ds1.rgb.shape[0] / 2) <= 1
+    # 0.5 km: blue (1 km) is replicated, red is the native band 2
+    blue05 = ds05.rgb.sel(channel="blue").values
+    np.testing.assert_array_equal(blue05[0::2, 0::2], blue05[1::2, 1::2])
+    # 0.5 km red block-averaged 2x2 gives back the 1 km red where the grids align
+    np.testing.assert_allclose(np.diff(ds05.x.values), 14e-6, rtol=1e-3)
+    red1 = _block(ds05.rgb.sel(channel="red").values, 2)
+    np.testing.assert_allclose(red1, ds1.rgb.sel(channel="red").values, atol=1e-6)
+    np.testing.assert_allclose(ds05.x.values.reshape(-1, 2).mean(1), ds1.x.values, atol=1e-9)
+    with pytest.raises(ValueError, match="multiple or divisor"):
+        C.make_composite(scene, DOMAIN, resolution_km=0.7)
+
+
+def test_single_band_composite(scene):
+    ds = C.make_composite(scene, DOMAIN, kind=2)
+    assert ds.attrs["composite_variable"] == "C02" and ds.C02.dims == ("y", "x")
+    assert ds.C02.attrs["units"] == "1"
+    with pytest.raises(ValueError, match="lacks"):
+        C.make_composite(scene, DOMAIN, kind=13)
+    with pytest.raises(ValueError, match="band number"):
+        C.make_composite(scene, DOMAIN, kind="ir")
+
+
+def test_write_reuse_and_netcdf_contents(scene, tmp_path, monkeypatch):
+    out = C.composite_path(tmp_path, scene, DOMAIN)
+    assert out.parts[-4:-1] == ("goes16", "domain_-50.800_14.300_-49.300_15.700", "truecolor_1km")
+    ds = C.make_composite(scene, DOMAIN, out_path=out)
+    assert out.exists() and not list(out.parent.glob("*.tmp"))
+    mtime = out.stat().st_mtime_ns
+    calls = []
+    monkeypatch.setattr(abi, "read_abi", lambda *a, **k: calls.append(1))
+    again = C.make_composite(scene, DOMAIN, out_path=out)  # reused: nothing read
+    assert calls == [] and out.stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(again.rgb.values, ds.rgb.values)
+    loaded = C.load_composite(out, load=True)
+    assert loaded.lat.dims == ("y", "x") and "time" in loaded.coords
+    for k in ("perspective_point_height", "longitude_of_projection_origin", "sweep_angle_axis"):
+        assert k in loaded.goes_imager_projection.attrs
+    assert all(Path(p).name in loaded.attrs["source_files"] for p in scene.values())
+    assert abi.FixedGrid.from_dataset(loaded).longitude_of_projection_origin == -75.0
+
+
+def test_masks_space_and_bad_dqf(scene, tmp_path):
+    files = {}
+    for b, p in scene.items():
+        files[b] = tmp_path / p.name
+        shutil.copy(p, files[b])
+    with netCDF4.Dataset(files[1], "a") as nc:
+        nc.set_auto_maskandscale(False)
+        q = nc["DQF"][:]
+        q[100:110, 120:130] = 2  # out of range
+        nc["DQF"][:] = q
+    ds = C.make_composite(files, DOMAIN, margin=0)
+    full = abi.read_abi(files[1])
+    rows, cols = abi.bbox_window(full, DOMAIN, margin=0)
+    blue = ds.rgb.sel(channel="blue").values
+    r, c = 105 - rows.start, 125 - cols.start
+    assert np.isnan(blue[r, c]) and np.isnan(ds.rgb.values[r, c]).any()
+    assert np.isfinite(blue).mean() > 0.9
+    keep = C.make_composite(files, DOMAIN, margin=0, dqf_max=2)
+    assert np.isfinite(keep.rgb.sel(channel="blue").values[r, c])
+
+
+def test_space_pixels_are_nan(tmp_path):
+    import datetime as dt
+
+    from convml_tt.data.synthetic import write_synthetic_scenes
+
+    # a sector on the limb (81 degrees east of the sub-satellite point): part of it sees space
+    sc = write_synthetic_scenes(tmp_path, dt.datetime(2020, 1, 2, 14), count=1, center=(0.0, 5.8),
+                                size_km=200.0, progress=False)[0]
+    # a domain partly off the disk is refused
+    with pytest.raises(abi.OffDiskError, match="off the Earth's disk"):
+        C.make_composite(sc.files, (5.0, -0.5, 7.5, 0.5))
+    # a domain on the disk, with a margin reaching past the limb: space is NaN
+    ds = C.make_composite(sc.files, (5.0, -0.3, 5.5, 0.3), margin=400)
+    space = np.isnan(ds.lat.values)
+    assert space.any() and (~space).any()
+    assert np.isnan(ds.rgb.values[space]).all()
+    assert np.isfinite(ds.rgb.values[~space]).mean() > 0.95
+
+
+def test_bad_domains(scene):
+    with pytest.raises(ValueError, match="min >= max"):
+        C.make_composite(scene, (-49, 14.3, -50, 15.7))
+    with pytest.raises(abi.OffDiskError, match="off the Earth's disk"):
+        C.make_composite(scene, (100, 10, 110, 20))
+    with pytest.raises(abi.OffDiskError, match="sector"):
+        C.make_composite(scene, (-40, 10, -35, 14))
+    with pytest.raises(ValueError, match="lacks"):
+        C.make_composite({1: scene[1]}, DOMAIN)
+
+
+def test_make_composites_over_the_cache(synthetic_scenes, synthetic_data_root, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(synthetic_data_root / "sources", root / "sources")
+    found = C.find_scenes(root)
+    assert len(found) == 3 and all(sorted(f) == [1, 2, 3] for f in found)
+    paths = C.make_composites(root, DOMAIN, progress=False)
+    assert len(paths) == 3 and all(p.exists() for p in paths)
+    t1 = synthetic_scenes[1].time
+    only = C.make_composites(root, DOMAIN, start=t1, end=t1, progress=False)
+    assert only == [paths[1]]
+    with pytest.raises(FileNotFoundError, match="fetch"):
+        C.make_composites(tmp_path / "empty", DOMAIN, progress=False)
+    # unwritable output folder (a file where a folder should be; chmod is moot as root)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="cannot create the folder"):
+        C.make_composite(synthetic_scenes[0].files, DOMAIN, out_path=blocker / "sub" / "c.nc")
+
+
+def test_stretch():
+    v = np.array([-0.1, 0.0, 0.25, 1.0, 2.0, np.nan], np.float32)
+    u = C.to_uint8(v)
+    assert u.dtype == np.uint8
+    assert list(u) == [0, 0, round(255 * 0.25 ** (1 / 2.2)), 255, 255, 0]
+    assert C.simulated_green(1.0, 0.0, 0.0) == pytest.approx(0.45)
+    assert C.simulated_green(0.0, 1.0, 0.0) == pytest.approx(0.10)
