@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import _public_read_policy
 
 from convml_tt.data import goes
 from convml_tt.data.goes import (
@@ -526,4 +527,25 @@ def test_synthetic_scenes_round_trip(s3_server, s3_proxy, tmp_path):
     assert offline.query(T(2021, 6, 1), T(2021, 6, 2, 23)) == res
     got = online.download(res, progress=False)
     assert [p.read_bytes() for p in got] == [p.read_bytes() for s in made for p in s.files.values()]
+    assert_unsigned(s3_proxy)
+
+
+def test_anonymous_access_depends_on_public_policy(s3_server, s3_proxy, tmp_path):
+    """The library's requests are unsigned: moto serves them only because the
+    bucket policy grants ``Principal: *`` read, as NOAA's buckets do."""
+    _, client = s3_server
+    bucket18 = "noaa-goes18"
+    key = make_key(T(2023, 1, 10, 18, 0), 1, sat=18)
+    client.put_object(Bucket=bucket18, Key=key.key, Body=b"g18" * 100)
+    cat18 = GOESCatalogue(satellite=18, data_root=tmp_path, endpoint_url=s3_proxy.url, backoff=0.01, retries=1)
+    (scene,) = cat18.query(T(2023, 1, 10, 18), T(2023, 1, 10, 18, 5), bands=[1])
+    client.delete_bucket_policy(Bucket=bucket18)
+    try:
+        with pytest.raises(DownloadError, match="Forbidden.*anonymous") as err:
+            cat18.download(scene, progress=False)
+        assert isinstance(err.value.failed[scene.keys[1].key], PermissionError)
+        assert not cat18.local_path(scene.keys[1]).exists()
+    finally:
+        client.put_bucket_policy(Bucket=bucket18, Policy=_public_read_policy(bucket18))
+    assert cat18.download(scene, progress=False)[0].read_bytes() == b"g18" * 100
     assert_unsigned(s3_proxy)

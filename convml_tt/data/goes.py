@@ -1099,10 +1099,17 @@ class GOESCatalogue:
         if failed:
             done = [p for p in paths if p.is_file()]
             first = next(iter(failed.items()))
+            hint = "Run again to resume; partial data is kept in hidden .part files"
+            if isinstance(first[1], PermissionError):
+                hint = (
+                    "Access was denied to an anonymous (unsigned) request: the bucket or "
+                    "endpoint must allow public reads"
+                )
+            elif isinstance(first[1], FileNotFoundError):
+                hint = "The object is not in the bucket (not retried)"
             raise DownloadError(
                 f"{len(failed)} of {len(unique)} file(s) failed after {retries} retries "
-                f"(from {self._where}); first: {first[0]}: {type(first[1]).__name__}: {first[1]}. "
-                "Run again to resume; partial data is kept in hidden .part files",
+                f"(from {self._where}); first: {first[0]}: {type(first[1]).__name__}: {first[1]}. {hint}",
                 done,
                 failed,
             )
