@@ -173,27 +173,33 @@ def check_tile_fits(domain: Sequence[float], tile_size: float) -> None:
 def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: float = 0.25) -> dict[str, list[int]]:
     """Split scenes into train and study by date.
 
-    If some date has two or more scenes, one scene of every such date is held
-    out for study (drawn with ``seed``) and the rest are train. If every date
-    has a single scene, whole dates are held out: ``max(1, round(study_fraction
-    * n_dates))`` dates drawn with ``seed`` (none when there is only one scene).
+    If some date has two or more scenes, the rule of
+    :func:`convml_tt.data.goes.split_train_study` applies: one scene of every
+    date (drawn with ``seed``) is held out for study, the rest are train (a
+    date with a single scene then goes to study). If every date has a single
+    scene, whole dates are held out instead: ``max(1, round(study_fraction *
+    n_dates))`` dates drawn with ``seed`` (none when there is one scene).
 
     Returns ``{"train": [indices], "study": [indices]}`` into ``times``.
     """
-    rng = np.random.default_rng([int(seed), 7])
+    from types import SimpleNamespace
+
+    from .goes import split_train_study
+
     by_date: dict[dt.date, list[int]] = {}
     for i, t in enumerate(times):
         by_date.setdefault(t.date(), []).append(i)
-    dates = sorted(by_date)
-    study: list[int] = []
     if any(len(v) > 1 for v in by_date.values()):
-        for d in dates:
-            if len(by_date[d]) > 1:
-                study.append(by_date[d][int(rng.integers(len(by_date[d])))])
-    elif len(dates) > 1:
+        items = [SimpleNamespace(time=t, index=i) for i, t in enumerate(times)]
+        _, study_items = split_train_study(items, seed=int(seed))
+        study = [s.index for s in study_items]
+    elif len(by_date) > 1:
+        dates = sorted(by_date)
+        rng = np.random.default_rng([int(seed), 7])
         k = max(1, int(round(study_fraction * len(dates))))
-        chosen = rng.choice(len(dates), size=k, replace=False)
-        study = [by_date[dates[j]][0] for j in sorted(chosen)]
+        study = [by_date[dates[j]][0] for j in sorted(rng.choice(len(dates), size=k, replace=False))]
+    else:
+        study = []
     study_set = set(study)
     return {
         "train": [i for i in range(len(times)) if i not in study_set],
