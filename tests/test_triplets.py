@@ -1,0 +1,205 @@
+"""convml_tt.data.triplets: sampling, the dataset folder, determinism, resume, errors."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from convml_tt.data import composite as C
+from convml_tt.data import triplets as T
+
+DOMAIN = (-50.8, 14.3, -49.3, 15.7)  # inside the 300 km synthetic sector at 15N 50W
+SMALL = dict(tile_size=40e3, tile_pixels=32, resolution_km=1.0)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def root(synthetic_scenes, synthetic_data_root, tmp_path_factory):
+    """A private copy of the synthetic cache, with its composites made."""
+    r = tmp_path_factory.mktemp("trip_root")
+    shutil.copytree(synthetic_data_root / "sources", r / "sources")
+    C.make_composites(r, DOMAIN, progress=False)
+    return r
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_dataset_folder_format_and_regimes(root, tmp_path):
+    out = T.make_triplets(root, DOMAIN, tmp_path / "ds", n_train=4, n_study=2, seed=3,
+                          distant="same_scene", distant_min_distance=1.5, progress=False, **SMALL)
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert meta["status"] == "complete" and meta["params"]["tile_pixels"] == 32
+    # 3 scenes on one date: one held out for study
+    assert len(meta["scenes"]["train"]) == 2 and len(meta["scenes"]["study"]) == 1
+    for stage, n in (("train", 4), ("study", 2)):
+        assert T.list_triplets(out, stage) == list(range(n))
+        for i in range(n):
+            for kind in T.TILE_TYPES:
+                im = Image.open(out / stage / f"{i:05d}_{kind}.png")
+                assert im.mode == "RGB" and im.size == (32, 32)
+            m = T.read_triplet_meta(out, stage, i)
+            assert m["tile_size_m"] == 40e3 and m["tile_pixels"] == 32
+            g = T._geod()
+            d = g.inv(m["anchor"]["lon"], m["anchor"]["lat"], m["neighbor"]["lon"], m["neighbor"]["lat"])[2]
+            assert d == pytest.approx(40e3, rel=1e-5)  # centres stored to 1e-6 degrees
+            for kind in T.TILE_TYPES:
+                e = m[kind]
+                assert DOMAIN[1] < e["lat"] < DOMAIN[3] and DOMAIN[0] < e["lon"] < DOMAIN[2]
+                assert len(e["source_files"]) == 3 and e["time"].startswith("2020-01-02T1")
+                assert isinstance(e["regime"], int) and 0 <= e["regime"] <= 5 and e["regime_name"]
+            assert m["anchor"]["time"] == m["neighbor"]["time"] == m["distant"]["time"]
+    # the regime label is the label map's value at the tile centre
+    from convml_tt.data.synthetic import load_regime_labels, regime_at
+
+    m = T.read_triplet_meta(out, "train", 0)
+    labels = load_regime_labels(root / "sources" / "goes16" / next(
+        (p.relative_to(root / "sources" / "goes16") for p in (root / "sources").rglob(m["anchor"]["source_files"][0]))))
+    assert int(regime_at(labels, m["anchor"]["lat"], m["anchor"]["lon"])) == m["anchor"]["regime"]
+    # the anchor PNG is the stretched bilinear resample of the composite
+    from convml_tt.data.tiles import Tile, resample
+
+    comp = C.load_composite(root / m["anchor"]["composite"], load=True)
+    img = resample(comp, Tile(m["anchor"]["lat"], m["anchor"]["lon"], 40e3, 32))
+    png = np.asarray(Image.open(out / "train" / "00000_anchor.png"))
+    assert np.abs(png.astype(int) - C.to_uint8(img).astype(int)).max() <= 1
+    fig = T.plot_triplets(out, "train", n=3, out=tmp_path / "overview.png")
+    assert (tmp_path / "overview.png").stat().st_size > 1000 and fig is not None
+
+
+def test_other_scene_distant_and_determinism_across_workers(root, tmp_path):
+    kw = dict(n_train=6, n_study=0, seed=11, progress=False, **SMALL)
+    a = T.make_triplets(root, DOMAIN, tmp_path / "w1", workers=1, **kw)
+    b = T.make_triplets(root, DOMAIN, tmp_path / "w2", workers=2, **kw)
+    fa, fb = _files(a), _files(b)
+    assert fa.keys() == fb.keys() and len(fa) == 6 * 4 + 1
+    assert all(fa[k] == fb[k] for k in fa)
+    m = T.read_triplet_meta(a, "train", 0)
+    assert m["distant"]["time"] != m["anchor"]["time"]
+    c = T.make_triplets(root, DOMAIN, tmp_path / "w3", workers=1, **{**kw, "seed": 12})
+    assert _files(c)["train/00000_anchor.png"] != fa["train/00000_anchor.png"]
+
+
+def test_resume_after_interrupted_run(root, tmp_path):
+    kw = dict(n_train=6, n_study=0, seed=5, progress=False, **SMALL)
+    ref = _files(T.make_triplets(root, DOMAIN, tmp_path / "ref", **kw))
+    out = tmp_path / "ds"
+    # a run killed part-way: started in a subprocess, killed once a few triplets exist
+    code = (
+        "import sys; from convml_tt.data import triplets as T;"
+        f"T.make_triplets({str(root)!r}, {DOMAIN!r}, {str(out)!r}, n_train=400, n_study=0, seed=5,"
+        " progress=False, tile_size=40e3, tile_pixels=32)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        import time
+
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list(out.glob("train/*_meta.yaml"))) < 3:
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(list(out.glob("train/*_meta.yaml"))) >= 3
+    # the killed run had other parameters (n_train=400): refuse to mix
+    with pytest.raises(ValueError, match="other parameters.*start fresh"):
+        T.make_triplets(root, DOMAIN, out, **kw)
+    shutil.rmtree(out)
+    T.make_triplets(root, DOMAIN, out, **kw)
+    # simulate a kill in the middle of triplets 2 and 4: truncated PNG, no meta, stray temp file
+    (out / "train" / "00002_meta.yaml").unlink()
+    (out / "train" / "00002_distant.png").unlink()
+    (out / "train" / "00004_meta.yaml").unlink()
+    p = out / "train" / "00004_anchor.png"
+    p.write_bytes(p.read_bytes()[:50])
+    (out / "train" / ".00005_anchor.png.abc.tmp").write_bytes(b"junk")
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    (out / "meta.yaml").write_text(yaml.safe_dump({**meta, "status": "incomplete"}))
+    T.make_triplets(root, DOMAIN, out, **kw)
+    assert _files(out) == ref
+
+
+def test_bad_input(root, tmp_path, synthetic_scenes):
+    with pytest.raises(ValueError, match="larger than the domain"):
+        T.make_triplets(root, DOMAIN, tmp_path / "a", n_train=2, tile_size=200e3, progress=False)
+    with pytest.raises(ValueError, match="min >= max"):
+        T.make_triplets(root, (-49, 14, -50, 15), tmp_path / "a", n_train=2, progress=False)
+    # the study split has one scene: distant tiles from another scene are impossible
+    with pytest.raises(ValueError, match="study split has 1 scene.*same_scene"):
+        T.make_triplets(root, DOMAIN, tmp_path / "b", n_train=2, n_study=2, progress=False, **SMALL)
+    # unwritable output folder (a file where the folder should be)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="writable"):
+        T.make_triplets(root, DOMAIN, blocker / "ds", n_train=2, progress=False, **SMALL)
+    # an old-style folder with PNGs but no meta.yaml
+    old = tmp_path / "old" / "train"
+    old.mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(old / "00000_anchor.png")
+    with pytest.raises(ValueError, match="refusing to mix"):
+        T.make_triplets(root, DOMAIN, tmp_path / "old", n_train=2, progress=False, **SMALL)
+    # a domain whose tiles keep touching masked pixels: bounded tries, clear error
+    comps = sorted((root / "composites").rglob("*.nc"))
+    with pytest.raises(RuntimeError, match="no valid triplet"):
+        T.make_triplets(root, DOMAIN, tmp_path / "c", n_train=1, progress=False, composites=comps,
+                        max_tries=3, neighbor_distance=30.0, **SMALL)
+
+
+def test_mixed_satellites_in_one_split(root, tmp_path):
+    from convml_tt.data.synthetic import write_synthetic_scenes
+
+    r = tmp_path / "mixed"
+    write_synthetic_scenes(r, dt.datetime(2020, 1, 3, 14), count=2, interval=dt.timedelta(hours=1),
+                           satellite=19, center=(15.0, -50.0), size_km=300.0, progress=False)
+    comps = [*sorted((root / "composites").rglob("*.nc"))]
+    comps += C.make_composites(r, DOMAIN, progress=False)
+    with pytest.raises(ValueError, match="mixes scenes from GOES-16, GOES-19"):
+        T.make_triplets(root, DOMAIN, tmp_path / "m", n_train=2, composites=comps, progress=False, **SMALL)
+
+
+def test_split_rules():
+    d = dt.datetime
+    one_per_date = [d(2020, 1, k, 14) for k in range(1, 9)]
+    s = T.split_scenes(one_per_date, seed=0)
+    assert len(s["study"]) == 2 and sorted(s["train"] + s["study"]) == list(range(8))
+    assert T.split_scenes(one_per_date, seed=0) == s
+    two_per_date = [d(2020, 1, k, h) for k in (1, 2) for h in (13, 15)]
+    s = T.split_scenes(two_per_date, seed=1)
+    assert len(s["study"]) == 2 and {two_per_date[i].day for i in s["study"]} == {1, 2}
+    assert T.split_scenes([d(2020, 1, 1)], seed=0) == {"train": [0], "study": []}
+
+
+def test_cli_composite_and_triplets(root, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    assert main(["composite", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--quiet"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
+               "--tile-pixels", "32", "--n-train", "2", "--out", str(tmp_path / "ds"), "--seed", "1",
+               "--quiet", "--plot", str(tmp_path / "p.png")])
+    assert rc == 0 and T.list_triplets(tmp_path / "ds") == [0, 1] and (tmp_path / "p.png").exists()
+    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
+               "--tile-pixels", "32", "--n-train", "3", "--out", str(tmp_path / "ds"), "--quiet"])
+    assert rc == 1 and "start fresh" in capsys.readouterr().err
+
+
+def test_training_gen_example_synthetic(tmp_path):
+    script = REPO / "training_gen_examples" / "goes16_training_and_study.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--synthetic", "--data-root", str(tmp_path / "data"),
+         "--out", str(tmp_path / "ds"), "--n-train", "3", "--n-study", "2", "--tile-size", "60e3",
+         "--tile-pixels", "32", "--synthetic-days", "2", "--synthetic-size-km", "300", "--quiet"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert r.returncode == 0, r.stderr
+    assert T.list_triplets(tmp_path / "ds", "train") == [0, 1, 2]
+    assert T.list_triplets(tmp_path / "ds", "study") == [0, 1]
+    assert (tmp_path / "ds" / "triplets_overview.png").exists()
