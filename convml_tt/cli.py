@@ -57,6 +57,153 @@ def _common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
 # [subcommand definitions]
 
 
+def _add_embed(sub) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="embed the tiles of a triplet dataset with a trained model (netCDF output)",
+        description=(
+            "Run the encoder in MODEL over the tiles of one stage of DATASET and write the "
+            "embeddings (tile_id x emb_dim, with lat/lon/time/regime coordinates from the tile "
+            "metadata) to a netCDF file. CUDA when available."
+        ),
+    )
+    p.add_argument("model", type=Path, help="model file written by `convml_tt train`")
+    p.add_argument("dataset", type=Path, help="triplet dataset folder (holding train/ and study/)")
+    p.add_argument("--out", type=Path, required=True, help="embeddings netCDF file to write")
+    p.add_argument("--stage", default="study", choices=["study", "train"], help="stage (default study)")
+    p.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant", "all"],
+                   help="tiles to embed; 'all' embeds the three of each triplet (default anchor)")
+    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    _common(p, data_root=False)
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args) -> int:
+    from .interpretation.embeddings import get_embeddings, save_embeddings
+
+    da = get_embeddings(args.model, args.dataset, stage=args.stage, tile_type=args.tile_type,
+                        batch_size=args.batch_size, device=args.device, progress=not args.quiet,
+                        num_workers=args.num_workers)
+    save_embeddings(da, args.out)
+    shape = " x ".join(f"{d}={n}" for d, n in da.sizes.items())
+    print(f"wrote embeddings ({shape}) to {args.out}")
+    return 0
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="dendrogram, annotated scatter or grid overview of embeddings")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(q) -> None:
+        q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
+        q.add_argument("--dataset-path", type=Path, default=None,
+                       help="where the tile images are, if the dataset moved since embedding")
+        q.add_argument("--tile-type", default="anchor",
+                       help="tile type to plot when the embeddings hold all three (default anchor)")
+        q.add_argument("--dpi", type=int, default=100, help="resolution of the PNG (default 100)")
+        q.add_argument("--title", default=None, help="figure title")
+
+    def projection(q) -> None:
+        g = q.add_mutually_exclusive_group()
+        g.add_argument("--dims", type=int, nargs=2, metavar=("DX", "DY"), default=None,
+                       help="two embedding dimensions (default 0 1)")
+        g.add_argument("--method", choices=["pca", "isomap"], default=None, help="2-D projection instead")
+
+    q = kinds.add_parser("dendrogram", help="Ward dendrogram with example tiles under each leaf")
+    common(q)
+    q.add_argument("--n-leaves", type=int, default=10, help="leaves of the truncated tree (default 10)")
+    q.add_argument("--n-examples", type=int, default=4, help="example tiles per leaf (default 4)")
+    q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
+    q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
+    q = kinds.add_parser("scatter", help="2-D scatter with tile images around the points")
+    common(q)
+    projection(q)
+    q.add_argument("--n-insets", type=int, default=12, help="tiles shown as images (default 12)")
+    q.add_argument("--color-by", default=None, help="coordinate to colour points by (default: regime if known)")
+    q = kinds.add_parser("grid", help="grid of tiles ordered along two embedding dimensions")
+    common(q)
+    projection(q)
+    q.add_argument("--rows", type=int, default=6, help="grid rows (default 6)")
+    q.add_argument("--cols", type=int, default=8, help="grid columns (default 8)")
+    p.set_defaults(func=_run_plot)
+
+
+def _run_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .interpretation.embeddings import load_embeddings
+    from .interpretation.plots import dendrogram, grid, save_figure, scatter
+
+    da = load_embeddings(args.embeddings)
+    if "tile_type" in da.dims:
+        if args.tile_type not in da.tile_type.values:
+            raise ValueError(f"--tile-type {args.tile_type!r} is not in {args.embeddings} "
+                             f"(holds {list(da.tile_type.values)})")
+        da = da.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
+    if args.kind == "dendrogram":
+        fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples,
+                                 letters=not args.no_letters, dataset_path=args.dataset_path, title=args.title)
+        if args.labels_out is not None:
+            labels.to_dataframe().to_csv(args.labels_out)
+            print(f"wrote cluster labels to {args.labels_out}")
+    elif args.kind == "scatter":
+        fig, _, _ = scatter(da, dims=args.dims, method=args.method, n_insets=args.n_insets,
+                            color_by=args.color_by, dataset_path=args.dataset_path, title=args.title)
+    else:
+        fig, _ = grid(da, dims=args.dims, method=args.method, n_rows=args.rows, n_cols=args.cols,
+                      dataset_path=args.dataset_path, title=args.title)
+    save_figure(fig, args.out, dpi=args.dpi)
+    print(f"wrote {args.kind} to {args.out}")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="quality of embeddings: triplet accuracy, label kNN accuracy, clusters, baselines",
+        description=(
+            "Print the quality table of EMBEDDINGS: study-set triplet accuracy, and when tiles carry "
+            "labels (synthetic regimes, or --label COORD) leave-one-out kNN label accuracy and the "
+            "purity / adjusted Rand index of Ward clusters; the same for an untrained copy of the "
+            "network and for hand-crafted tile statistics."
+        ),
+    )
+    p.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model file (default: the one named in the embeddings, if it still exists)")
+    p.add_argument("--dataset-path", type=Path, default=None, help="dataset folder, if it moved")
+    p.add_argument("--label", default=None, help="coordinate holding tile labels (default: regime)")
+    p.add_argument("-k", type=int, default=5, help="neighbours in the kNN vote (default 5)")
+    p.add_argument("--n-clusters", type=int, default=None,
+                   help="Ward clusters for purity/ARI (default: number of labels)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the untrained and tile-statistics rows")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the table to this markdown file")
+    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    _common(p, data_root=False)
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .interpretation.embeddings import load_embeddings
+    from .interpretation.metrics import quality_table, to_markdown
+
+    da = load_embeddings(args.embeddings)
+    df = quality_table(da, model=args.model, label=args.label, k=args.k, n_clusters=args.n_clusters,
+                       baselines=not args.no_baselines, dataset_path=args.dataset_path, device=args.device,
+                       batch_size=args.batch_size, progress=not args.quiet)
+    text = to_markdown(df)
+    print(text)
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
 def _add_synthetic(sub) -> None:
     p = sub.add_parser(
         "synthetic",
@@ -310,6 +457,7 @@ def _run_fetch(args) -> int:
 
 SUBCOMMANDS: list = [
     # [subcommand registry]
+    _add_embed, _add_plot, _add_evaluate,
     _add_synthetic,
     _add_composite, _add_triplets,
     _add_train,

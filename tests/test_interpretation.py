@@ -240,3 +240,47 @@ def test_quality_table_user_labels_and_missing_label(clustered):
         metrics.quality_table(clustered, label="nope", baselines=False)
     with pytest.raises(ValueError, match="unknown baselines"):
         metrics.quality_table(clustered, baselines=["pixels"])
+
+
+# --- command line ---------------------------------------------------------------------------
+def test_cli_embed_plot_evaluate(regime_dataset, tiny_model_file, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    out = tmp_path / "emb.nc"
+    assert main(["embed", str(tiny_model_file), str(regime_dataset), "--out", str(out), "--device", "cpu",
+                 "--batch-size", "20", "--quiet"]) == 0
+    da = load_embeddings(out)
+    assert da.shape == (N_STUDY, 8) and da.attrs["tile_type"] == "anchor"
+    for kind, extra in (("dendrogram", ["--n-leaves", "4", "--n-examples", "2"]),
+                        ("scatter", ["--method", "pca", "--n-insets", "5"]),
+                        ("grid", ["--dims", "0", "1", "--rows", "3", "--cols", "4"])):
+        fig = tmp_path / f"{kind}.png"
+        assert main(["plot", kind, str(out), "--out", str(fig), "--dpi", "50", *extra]) == 0
+        assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    md = tmp_path / "quality.md"
+    assert main(["evaluate", str(out), "--quiet", "--device", "cpu", "--markdown", str(md)]) == 0
+    printed = capsys.readouterr().out
+    assert "| trained |" in printed and "| untrained |" in printed and "| tile statistics |" in printed
+    assert md.read_text().strip() == printed.strip()
+
+
+def test_cli_errors_name_the_input(regime_dataset, tiny_model_file, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    out = tmp_path / "emb.nc"
+    assert main(["embed", str(tiny_model_file), str(regime_dataset), "--out", str(out), "--device", "cpu",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["plot", "dendrogram", str(out), "--out", str(tmp_path / "d.png"), "--n-leaves", "999"]) == 1
+    assert "more leaves than tiles" in capsys.readouterr().err
+    assert main(["plot", "scatter", str(out), "--out", str(tmp_path / "s.png"), "--dims", "0", "50"]) == 1
+    assert "dimension 50 does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "s.png").exists()
+    da = load_embeddings(out)
+    da.attrs["dataset_path"] = str(tmp_path / "moved")
+    save_embeddings(da, out)
+    assert main(["plot", "grid", str(out), "--out", str(tmp_path / "g.png"), "--rows", "2", "--cols", "2"]) == 1
+    assert "--dataset-path" in capsys.readouterr().err
+    assert main(["plot", "grid", str(out), "--out", str(tmp_path / "g.png"), "--rows", "2", "--cols", "2",
+                 "--dataset-path", str(regime_dataset)]) == 0

@@ -152,3 +152,21 @@ def label_values(da: xr.DataArray, color_by: str | None) -> np.ndarray | None:
         if name in da.coords and da[name].dims == ("tile_id",):
             return np.asarray(da[name].values)
     return None
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Save ``fig`` as PNG (or the format of ``path``'s suffix) via a temporary
+    name and a rename, so a failure leaves no partial figure. Returns the path."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
