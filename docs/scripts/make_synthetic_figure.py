@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from scipy.ndimage import minimum_filter  # noqa: E402
 
 from convml_tt.data.abi import calibrate, read_abi  # noqa: E402
 from convml_tt.data.synthetic import REGIMES, CLOUD_FRACTION, load_regime_labels, write_synthetic_scenes  # noqa: E402
@@ -48,8 +49,28 @@ def main() -> None:
             tmp, dt.datetime(2020, 1, 2, 14), count=1, seed=args.seed, progress=False
         )
         rgb = true_colour(scene.files)
+        red = calibrate(read_abi(scene.files[2], band=2)).values
         labels = load_regime_labels(scene.labels).values
-    fig, axes = plt.subplots(1, 2, figsize=(13, 6.6), constrained_layout=True)
+    fig = plt.figure(figsize=(13, 9.6), constrained_layout=True)
+    sub = fig.subfigures(2, 1, height_ratios=[6.6, 2.6])
+    axes = sub[0].subplots(1, 2)
+    zoom = sub[1].subplots(1, len(REGIMES))
+    tile = 150  # km: 1 km label pixels, 0.5 km band-2 pixels
+    for k, (name, ax) in enumerate(zip(REGIMES, zoom)):
+        inside = minimum_filter((labels == k).astype(np.uint8), size=tile, mode="constant")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if not inside.any():
+            ax.set_title(f"{name}: no {tile} km tile", fontsize=9)
+            continue
+        r, c = np.unravel_index(np.argmax(inside), inside.shape)
+        r0, c0 = 2 * (r - tile // 2), 2 * (c - tile // 2)
+        ax.imshow(red[r0:r0 + 2 * tile, c0:c0 + 2 * tile] ** (1 / 2.2), cmap="gray", vmin=0, vmax=1,
+                  interpolation="none")
+        ax.set_title(f"{name} ({tile} km, band 2)", fontsize=9)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(COLOURS[k])
+            spine.set_linewidth(3)
     axes[0].imshow(rgb, interpolation="none")
     axes[0].set_title(f"synthetic GOES-16 ABI M1, {scene.time:%Y-%m-%d %H:%M} UTC (bands 1-3)")
     cmap = ListedColormap(COLOURS)
