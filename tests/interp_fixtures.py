@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-N_STUDY = 36
+N_STUDY = 24
 N_TRAIN = 6
 TILE_PX = 32
 
@@ -105,3 +105,12 @@ def clustered(regime_dataset):
                "model_path": "", "model_config": "{}"},
         name="embedding",
     )
+
+
+@pytest.fixture(scope="session")
+def embeddings_all(regime_dataset, tiny_model_file):
+    """Embeddings of all three tile types of the study stage."""
+    from convml_tt.interpretation.embeddings import get_embeddings
+
+    return get_embeddings(tiny_model_file, regime_dataset, tile_type="all", batch_size=32, device="cpu",
+                          progress=False)

@@ -18,7 +18,7 @@ from convml_tt.interpretation.embeddings import (
     save_embeddings,
 )
 from interp_fixtures import N_STUDY, TILE_PX, write_regime_dataset  # noqa: F401
-from interp_fixtures import clustered, embeddings, regime_dataset, tiny_model_file  # noqa: F401
+from interp_fixtures import clustered, embeddings, embeddings_all, regime_dataset, tiny_model_file  # noqa: F401
 
 
 # --- embeddings ----------------------------------------------------------------------
@@ -55,9 +55,8 @@ def test_embeddings_match_bare_model(embeddings, regime_dataset, tiny_model_file
     np.testing.assert_allclose(embeddings.values, emb, rtol=1e-4, atol=1e-5)
 
 
-def test_embeddings_all_tile_types_and_triplet_accuracy(regime_dataset, tiny_model_file, embeddings):
-    da = get_embeddings(tiny_model_file, regime_dataset, tile_type="all", batch_size=32, device="cpu",
-                        progress=False)
+def test_embeddings_all_tile_types_and_triplet_accuracy(embeddings_all, embeddings):
+    da = embeddings_all
     assert da.dims == ("tile_type", "tile_id", "emb_dim")
     assert list(da.tile_type.values) == ["anchor", "neighbor", "distant"]
     np.testing.assert_allclose(da.sel(tile_type="anchor").values, embeddings.values, rtol=1e-4, atol=1e-5)
@@ -84,8 +83,8 @@ def test_netcdf_round_trip(embeddings, tmp_path):
     assert back.attrs == embeddings.attrs
 
 
-def test_netcdf_all_tile_types_round_trip(regime_dataset, tiny_model_file, tmp_path):
-    da = get_embeddings(tiny_model_file, regime_dataset, tile_type="all", device="cpu", progress=False)
+def test_netcdf_all_tile_types_round_trip(embeddings_all, tmp_path):
+    da = embeddings_all
     back = load_embeddings(save_embeddings(da, tmp_path / "all.nc"))
     np.testing.assert_array_equal(back.values, da.values)
     assert list(back.tile_type.values) == ["anchor", "neighbor", "distant"]

@@ -76,7 +76,7 @@ def test_scatter_insets_clear_of_points(clustered, tmp_path, kw):
     _assert_insets_clear(placed.values, pts, radius=0.04)
     assert len(ax.child_axes) == 8
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["clear", "sugar", "gravel"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["clear", "sugar", "gravel"]  # regime order
     _saved_png(fig, tmp_path / "scatter.png")
 
 

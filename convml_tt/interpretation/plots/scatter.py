@@ -86,6 +86,12 @@ def scatter(
 
     if labels is not None:
         uniq = list(dict.fromkeys(labels.tolist()))
+        if color_by is None and "regime" in da.coords and da["regime"].dims == ("tile_id",):
+            # legend in regime-label order (clear, sugar, gravel, ...), not order of appearance
+            first = {u: int(da["regime"].values[np.flatnonzero(labels == u)[0]]) for u in uniq}
+            uniq.sort(key=lambda u: first[u])
+        else:
+            uniq.sort(key=str)
         cmap = plt.get_cmap("tab10" if len(uniq) <= 10 else "tab20")
         for j, u in enumerate(uniq):
             sel = labels == u
