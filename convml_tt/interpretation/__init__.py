@@ -1,1 +1,13 @@
-"""Interpretation room: embeddings, plots and quality metrics."""
+"""Interpretation room: embeddings, plots and quality metrics.
+
+* :mod:`.embeddings` -- ``get_embeddings`` (tiles -> DataArray (tile_id, emb_dim)),
+  ``save_embeddings`` / ``load_embeddings`` (netCDF), ``nearest_tiles``;
+* :mod:`.plots` -- dendrogram, annotated scatter, grid overview, inset placement;
+* :mod:`.metrics` -- triplet accuracy, kNN label accuracy, cluster purity,
+  adjusted Rand index, baselines and the quality table.
+
+Importing this package does not import torch or matplotlib.
+"""
+from .embeddings import get_embeddings, load_embeddings, nearest_tiles, save_embeddings
+
+__all__ = ["get_embeddings", "save_embeddings", "load_embeddings", "nearest_tiles"]
