@@ -94,6 +94,7 @@ only the regimes present are generated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import uuid
@@ -1432,16 +1433,25 @@ def load_regime_labels(path_or_abi_file) -> xr.DataArray:
     return da
 
 
+@functools.lru_cache(maxsize=16)
+def _label_grid(h: float, a: float, b: float, lon0: float, sweep: str) -> FixedGrid:
+    """One FixedGrid (and so one set of PROJ transformers) per label-map grid."""
+    return FixedGrid(
+        perspective_point_height=h, semi_major_axis=a, semi_minor_axis=b,
+        longitude_of_projection_origin=lon0, sweep_angle_axis=sweep,
+    )
+
+
 def regime_at(labels: xr.DataArray, lat, lon) -> np.ndarray:
     """Regime label(s) at ``lat``, ``lon`` (degrees, broadcastable arrays or
     scalars), from the nearest label-map pixel; ``-1`` outside the map or off
     the Earth's disk. Returns an int array of the broadcast shape."""
-    grid = FixedGrid(
-        perspective_point_height=float(labels.attrs["perspective_point_height"]),
-        semi_major_axis=float(labels.attrs["semi_major_axis"]),
-        semi_minor_axis=float(labels.attrs["semi_minor_axis"]),
-        longitude_of_projection_origin=float(labels.attrs["longitude_of_projection_origin"]),
-        sweep_angle_axis=str(labels.attrs.get("sweep_angle_axis", "x")),
+    grid = _label_grid(
+        float(labels.attrs["perspective_point_height"]),
+        float(labels.attrs["semi_major_axis"]),
+        float(labels.attrs["semi_minor_axis"]),
+        float(labels.attrs["longitude_of_projection_origin"]),
+        str(labels.attrs.get("sweep_angle_axis", "x")),
     )
     sx, sy = grid.latlon_to_scan(lat, lon)
     x = labels["x"].values

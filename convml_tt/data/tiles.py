@@ -258,6 +258,90 @@ def index_window(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], pad
     return r0, min(r1, shape[0]), c0, min(c1, shape[1])
 
 
+def image_planes(values: np.ndarray) -> np.ndarray:
+    """An image ``(H, W, C)`` (or ``(H, W)``) as contiguous float32 planes
+    ``(C, H * W)``: the layout :func:`interpolate_planes` gathers from (one
+    ``np.take`` per channel and corner). Make it once per image when many
+    tiles are cut from it."""
+    values = np.asarray(values)
+    if values.ndim == 2:
+        values = values[:, :, None]
+    h, w, c = values.shape
+    return np.ascontiguousarray(np.moveaxis(values, -1, 0), dtype=np.float32).reshape(c, h * w)
+
+
+def interpolate_planes(
+    planes: np.ndarray,
+    hw: tuple[int, int],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    method: Literal["bilinear", "nearest"] = "bilinear",
+) -> np.ndarray | None:
+    """:func:`interpolate` on an image given as planes (:func:`image_planes`)
+    of ``hw = (H, W)`` pixels.
+
+    Returns ``(C, *rows.shape)`` float32 (channel first), or None when a
+    point needs a pixel outside the image or a masked (NaN) pixel.
+    """
+    h, w = hw
+    c = planes.shape[0]
+    shape = np.shape(rows)
+    r = np.asarray(rows, float).ravel()
+    q = np.asarray(cols, float).ravel()
+    with np.errstate(invalid="ignore"):
+        rmin, rmax, qmin, qmax = r.min(), r.max(), q.min(), q.max()
+    if not (math.isfinite(rmin) and math.isfinite(rmax) and math.isfinite(qmin) and math.isfinite(qmax)):
+        return None
+    if rmin < -0.5 or qmin < -0.5 or rmax > h - 0.5 or qmax > w - 0.5:
+        return None
+    out = np.empty((c, r.size), np.float32)
+    if method == "nearest":
+        i = np.clip(np.rint(r).astype(np.intp), 0, h - 1) * w
+        i += np.clip(np.rint(q).astype(np.intp), 0, w - 1)
+        for k in range(c):
+            planes[k].take(i, out=out[k])
+    elif method == "bilinear":
+        if rmin < 0 or qmin < 0 or rmax > h - 1 or qmax > w - 1:
+            return None
+        r0 = r.astype(np.intp)
+        q0 = q.astype(np.intp)
+        np.minimum(r0, max(h - 2, 0), out=r0)
+        np.minimum(q0, max(w - 2, 0), out=q0)
+        fr = (r - r0).astype(np.float32)
+        fq = (q - q0).astype(np.float32)
+        w11 = fr * fq
+        w10 = fr - w11
+        w01 = fq - w11
+        w00 = 1.0 - fr - fq + w11
+        # flat indices of the 4 corners, computed once for all channels
+        i00 = r0 * w
+        i00 += q0
+        i01 = i00 + 1
+        i10 = i00 + w
+        i11 = i10 + 1
+        tmp = np.empty(r.size, np.float32)
+        for k in range(c):
+            p, o = planes[k], out[k]
+            # p00 * w00 + p01 * w01 + p10 * w10 + p11 * w11, evaluated left
+            # to right in float32 as before, without temporaries
+            p.take(i00, out=o)
+            o *= w00
+            p.take(i01, out=tmp)
+            tmp *= w01
+            o += tmp
+            p.take(i10, out=tmp)
+            tmp *= w10
+            o += tmp
+            p.take(i11, out=tmp)
+            tmp *= w11
+            o += tmp
+    else:
+        raise ValueError(f"method {method!r} must be 'bilinear' or 'nearest'")
+    if np.isnan(out).any():
+        return None
+    return out.reshape(c, *shape)
+
+
 def interpolate(
     values: np.ndarray,
     rows: np.ndarray,
@@ -279,51 +363,17 @@ def interpolate(
     -------
     ``(*S, C)`` (or ``S``) float32 array, or None when any point needs a pixel
     outside the image or a masked (NaN) pixel: such a tile is invalid.
+
+    To cut many tiles from one image, convert it once with
+    :func:`image_planes` and call :func:`interpolate_planes`.
     """
-    squeeze = values.ndim == 2
-    if squeeze:
-        values = values[:, :, None]
-    h, w, c = values.shape
-    shape = rows.shape
-    r = np.asarray(rows, float).ravel()
-    q = np.asarray(cols, float).ravel()
-    with np.errstate(invalid="ignore"):
-        if not (np.isfinite(r).all() and np.isfinite(q).all()):
-            return None
-        if r.min() < -0.5 or q.min() < -0.5 or r.max() > h - 0.5 or q.max() > w - 0.5:
-            return None
-    # one contiguous plane per channel: np.take on 1-D planes is the fastest gather
-    planes = np.ascontiguousarray(np.moveaxis(values, -1, 0), dtype=np.float32).reshape(c, h * w)
-    out = np.empty((r.size, c), np.float32)
-    if method == "nearest":
-        i = np.clip(np.rint(r).astype(np.intp), 0, h - 1) * w + np.clip(np.rint(q).astype(np.intp), 0, w - 1)
-        for k in range(c):
-            out[:, k] = planes[k].take(i)
-    elif method == "bilinear":
-        if r.min() < 0 or q.min() < 0 or r.max() > h - 1 or q.max() > w - 1:
-            return None
-        r0 = r.astype(np.intp)
-        q0 = q.astype(np.intp)
-        np.minimum(r0, max(h - 2, 0), out=r0)
-        np.minimum(q0, max(w - 2, 0), out=q0)
-        fr = (r - r0).astype(np.float32)
-        fq = (q - q0).astype(np.float32)
-        w11 = fr * fq
-        w10 = fr - w11
-        w01 = fq - w11
-        w00 = 1.0 - fr - fq + w11
-        i = r0 * w + q0
-        j = i + w
-        for k in range(c):
-            p = planes[k]
-            out[:, k] = p.take(i) * w00 + p.take(i + 1) * w01 + p.take(j) * w10 + p.take(j + 1) * w11
-    else:
+    if method not in ("bilinear", "nearest"):
         raise ValueError(f"method {method!r} must be 'bilinear' or 'nearest'")
-    out = out.astype(np.float32, copy=False)
-    if np.isnan(out).any():
+    squeeze = values.ndim == 2
+    out = interpolate_planes(image_planes(values), values.shape[:2], rows, cols, method)
+    if out is None:
         return None
-    out = out.reshape(*shape, c)
-    return out[..., 0] if squeeze else out
+    return out[0] if squeeze else np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
 def composite_values(ds: xr.Dataset) -> tuple[np.ndarray, list[str]]:
@@ -389,6 +439,8 @@ __all__ = [
     "InvalidTileError",
     "OffDiskError",
     "interpolate",
+    "interpolate_planes",
+    "image_planes",
     "index_window",
     "resample",
     "composite_values",
