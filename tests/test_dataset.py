@@ -130,3 +130,14 @@ def test_batch_transform_shapes_and_normalisation():
     assert torch.allclose(a, torch.ones_like(a)) and not y.any()
     with pytest.raises(ValueError, match=r"\(B, 3, C, H, W\)"):
         tf(torch.zeros(5, 2, 16, 16, dtype=torch.uint8))
+
+
+def test_unfinished_triplet_of_new_format_folder(tmp_path):
+    """Folders with a dataset meta.yaml write each _meta.yaml last: without it a triplet is unfinished."""
+    root = write_toy_triplets(tmp_path / "ds", n_train=3, size=16)
+    (root / "meta.yaml").write_text("format: convml_tt-triplets/2\nstatus: incomplete\n")
+    (root / "train" / "00001_meta.yaml").unlink()
+    with pytest.raises(ValueError, match="00001_meta.yaml"):
+        TripletDataset(root)
+    with pytest.warns(UserWarning):
+        assert TripletDataset(root, skip_incomplete=True).ids == [0, 2]

@@ -200,19 +200,29 @@ class TripletDataset(torch.utils.data.Dataset):
                 f"stage folder {str(self.stage_dir)!r} holds no triplet tiles; expected files named "
                 f"like 00000_anchor.png, 00000_neighbor.png, 00000_distant.png"
             )
-        incomplete = {i: m for i, m in found.items() if len(m) < len(TILE_TYPES)}
+        # folders written by convml_tt.data.triplets (with a dataset-level
+        # meta.yaml) write each triplet's _meta.yaml last: without it the
+        # triplet is unfinished (a killed run). Older folders have no metadata.
+        needs_meta = (self.stage_dir.parent / "meta.yaml").exists()
+        for i, m in found.items():
+            meta = self.stage_dir / f"{i:05d}_meta.yaml"
+            if needs_meta and meta.exists():
+                m["meta"] = meta
+        members = TILE_TYPES + (("meta",) if needs_meta else ())
+        incomplete = {i: m for i, m in found.items() if len(m) < len(members)}
         if incomplete:
             missing = [
-                str(self.stage_dir / f"{i:05d}_{t}.png")
+                str(self.stage_dir / (f"{i:05d}_meta.yaml" if t == "meta" else f"{i:05d}_{t}.png"))
                 for i, m in sorted(incomplete.items())
-                for t in TILE_TYPES
+                for t in members
                 if t not in m
             ]
             shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
             if not skip_incomplete:
                 raise ValueError(
                     f"{len(incomplete)} incomplete triplet(s) in {str(self.stage_dir)!r}: missing "
-                    f"{shown}. Each triplet needs an anchor, neighbor and distant PNG; pass "
+                    f"{shown}. Each triplet needs an anchor, neighbor and distant PNG (and its "
+                    f"_meta.yaml in folders with a dataset meta.yaml); pass "
                     f"skip_incomplete=True (CLI: --skip-incomplete) to leave them out."
                 )
             warnings.warn(f"skipping {len(incomplete)} incomplete triplet(s) in "

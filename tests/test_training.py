@@ -1,0 +1,268 @@
+"""Triplet encoder, loss, fastai Learner, model files and the train CLI (issue 5).
+
+Real training steps with resnet18 on tiny (32 px) toy tiles; see
+``triplet_fixtures.py`` for the learnable toy set.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torchvision
+
+from convml_tt.architectures.triplet_trainer import (
+    MODEL_FORMAT,
+    TripletEncoder,
+    TripletLoss,
+    embed_dataset,
+    embed_tiles,
+    load_model,
+    make_dataloaders,
+    make_learner,
+    resume_from_checkpoint,
+    save_model,
+    triplet_acc,
+)
+from convml_tt.data.dataset import TripletDataset
+from triplet_fixtures import write_toy_triplets
+
+torch.set_num_threads(2)
+FAST = dict(batch_size=8, seed=0, progress=False, emb_dim=16)
+
+
+@pytest.fixture(scope="module")
+def toy_ds(tmp_path_factory):
+    return write_toy_triplets(tmp_path_factory.mktemp("train") / "ds", n_train=36, n_study=6, size=32)
+
+
+def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _quiet_fit(learn, *args, **kwargs):
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(*args, **kwargs)
+
+
+def test_batches_have_a_target_so_fastai_steps(toy_ds):
+    """The n_inp trap: without a target fastai would skip loss and backward."""
+    learn = make_learner(toy_ds, **FAST)
+    b = learn.dls.one_batch()
+    assert learn.dls.n_inp == 3 and len(b) == 4
+    assert [t.shape for t in b[:3]] == [(8, 3, 32, 32)] * 3 and b[3].shape == (8,)
+    before = _params(learn.model)
+    _quiet_fit(learn, 1, 1e-3)
+    after = _params(learn.model)
+    changed = [k for k in before if k.endswith("weight") and not torch.equal(before[k], after[k])]
+    assert "encoder.body.conv1.weight" in changed and "encoder.head.lin2.weight" in changed
+    assert torch.isfinite(torch.tensor(learn.recorder.values[-1][:2])).all()
+
+
+def test_loss_decreases_on_learnable_toy_set(toy_ds):
+    learn = make_learner(toy_ds, **FAST)
+    _quiet_fit(learn, 4, 3e-3)
+    train_losses = [v[0] for v in learn.recorder.values]
+    assert train_losses[-1] < 0.8 * train_losses[0], train_losses
+    names = learn.recorder.metric_names[1:-1]
+    assert names == ["train_loss", "valid_loss", "dist_an", "dist_ad", "triplet_acc"]
+    last = dict(zip(names, learn.recorder.values[-1]))
+    assert last["triplet_acc"] >= 0.75 and last["dist_an"] < last["dist_ad"]
+
+
+def test_same_seed_same_batches(toy_ds):
+    def batches(seed):
+        dls = make_dataloaders(toy_ds, batch_size=8, seed=seed, device="cpu", progress=False)
+        return [t for _ in range(2) for b in dls.train for t in b] + [t for b in dls.valid for t in b]
+
+    a, b, c = batches(1), batches(1), batches(2)
+    assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_preloaded_pipeline_gives_same_batches(toy_ds):
+    lazy = make_dataloaders(toy_ds, batch_size=8, seed=3, device="cpu", progress=False)
+    pre = make_dataloaders(toy_ds, batch_size=8, seed=3, device="cpu", preload=True, progress=False)
+    for x, y in zip(lazy.train.one_batch(), pre.train.one_batch()):
+        assert torch.equal(x, y)
+
+
+def test_model_file_round_trip_identical_embeddings(toy_ds, tmp_path):
+    learn = make_learner(toy_ds, head="linear", **FAST)
+    _quiet_fit(learn, 1, 1e-3)
+    path = save_model(learn, tmp_path / "model.pt")
+    assert not list(tmp_path.glob(".*tmp"))  # temp file renamed away
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == MODEL_FORMAT
+    cfg = raw["config"]
+    assert (cfg["arch"], cfg["emb_dim"], cfg["head"], cfg["n_input_channels"], cfg["tile_size"]) == (
+        "resnet18", 16, "linear", 3, 32)
+    assert len(cfg["normalization"]["mean"]) == 3 and cfg["training_data_path"].endswith("train")
+    enc = load_model(path, device="cpu")
+    assert isinstance(enc, TripletEncoder) and not enc.training and enc.config == cfg
+    tiles = TripletDataset(toy_ds, stage="study").load_batch(range(6))[:, 0]
+    e1 = embed_tiles(learn.model.encoder, tiles)
+    e2 = embed_tiles(enc, tiles)
+    assert e1.shape == (6, 16) and torch.equal(e1, e2)
+    ids, emb = embed_dataset(enc, toy_ds, stage="study", progress=False)
+    assert ids == list(range(6)) and emb.shape == (6, 16)
+    assert torch.equal(torch.from_numpy(emb), e2)
+
+
+class _Evil:
+    """Unpickling this would create a folder (code execution)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"format": MODEL_FORMAT, "config": _Evil(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_model(tmp_path / "evil.pt", device="cpu")
+    assert not marker.exists()
+
+
+def test_files_that_are_not_convml_tt_models(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file at all")
+    with pytest.raises(ValueError, match="not a convml_tt model file"):
+        load_model(tmp_path / "junk.pt", device="cpu")
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="not a convml_tt model file"):
+        load_model(tmp_path / "plain.pt", device="cpu")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt", device="cpu")
+
+
+def test_model_of_another_architecture_or_embedding_size(tmp_path):
+    enc = TripletEncoder("resnet18", 3, emb_dim=8, head="linear")
+    path = save_model(enc, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"arch='resnet18' \(expected 'resnet34'\)"):
+        load_model(path, device="cpu", arch="resnet34")
+    with pytest.raises(ValueError, match=r"emb_dim=8 \(expected 32\)"):
+        load_model(path, device="cpu", emb_dim=32)
+    # a file whose config claims another size than its weights
+    raw = torch.load(path, weights_only=True)
+    raw["config"]["emb_dim"] = 32
+    torch.save(raw, tmp_path / "lying.pt")
+    with pytest.raises(ValueError, match="weights do not fit its config"):
+        load_model(tmp_path / "lying.pt", device="cpu")
+    raw["config"].update(emb_dim=8, arch="resnet34")
+    torch.save(raw, tmp_path / "lying34.pt")
+    with pytest.raises(ValueError, match="weights do not fit its config"):
+        load_model(tmp_path / "lying34.pt", device="cpu")
+
+
+def test_freezing_really_freezes(toy_ds):
+    learn = make_learner(toy_ds, freeze_body=True, **FAST)
+    body0, head0 = _params(learn.model.encoder.body), _params(learn.model.encoder.head)
+    _quiet_fit(learn, 1, 1e-2)
+    body1, head1 = _params(learn.model.encoder.body), _params(learn.model.encoder.head)
+    assert all(torch.equal(body0[k], body1[k]) for k in body0)  # weights and BN statistics
+    assert not torch.equal(head0["lin2.weight"], head1["lin2.weight"])
+    learn.unfreeze()
+    assert all(p.requires_grad for p in learn.model.parameters())
+
+
+def test_lr_find_runs(toy_ds):
+    learn = make_learner(toy_ds, **FAST)
+    before = _params(learn.model)
+    with learn.no_bar():
+        res = learn.lr_find(num_it=12, show_plot=False)
+    assert res.valley > 0 and len(learn.recorder.losses) >= 6
+    after = _params(learn.model)  # lr_find restores the weights
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_checkpoint_and_resume(toy_ds, tmp_path):
+    ck = tmp_path / "ck"
+    learn = make_learner(toy_ds, checkpoint_dir=ck, **FAST)
+    _quiet_fit(learn, 2, 1e-3)
+    assert sorted(p.name for p in ck.iterdir()) == ["epoch_001.pt", "epoch_002.pt", "last.pt"]
+    saved1 = load_model(ck / "epoch_001.pt", device="cpu")
+
+    again = make_learner(toy_ds, checkpoint_dir=ck / "again", **FAST)
+    done = resume_from_checkpoint(again, ck / "epoch_001.pt")
+    assert done == 1
+    assert all(torch.equal(a, b) for a, b in zip(again.model.encoder.state_dict().values(),
+                                                 saved1.state_dict().values()))
+    assert again.opt is not None and len(again.opt.state) > 0
+    _quiet_fit(again, 2, 1e-3, start_epoch=done)
+    assert [p.name for p in (ck / "again").iterdir() if p.name.startswith("epoch")] == ["epoch_002.pt"]
+    assert again.recorder.values[-1][1] is not None  # validated after the resumed epoch
+
+    other = make_learner(toy_ds, **{**FAST, "emb_dim": 24})
+    with pytest.raises(ValueError, match="made for another model"):
+        resume_from_checkpoint(other, ck / "last.pt")
+
+
+def test_input_channels_and_local_pretrained_weights(tmp_path):
+    root = write_toy_triplets(tmp_path / "grey", n_train=10, size=32, channels=1)
+    sd = torchvision.models.resnet18().state_dict()
+    torch.save(sd, tmp_path / "resnet18.pth")
+    learn = make_learner(root, pretrained=tmp_path / "resnet18.pth", freeze_body=True, **FAST)
+    enc = learn.model.encoder
+    assert enc.body.conv1.weight.shape == (64, 1, 7, 7)
+    torch.testing.assert_close(enc.body.conv1.weight.detach(), sd["conv1.weight"].mean(1, keepdim=True) * 3)
+    torch.testing.assert_close(enc.body.layer1[0].conv1.weight.detach(), sd["layer1.0.conv1.weight"])
+    assert enc.config["normalization"]["kind"] == "imagenet" and enc.config["pretrained"].endswith("resnet18.pth")
+    _quiet_fit(learn, 1, 1e-3)
+    # backbone weights of another architecture are refused
+    torch.save(torchvision.models.resnet34().state_dict(), tmp_path / "resnet34.pth")
+    with pytest.raises(ValueError, match="do not fit a resnet18 body"):
+        make_learner(root, pretrained=tmp_path / "resnet34.pth", **FAST)
+    with pytest.raises(FileNotFoundError, match="pretrained weights file"):
+        make_learner(root, pretrained=tmp_path / "nope.pth", **FAST)
+
+
+def test_loss_values_and_metrics():
+    a = torch.zeros(2, 4)
+    n = torch.tensor([[3.0, 4, 0, 0], [0.5, 0, 0, 0]])  # |a-n| = 5, 0.5
+    d = torch.tensor([[1.0, 0, 0, 0], [0, 2.0, 0, 0]])  # |a-d| = 1, 2
+    pred = torch.stack([a, n, d], dim=1)
+    eu = TripletLoss(margin=1.0, l2=0.0)(pred, None)
+    assert eu.item() == pytest.approx(((5 - 1 + 1) + 0) / 2)
+    with_l2 = TripletLoss()(pred, None)  # l2 0.01 * (|a|+|n|+|d|)
+    assert with_l2.item() == pytest.approx(2.5 + 0.01 * ((0 + 5 + 1) + (0 + 0.5 + 2)) / 2)
+    sq = TripletLoss(distance="squared", margin=1.0)(pred, None)
+    assert sq.item() == pytest.approx(((25 - 1 + 1) + 0) / 2)
+    assert triplet_acc(pred).item() == 0.5
+
+
+def test_bad_settings(toy_ds):
+    with pytest.raises(ValueError, match="batch_size=64 is larger than the 32 training triplets"):
+        make_learner(toy_ds, **{**FAST, "batch_size": 64})
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        make_learner(toy_ds, mixed_precision="bf16", device="cpu", **FAST)
+    with pytest.raises(ValueError, match="arch='resnet99' is not supported"):
+        make_learner(toy_ds, arch="resnet99", **FAST)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when no GPU is present")
+def test_cuda_without_gpu_is_a_clear_error(toy_ds, capsys):
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        make_learner(toy_ds, device="cuda", **FAST)
+    from convml_tt.cli import main
+
+    assert main(["train", str(toy_ds), "--device", "cuda", "--out", "m.pt"]) == 1
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_cli_train_writes_model_and_prints_table(toy_ds, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    out = tmp_path / "m.pt"
+    rc = main(["train", str(toy_ds), "--epochs", "1", "--batch-size", "8", "--emb-dim", "8",
+               "--head", "linear", "--out", str(out), "--device", "cpu"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "train_loss" in text and "triplet_acc" in text and f"wrote {out}" in text
+    enc = load_model(out, device="cpu", emb_dim=8)
+    assert enc.config["epochs_trained"] == 1
+    assert (tmp_path / "m.pt.checkpoints" / "last.pt").exists()
+    rc = main(["train", str(toy_ds), "--batch-size", "500", "--out", str(tmp_path / "x.pt"), "--quiet"])
+    assert rc == 1 and "batch_size=500 is larger" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
