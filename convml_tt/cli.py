@@ -57,6 +57,45 @@ def _common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
 # [subcommand definitions]
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole flow on synthetic scenes, offline: figures and a quality report",
+        description=(
+            "Synthetic ABI scenes -> composites -> train/study triplets -> training (CUDA when "
+            "available) -> study-set embeddings -> dendrogram, scatter, grid and domain plots and "
+            "a report (quality table vs the untrained and tile-statistics baselines, targets, "
+            "timings) in --out. A second run reuses what the first made when the settings match. "
+            "Settings: convml_tt.demo.DemoSettings."
+        ),
+    )
+    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="source cache and composites (default: OUT/data)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--fast", action="store_true",
+                   help="tiny settings (6 small scenes, 32 px tiles, 60 triplets, 1 epoch): under a minute, "
+                        "quality targets not expected to be met")
+    p.add_argument("--epochs", type=int, default=None, help="override the number of training epochs")
+    p.add_argument("--workers", type=int, default=None, help="override the triplet-sampling processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .demo import DemoSettings, run_demo
+
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("workers", args.workers)) if v is not None}
+    settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
+    result = run_demo(args.out, settings, data_root=args.data_root, device=args.device, quiet=args.quiet)
+    print(result.report)
+    print(f"wrote {result.paths['report']} and figures in {result.out}")
+    return 0
+
+
 def _add_embed(sub) -> None:
     p = sub.add_parser(
         "embed",
@@ -457,6 +496,7 @@ def _run_fetch(args) -> int:
 
 SUBCOMMANDS: list = [
     # [subcommand registry]
+    _add_demo,
     _add_embed, _add_plot, _add_evaluate,
     _add_synthetic,
     _add_composite, _add_triplets,
