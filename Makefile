@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test venv clean
+.PHONY: test demo venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# the whole flow on synthetic scenes, offline (CPU, or CUDA when present);
+# figures and report.md in demo_output/, reused by a second run
+demo: $(STAMP)
+	$(PY) -m convml_tt demo --out demo_output
 
 clean:
 	rm -rf $(VENV) build *.egg-info
