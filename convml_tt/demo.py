@@ -216,6 +216,8 @@ class DemoResult:
     reused: dict[str, bool]
     paths: dict[str, Path] = field(default_factory=dict)
     report: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step (incl. worker processes)
+    load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
 
     @property
     def total_s(self) -> float:
@@ -320,12 +322,21 @@ def _anchor_coords(da):
                              if c.dims == ("tile_type", "tile_id")})
 
 
-def _timed(timings: dict[str, float], step: str, fn: Callable[[], Any]) -> Any:
-    t0 = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children, seconds."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _timed(timings: dict[str, float], step: str, fn: Callable[[], Any],
+           cpu: dict[str, float] | None = None) -> Any:
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     try:
         return fn()
     finally:
         timings[step] = time.perf_counter() - t0
+        if cpu is not None:
+            cpu[step] = _cpu_seconds() - c0
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -370,7 +381,7 @@ def run_demo(
     ValueError
         bad settings, or a requested device that does not exist.
     """
-    t_setup = time.perf_counter()
+    t_setup, c_setup = time.perf_counter(), _cpu_seconds()
     import matplotlib.pyplot as plt
 
     from .architectures.triplet_trainer import resolve_device, train
@@ -406,17 +417,18 @@ def run_demo(
     }
     _write_json(paths["settings"], s.to_dict())
     timings: dict[str, float] = {"setup": time.perf_counter() - t_setup}  # imports (torch, fastai)
+    cpu: dict[str, float] = {"setup": _cpu_seconds() - c_setup}
     reused: dict[str, bool] = {}
 
     # 1. synthetic scenes ---------------------------------------------------------------
     say(f"[1/7] synthetic scenes: {s.n_scenes} x {s.size_km:g} km at {s.center} from {s.start}")
-    _, fresh = _timed(timings, "scenes", lambda: _scenes(s, data_root, progress))
+    _, fresh = _timed(timings, "scenes", cpu=cpu, fn=lambda: _scenes(s, data_root, progress))
     reused["scenes"] = not fresh
 
     # 2. composites ---------------------------------------------------------------------------
     say(f"[2/7] composites over {s.domain}")
     start, end = _scene_window(s)
-    composites = _timed(timings, "composites", lambda: make_composites(
+    composites = _timed(timings, "composites", cpu=cpu, fn=lambda: make_composites(
         data_root, s.domain, start=start, end=end, progress=progress, overwrite=fresh))
     reused["composites"] = not fresh
     if len(composites) != s.n_scenes:
@@ -441,7 +453,7 @@ def run_demo(
         fig = plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"])
         plt.close(fig)
 
-    _timed(timings, "triplets", make_dataset)
+    _timed(timings, "triplets", cpu=cpu, fn=make_dataset)
     state.mark("triplets", key)
 
     # 4. training -------------------------------------------------------------------------------
@@ -469,7 +481,7 @@ def run_demo(
               resume=resume, quiet=quiet, arch=s.arch, emb_dim=s.emb_dim, batch_size=s.batch_size,
               device=dev, preload=s.preload, seed=s.train_seed)
 
-    _timed(timings, "training", do_train)
+    _timed(timings, "training", cpu=cpu, fn=do_train)
     state.mark("training", key)
     state.mark("training_started", None)
 
@@ -486,7 +498,7 @@ def run_demo(
         save_embeddings(da, paths["embeddings"])
         return da
 
-    emb_all = _timed(timings, "embeddings", do_embed)
+    emb_all = _timed(timings, "embeddings", cpu=cpu, fn=do_embed)
     state.mark("embeddings", key)
 
     # 6. quality table ---------------------------------------------------------------------------
@@ -507,7 +519,7 @@ def run_demo(
         os.replace(tmp, paths["quality"])
         return df
 
-    quality = _timed(timings, "quality", do_quality)
+    quality = _timed(timings, "quality", cpu=cpu, fn=do_quality)
     state.mark("quality", key)
 
     # 7. plots --------------------------------------------------------------------------------------
@@ -532,14 +544,15 @@ def run_demo(
         save_figure(fig, paths["grid"])
         plt.close(fig)
 
-    _timed(timings, "plots", do_plots)
+    _timed(timings, "plots", cpu=cpu, fn=do_plots)
     if not paths["domain"].exists():  # reused dataset from a run that stopped before its plot
         plt.close(plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"]))
 
     targets = check_targets(quality, total_s=float(sum(timings.values())),
                             n_reused=sum(bool(v) for v in reused.values()))
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
-                        timings=timings, reused=reused, paths=paths)
+                        timings=timings, reused=reused, paths=paths, cpu=cpu,
+                        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)
     tmp = paths["report"].with_name(f".{paths['report'].name}.tmp")
     tmp.write_text(result.report, encoding="utf-8")
@@ -623,12 +636,19 @@ def format_report(result: DemoResult) -> str:
         lines.append(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |")
     n_met = sum(t["met"] for t in result.targets)
     lines += ["", f"{n_met} of {len(result.targets)} targets met.", "", "## Timings", "",
-              "| step | wall time (s) | |", "|---|---|---|"]
+              "CPU time counts this process and its triplet-sampling workers; on a shared machine "
+              "wall time exceeds it by what other jobs take"
+              + (" (load average at the end: " + ", ".join(f"{v:.1f}" for v in result.load_average)
+                 + " over 1, 5, 15 min)" if result.load_average else "") + ".",
+              "", "| step | wall time (s) | CPU time (s) | |", "|---|---|---|---|"]
     for step in STEPS:
         if step in result.timings:
             note = "reused" if result.reused.get(step) else ""
-            lines.append(f"| {step} | {result.timings[step]:.1f} | {note} |")
-    lines += [f"| **total** | **{result.total_s:.1f}** | |", "", "## Figures", ""]
+            c = result.cpu.get(step)
+            lines.append(f"| {step} | {result.timings[step]:.1f} | {'' if c is None else f'{c:.1f}'} | {note} |")
+    total_cpu = sum(result.cpu.values()) if result.cpu else None
+    lines += [f"| **total** | **{result.total_s:.1f}** | {'' if total_cpu is None else f'{total_cpu:.1f}'} | |",
+              "", "## Figures", ""]
     for name in ("domain", "dendrogram", "scatter", "grid"):
         lines.append(f"![{name}]({result.paths[name].name})")
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
