@@ -381,6 +381,28 @@ def run_demo(
     ValueError
         bad settings, or a requested device that does not exist.
     """
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    try:
+        return _run_demo(out, settings, data_root, device, quiet, log)
+    finally:
+        # writing figures to files may switch matplotlib to its file backend
+        # (plot_triplets(out=...)); give a notebook caller its inline plots back
+        if matplotlib.get_backend() != backend:
+            import matplotlib.pyplot as plt
+
+            plt.switch_backend(backend)
+
+
+def _run_demo(
+    out: str | os.PathLike,
+    settings: DemoSettings | None,
+    data_root: str | os.PathLike | None,
+    device: str | None,
+    quiet: bool,
+    log: Callable[[str], None] | None,
+) -> DemoResult:
     t_setup, c_setup = time.perf_counter(), _cpu_seconds()
     import matplotlib.pyplot as plt
 
