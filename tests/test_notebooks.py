@@ -53,3 +53,26 @@ def test_model_training_notebook(tmp_path):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 3  # triplets, lr_find, loss curves
+
+
+@pytest.mark.slow
+def test_model_interpretation_notebook(tmp_path):
+    # standalone: no training-notebook or demo output is looked for (SOURCE=make),
+    # the notebook makes a tiny synthetic dataset and model itself
+    work = tmp_path / "work"
+    nb = _execute(
+        REPO / "example_notebooks" / "model_interpretation" / "model_interpretation.ipynb",
+        tmp_path,
+        {"CONVML_TT_NB_TINY": "1", "CONVML_TT_NB_WORKDIR": str(work), "CONVML_TT_NB_SOURCE": "make",
+         "CONVML_TT_NB_DEVICE": "cpu"},
+    )
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.get("outputs", [])
+    )
+    assert "made here" in outputs and "stage 'study'" in outputs
+    assert "| trained |" in outputs and "| untrained |" in outputs and "| tile statistics |" in outputs
+    assert (work / "embeddings_study.nc").exists()
+    images = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
+    assert images >= 4  # dendrogram, scatter, grid, nearest tiles
+    assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
