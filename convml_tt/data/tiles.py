@@ -353,26 +353,25 @@ def interpolate_planes(
         w10 = fr - w11
         w01 = fq - w11
         w00 = 1.0 - fr - fq + w11
-        # flat indices of the 4 corners, computed once for all channels
+        # flat index of the north-west corner, computed once for all channels;
+        # the other corners are the same index into the plane shifted by
+        # 1 (east), w (south) and w + 1 pixels
         i00 = r0 * w
         i00 += q0
-        i01 = i00 + 1
-        i10 = i00 + w
-        i11 = i10 + 1
         tmp = np.empty(r.size, np.float32)
         for k in range(c):
             p, o = planes[k], out[k]
             # p00 * w00 + p01 * w01 + p10 * w10 + p11 * w11, evaluated left
-            # to right in float32 as before, without temporaries
+            # to right in float32, without temporaries
             p.take(i00, out=o)
             o *= w00
-            p.take(i01, out=tmp)
+            p[1:].take(i00, out=tmp)
             tmp *= w01
             o += tmp
-            p.take(i10, out=tmp)
+            p[w:].take(i00, out=tmp)
             tmp *= w10
             o += tmp
-            p.take(i11, out=tmp)
+            p[w + 1 :].take(i00, out=tmp)
             tmp *= w11
             o += tmp
     else:
