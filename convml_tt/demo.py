@@ -309,19 +309,6 @@ def _scene_window(s: DemoSettings) -> tuple[dt.datetime, dt.datetime]:
     return start - dt.timedelta(minutes=1), end + dt.timedelta(minutes=1)
 
 
-def _anchor_coords(da):
-    """Embeddings of all three tile types with their per-tile-type metadata
-    coordinates (lat, lon, time, regime, ...) replaced by the anchor's, on
-    ``tile_id`` alone: the regime of a triplet is its anchor's, and
-    ``quality_table`` (as of this writing) fails on 2-D metadata coordinates
-    when it adds the tile-statistics baseline."""
-    if "tile_type" not in da.dims:
-        return da
-    anchor = da.sel(tile_type="anchor")
-    return da.assign_coords({name: ("tile_id", anchor[name].values, c.attrs) for name, c in da.coords.items()
-                             if c.dims == ("tile_type", "tile_id")})
-
-
 def _cpu_seconds() -> float:
     """CPU time (user + system) of this process and its finished children, seconds."""
     t = os.times()
@@ -381,18 +368,7 @@ def run_demo(
     ValueError
         bad settings, or a requested device that does not exist.
     """
-    import matplotlib
-
-    backend = matplotlib.get_backend()
-    try:
-        return _run_demo(out, settings, data_root, device, quiet, log)
-    finally:
-        # writing figures to files may switch matplotlib to its file backend
-        # (plot_triplets(out=...)); give a notebook caller its inline plots back
-        if matplotlib.get_backend() != backend:
-            import matplotlib.pyplot as plt
-
-            plt.switch_backend(backend)
+    return _run_demo(out, settings, data_root, device, quiet, log)
 
 
 def _run_demo(
@@ -534,7 +510,7 @@ def _run_demo(
     def do_quality():
         if reused["quality"]:
             return pd.read_csv(paths["quality"], index_col=0)
-        df = quality_table(_anchor_coords(emb_all), model=paths["model"], k=s.knn_k, device=str(dev),
+        df = quality_table(emb_all, model=paths["model"], k=s.knn_k, device=str(dev),
                            progress=progress, seed=s.train_seed)
         tmp = paths["quality"].with_name(f".{paths['quality'].name}.tmp")
         df.to_csv(tmp)

@@ -815,10 +815,6 @@ def plot_triplets(
 
     Returns the matplotlib Figure (saved to ``out`` when given).
     """
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg", force=False) if out is not None else None
     import matplotlib.pyplot as plt
 
     from .composite import load_composite

@@ -411,7 +411,7 @@ def quality_table(
     user_labels = {n: c for n, c in embeddings.coords.items() if c.dims == ("tile_id",)}
 
     def with_labels(da: xr.DataArray) -> xr.DataArray:
-        extra = {n: c for n, c in user_labels.items() if n not in da.coords}
+        extra = {n: c.variable for n, c in user_labels.items() if n not in da.coords}
         return da.assign_coords(extra) if extra else da
 
     if baselines is True:
@@ -440,7 +440,7 @@ def quality_table(
         stats = with_labels(stats)
         for name, coord in _anchor_view(trained).coords.items():
             if coord.dims == ("tile_id",) and name not in stats.coords:
-                stats = stats.assign_coords({name: coord})
+                stats = stats.assign_coords({name: coord.variable})
         rows["tile statistics"] = embedding_scores(stats, label, k, n_clusters)
         n_tiles["tile statistics"] = int(stats.sizes["tile_id"])
     df = pd.DataFrame.from_dict(rows, orient="index")[METRIC_COLUMNS]
