@@ -495,13 +495,16 @@ def _run_fetch(args) -> int:
 
 
 SUBCOMMANDS: list = [
-    # [subcommand registry]
-    _add_demo,
-    _add_embed, _add_plot, _add_evaluate,
+    # [subcommand registry] (in the order of the data flow, as --help lists them)
     _add_synthetic,
-    _add_composite, _add_triplets,
-    _add_train,
     _add_fetch,
+    _add_composite,
+    _add_triplets,
+    _add_train,
+    _add_embed,
+    _add_plot,
+    _add_evaluate,
+    _add_demo,
 ]
 
 

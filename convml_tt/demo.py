@@ -63,12 +63,14 @@ class DemoSettings:
     Scenes
         ``n_scenes`` synthetic scenes every ``interval_hours`` from ``start``
         (ISO 8601, UTC), a square sector of ``size_km`` km centred on
-        ``center`` (lat, lon degrees), random ``seed`` (also the triplet
-        sampling seed).
+        ``center`` (lat, lon degrees), regime regions ``region_km`` km across
+        (None: the generator's default, ``size_km / 2.85``), random ``seed``
+        (also the triplet sampling seed).
     Triplets
         ``domain`` (lon_min, lat_min, lon_max, lat_max degrees) inside the
         sector; tiles of ``tile_size`` metres and ``tile_pixels`` pixels;
-        ``n_train``/``n_study`` triplets; ``workers`` processes.
+        ``n_train``/``n_study`` triplets; neighbour centres
+        ``neighbor_distance`` tile sizes from the anchor's; ``workers`` processes.
     Training
         ``arch``, ``emb_dim``, ``epochs`` of one-cycle at max learning rate
         ``lr``, ``batch_size`` triplets, ``preload`` (tiles decoded once into
@@ -86,18 +88,20 @@ class DemoSettings:
     interval_hours: float = 24.0
     center: tuple[float, float] = (15.0, -50.0)
     size_km: float = 1000.0
+    region_km: float | None = None
     seed: int = 0
     # triplets
     domain: tuple[float, float, float, float] = (-54.0, 11.0, -46.0, 19.0)
-    tile_size: float = 100e3
+    tile_size: float = 64e3
     tile_pixels: int = 64
-    n_train: int = 1500
+    n_train: int = 2000
     n_study: int = 300
+    neighbor_distance: float = 1.0
     workers: int = 2
     # training
     arch: str = "resnet18"
     emb_dim: int = 100
-    epochs: int = 4
+    epochs: int = 8
     lr: float = 2e-3
     batch_size: int = 32
     preload: bool = True
@@ -131,6 +135,10 @@ class DemoSettings:
                              f"{self.n_train} and {self.n_study}")
         if not self.interval_hours > 0:
             raise ValueError(f"interval_hours={self.interval_hours!r} must be positive")
+        if not self.neighbor_distance > 0:
+            raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be positive (tile sizes)")
+        if self.region_km is not None and not self.region_km > 0:
+            raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr={self.lr!r} must be a positive number, e.g. 2e-3")
         self.start_time  # parse check
@@ -170,9 +178,9 @@ class DemoSettings:
 
     # which settings each step depends on (its own plus everything upstream)
     _STEP_FIELDS = {
-        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "seed"),
+        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "region_km", "seed"),
         "composites": ("domain",),
-        "triplets": ("tile_size", "tile_pixels", "n_train", "n_study"),
+        "triplets": ("tile_size", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
         "training": ("arch", "emb_dim", "epochs", "lr", "batch_size", "preload", "train_seed"),
         "embeddings": (),
         "quality": ("knn_k",),
@@ -295,7 +303,7 @@ def _scenes(s: DemoSettings, data_root: Path, progress: bool) -> tuple[list[Path
         old.unlink()  # files under the same names are about to be rewritten
     scenes = write_synthetic_scenes(
         data_root, s.start_time, count=s.n_scenes, interval=dt.timedelta(hours=s.interval_hours),
-        seed=s.seed, center=s.center, size_km=s.size_km, progress=progress,
+        seed=s.seed, center=s.center, size_km=s.size_km, region_km=s.region_km, progress=progress,
     )
     all_files = [str(p) for sc in scenes for p in list(sc.files.values()) + [sc.labels]]
     first = [str(sc.files[min(sc.files)]) for sc in scenes]
@@ -447,7 +455,7 @@ def _run_demo(
     def make_dataset() -> None:
         make_triplets(data_root, s.domain, paths["dataset"], n_train=s.n_train, n_study=s.n_study,
                       tile_size=s.tile_size, tile_pixels=s.tile_pixels, seed=s.seed, workers=s.workers,
-                      progress=progress, composites=composites)
+                      neighbor_distance=s.neighbor_distance, progress=progress, composites=composites)
         fig = plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"])
         plt.close(fig)
 

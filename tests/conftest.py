@@ -7,7 +7,6 @@
 # can inject faults (HTTP 500/503, dropped connections, truncated bodies).
 import http.client as _http_client
 import json as _json
-import os as _os
 import socket as _socket
 import threading as _threading
 import time as _time_mod
