@@ -53,6 +53,14 @@ def _common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _domain_and_times(p: argparse.ArgumentParser) -> None:
+    """``--domain`` (required) and the optional ``--start``/``--end`` scan times."""
+    p.add_argument("--domain", nargs=4, type=float, required=True,
+                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
+    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
+    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+
+
 # --- subcommands (each helper function registers one) -----------------------
 # [subcommand definitions]
 
@@ -292,10 +300,7 @@ def _add_composite(sub) -> None:
         help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
     )
     _common(p)
-    p.add_argument("--domain", nargs=4, type=float, required=True,
-                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
-    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
-    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+    _domain_and_times(p)
     p.add_argument("--resolution-km", type=float, default=1.0, help="common pixel size, km (0.5, 1, 2)")
     p.add_argument("--band", type=int, default=None,
                    help="single-band composite of this ABI band (default: true colour from bands 1-3)")
@@ -322,10 +327,7 @@ def _add_triplets(sub) -> None:
         help="sample anchor/neighbor/distant tiles from the composites into a dataset folder",
     )
     _common(p)
-    p.add_argument("--domain", nargs=4, type=float, required=True,
-                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
-    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
-    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+    _domain_and_times(p)
     p.add_argument("--tile-size", type=float, default=200e3, help="tile side, metres (default 200e3)")
     p.add_argument("--tile-pixels", type=int, default=256, help="tile side, pixels (default 256)")
     p.add_argument("--n-train", type=int, required=True, help="number of train triplets")

@@ -158,7 +158,28 @@ def _read_meta(path: Path) -> dict | None:
 # --------------------------------------------------------------------------
 # datasets
 # --------------------------------------------------------------------------
-class TripletDataset(torch.utils.data.Dataset):
+class _TileFolderDataset(torch.utils.data.Dataset):
+    """Shape information shared by the datasets over a stage folder
+    (subclasses set ``ids`` and ``tile_shape = (C, H, W)``)."""
+
+    ids: list[int]
+    tile_shape: tuple[int, int, int]
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels ``C`` of the tiles."""
+        return self.tile_shape[0]
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the tiles in pixels."""
+        return self.tile_shape[1], self.tile_shape[2]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class TripletDataset(_TileFolderDataset):
     """Triplets ``(anchor, neighbor, distant)`` of one stage of a dataset folder.
 
     Parameters
@@ -243,20 +264,6 @@ class TripletDataset(torch.utils.data.Dataset):
         self.tiles: torch.Tensor | None = None
         if preload:
             self.preload(progress=progress)
-
-    # -- shape info --------------------------------------------------------
-    @property
-    def n_channels(self) -> int:
-        """Number of channels ``C`` of the tiles."""
-        return self.tile_shape[0]
-
-    @property
-    def tile_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the tiles in pixels."""
-        return self.tile_shape[1], self.tile_shape[2]
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def files(self, i: int) -> dict[str, Path]:
         """Paths of the three tiles of item ``i`` (position, not triplet id)."""
@@ -364,7 +371,7 @@ class TripletSubset(torch.utils.data.Dataset):
         return getattr(self.dataset, name)
 
 
-class TileDataset(torch.utils.data.Dataset):
+class TileDataset(_TileFolderDataset):
     """Single tiles of one type (``anchor``, ``neighbor`` or ``distant``) of one stage.
 
     Reads folders with or without metadata. Items are ``uint8`` tensors of
@@ -402,17 +409,6 @@ class TileDataset(torch.utils.data.Dataset):
                 read_tile(p) for p in tqdm(self._paths, desc=f"preloading {stage}",
                                            disable=not progress, leave=False)
             ])
-
-    @property
-    def n_channels(self) -> int:
-        return self.tile_shape[0]
-
-    @property
-    def tile_size(self) -> tuple[int, int]:
-        return self.tile_shape[1], self.tile_shape[2]
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def path(self, i: int) -> Path:
         """Path of tile ``i``."""
