@@ -28,19 +28,21 @@ def _block(a, p):
 def test_truecolor_reads_only_the_window_and_matches_the_recipe(scene, monkeypatch, tmp_path):
     windows = {}
     real = abi.read_abi
+    real_read = abi.WindowReader.read
 
-    def spy(ds, window=None, band=None):
+    def spy(reader, rows, cols, dqf_max=None):
         # bands are read in blocks of rows: keep the union of the windows
-        b = abi.file_band(ds)
-        union = window
+        b = reader.band
+        union = (rows, cols)
         if b in windows:
-            (rows, cols), _, _ = windows[b]
-            assert window[1] == cols, "every block spans the same columns"
-            union = (slice(min(rows.start, window[0].start), max(rows.stop, window[0].stop)), cols)
-        windows[b] = (union, ds.sizes["y"], ds.sizes["x"])
-        return real(ds, window=window, band=band)
+            (urows, ucols), _, _ = windows[b]
+            assert cols == ucols, "every block spans the same columns"
+            union = (slice(min(urows.start, rows.start), max(urows.stop, rows.stop)), cols)
+        ny, nx = reader.nc.variables[reader.variable].shape
+        windows[b] = (union, ny, nx)
+        return real_read(reader, rows, cols, dqf_max)
 
-    monkeypatch.setattr(abi, "read_abi", spy)
+    monkeypatch.setattr(abi.WindowReader, "read", spy)
     ds = C.make_composite(scene, DOMAIN)
     # only a window of each file was read, covering the domain
     for b, ((rows, cols), ny, nx) in windows.items():

@@ -24,11 +24,13 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pyproj
 import xarray as xr
+
+if TYPE_CHECKING:  # imported where used: a composite does not need PROJ
+    import pyproj
 
 PROJECTION_VARIABLE = "goes_imager_projection"
 #: data variables of the products this module reads, in order of preference
@@ -110,14 +112,20 @@ class FixedGrid:
     @functools.cached_property
     def crs(self) -> pyproj.CRS:
         """The projection as a :class:`pyproj.CRS` (coordinates: scan angle x h, m)."""
+        import pyproj
+
         return pyproj.CRS.from_proj4(self.proj4)
 
     @functools.cached_property
     def _to_scan(self) -> pyproj.Transformer:
+        import pyproj
+
         return pyproj.Transformer.from_crs(self.crs.geodetic_crs, self.crs, always_xy=True)
 
     @functools.cached_property
     def _to_latlon(self) -> pyproj.Transformer:
+        import pyproj
+
         return pyproj.Transformer.from_crs(self.crs, self.crs.geodetic_crs, always_xy=True)
 
     def latlon_to_scan(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
@@ -262,12 +270,11 @@ def open_abi(path: str | os.PathLike, band: int | None = None) -> xr.Dataset:
     return ds
 
 
-def _valid_range_mask(var: xr.DataArray) -> xr.DataArray:
-    """Mask the values of a decoded variable outside its packed ``valid_range``."""
-    vr = var.attrs.get("valid_range")
+def _valid_bounds(attrs: dict, enc: dict) -> tuple[float, float] | None:
+    """Decoded ``(lo, hi)`` bounds (tolerance included) of a packed ``valid_range``."""
+    vr = attrs.get("valid_range")
     if vr is None:
-        return var
-    enc = var.encoding
+        return None
     raw = np.asarray(vr)
     if str(enc.get("_Unsigned", "false")).lower() == "true" and raw.dtype.kind == "i":
         raw = raw.view(raw.dtype.str.replace("i", "u"))
@@ -277,7 +284,15 @@ def _valid_range_mask(var: xr.DataArray) -> xr.DataArray:
     if lo > hi:
         lo, hi = hi, lo
     tol = 1e-6 * max(abs(lo), abs(hi), 1.0)
-    return var.where((var >= lo - tol) & (var <= hi + tol))
+    return lo - tol, hi + tol
+
+
+def _valid_range_mask(var: xr.DataArray) -> xr.DataArray:
+    """Mask the values of a decoded variable outside its packed ``valid_range``."""
+    bounds = _valid_bounds(var.attrs, var.encoding)
+    if bounds is None:
+        return var
+    return var.where((var >= bounds[0]) & (var <= bounds[1]))
 
 
 def read_abi(
@@ -327,6 +342,250 @@ def read_abi(
         ) from err
     sub[var] = _valid_range_mask(sub[var]).astype("float32")
     return sub
+
+
+def _simple_packing(attrs: dict, dtype: np.dtype):
+    """``(unsigned view dtype or None, packed fill or None, scale, offset)``
+    when xarray's CF decoding of a variable with these attributes amounts to:
+    view as unsigned (``_Unsigned``), convert to float32, fill -> NaN, then
+    ``*= scale_factor``, ``+= add_offset`` in float32 (8- and 16-bit
+    integers with float32 packing, or none); None for anything else."""
+    if dtype.kind not in "iu" or dtype.itemsize > 2 or "missing_value" in attrs:
+        return None
+    scale, offset = attrs.get("scale_factor"), attrs.get("add_offset")
+    if (scale is None) != (offset is None):
+        return None
+    if scale is not None and not (type(scale) is np.float32 and type(offset) is np.float32):
+        return None
+    unsigned = None
+    if str(attrs.get("_Unsigned", "false")).lower() == "true" and dtype.kind == "i":
+        unsigned = np.dtype(dtype.str.replace("i", "u"))
+    elif "_Unsigned" in attrs and str(attrs["_Unsigned"]).lower() != "false":
+        return None
+    fill = attrs.get("_FillValue")
+    if fill is not None:
+        fill = np.asarray(fill)
+        if fill.size != 1 or fill.dtype != dtype:
+            return None
+        fill = fill.reshape(()).view(unsigned) if unsigned is not None else fill.reshape(())
+    return unsigned, fill, scale, offset
+
+
+class WindowReader:
+    """Lean reader of windows of one ABI file, straight through netCDF4.
+
+    What :func:`convml_tt.data.composite.make_composite` uses instead of
+    :func:`open_abi` + :func:`read_abi`: the same values (packing decoded by
+    xarray's CF decoder, ``valid_range`` masked, calibrated as
+    :func:`calibrate`, as float32), without opening the file through
+    xarray's backends (which import dask and other libraries) and with a
+    small HDF5 chunk cache (the default, 64 MB per variable, would hold most
+    of a window that is read once).
+
+    ``header`` is a small :class:`xarray.Dataset` with the decoded ``x``,
+    ``y``, the projection variable and the attributes of :func:`open_abi`,
+    enough for :meth:`FixedGrid.from_dataset` and :func:`bbox_window`.
+    """
+
+    def __init__(self, path: str | os.PathLike, band: int | None = None):
+        import netCDF4
+
+        path = Path(path)
+        _check_netcdf(path)
+        try:
+            nc = netCDF4.Dataset(path)
+        except (OSError, RuntimeError, ValueError) as err:
+            raise ABIFileError(
+                f"{path} could not be read as netCDF ({err}); the file is probably "
+                "truncated or corrupt: delete it and fetch it again"
+            ) from err
+        self.nc, self.path = nc, path
+        try:
+            nc.set_auto_maskandscale(False)
+            try:
+                coords = {n: self._variable(n) for n in ("x", "y") if n in nc.variables}
+            except (OSError, RuntimeError, ValueError) as err:
+                raise ABIFileError(
+                    f"{path} could not be read as netCDF ({err}); the file is probably "
+                    "truncated or corrupt: delete it and fetch it again"
+                ) from err
+            if PROJECTION_VARIABLE not in nc.variables:
+                raise ABIFileError(
+                    f"{path}: no '{PROJECTION_VARIABLE}' variable, so its pixels cannot be "
+                    "navigated; expected a GOES ABI L1b/L2 fixed-grid file"
+                )
+            if len(coords) < 2:
+                raise ABIFileError(f"{path}: no fixed-grid scan-angle coordinates 'x' and 'y'")
+            self.variable = self._data_variable()
+            self.band = self._band()
+            if band is not None and self.band != band:
+                raise ABIFileError(f"{path} holds band {self.band}, not the band {band} that was asked for")
+            self.header = xr.Dataset(
+                {PROJECTION_VARIABLE: self._variable(PROJECTION_VARIABLE)},
+                coords={n: (n, np.asarray(c.values).astype("float64"), c.attrs) for n, c in coords.items()},
+                attrs={"convml_tt_source": str(path), "convml_tt_variable": self.variable},
+            )
+            self.header.encoding["source"] = str(path)
+            attrs = self._attrs(self.variable)
+            self._bounds = _valid_bounds(attrs, attrs)
+            self._packing = {
+                n: _simple_packing(self._attrs(n), nc.variables[n].dtype)
+                for n in (self.variable, "DQF") if n in nc.variables
+            }
+            self._chunk_cache_set = False
+        except BaseException:
+            nc.close()
+            raise
+
+    # -- helpers --------------------------------------------------------------
+    def _attrs(self, name: str) -> dict:
+        v = self.nc.variables[name]
+        return {k: v.getncattr(k) for k in v.ncattrs()}
+
+    def _variable(self, name: str, key: tuple | None = None) -> xr.Variable:
+        """``name`` (or its window ``key``, a tuple of slices), decoded by
+        xarray's CF decoder as :func:`open_abi` decodes it."""
+        v = self.nc.variables[name]
+        raw = np.asarray(v[...] if key is None else v[key])
+        return xr.conventions.decode_cf_variable(name, xr.Variable(v.dimensions, raw, self._attrs(name)))
+
+    def _decoded(self, name: str, key: tuple | None = None) -> np.ndarray:
+        return np.asarray(self._variable(name, key).values)
+
+    def _data_variable(self) -> str:
+        nc = self.nc
+        for name in DATA_VARIABLES:
+            if name in nc.variables and name not in ("x", "y"):
+                return name
+        for name, var in nc.variables.items():
+            if name in nc.dimensions or name in ("x", "y"):
+                continue
+            if getattr(var, "grid_mapping", None) == PROJECTION_VARIABLE and var.dimensions == ("y", "x"):
+                return str(name)
+        raise ABIFileError(
+            f"{self.path}: no ABI image variable found (looked for {DATA_VARIABLES} or a "
+            f"(y, x) variable with grid_mapping={PROJECTION_VARIABLE!r}); "
+            f"variables present: {sorted(n for n in nc.variables if n not in nc.dimensions)}"
+        )
+
+    def _band(self) -> int | None:
+        if "band_id" in self.nc.variables:
+            return int(self._decoded("band_id").ravel()[0])
+        from .goes import ABIKey
+
+        for candidate in (self.path.name, getattr(self.nc, "dataset_name", "")):
+            try:
+                return ABIKey.parse(candidate).band
+            except ValueError:
+                continue
+        return None
+
+    def _set_chunk_cache(self, cols: slice) -> None:
+        # one row of chunks across the window: a block of rows that ends
+        # inside a chunk leaves it cached for the next block (the default,
+        # 64 MB per variable, would keep most of a window that is read once)
+        for name in (self.variable, "DQF"):
+            if name not in self.nc.variables:
+                continue
+            v = self.nc.variables[name]
+            chunks = v.chunking()
+            if chunks == "contiguous" or len(chunks) != 2:
+                continue
+            ncols = -(-(cols.stop - cols.start) // chunks[1]) + 1
+            v.set_var_chunk_cache(size=ncols * chunks[0] * chunks[1] * v.dtype.itemsize)
+        self._chunk_cache_set = True
+
+    def scalar(self, name: str) -> float:
+        """A scalar variable, decoded (fill -> NaN), as a float."""
+        return float(self._decoded(name))
+
+    # -- reading --------------------------------------------------------------
+    def read(self, rows: slice, cols: slice, dqf_max: int | None = None) -> np.ndarray:
+        """The calibrated values (float32, ``(rows, cols)``) of a window, as
+        ``calibrate(read_abi(path, window=(rows, cols)))``; NaN for fill,
+        out of ``valid_range`` and, if ``dqf_max`` is given, ``DQF > dqf_max``."""
+        if not self._chunk_cache_set:
+            self._set_chunk_cache(cols)
+        key = (rows, cols)
+        try:
+            data = self._decoded_window(self.variable, key)
+            if self._bounds is not None:
+                with np.errstate(invalid="ignore"):
+                    data[~((data >= self._bounds[0]) & (data <= self._bounds[1]))] = np.nan
+            data = data.astype("float32", copy=False)
+            bad = None
+            if dqf_max is not None and "DQF" in self.nc.variables and self.nc.variables["DQF"].dimensions == ("y", "x"):
+                bad = self._dqf_above(key, dqf_max)
+        except (OSError, RuntimeError) as err:
+            raise ABIFileError(
+                f"{self.path}: reading the pixel values failed ({err}); the file is probably "
+                "truncated or corrupt: delete it and fetch it again"
+            ) from err
+        var, band = self.variable, self.band
+        if var != "Rad":
+            out = data.astype("float32")
+        elif band in REFLECTIVE_BANDS:
+            if "kappa0" not in self.nc.variables:
+                raise ABIFileError(f"{self.path}: band {band} radiance file lacks 'kappa0'")
+            # radiance_to_reflectance in place (float32 times a Python float)
+            out = data if data.dtype == np.float32 else data.astype("float32")
+            out *= self.scalar("kappa0")
+        elif band in EMISSIVE_BANDS:
+            names = ("planck_fk1", "planck_fk2", "planck_bc1", "planck_bc2")
+            missing = [n for n in names if n not in self.nc.variables]
+            if missing:
+                raise ABIFileError(f"{self.path}: band {band} radiance file lacks {missing}")
+            out = np.asarray(radiance_to_brightness_temperature(data, *map(self.scalar, names)), "float32")
+        else:
+            raise ABIFileError(f"{self.path}: cannot tell which band it holds (no band_id, odd name)")
+        if bad is not None:
+            out[bad] = np.nan
+        return out
+
+    def _decoded_window(self, name: str, key: tuple) -> np.ndarray:
+        """A window of ``name`` decoded as xarray decodes it (a new array):
+        in place on one float32 copy for simple packing, else through
+        xarray's CF decoder."""
+        packing = self._packing.get(name)
+        if packing is None:
+            return np.array(self._decoded(name, key))
+        unsigned, fill, scale, offset = packing
+        raw = np.asarray(self.nc.variables[name][key])
+        if unsigned is not None:
+            raw = raw.view(unsigned)
+        out = raw.astype(np.float32)
+        if fill is not None:
+            out[raw == fill] = np.nan
+        if scale is not None:
+            out *= scale
+            out += offset
+        return out
+
+    def _dqf_above(self, key: tuple, dqf_max: int) -> np.ndarray:
+        """Where the decoded ``DQF`` exceeds ``dqf_max`` (fill: never)."""
+        packing = self._packing.get("DQF")
+        if packing is None or packing[2] is not None:
+            dqf = self._decoded("DQF", key)
+            # compared in its decoded dtype (NaN fill compares False, as in float64)
+            with np.errstate(invalid="ignore"):
+                return dqf > dqf_max
+        unsigned, fill, _, _ = packing
+        raw = np.asarray(self.nc.variables["DQF"][key])
+        if unsigned is not None:
+            raw = raw.view(unsigned)
+        bad = raw > dqf_max
+        if fill is not None:
+            bad &= raw != fill
+        return bad
+
+    def close(self) -> None:
+        self.nc.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 # -----------------------------------------------------------------------------
@@ -458,22 +717,15 @@ def bbox_window(
     grid = FixedGrid.from_dataset(ds)
     src = ds.attrs.get("convml_tt_source", ds.encoding.get("source", "<dataset>"))
     lat, lon = _bbox_samples(bbox)
-    sx, sy = grid.latlon_to_scan(lat, lon)
-    ok = np.isfinite(sx)
-    if not ok.any():
-        raise OffDiskError(
-            f"bbox {bbox} (lon_min, lat_min, lon_max, lat_max) is wholly off the Earth's "
-            f"disk seen from {grid.longitude_of_projection_origin}E; choose a domain "
-            "within ~75 degrees of the sub-satellite point"
-        )
     x = ds["x"].values
     y = ds["y"].values
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     dy = float(y[1] - y[0]) if y.size > 1 else -1.0
-    cols = (sx[ok] - x[0]) / dx
-    rows = (sy[ok] - y[0]) / dy
-    c0, c1 = int(np.floor(cols.min())), int(np.ceil(cols.max()))
-    r0, r1 = int(np.floor(rows.min())), int(np.ceil(rows.max()))
+    fast = _window_ends_without_proj(grid, lat, lon, x[0], dx, y[0], dy)
+    if fast is not None:
+        (c0, c1, r0, r1), ok = fast, np.ones(lat.shape, bool)
+    else:
+        c0, c1, r0, r1, ok = _window_ends(grid, bbox, lat, lon, x[0], dx, y[0], dy)
     inside = c0 >= 0 and r0 >= 0 and c1 <= x.size - 1 and r1 <= y.size - 1 and ok.all()
     overlaps = c1 >= 0 and r1 >= 0 and c0 <= x.size - 1 and r0 <= y.size - 1
     if not overlaps or (require_inside and not inside):
@@ -488,6 +740,58 @@ def bbox_window(
     c0, r0 = max(c0 - margin, 0), max(r0 - margin, 0)
     c1, r1 = min(c1 + margin, x.size - 1), min(r1 + margin, y.size - 1)
     return slice(r0, r1 + 1), slice(c0, c1 + 1)
+
+
+def _window_ends(grid: FixedGrid, bbox, lat, lon, x0, dx, y0, dy):
+    """First/last (fractional, floored/ceiled) column and row of the box
+    samples, through PROJ; raises :class:`OffDiskError` when none is on the disk."""
+    sx, sy = grid.latlon_to_scan(lat, lon)
+    ok = np.isfinite(sx)
+    if not ok.any():
+        raise OffDiskError(
+            f"bbox {bbox} (lon_min, lat_min, lon_max, lat_max) is wholly off the Earth's "
+            f"disk seen from {grid.longitude_of_projection_origin}E; choose a domain "
+            "within ~75 degrees of the sub-satellite point"
+        )
+    cols = (sx[ok] - x0) / dx
+    rows = (sy[ok] - y0) / dy
+    c0, c1 = int(np.floor(cols.min())), int(np.ceil(cols.max()))
+    r0, r1 = int(np.floor(rows.min())), int(np.ceil(rows.max()))
+    return c0, c1, r0, r1, ok
+
+
+def _window_ends_without_proj(grid: FixedGrid, lat, lon, x0, dx, y0, dy):
+    """What :func:`_window_ends` gives, from the fixed-grid forward formula
+    (PROJ's ``geos`` ellipsoidal forward, same operations, float64), so that
+    a composite needs no PROJ; None whenever the result could differ: a
+    sweep-y grid, a sample off the disk or near the limb, or an end within
+    1e-6 pixel of a whole pixel index (the two computations agree to ~1e-10
+    pixel, so the floors and ceilings are the same)."""
+    if grid.sweep_angle_axis != "x":
+        return None
+    a, b = grid.semi_major_axis, grid.semi_minor_axis
+    radius_g = 1.0 + grid.perspective_point_height / a
+    one_es = (b / a) ** 2
+    radius_p = np.sqrt(one_es)
+    phi = np.arctan(one_es * np.tan(np.radians(lat)))
+    lam = np.radians(lon) - np.radians(grid.longitude_of_projection_origin)
+    lam = np.where(np.abs(lam) > np.pi, (lam + np.pi) % (2 * np.pi) - np.pi, lam)
+    r = radius_p / np.hypot(radius_p * np.cos(phi), np.sin(phi))
+    vx = r * np.cos(lam) * np.cos(phi)
+    vy = r * np.sin(lam) * np.cos(phi)
+    vz = r * np.sin(phi)
+    visible = (radius_g - vx) * vx - vy * vy - vz * vz / one_es
+    if not np.all(visible > 1e-6):
+        return None
+    tmp = radius_g - vx
+    sx = np.arctan(vy / np.hypot(vz, tmp))
+    sy = np.arctan(vz / tmp)
+    cols = (sx - x0) / dx
+    rows = (sy - y0) / dy
+    ends = np.array([cols.min(), cols.max(), rows.min(), rows.max()])
+    if not np.all(np.isfinite(ends)) or np.any(np.abs(ends - np.rint(ends)) < 1e-6):
+        return None
+    return int(np.floor(ends[0])), int(np.ceil(ends[1])), int(np.floor(ends[2])), int(np.ceil(ends[3]))
 
 
 def _sector_latlon_extent(ds: xr.Dataset, grid: FixedGrid):

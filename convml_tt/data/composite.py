@@ -4,7 +4,9 @@ A composite is built from the band files of one ABI scan ("scene"):
 
 1. for every band, only the window of the file covering the domain plus a
    margin is read (:func:`convml_tt.data.abi.bbox_window` and
-   :func:`~convml_tt.data.abi.read_abi` with ``window=``);
+   :class:`~convml_tt.data.abi.WindowReader`, which gives the values of
+   :func:`~convml_tt.data.abi.read_abi` with ``window=`` straight through
+   netCDF4);
 2. radiances are calibrated to reflectance factor (bands 1-6, not divided by
    the cosine of the solar zenith angle) or brightness temperature (K,
    bands 7-16); L2 ``CMI`` is already calibrated;
@@ -303,10 +305,13 @@ def _reduce(a: np.ndarray, axis: int, how) -> np.ndarray:
 
 #: output rows per block when reading and reducing bands (bounds the memory
 #: beyond the output to about one block of the finest band)
-_BLOCK_ROWS = 128
+_BLOCK_ROWS = 64
+#: output rows per block of the lat/lon computation (float64 temporaries,
+#: a dozen per block, while the output is already held)
+_LATLON_BLOCK_ROWS = 32
 
 
-def _read_reduced(ds, rsl: slice, rhow, csl: slice, chow, dqf_max: int, out: np.ndarray) -> np.ndarray:
+def _read_reduced(reader: abi.WindowReader, rsl: slice, rhow, csl: slice, chow, dqf_max: int, out: np.ndarray) -> np.ndarray:
     """Read the source rows ``rsl`` x columns ``csl`` of a band and reduce them
     to the target raster (``out``, ``(ny, nx)``), in blocks of
     :data:`_BLOCK_ROWS` output rows. Every output pixel depends only on its
@@ -320,7 +325,7 @@ def _read_reduced(ds, rsl: slice, rhow, csl: slice, chow, dqf_max: int, out: np.
         else:
             idx = arg[o0:o1]
             s0, s1, how = rsl.start + int(idx[0]), rsl.start + int(idx[-1]) + 1, ("take", idx - idx[0])
-        v = _read_band(ds, slice(s0, s1), csl, dqf_max)
+        v = reader.read(slice(s0, s1), csl, dqf_max)
         out[o0:o1] = _reduce(_reduce(v, 0, how), 1, chow)
     return out
 
@@ -356,17 +361,6 @@ def _grid_latlon(grid: FixedGrid, x: np.ndarray, y: np.ndarray) -> tuple[np.ndar
     with np.errstate(invalid="ignore"):
         lon = (lon + 180.0) % 360.0 - 180.0
     return lat.astype(np.float32), lon.astype(np.float32)
-
-
-def _read_band(ds: xr.Dataset, rows, cols, dqf_max: int) -> np.ndarray:
-    sub = abi.read_abi(ds, window=(rows, cols))
-    values = np.asarray(abi.calibrate(sub).values, np.float32)
-    if "DQF" in sub.variables and sub["DQF"].dims == ("y", "x"):
-        # compared in its decoded dtype (NaN fill compares False, as in float64)
-        dqf = np.asarray(sub["DQF"].values)
-        with np.errstate(invalid="ignore"):
-            values[dqf > dqf_max] = np.nan
-    return values
 
 
 # -----------------------------------------------------------------------------
@@ -475,8 +469,13 @@ def make_composite(
             f"composite files come from different scans {sorted(scans)}; give the band "
             "files of one scan (same satellite, sector and start time)"
         )
-    dss = {b: abi.open_abi(files[b], band=b) for b in bands}
+    # windows read straight through netCDF4 (same values as abi.read_abi +
+    # abi.calibrate), without xarray's file backends and their imports
+    readers: dict[int, abi.WindowReader] = {}
     try:
+        for b in bands:
+            readers[b] = abi.WindowReader(files[b], band=b)
+        dss = {b: readers[b].header for b in bands}
         grids = {b: FixedGrid.from_dataset(dss[b]) for b in bands}
         if len(set(grids.values())) > 1:
             raise ValueError(f"the band files {sorted(map(str, files.values()))} have different projections")
@@ -491,27 +490,29 @@ def make_composite(
         # every band goes straight into its place in the output: the RGB
         # image's red and blue planes, or its own array
         if ktag == "truecolor":
+            # veggie (band 3) is read into the green plane, which becomes
+            # the simulated green below
             img = np.empty((ny, nx, 3), np.float32)
-            channels = {2: img[:, :, 0], 1: img[:, :, 2], 3: np.empty((ny, nx), np.float32)}
+            channels = {2: img[:, :, 0], 1: img[:, :, 2], 3: img[:, :, 1]}
         else:
             channels = {bands[0]: np.empty((ny, nx), np.float32)}
         for b in bands:
             src = f"band {b} ({files[b].name})"
             rsl, rhow = _source_index(dss[b]["y"].values, y0, dy, ny, src)
             csl, chow = _source_index(dss[b]["x"].values, x0, dx, nx, src)
-            _read_reduced(dss[b], rsl, rhow, csl, chow, dqf_max, channels[b])
+            _read_reduced(readers[b], rsl, rhow, csl, chow, dqf_max, channels[b])
         proj_attrs = dict(dss[bands[0]][abi.PROJECTION_VARIABLE].attrs)
-        units = "K" if bands[0] in abi.EMISSIVE_BANDS and dss[bands[0]].attrs["convml_tt_variable"] == "Rad" else None
+        units = "K" if bands[0] in abi.EMISSIVE_BANDS and readers[bands[0]].variable == "Rad" else None
     finally:
-        for d in dss.values():
-            d.close()
+        for r in readers.values():
+            r.close()
 
     x = x0 + dx * np.arange(nx)
     y = y0 + dy * np.arange(ny)
     lat = np.empty((ny, nx), np.float32)
     lon = np.empty((ny, nx), np.float32)
-    for o0 in range(0, ny, _BLOCK_ROWS):
-        o1 = min(ny, o0 + _BLOCK_ROWS)
+    for o0 in range(0, ny, _LATLON_BLOCK_ROWS):
+        o1 = min(ny, o0 + _LATLON_BLOCK_ROWS)
         lat[o0:o1], lon[o0:o1] = _grid_latlon(grid, x, y[o0:o1])
     space = ~np.isfinite(lat)
     key = keys[bands[0]]
@@ -524,7 +525,12 @@ def make_composite(
     }
     if ktag == "truecolor":
         red, blue, veggie = channels[2], channels[1], channels[3]
-        img[:, :, 1] = simulated_green(red, veggie, blue)
+        # in row blocks (bounded temporaries); veggie is read before the
+        # green overwrites it, elementwise, so the values are those of one
+        # whole-image expression
+        for o0 in range(0, ny, _BLOCK_ROWS):
+            o1 = min(ny, o0 + _BLOCK_ROWS)
+            img[o0:o1, :, 1] = simulated_green(red[o0:o1], veggie[o0:o1], blue[o0:o1])
         del veggie, channels
         img[space] = np.nan
         var = xr.Variable(
