@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .triplets import STAGES, TILE_TYPES
+
 __all__ = [
     "TILE_TYPES",
     "STAGES",
@@ -46,8 +48,6 @@ __all__ = [
     "TripletBatchTransform",
 ]
 
-TILE_TYPES = ("anchor", "neighbor", "distant")
-STAGES = ("train", "study")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

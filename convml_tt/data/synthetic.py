@@ -846,6 +846,21 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
+def _write_projection(nc, grid: FixedGrid):
+    """The ``goes_imager_projection`` variable of real ABI files, for ``grid``."""
+    g = nc.createVariable("goes_imager_projection", "i4")
+    g.long_name = "GOES-R ABI fixed grid projection"
+    g.grid_mapping_name = "geostationary"
+    g.perspective_point_height = np.float64(grid.perspective_point_height)
+    g.semi_major_axis = np.float64(grid.semi_major_axis)
+    g.semi_minor_axis = np.float64(grid.semi_minor_axis)
+    g.inverse_flattening = np.float64(298.2572221)
+    g.latitude_of_projection_origin = np.float64(0.0)
+    g.longitude_of_projection_origin = np.float64(grid.longitude_of_projection_origin)
+    g.sweep_angle_axis = grid.sweep_angle_axis
+    return g
+
+
 def write_abi_l1b(
     path: str | os.PathLike,
     rad: np.ndarray,
@@ -1010,17 +1025,7 @@ def write_abi_l1b(
             tb.long_name = "Scan start and end times in seconds since epoch (2000-01-01 12:00:00)"
             tb[:] = [_j2000(start), _j2000(end)]
 
-            p = nc.createVariable("goes_imager_projection", "i4")
-            p.long_name = "GOES-R ABI fixed grid projection"
-            p.grid_mapping_name = "geostationary"
-            p.perspective_point_height = np.float64(grid.perspective_point_height)
-            p.semi_major_axis = np.float64(grid.semi_major_axis)
-            p.semi_minor_axis = np.float64(grid.semi_minor_axis)
-            p.inverse_flattening = np.float64(298.2572221)
-            p.latitude_of_projection_origin = np.float64(0.0)
-            p.longitude_of_projection_origin = np.float64(lon0)
-            p.sweep_angle_axis = grid.sweep_angle_axis
-            p[...] = -2147483647
+            _write_projection(nc, grid)[...] = -2147483647  # as in real files
 
             for name, vals, attrs in (
                 ("y_image", 0.5 * (y_vals[0] + y_vals[-1]), ("y", "center of image", "Y")),
@@ -1236,16 +1241,7 @@ def _write_labels(path: Path, fields: SceneFields) -> Path:
             r.longitude_of_projection_origin = np.float64(grid.longitude_of_projection_origin)
             r.sweep_angle_axis = grid.sweep_angle_axis
             r[:] = fields.labels
-            g = nc.createVariable("goes_imager_projection", "i4")
-            g.long_name = "GOES-R ABI fixed grid projection"
-            g.grid_mapping_name = "geostationary"
-            g.perspective_point_height = np.float64(grid.perspective_point_height)
-            g.semi_major_axis = np.float64(grid.semi_major_axis)
-            g.semi_minor_axis = np.float64(grid.semi_minor_axis)
-            g.inverse_flattening = np.float64(298.2572221)
-            g.latitude_of_projection_origin = np.float64(0.0)
-            g.longitude_of_projection_origin = np.float64(grid.longitude_of_projection_origin)
-            g.sweep_angle_axis = grid.sweep_angle_axis
+            _write_projection(nc, grid)
             nc.setncatts({
                 "title": "convml_tt synthetic scene regime labels",
                 "time_coverage_start": _iso(fields.time),
