@@ -102,6 +102,14 @@ class FaultProxy:
             def log_message(self, *args):  # quiet
                 pass
 
+            def _hang_up(self):
+                """Drop the connection mid-exchange, as a flaky server would."""
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(_socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -115,11 +123,7 @@ class FaultProxy:
                     with proxy._lock:
                         proxy.faults_injected += 1
                 if action == "drop":
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(_socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._hang_up()
                     return
                 if action in (500, 503):
                     code = "InternalError" if action == 500 else "SlowDown"
@@ -158,11 +162,7 @@ class FaultProxy:
                 if action == "truncate" and len(data) > 1:
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(_socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self._hang_up()
                     return
                 self.wfile.write(data)
 

@@ -52,6 +52,20 @@ class OffDiskError(ValueError):
     not inside a file's sector."""
 
 
+def _corrupt(path, err: Exception) -> ABIFileError:
+    return ABIFileError(
+        f"{path} could not be read as netCDF ({err}); the file is probably "
+        "truncated or corrupt: delete it and fetch it again"
+    )
+
+
+def _no_projection(path) -> ABIFileError:
+    return ABIFileError(
+        f"{path}: no '{PROJECTION_VARIABLE}' variable, so its pixels cannot be "
+        "navigated; expected a GOES ABI L1b/L2 fixed-grid file"
+    )
+
+
 # -----------------------------------------------------------------------------
 # navigation
 # -----------------------------------------------------------------------------
@@ -82,10 +96,7 @@ class FixedGrid:
         """The fixed grid described by ``ds.goes_imager_projection``."""
         src = source or ds.encoding.get("source", "<dataset>")
         if PROJECTION_VARIABLE not in ds.variables:
-            raise ABIFileError(
-                f"{src}: no '{PROJECTION_VARIABLE}' variable, so its pixels cannot be "
-                "navigated; expected a GOES ABI L1b/L2 fixed-grid file"
-            )
+            raise _no_projection(src)
         attrs = ds[PROJECTION_VARIABLE].attrs
         try:
             return cls(
@@ -243,16 +254,10 @@ def open_abi(path: str | os.PathLike, band: int | None = None) -> xr.Dataset:
         x = ds["x"].values.astype("float64") if "x" in ds.variables else None
         y = ds["y"].values.astype("float64") if "y" in ds.variables else None
     except (OSError, RuntimeError, ValueError) as err:
-        raise ABIFileError(
-            f"{path} could not be read as netCDF ({err}); the file is probably "
-            "truncated or corrupt: delete it and fetch it again"
-        ) from err
+        raise _corrupt(path, err) from err
     if PROJECTION_VARIABLE not in ds.variables:
         ds.close()
-        raise ABIFileError(
-            f"{path}: no '{PROJECTION_VARIABLE}' variable, so its pixels cannot be "
-            "navigated; expected a GOES ABI L1b/L2 fixed-grid file"
-        )
+        raise _no_projection(path)
     if x is None or y is None:
         ds.close()
         raise ABIFileError(f"{path}: no fixed-grid scan-angle coordinates 'x' and 'y'")
@@ -395,25 +400,16 @@ class WindowReader:
         try:
             nc = netCDF4.Dataset(path)
         except (OSError, RuntimeError, ValueError) as err:
-            raise ABIFileError(
-                f"{path} could not be read as netCDF ({err}); the file is probably "
-                "truncated or corrupt: delete it and fetch it again"
-            ) from err
+            raise _corrupt(path, err) from err
         self.nc, self.path = nc, path
         try:
             nc.set_auto_maskandscale(False)
             try:
                 coords = {n: self._variable(n) for n in ("x", "y") if n in nc.variables}
             except (OSError, RuntimeError, ValueError) as err:
-                raise ABIFileError(
-                    f"{path} could not be read as netCDF ({err}); the file is probably "
-                    "truncated or corrupt: delete it and fetch it again"
-                ) from err
+                raise _corrupt(path, err) from err
             if PROJECTION_VARIABLE not in nc.variables:
-                raise ABIFileError(
-                    f"{path}: no '{PROJECTION_VARIABLE}' variable, so its pixels cannot be "
-                    "navigated; expected a GOES ABI L1b/L2 fixed-grid file"
-                )
+                raise _no_projection(path)
             if len(coords) < 2:
                 raise ABIFileError(f"{path}: no fixed-grid scan-angle coordinates 'x' and 'y'")
             self.variable = self._data_variable()
