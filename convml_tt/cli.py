@@ -272,6 +272,11 @@ def _add_synthetic(sub) -> None:
                    help="sector centre in degrees (default 15 -50)")
     p.add_argument("--size-km", type=float, default=1000.0,
                    help="side of the square sector in km (default 1000, a mesoscale sector)")
+    p.add_argument("--region-km", type=float, default=None,
+                   help="size of the regime regions in km (default size-km / 2.85)")
+    p.add_argument("--variability", type=float, default=1.0,
+                   help="day-to-day variability of cloud size, fraction and brightness: "
+                        "0 (none) to 2 (default 1)")
     p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16-19 (default 16)")
     p.add_argument("--sector", default="M1", help="sector in the file names: M1 (default), M2, C or F")
     p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="bands (default 1 2 3)")
@@ -284,7 +289,8 @@ def _run_synthetic(args) -> int:
     scenes = write_synthetic_scenes(
         args.data_root, args.start, count=args.count, interval=args.interval, seed=args.seed,
         satellite=args.satellite, sector=args.sector, center=tuple(args.center),
-        size_km=args.size_km, bands=tuple(args.bands), progress=not args.quiet,
+        size_km=args.size_km, bands=tuple(args.bands), region_km=args.region_km,
+        variability=args.variability, progress=not args.quiet,
     )
     for scene in scenes:
         for band in sorted(scene.files):

@@ -248,9 +248,16 @@ def test_regions_drift_between_times():
 # --- cloud fraction and organisation ------------------------------------------
 @pytest.fixture(scope="module")
 def big_fields():
-    """A 500 km scene holding both gravel and flowers (checked)."""
-    f = syn.make_scene_fields(T0, seed=0, size_km=500, bands=(2,))
+    """A 500 km scene holding both gravel and flowers (checked), with the
+    nominal regime parameters (no day-to-day variability)."""
+    f = syn.make_scene_fields(T0, seed=0, size_km=500, bands=(2,), variability=0.0)
     return f
+
+
+@pytest.fixture(scope="module")
+def varied_fields():
+    """The same scene with the default day-to-day variability."""
+    return syn.make_scene_fields(T0, seed=0, size_km=500, bands=(2,))
 
 
 def test_cloud_fraction_per_regime(big_fields):
@@ -260,6 +267,61 @@ def test_cloud_fraction_per_regime(big_fields):
         assert value == pytest.approx(syn.CLOUD_FRACTION[name], abs=0.01), name
     assert syn.CLOUD_FRACTION["gravel"] == syn.CLOUD_FRACTION["flowers"]
     assert abs(cf["gravel"] - cf["flowers"]) < 0.01
+
+
+def test_day_to_day_factors():
+    nominal = syn.day_to_day(0, T0, variability=0.0)
+    assert nominal.length_scale == 1.0
+    assert set(nominal.cloud_fraction.values()) == {1.0} == set(nominal.brightness.values())
+    days = [syn.day_to_day(0, T0 + dt.timedelta(days=d)) for d in range(200)]
+    scale = np.array([d.length_scale for d in days])
+    cf = np.array([d.cloud_fraction["gravel"] for d in days])
+    br = np.array([d.brightness["fish"] for d in days])
+    # uniform in the logarithm over the documented ranges, different every day
+    lo, hi = np.exp(-syn.DAY_TO_DAY["length_scale"]), np.exp(syn.DAY_TO_DAY["length_scale"])
+    assert lo <= scale.min() < lo * 1.05 and hi / 1.05 < scale.max() <= hi
+    assert np.exp(-0.25) <= cf.min() and cf.max() <= np.exp(0.25) and cf.std() > 0.1
+    assert np.exp(-0.12) <= br.min() and br.max() <= np.exp(0.12)
+    assert abs(np.log(scale).mean()) < 0.05
+    assert syn.day_to_day(0, T0) == days[0]  # deterministic
+    assert syn.day_to_day(1, T0) != days[0]  # seeded
+    # the Sc deck cannot pass full cover
+    assert all(d.regime_cloud_fraction("stratocumulus") <= 0.97 for d in days)
+    with pytest.raises(ValueError, match="variability"):
+        syn.day_to_day(0, T0, variability=-1)
+
+
+def test_day_to_day_cloud_fraction_is_honoured(varied_fields):
+    """Each regime's cloud fraction is the scene's (not the nominal) value,
+    and the label file records it."""
+    day = varied_fields.day
+    cf = syn.cloud_fraction_by_regime(varied_fields.reflectance[2], varied_fields.labels)
+    moved = 0
+    for name, value in cf.items():
+        assert value == pytest.approx(day.regime_cloud_fraction(name), abs=0.01), name
+        moved += abs(day.regime_cloud_fraction(name) - syn.CLOUD_FRACTION[name]) > 0.01
+    assert moved >= 3
+
+
+def test_day_to_day_length_scale_sizes_the_objects(big_fields, varied_fields):
+    """Object areas scale with the square of the scene's length-scale factor
+    (same random draws, same regime layout, only the length scale differs)."""
+    s = varied_fields.day.length_scale
+    assert abs(np.log(s)) > 0.1, "pick a scene whose length scale differs from 1"
+    k = syn.REGIMES.index("flowers")
+    lab = np.repeat(np.repeat(big_fields.labels, 2, 0), 2, 1)
+    m = ndimage.binary_erosion(lab == k, iterations=10)
+    size = {}
+    for name, f in (("nominal", big_fields), ("varied", varied_fields)):
+        # a threshold at the nominal cloud fraction, so only sizes differ
+        refl = f.reflectance[2][m]
+        thr = np.quantile(refl, 1 - syn.CLOUD_FRACTION["flowers"])
+        cloudy = np.zeros(lab.shape, bool)
+        cloudy[m] = refl > thr
+        sizes = _objects(cloudy).astype(float)
+        size[name] = (sizes**2).sum() / sizes.sum()
+    ratio = size["varied"] / size["nominal"]
+    assert ratio == pytest.approx(s**2, rel=0.4), (ratio, s)
 
 
 def _objects(mask: np.ndarray) -> np.ndarray:

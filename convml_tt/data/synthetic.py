@@ -30,10 +30,16 @@ label  name             cloud frac.  organisation
                                      with darker thin rims and a few rifts
 =====  ===============  ===========  ==========================================
 
-``gravel`` and ``flowers`` have the *same* cloud fraction (0.30, exactly,
-within their regions at 0.5 km), so a model can only tell them apart by
-spatial organisation (object size and arrangement), which is what the later
-quality evaluation is meant to measure. Cloud fraction is the fraction of
+``gravel`` and ``flowers`` have the *same* nominal cloud fraction (0.30,
+exactly, within their regions at 0.5 km), so a model can only tell them
+apart by spatial organisation (object size and arrangement), which is what
+the later quality evaluation is meant to measure.
+
+Each scene also has its own weather (:func:`day_to_day`, on by default,
+``variability=0`` turns it off): a scene-wide factor 0.70-1.42 on every
+horizontal length (deeper or shallower boundary layer: larger or smaller
+cells, clumps and bands) and per-regime factors 0.78-1.28 on the cloud
+fraction and 0.89-1.13 on the cloud brightness, recorded in the label file. Cloud fraction is the fraction of
 band-2 (0.64 um) pixels of a region with reflectance factor above
 :data:`CLOUD_THRESHOLD` (0.10).
 
@@ -118,6 +124,9 @@ __all__ = [
     "SectorGeometry",
     "sector_geometry",
     "make_scene_fields",
+    "DAY_TO_DAY",
+    "DayToDay",
+    "day_to_day",
     "write_synthetic_scenes",
     "write_abi_l1b",
     "load_regime_labels",
@@ -619,6 +628,60 @@ def _texture(
     raise ValueError(f"unknown regime {name!r}: expected one of {REGIMES}")
 
 
+#: half-widths of the day-to-day variability at ``variability=1`` (natural
+#: logarithms): the scene-wide length scale of all cloud objects (~ boundary-
+#: layer depth) varies by a factor exp(+-0.35) = 0.70-1.42, each regime's
+#: cloud fraction by exp(+-0.25) = 0.78-1.28 and its cloud brightness by
+#: exp(+-0.12) = 0.89-1.13, drawn uniformly in the logarithm
+DAY_TO_DAY = {"length_scale": 0.35, "cloud_fraction": 0.25, "brightness": 0.12}
+
+
+@dataclass(frozen=True)
+class DayToDay:
+    """The weather of one scene: factors applied to the regimes' nominal
+    parameters (all 1 when ``variability=0``).
+
+    Attributes
+    ----------
+    length_scale:
+        multiplies every horizontal length of every regime's texture (object
+        sizes, cell and band spacings): the clouds of the whole scene are
+        larger or smaller, as with a deeper or shallower boundary layer.
+    cloud_fraction:
+        regime name -> factor on its nominal :data:`CLOUD_FRACTION` (the
+        result is clipped to 0.005-0.97).
+    brightness:
+        regime name -> factor on its cloud reflectance.
+    """
+
+    length_scale: float
+    cloud_fraction: dict[str, float]
+    brightness: dict[str, float]
+
+    def regime_cloud_fraction(self, name: str) -> float:
+        """Cloud fraction of regime ``name`` in this scene."""
+        return float(min(0.97, max(0.005, CLOUD_FRACTION[name] * self.cloud_fraction[name])))
+
+
+def day_to_day(seed: int, time: dt.datetime, variability: float = 1.0) -> DayToDay:
+    """The day-to-day factors of scene ``(seed, time)`` (see :data:`DAY_TO_DAY`);
+    ``variability`` scales the log-ranges (0: every factor 1)."""
+    variability = float(variability)
+    if not (0.0 <= variability <= 2.0):
+        raise ValueError(f"variability {variability!r} must be between 0 (none) and 2; 1 is the default")
+    rng = _scene_rng(seed, time, 99)
+    u = rng.uniform(-1.0, 1.0, size=1 + 2 * len(REGIMES))
+    f = np.exp(u * variability * np.array(
+        [DAY_TO_DAY["length_scale"]] + [DAY_TO_DAY["cloud_fraction"]] * len(REGIMES)
+        + [DAY_TO_DAY["brightness"]] * len(REGIMES)))
+    n = len(REGIMES)
+    return DayToDay(
+        length_scale=float(f[0]),
+        cloud_fraction={name: float(f[1 + k]) for k, name in enumerate(REGIMES)},
+        brightness={name: float(f[1 + n + k]) for k, name in enumerate(REGIMES)},
+    )
+
+
 #: (min, max) cloud reflectance at 0.64 um and excess scale of each regime
 _BRIGHTNESS = {
     "clear": (0.07, 0.18, 0.5),
@@ -653,6 +716,8 @@ class SceneFields:
         (``label_resolution_km``, 1 km by default).
     label_resolution_km:
         nominal resolution of the label grid.
+    day:
+        the scene's day-to-day factors (:class:`DayToDay`).
     """
 
     time: dt.datetime
@@ -663,6 +728,7 @@ class SceneFields:
     label_resolution_km: float
     seed: int = 0
     region_km: float = 0.0
+    day: DayToDay | None = None
     meta: dict = field(default_factory=dict)
 
     def xy(self, band: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -696,6 +762,7 @@ def make_scene_fields(
     resolution_km: float | None = None,
     region_km: float | None = None,
     labels_only: bool = False,
+    variability: float = 1.0,
 ) -> SceneFields:
     """Generate the reflectance and regime-label fields of one scene in memory.
 
@@ -717,6 +784,11 @@ def make_scene_fields(
         lattice spacing (km) of the regime regions; default ``size_km / 2.85``.
     labels_only:
         if True, only the label map is computed (``reflectance`` empty; fast).
+    variability:
+        strength of the day-to-day variability (:func:`day_to_day`): 1 (default)
+        varies the scene's cloud length scale by 0.70-1.42 and each regime's
+        cloud fraction by 0.78-1.28 and brightness by 0.89-1.13; 0 gives every
+        scene the nominal parameters.
 
     Returns
     -------
@@ -743,9 +815,10 @@ def make_scene_fields(
     labels = _regime_layout(east, north, region_km, seed)
     labels[~on_disk] = -1
 
+    day = day_to_day(seed, time, variability)
     fields = SceneFields(
         time=time, geometry=geom, reflectance={}, resolution_km=band_res, labels=labels,
-        label_resolution_km=label_res, seed=seed, region_km=region_km,
+        label_resolution_km=label_res, seed=seed, region_km=region_km, day=day,
     )
     if labels_only:
         return fields
@@ -755,7 +828,9 @@ def make_scene_fields(
     fine_labels = np.repeat(np.repeat(labels, up, 0), up, 1) if up > 1 else labels
     shape = fine_labels.shape
     dx_km, dy_km = _pixel_km(geom, fine_res)
-    dy_dx = (dy_km, dx_km)
+    # the texturer works in "nominal km": a scene with length scale s draws
+    # every regime's objects s times larger on the ground
+    dy_dx = (dy_km / day.length_scale, dx_km / day.length_scale)
     coarse = 2 if (shape[0] % 2 == 0 and fine_res < 1.0) else 1
     present = set(int(v) for v in np.unique(fine_labels) if v >= 0)
     # small-scale noise shared by all regimes (they cover disjoint regions, so
@@ -770,12 +845,13 @@ def make_scene_fields(
         f, bright = _texture(name, tx, coarse, fine)
         mask = fine_labels == k
         vals = f[mask]
-        thr = np.partition(vals, int((1.0 - CLOUD_FRACTION[name]) * (vals.size - 1)))[
-            int((1.0 - CLOUD_FRACTION[name]) * (vals.size - 1))]
+        q = int((1.0 - day.regime_cloud_fraction(name)) * (vals.size - 1))
+        thr = np.partition(vals, q)[q]
         rmin, rmax, scale = _BRIGHTNESS[name]
-        r = _shade(vals - thr, rmin, rmax, scale)
+        r = _shade(vals - thr, rmin, rmax, scale) * np.float32(day.brightness[name])
         if bright is not None:
-            r = np.clip(r * bright[mask], rmin, 0.95)
+            r *= bright[mask]
+        r = np.clip(r, rmin, 0.95)
         cloud[mask] = np.where(vals > thr, r, 0.0)
 
     # faint ocean variability (wind speed / aerosol) and sensor noise
@@ -1209,6 +1285,7 @@ def _write_labels(path: Path, fields: SceneFields) -> Path:
 
     geom = fields.geometry
     grid = geom.grid
+    day = fields.day or day_to_day(fields.seed, fields.time, 0.0)
     p = geom.packed_xy(fields.label_resolution_km)
     x, y = fields.xy()
     tmp = _tmp_path(path)
@@ -1246,7 +1323,10 @@ def _write_labels(path: Path, fields: SceneFields) -> Path:
                 "title": "convml_tt synthetic scene regime labels",
                 "time_coverage_start": _iso(fields.time),
                 "regime_names": ",".join(REGIMES),
-                "cloud_fractions": ",".join(f"{n}={CLOUD_FRACTION[n]}" for n in REGIMES),
+                "cloud_fractions": ",".join(f"{n}={day.regime_cloud_fraction(n):.4f}" for n in REGIMES),
+                "nominal_cloud_fractions": ",".join(f"{n}={CLOUD_FRACTION[n]}" for n in REGIMES),
+                "brightness_factors": ",".join(f"{n}={day.brightness[n]:.4f}" for n in REGIMES),
+                "length_scale_factor": np.float64(day.length_scale),
                 "seed": np.int64(fields.seed),
                 "region_km": np.float64(fields.region_km),
                 "drift_kmh_east_north": np.array(DRIFT_KMH, np.float64),
@@ -1293,6 +1373,7 @@ def write_synthetic_scenes(
     bands: Iterable[int] = (1, 2, 3),
     resolution_km: float | None = None,
     region_km: float | None = None,
+    variability: float = 1.0,
     progress: bool = True,
 ) -> list[SyntheticScene]:
     """Write ``count`` synthetic scenes into the source-cache layout.
@@ -1332,6 +1413,9 @@ def write_synthetic_scenes(
         None for the real per-band resolutions, or 0.5/1/2 for all bands.
     region_km:
         spacing of the regime regions (default ``size_km / 2.85``).
+    variability:
+        strength of the day-to-day variability of cloud length scale, cloud
+        fraction and brightness (see :func:`make_scene_fields`; 0: none).
     progress:
         show a tqdm progress bar over scenes.
 
@@ -1360,6 +1444,7 @@ def write_synthetic_scenes(
         start = start.astimezone(dt.timezone.utc).replace(tzinfo=None)
     bands = tuple(int(b) for b in bands)
     geom = sector_geometry(center, size_km, satellite)  # fail early on a bad centre
+    day_to_day(seed, start, variability)  # and on a bad variability
     root = Path(data_root) / "sources" / f"goes{satellite}"
     scenes = []
     times = [start + i * interval for i in range(int(count))]
@@ -1367,6 +1452,7 @@ def write_synthetic_scenes(
         fields = make_scene_fields(
             time, seed=seed, satellite=satellite, center=center, size_km=size_km,
             bands=bands, resolution_km=resolution_km, region_km=region_km,
+            variability=variability,
         )
         end = time + dt.timedelta(seconds=SCAN_SECONDS[sector])
         created = end + dt.timedelta(seconds=0.6)
@@ -1426,6 +1512,10 @@ def load_regime_labels(path_or_abi_file) -> xr.DataArray:
     da.attrs["regimes"] = tuple(str(da.attrs.get("regime_names", ",".join(REGIMES))).split(","))
     da.attrs["source"] = str(path)
     da.attrs["time_coverage_start"] = attrs.get("time_coverage_start", "")
+    # the scene's day-to-day factors (files written before they existed lack them)
+    for name in ("length_scale_factor", "cloud_fractions", "nominal_cloud_fractions", "brightness_factors"):
+        if name in attrs:
+            da.attrs[name] = attrs[name]
     return da
 
 
