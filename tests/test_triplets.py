@@ -57,13 +57,25 @@ def test_dataset_folder_format_and_regimes(root, tmp_path):
                 assert len(e["source_files"]) == 3 and e["time"].startswith("2020-01-02T1")
                 assert isinstance(e["regime"], int) and 0 <= e["regime"] <= 5 and e["regime_name"]
             assert m["anchor"]["time"] == m["neighbor"]["time"] == m["distant"]["time"]
-    # the regime label is the label map's value at the tile centre
+    # the regime label is the label map's most common value over the tile,
+    # and regime_fraction the share of the tile it covers
     from convml_tt.data.synthetic import load_regime_labels, regime_at
+    from convml_tt.data.tiles import Tile
 
+    mixed = 0
+    for stage, n in (("train", 4), ("study", 2)):
+        for i in range(n):
+            m = T.read_triplet_meta(out, stage, i)
+            for kind in T.TILE_TYPES:
+                e = m[kind]
+                labels = load_regime_labels(next((root / "sources").rglob(e["source_files"][0])))
+                lat, lon = Tile(e["lat"], e["lon"], 40e3, 32).pixel_latlon()
+                counts = np.bincount(regime_at(labels, lat, lon).ravel(), minlength=6)
+                assert counts.argmax() == e["regime"]
+                assert e["regime_fraction"] == pytest.approx(counts.max() / counts.sum(), abs=0.05)
+                mixed += e["regime_fraction"] < 1
+    assert mixed > 0, "no tile straddles two regimes: the check above is not exercised"
     m = T.read_triplet_meta(out, "train", 0)
-    labels = load_regime_labels(root / "sources" / "goes16" / next(
-        (p.relative_to(root / "sources" / "goes16") for p in (root / "sources").rglob(m["anchor"]["source_files"][0]))))
-    assert int(regime_at(labels, m["anchor"]["lat"], m["anchor"]["lon"])) == m["anchor"]["regime"]
     # the anchor PNG is the stretched bilinear resample of the composite
     from convml_tt.data.tiles import Tile, resample
 

@@ -107,6 +107,11 @@ class Tile:
         lon = (np.asarray(lon, float) + 180.0) % 360.0 - 180.0
         return np.asarray(lat, float), lon
 
+    def latlon(self, u, v) -> tuple[np.ndarray, np.ndarray]:
+        """``(lat, lon)`` in degrees of local coordinates ``u`` (metres east of
+        the centre) and ``v`` (metres north), broadcastable arrays."""
+        return self._inverse(u, v)
+
     def pixel_latlon(self) -> tuple[np.ndarray, np.ndarray]:
         """``(lat, lon)`` of every pixel centre, degrees, each shape ``(n, n)``."""
         u, v = self.local_coords()

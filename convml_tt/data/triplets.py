@@ -495,9 +495,14 @@ def _init(config: dict) -> None:
     _STATE["params"] = TripletParams(**config["params"])
 
 
-def _regime(source_paths: Sequence[str], lat: float, lon: float) -> tuple[int, str] | None:
-    """``(label, name)`` of the synthetic regime at a tile centre, or None for
-    scenes without a label map (real data)."""
+#: points per side of the grid on which a tile's regime fractions are counted
+_REGIME_SAMPLES = 16
+
+
+def _regime(source_paths: Sequence[str], tile: Tile) -> tuple[int, str, float] | None:
+    """``(label, name, fraction)`` of the synthetic regime covering most of a
+    tile (counted on a 16 x 16 grid of points over the tile) and the fraction
+    of the tile it covers; None for scenes without a label map (real data)."""
     try:
         from .synthetic import load_regime_labels, regime_at
     except ImportError:
@@ -516,11 +521,19 @@ def _regime(source_paths: Sequence[str], lat: float, lon: float) -> tuple[int, s
     labels = cache[key]
     if labels is None:
         return None
-    label = int(np.asarray(regime_at(labels, lat, lon)).ravel()[0])
-    if label < 0:
+    m = _REGIME_SAMPLES
+    u = (np.arange(m) + 0.5) / m * tile.size - tile.size / 2
+    uu, vv = np.meshgrid(u, -u)
+    lat, lon = tile.latlon(uu, vv)
+    found = np.asarray(regime_at(labels, lat, lon)).ravel()
+    found = found[found >= 0]
+    if found.size == 0:
         return None
+    counts = np.bincount(found)
+    label = int(np.argmax(counts))
     names = labels.attrs.get("regimes") or ()
-    return label, (str(names[label]) if label < len(names) else str(label))
+    name = str(names[label]) if label < len(names) else str(label)
+    return label, name, round(float(counts[label]) / (m * m), 4)
 
 
 def _make_one(stage: str, idx: int) -> int:
@@ -547,9 +560,9 @@ def _make_one(stage: str, idx: int) -> int:
             "composite": os.path.relpath(comp.path, _STATE["data_root"]),
             "source_files": [Path(p).name for p in comp.source_paths],
         }
-        regime = _regime(comp.source_paths, d.tile.lat0, d.tile.lon0)
+        regime = _regime(comp.source_paths, d.tile)
         if regime is not None:
-            entry["regime"], entry["regime_name"] = regime
+            entry["regime"], entry["regime_name"], entry["regime_fraction"] = regime
         meta[kind] = entry
     _write_yaml(folder / f"{idx:05d}_meta.yaml", meta)
     return idx

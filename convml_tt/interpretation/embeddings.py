@@ -9,8 +9,9 @@ tile types) carrying
   (absolute), ``stage``, ``tile_type``, ``convml_tt_version``;
 * coordinates from the per-triplet metadata when present: ``lat``, ``lon``
   (degrees north/east of the tile centre), ``time`` (scene time, UTC),
-  ``stage``, and for synthetic scenes ``regime`` (integer label) and
-  ``regime_name``.
+  ``stage``, and for synthetic scenes ``regime`` (integer label of the
+  regime covering most of the tile), ``regime_name`` and ``regime_fraction``
+  (the fraction of the tile it covers).
 
 Saved and loaded as netCDF with :func:`save_embeddings` / :func:`load_embeddings`.
 """
@@ -199,6 +200,9 @@ def _meta_record(meta: dict | None, tile_type: str) -> dict[str, Any]:
     name = _first(e, "regime_name")
     if name is not None:
         rec["regime_name"] = str(name)
+    frac = _first(e, "regime_fraction")
+    if frac is not None:
+        rec["regime_fraction"] = float(frac)
     return rec
 
 
@@ -206,7 +210,7 @@ def _coords_from_meta(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per-tile coordinate arrays (NaN/NaT/"" where a tile lacks the value)."""
     keys = {k for r in records for k in r}
     out: dict[str, np.ndarray] = {}
-    for k in ("lat", "lon"):
+    for k in ("lat", "lon", "regime_fraction"):
         if k in keys:
             out[k] = np.array([r.get(k, np.nan) for r in records], dtype=np.float64)
     if "time" in keys:
@@ -368,7 +372,7 @@ def get_embeddings(
         for k in keys:
             # regime labels of the anchor go on tile_id (for kNN etc.); all types keep 2-D coords
             arrs = [c.get(k) for c in coords_per_type]
-            fill = {"lat": np.nan, "lon": np.nan, "regime": -1, "regime_name": "",
+            fill = {"lat": np.nan, "lon": np.nan, "regime": -1, "regime_name": "", "regime_fraction": np.nan,
                     "time": np.datetime64("NaT", "ns")}[k]
             arrs = [a if a is not None else np.full(len(ids), fill) for a in arrs]
             coords[f"{k}"] = (("tile_type", "tile_id"), np.stack(arrs))
@@ -379,7 +383,9 @@ def get_embeddings(
         da["lat"].attrs.update(units="degrees_north", long_name="tile centre latitude")
         da["lon"].attrs.update(units="degrees_east", long_name="tile centre longitude")
     if "regime" in da.coords:
-        da["regime"].attrs["long_name"] = "synthetic regime label at the tile centre (-1: unknown)"
+        da["regime"].attrs["long_name"] = "synthetic regime covering most of the tile (-1: unknown)"
+    if "regime_fraction" in da.coords:
+        da["regime_fraction"].attrs.update(units="1", long_name="fraction of the tile covered by its regime")
     return da
 
 
