@@ -64,8 +64,10 @@ class DemoSettings:
         ``n_scenes`` synthetic scenes every ``interval_hours`` from ``start``
         (ISO 8601, UTC), a square sector of ``size_km`` km centred on
         ``center`` (lat, lon degrees), regime regions ``region_km`` km across
-        (None: the generator's default, ``size_km / 2.85``), random ``seed``
-        (also the triplet sampling seed).
+        (None: the generator's default, ``size_km / 2.85``), day-to-day
+        ``variability`` of cloud size, fraction and brightness (see
+        :func:`convml_tt.data.synthetic.day_to_day`), random ``seed`` (also
+        the triplet sampling seed).
     Triplets
         ``domain`` (lon_min, lat_min, lon_max, lat_max degrees) inside the
         sector; tiles of ``tile_size`` metres and ``tile_pixels`` pixels;
@@ -83,12 +85,13 @@ class DemoSettings:
     """
 
     # scenes
-    n_scenes: int = 6
+    n_scenes: int = 16
     start: str = "2020-01-02T14:00"
     interval_hours: float = 24.0
     center: tuple[float, float] = (15.0, -50.0)
     size_km: float = 1000.0
-    region_km: float | None = None
+    region_km: float | None = 1000.0
+    variability: float = 1.0
     seed: int = 0
     # triplets
     domain: tuple[float, float, float, float] = (-54.0, 11.0, -46.0, 19.0)
@@ -101,7 +104,7 @@ class DemoSettings:
     # training
     arch: str = "resnet18"
     emb_dim: int = 100
-    epochs: int = 8
+    epochs: int = 12
     lr: float = 2e-3
     batch_size: int = 32
     preload: bool = True
@@ -137,6 +140,8 @@ class DemoSettings:
             raise ValueError(f"interval_hours={self.interval_hours!r} must be positive")
         if not self.neighbor_distance > 0:
             raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be positive (tile sizes)")
+        if not 0 <= self.variability <= 2:
+            raise ValueError(f"variability={self.variability!r} must be between 0 and 2")
         if self.region_km is not None and not self.region_km > 0:
             raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -178,7 +183,8 @@ class DemoSettings:
 
     # which settings each step depends on (its own plus everything upstream)
     _STEP_FIELDS = {
-        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "region_km", "seed"),
+        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "region_km", "variability",
+                   "seed"),
         "composites": ("domain",),
         "triplets": ("tile_size", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
         "training": ("arch", "emb_dim", "epochs", "lr", "batch_size", "preload", "train_seed"),
@@ -303,7 +309,8 @@ def _scenes(s: DemoSettings, data_root: Path, progress: bool) -> tuple[list[Path
         old.unlink()  # files under the same names are about to be rewritten
     scenes = write_synthetic_scenes(
         data_root, s.start_time, count=s.n_scenes, interval=dt.timedelta(hours=s.interval_hours),
-        seed=s.seed, center=s.center, size_km=s.size_km, region_km=s.region_km, progress=progress,
+        seed=s.seed, center=s.center, size_km=s.size_km, region_km=s.region_km,
+        variability=s.variability, progress=progress,
     )
     all_files = [str(p) for sc in scenes for p in list(sc.files.values()) + [sc.labels]]
     first = [str(sc.files[min(sc.files)]) for sc in scenes]

@@ -109,12 +109,12 @@ def test_step_keys_follow_the_flow():
 def test_default_settings_are_the_agreed_ones():
     s = DemoSettings()
     assert (s.n_scenes, s.start, s.interval_hours, s.center, s.size_km, s.seed) == (
-        6, "2020-01-02T14:00", 24.0, (15.0, -50.0), 1000.0, 0)
+        16, "2020-01-02T14:00", 24.0, (15.0, -50.0), 1000.0, 0)
     assert s.domain == (-54.0, 11.0, -46.0, 19.0)
     assert (s.tile_size, s.tile_pixels, s.n_train, s.n_study, s.neighbor_distance, s.workers) == (
         64e3, 64, 2000, 300, 1.0, 2)
-    assert s.region_km is None
-    assert (s.arch, s.emb_dim, s.epochs, s.lr, s.batch_size, s.preload) == ("resnet18", 100, 8, 2e-3, 32, True)
+    assert (s.region_km, s.variability) == (1000.0, 1.0)
+    assert (s.arch, s.emb_dim, s.epochs, s.lr, s.batch_size, s.preload) == ("resnet18", 100, 12, 2e-3, 32, True)
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -125,6 +125,7 @@ def test_default_settings_are_the_agreed_ones():
     (dict(n_study=1), "n_study"),
     (dict(neighbor_distance=0.0), "neighbor_distance"),
     (dict(region_km=-5.0), "region_km"),
+    (dict(variability=3.0), "variability"),
 ])
 def test_bad_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
