@@ -18,6 +18,7 @@ machine is shared) hits both alike.
 CPU (the figures in docs/benchmarks.md)::
 
     .venv/bin/python bench/train.py --tile-size 64 --batch-size 32 --steps 8
+    .venv/bin/python bench/train.py --precision fp32 --channels-last off  # the old default
 
 GPU::
 
@@ -59,7 +60,7 @@ class _BareStep:
     def __init__(self, args, dev: torch.device, channels: int) -> None:
         torch.manual_seed(0)
         self.dev = dev
-        cl = dev.type == "cuda"
+        cl = args.channels_last
         self.model = TripletModel(TripletEncoder(args.arch, channels, args.emb_dim)).to(dev)
         if cl:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -69,7 +70,7 @@ class _BareStep:
         shape = (args.batch_size, channels, args.tile_size, args.tile_size)
         mf = torch.channels_last if cl else torch.contiguous_format
         self.xs = [torch.randn(shape, device=dev).contiguous(memory_format=mf) for _ in range(3)]
-        self.amp = args.precision in ("bf16", "fp16") and dev.type == "cuda"
+        self.amp = args.precision == "bf16" or (args.precision == "fp16" and dev.type == "cuda")
         self.dtype = torch.bfloat16 if args.precision == "bf16" else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and args.precision == "fp16")
 
@@ -123,7 +124,8 @@ def measure(args, dev: torch.device, data: Path, preload, bare: _BareStep) -> tu
     """(pipeline triplets/s, bare triplets/s), interleaved step by step."""
     learn = make_learner(
         data, arch=args.arch, emb_dim=args.emb_dim, batch_size=args.batch_size, device=dev,
-        mixed_precision=args.precision if dev.type == "cuda" else "no", preload=preload,
+        mixed_precision="no" if args.precision == "fp32" else args.precision, preload=preload,
+        channels_last=args.channels_last,
         valid_pct=0.02, seed=0, progress=False, num_workers=args.workers,
     )
     cb = _Interleaved(bare, args.warmup)
@@ -146,13 +148,18 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "fp32"],
-                   help="mixed precision on CUDA (ignored on CPU)")
+                   help="autocast precision (bf16 on CUDA or CPU; fp16 on CUDA only)")
+    p.add_argument("--channels-last", default="on", choices=["on", "off"],
+                   help="channels-last memory format for model and batches")
     p.add_argument("--triplets", type=int, default=None, help="triplets in the generated dataset")
     p.add_argument("--data", type=Path, default=None, help="existing dataset folder to use instead")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=None, help="data loading processes (default: auto)")
     p.add_argument("--preload-device", action="store_true", help="also time tiles kept on the device")
     args = p.parse_args()
+    args.channels_last = args.channels_last == "on"
+    if args.precision == "fp16" and args.device.startswith("cpu"):
+        p.error("--precision fp16 needs CUDA; use bf16 or fp32 on CPU")
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
@@ -185,7 +192,7 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    prec = args.precision if dev.type == "cuda" else "fp32"
+    prec = args.precision + (", channels-last" if args.channels_last else "")
     print(f"\n{args.arch}, {args.tile_size} px, batch {args.batch_size} triplets, {prec}, {where}; "
           f"{args.rounds} round(s) x {steps_needed - 1}+ steps, bare step interleaved with each batch")
     print(f"{'variant':<16}{'triplets/s':>12}{'bare triplets/s':>17}{'ratio':>8}")

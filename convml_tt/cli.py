@@ -392,13 +392,18 @@ def _add_train(sub) -> None:
     p.add_argument("--freeze-body", action="store_true", help="train the head only")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "no"],
-                   help="mixed precision on CUDA (default auto: bf16 where supported)")
+                   help="autocast precision (default auto: bf16 on CUDA where supported, else fp16; "
+                        "bf16 on CPUs with native bf16 instructions, else none)")
     p.add_argument("--preload", action="store_true", help="decode all tiles into memory once (uint8)")
     p.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
                    help="resize tiles to PIXELS x PIXELS for training (default: as stored)")
     p.add_argument("--valid-pct", type=float, default=0.1, help="fraction held out for validation")
     p.add_argument("--loss", default="euclidean", choices=["euclidean", "squared"],
                    help="triplet loss distance (euclidean: margin 1 + l2 0.01 penalty)")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout of the head (default 0.5)")
+    p.add_argument("--negatives", default=None, choices=["batch", "own"],
+                   help="compare each anchor with every distant tile of the batch (batch, the default) "
+                        "or only with its own (own, the classic Tile2Vec loss)")
     p.add_argument("--jitter", type=float, default=0.0, help="brightness/contrast jitter, e.g. 0.05")
     p.add_argument("--no-augment", action="store_true", help="no flips/rotations")
     p.add_argument("--seed", type=int, default=42)
@@ -426,6 +431,7 @@ def _run_train(args) -> int:
         head=args.head, pretrained=args.pretrained, freeze_body=args.freeze_body,
         batch_size=args.batch_size, device=device, mixed_precision=args.precision,
         preload=args.preload, tile_size=args.tile_size, valid_pct=args.valid_pct, loss=args.loss,
+        dropout=args.dropout, **({"negatives": args.negatives} if args.negatives else {}),
         jitter=args.jitter, augment=not args.no_augment, seed=args.seed,
         num_workers=args.workers, skip_incomplete=args.skip_incomplete,
     )

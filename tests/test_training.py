@@ -5,6 +5,7 @@ Real training steps with resnet18 on tiny (32 px) toy tiles; see
 """
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
@@ -60,7 +61,9 @@ def test_batches_have_a_target_so_fastai_steps(toy_ds):
 
 
 def test_loss_decreases_on_learnable_toy_set(toy_ds):
-    learn = make_learner(toy_ds, **FAST)
+    # the toy set's distant tile is always of the other class, not a random tile, so only a
+    # triplet's own distant tile is a sure negative: the classic loss
+    learn = make_learner(toy_ds, negatives="own", **FAST)
     _quiet_fit(learn, 4, 3e-3)
     train_losses = [v[0] for v in learn.recorder.values]
     assert train_losses[-1] < 0.8 * train_losses[0], train_losses
@@ -68,6 +71,42 @@ def test_loss_decreases_on_learnable_toy_set(toy_ds):
     assert names == ["train_loss", "valid_loss", "dist_an", "dist_ad", "triplet_acc"]
     last = dict(zip(names, learn.recorder.values[-1]))
     assert last["triplet_acc"] >= 0.75 and last["dist_an"] < last["dist_ad"]
+
+
+def test_bf16_autocast_on_cpu_trains_with_float32_loss_and_weights(toy_ds):
+    """CPU bf16: the forward runs in bf16, the loss and every parameter stay float32."""
+    from fastai.callback.core import Callback
+
+    from convml_tt.architectures.triplet_trainer import CPUAutocast, cpu_has_native_bf16
+
+    learn = make_learner(toy_ds, mixed_precision="bf16", device="cpu", negatives="own", **FAST)
+    assert any(isinstance(cb, CPUAutocast) for cb in learn.cbs)
+    seen = {}
+
+    class Probe(torch.nn.Module):  # records the dtype inside the encoder's forward
+        def forward(self, x):
+            seen["inside"] = x.dtype
+            return x
+
+    class Dtypes(Callback):  # records what the loss sees
+        def after_loss(self):
+            seen["pred"], seen["loss"] = self.learn.pred.dtype, self.learn.loss.dtype
+
+    learn.model.encoder.head.append(Probe())
+    before = _params(learn.model)
+    _quiet_fit(learn, 2, 3e-3, cbs=[Dtypes()])
+    assert seen["inside"] == torch.bfloat16
+    assert seen["pred"] == torch.float32 and seen["loss"] == torch.float32
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+    assert not torch.is_autocast_enabled("cpu")  # left after every batch
+    losses = [v[0] for v in learn.recorder.values]
+    assert all(map(math.isfinite, losses)) and losses[-1] < losses[0], losses
+    assert not torch.equal(before["encoder.body.conv1.weight"], _params(learn.model)["encoder.body.conv1.weight"])
+    # auto picks bf16 on CPU exactly when the CPU has native bf16 instructions
+    auto = make_learner(toy_ds, device="cpu", **FAST)
+    assert any(isinstance(cb, CPUAutocast) for cb in auto.cbs) == cpu_has_native_bf16()
+    off = make_learner(toy_ds, mixed_precision="no", device="cpu", **FAST)
+    assert not any(isinstance(cb, CPUAutocast) for cb in off.cbs)
 
 
 def test_same_seed_same_batches(toy_ds):
@@ -101,7 +140,8 @@ def test_model_file_round_trip_identical_embeddings(toy_ds, tmp_path):
     enc = load_model(path, device="cpu")
     assert isinstance(enc, TripletEncoder) and not enc.training and enc.config == cfg
     tiles = TripletDataset(toy_ds, stage="study").load_batch(range(6))[:, 0]
-    e1 = embed_tiles(learn.model.encoder, tiles)
+    # training keeps the model channels-last; compare in the loaded model's (contiguous) layout
+    e1 = embed_tiles(learn.model.encoder.to(memory_format=torch.contiguous_format), tiles)
     e2 = embed_tiles(enc, tiles)
     assert e1.shape == (6, 16) and torch.equal(e1, e2)
     ids, emb = embed_dataset(enc, toy_ds, stage="study", progress=False)
@@ -231,13 +271,25 @@ def test_loss_values_and_metrics():
     sq = TripletLoss(distance="squared", margin=1.0)(pred, None)
     assert sq.item() == pytest.approx(((25 - 1 + 1) + 0) / 2)
     assert triplet_acc(pred).item() == 0.5
+    # every anchor against every distant tile of the batch (|a_i - d_j| = 1, 2 for both anchors)
+    batch = TripletLoss(margin=1.0, l2=0.0, negatives="batch")
+    assert batch(pred, None).item() == pytest.approx(((5 + 4) / 2 + (0.5 + 0) / 2) / 2)
+    per = TripletLoss(margin=1.0, l2=0.0, negatives="batch", reduction="none")(pred, None)
+    assert per.tolist() == pytest.approx([4.5, 0.25])
+    sq_batch = TripletLoss(distance="squared", negatives="batch")(pred, None)
+    assert sq_batch.item() == pytest.approx(((25 + 22) / 2 + (0.25 + 0) / 2) / 2)
+    assert batch.config["negatives"] == "batch" and TripletLoss().config["negatives"] == "own"
+    with pytest.raises(ValueError, match="negatives='all'; use 'own'"):
+        TripletLoss(negatives="all")
 
 
 def test_bad_settings(toy_ds):
     with pytest.raises(ValueError, match="batch_size=64 is larger than the 32 training triplets"):
         make_learner(toy_ds, **{**FAST, "batch_size": 64})
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        make_learner(toy_ds, mixed_precision="bf16", device="cpu", **FAST)
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        make_learner(toy_ds, mixed_precision="fp16", device="cpu", **FAST)
+    with pytest.raises(ValueError, match="use None \\(auto\\), 'bf16', 'fp16' or 'no'"):
+        make_learner(toy_ds, mixed_precision="int8", device="cpu", **FAST)
     with pytest.raises(ValueError, match="arch='resnet99' is not supported"):
         make_learner(toy_ds, arch="resnet99", **FAST)
 
@@ -262,7 +314,13 @@ def test_cli_train_writes_model_and_prints_table(toy_ds, tmp_path, capsys):
     assert rc == 0 and "train_loss" in text and "triplet_acc" in text and f"wrote {out}" in text
     enc = load_model(out, device="cpu", emb_dim=8)
     assert enc.config["epochs_trained"] == 1
+    assert enc.config["loss"]["negatives"] == "batch" and enc.config["dropout"] == 0.5
     assert (tmp_path / "m.pt.checkpoints" / "last.pt").exists()
+    own = tmp_path / "own.pt"
+    assert main(["train", str(toy_ds), "--epochs", "1", "--batch-size", "8", "--emb-dim", "8", "--quiet",
+                 "--negatives", "own", "--dropout", "0", "--out", str(own), "--no-checkpoints"]) == 0
+    cfg = load_model(own, device="cpu").config
+    assert cfg["loss"]["negatives"] == "own" and cfg["dropout"] == 0.0
     rc = main(["train", str(toy_ds), "--batch-size", "500", "--out", str(tmp_path / "x.pt"), "--quiet"])
     assert rc == 1 and "batch_size=500 is larger" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
