@@ -74,7 +74,9 @@ class DemoSettings:
         ``n_train``/``n_study`` triplets; neighbour centres
         ``neighbor_distance`` tile sizes from the anchor's; ``workers`` processes.
     Training
-        ``arch``, ``emb_dim``, ``epochs`` of one-cycle at max learning rate
+        ``arch``, ``emb_dim``, head ``dropout``, triplet-loss ``negatives``
+        (``"batch"``: every distant tile of the batch; ``"own"``: the
+        triplet's own), ``epochs`` of one-cycle at max learning rate
         ``lr``, ``batch_size`` triplets, ``preload`` (tiles decoded once into
         memory), ``train_seed``.
     Evaluation and plots
@@ -90,6 +92,7 @@ class DemoSettings:
     interval_hours: float = 24.0
     center: tuple[float, float] = (15.0, -50.0)
     size_km: float = 1000.0
+    resolution_km: float | None = None
     region_km: float | None = 1000.0
     variability: float = 1.0
     seed: int = 0
@@ -104,6 +107,8 @@ class DemoSettings:
     # training
     arch: str = "resnet18"
     emb_dim: int = 100
+    dropout: float = 0.0
+    negatives: str = "batch"
     epochs: int = 12
     lr: float = 2e-3
     batch_size: int = 32
@@ -142,6 +147,13 @@ class DemoSettings:
             raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be positive (tile sizes)")
         if not 0 <= self.variability <= 2:
             raise ValueError(f"variability={self.variability!r} must be between 0 and 2")
+        if self.resolution_km not in (None, 0.5, 1.0, 2.0):
+            raise ValueError(f"resolution_km={self.resolution_km!r}: use None (each band's real "
+                             f"resolution) or 0.5, 1 or 2 (km, all bands)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if self.negatives not in ("batch", "own"):
+            raise ValueError(f"negatives={self.negatives!r}: use 'batch' or 'own'")
         if self.region_km is not None and not self.region_km > 0:
             raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -183,11 +195,12 @@ class DemoSettings:
 
     # which settings each step depends on (its own plus everything upstream)
     _STEP_FIELDS = {
-        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "region_km", "variability",
-                   "seed"),
+        "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "resolution_km", "region_km",
+                   "variability", "seed"),
         "composites": ("domain",),
         "triplets": ("tile_size", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
-        "training": ("arch", "emb_dim", "epochs", "lr", "batch_size", "preload", "train_seed"),
+        "training": ("arch", "emb_dim", "dropout", "negatives", "epochs", "lr", "batch_size", "preload",
+                     "train_seed"),
         "embeddings": (),
         "quality": ("knn_k",),
     }
@@ -309,8 +322,8 @@ def _scenes(s: DemoSettings, data_root: Path, progress: bool) -> tuple[list[Path
         old.unlink()  # files under the same names are about to be rewritten
     scenes = write_synthetic_scenes(
         data_root, s.start_time, count=s.n_scenes, interval=dt.timedelta(hours=s.interval_hours),
-        seed=s.seed, center=s.center, size_km=s.size_km, region_km=s.region_km,
-        variability=s.variability, progress=progress,
+        seed=s.seed, center=s.center, size_km=s.size_km, resolution_km=s.resolution_km,
+        region_km=s.region_km, variability=s.variability, progress=progress,
     )
     all_files = [str(p) for sc in scenes for p in list(sc.files.values()) + [sc.labels]]
     first = [str(sc.files[min(sc.files)]) for sc in scenes]
@@ -492,7 +505,7 @@ def _run_demo(
         state.mark("training_started", key)
         train(paths["dataset"], paths["model"], epochs=s.epochs, lr=s.lr, checkpoint_dir=paths["checkpoints"],
               resume=resume, quiet=quiet, arch=s.arch, emb_dim=s.emb_dim, batch_size=s.batch_size,
-              device=dev, preload=s.preload, seed=s.train_seed)
+              device=dev, preload=s.preload, seed=s.train_seed, dropout=s.dropout, negatives=s.negatives)
 
     _timed(timings, "training", cpu=cpu, fn=do_train)
     state.mark("training", key)

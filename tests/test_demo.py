@@ -113,7 +113,8 @@ def test_default_settings_are_the_agreed_ones():
     assert s.domain == (-54.0, 11.0, -46.0, 19.0)
     assert (s.tile_size, s.tile_pixels, s.n_train, s.n_study, s.neighbor_distance, s.workers) == (
         64e3, 64, 2000, 300, 1.0, 2)
-    assert (s.region_km, s.variability) == (1000.0, 1.0)
+    assert (s.region_km, s.variability, s.resolution_km) == (1000.0, 1.0, None)
+    assert (s.dropout, s.negatives) == (0.0, "batch")
     assert (s.arch, s.emb_dim, s.epochs, s.lr, s.batch_size, s.preload) == ("resnet18", 100, 12, 2e-3, 32, True)
 
 
@@ -126,6 +127,9 @@ def test_default_settings_are_the_agreed_ones():
     (dict(neighbor_distance=0.0), "neighbor_distance"),
     (dict(region_km=-5.0), "region_km"),
     (dict(variability=3.0), "variability"),
+    (dict(resolution_km=3.0), "resolution_km=3.0: use None"),
+    (dict(dropout=1.0), "dropout"),
+    (dict(negatives="all"), "negatives='all': use 'batch' or 'own'"),
 ])
 def test_bad_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
