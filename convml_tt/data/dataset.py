@@ -124,7 +124,10 @@ def read_tile(path: str | Path) -> torch.Tensor:
         raise ValueError(f"tile {str(path)!r} is not a readable PNG image: {err}") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    chw = np.ascontiguousarray(arr.transpose(2, 0, 1))
+    if not chw.flags.writeable:  # single-channel tiles: a view of PIL's read-only buffer
+        chw = chw.copy()
+    return torch.from_numpy(chw)
 
 
 def _check_shapes(paths: Iterable[Path], what: str) -> tuple[int, int, int]:
