@@ -346,6 +346,34 @@ def test_equal_cloud_fraction_but_different_organisation(big_fields):
     assert stats["flowers"] > 20 * stats["gravel"], stats
 
 
+def _elongation(mask: np.ndarray, min_pixels: int = 200) -> float:
+    """Area-weighted mean elongation (major / minor axis of the second
+    moments) of the cloud objects of ``mask`` with at least ``min_pixels``."""
+    lab, _ = ndimage.label(ndimage.binary_closing(mask, iterations=2))
+    ratios, areas = [], []
+    for i, sl in enumerate(ndimage.find_objects(lab)):
+        yy, xx = np.nonzero(lab[sl] == i + 1)
+        if yy.size >= min_pixels:
+            ev = np.linalg.eigvalsh(np.cov(np.vstack([yy, xx]).astype(float)))
+            ratios.append(np.sqrt(ev[1] / max(ev[0], 1e-9)))
+            areas.append(yy.size)
+    assert areas, "no large cloud objects"
+    return float(np.average(ratios, weights=areas))
+
+
+def test_fish_and_flowers_differ_in_shape_not_amount(big_fields):
+    """fish and flowers: same cloud fraction, but fish bands are elongated
+    (measured 3.2 : 1) where flowers are roundish patches (1.8 : 1)."""
+    assert syn.CLOUD_FRACTION["fish"] == syn.CLOUD_FRACTION["flowers"]
+    cf = syn.cloud_fraction_by_regime(big_fields.reflectance[2], big_fields.labels)
+    assert abs(cf["fish"] - cf["flowers"]) < 0.01
+    lab = np.repeat(np.repeat(big_fields.labels, 2, 0), 2, 1)
+    cloudy = big_fields.reflectance[2] > syn.CLOUD_THRESHOLD
+    el = {name: _elongation(cloudy & ndimage.binary_erosion(lab == syn.REGIMES.index(name), iterations=10))
+          for name in ("fish", "flowers")}
+    assert el["fish"] > 1.5 * el["flowers"], el
+
+
 # --- bad input ----------------------------------------------------------------
 def test_off_disk_centre_is_a_clear_error(tmp_path):
     with pytest.raises(OffDiskError, match="off the Earth's disk"):

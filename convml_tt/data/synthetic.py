@@ -24,16 +24,16 @@ label  name             cloud frac.  organisation
                                      around 15-40 km cold pools
 3      flowers          0.30         bright 20-60 km patches, regularly spaced,
                                      with wide clear gaps
-4      fish             0.40         elongated (hundreds of km) skeletal bands
-                                     of cloud, with ragged edges
+4      fish             0.30         elongated (hundreds of km), narrow,
+                                     skeletal bands of cloud, ragged edges
 5      stratocumulus    0.88         closed-cell deck: bright 15-30 km cells
                                      with darker thin rims and a few rifts
 =====  ===============  ===========  ==========================================
 
-``gravel`` and ``flowers`` have the *same* nominal cloud fraction (0.30,
-exactly, within their regions at 0.5 km), so a model can only tell them
-apart by spatial organisation (object size and arrangement), which is what
-the later quality evaluation is meant to measure.
+``gravel``, ``flowers`` and ``fish`` have the *same* nominal cloud fraction
+(0.30, exactly, within their regions at 0.5 km), so a model can only tell
+them apart by spatial organisation (object size, shape and arrangement),
+which is what the later quality evaluation is meant to measure.
 
 Each scene also has its own weather (:func:`day_to_day`, on by default,
 ``variability=0`` turns it off): a scene-wide factor 0.70-1.42 on every
@@ -143,7 +143,7 @@ CLOUD_FRACTION: dict[str, float] = {
     "sugar": 0.12,
     "gravel": 0.30,
     "flowers": 0.30,
-    "fish": 0.40,
+    "fish": 0.30,
     "stratocumulus": 0.88,
 }
 #: band-2 (0.64 um) reflectance factor above which a pixel counts as cloudy
@@ -608,7 +608,7 @@ def _texture(
         angle = 15.0 + 30.0 * (tx.rng.uniform() - 0.5)
         dec = tx._dec_for(24.0)
         band = tx.anisotropic(220.0, 16.0, angle, dec=dec, upsample=False)
-        band = band + 0.7 * tx.bandpass(400.0, 0.5, dec=dec, upsample=False)
+        band = band + 0.25 * tx.bandpass(400.0, 0.5, dec=dec, upsample=False)
         band = _upsample(tx.warp(band, 25.0, 250.0), dec)
         ribs = tx.anisotropic(4.0, 25.0, angle)
         f = band + 0.25 * ribs + 0.25 * fine["a"]
