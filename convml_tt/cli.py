@@ -84,7 +84,12 @@ def _add_demo(sub) -> None:
     p.add_argument("--fast", action="store_true",
                    help="tiny settings (6 small scenes, 32 px tiles, 60 triplets, 1 epoch): under a minute, "
                         "quality targets not expected to be met")
-    p.add_argument("--epochs", type=int, default=None, help="override the number of training epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="train exactly this many epochs (default: 12, or fewer where a timed step says "
+                        "they would not fit --time-budget)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-time budget of the whole run; training gets the epochs that fit in it "
+                        "(default 580; 0: no budget, train all epochs)")
     p.add_argument("--workers", type=int, default=None, help="override the triplet-sampling processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")
     p.set_defaults(func=_run_demo)
@@ -97,6 +102,10 @@ def _run_demo(args) -> int:
     from .demo import DemoSettings, run_demo
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("workers", args.workers)) if v is not None}
+    if args.time_budget is not None:
+        overrides["time_budget_s"] = args.time_budget or None
+    elif args.epochs is not None:
+        overrides["time_budget_s"] = None  # asked for a number of epochs: train exactly that
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
     result = run_demo(args.out, settings, data_root=args.data_root, device=args.device, quiet=args.quiet)
     print(result.report)

@@ -24,7 +24,7 @@ Everything goes under one output folder (default ``demo_output/``)::
     demo_output/
       data/            source cache (synthetic scenes) and composites (unless --data-root)
       dataset/         triplet dataset (train/, study/, meta.yaml)
-      model.pt         trained encoder (+ model.pt.checkpoints/ per epoch)
+      model.pt         trained encoder (model.pt.checkpoints/ while training, for resuming)
       embeddings_study.nc
       domain.png dendrogram.png scatter.png grid.png
       quality.csv report.md settings.json demo_state.json
@@ -78,7 +78,13 @@ class DemoSettings:
         (``"batch"``: every distant tile of the batch; ``"own"``: the
         triplet's own), ``epochs`` of one-cycle at max learning rate
         ``lr``, ``batch_size`` triplets, ``preload`` (tiles decoded once into
-        memory), ``train_seed``.
+        memory), ``train_seed``; ``time_budget_s``: wall-time budget of the
+        whole run (seconds): before training, one timed training step
+        (:func:`~convml_tt.architectures.triplet_trainer.time_training_step`)
+        says how many epochs fit in what is left of it, and training runs
+        that many, at most ``epochs`` and at least one (None: always
+        ``epochs``). On a CPU with bf16 instructions or a GPU all 12 fit; on a
+        2-core CPU with AVX2 only (fp32, ~2.5 times slower) about 4 do.
     Evaluation and plots
         ``knn_k`` neighbours in the kNN vote; ``n_leaves``/``n_examples`` of
         the dendrogram; ``n_insets`` of the scatter (PCA projection);
@@ -114,6 +120,7 @@ class DemoSettings:
     batch_size: int = 32
     preload: bool = True
     train_seed: int = 42
+    time_budget_s: float | None = 580.0
     # evaluation and plots
     knn_k: int = 5
     n_leaves: int = 10
@@ -156,6 +163,9 @@ class DemoSettings:
             raise ValueError(f"negatives={self.negatives!r}: use 'batch' or 'own'")
         if self.region_km is not None and not self.region_km > 0:
             raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
+        if self.time_budget_s is not None and not (self.time_budget_s > 0 and math.isfinite(self.time_budget_s)):
+            raise ValueError(f"time_budget_s={self.time_budget_s!r} must be a positive number of seconds "
+                             f"or None (no budget: train all epochs)")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr={self.lr!r} must be a positive number, e.g. 2e-3")
         self.start_time  # parse check
@@ -200,7 +210,7 @@ class DemoSettings:
         "composites": ("domain",),
         "triplets": ("tile_size", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
         "training": ("arch", "emb_dim", "dropout", "negatives", "epochs", "lr", "batch_size", "preload",
-                     "train_seed"),
+                     "train_seed", "time_budget_s"),
         "embeddings": (),
         "quality": ("knn_k",),
     }
@@ -245,6 +255,8 @@ class DemoResult:
     report: str = ""
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step (incl. worker processes)
     load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
+    epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
+    step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
 
     @property
     def total_s(self) -> float:
@@ -359,6 +371,35 @@ def _say(quiet: bool, text: str) -> None:
         print(text, flush=True)
 
 
+#: seconds the real Learner adds to each bare training step (fastai callbacks,
+#: its Python Adam, batch transforms): 0.06-0.07 s measured on 2-core CPUs
+STEP_OVERHEAD_S = 0.07
+
+
+def epochs_within_budget(step_s: float, s: DemoSettings, seconds_left: float) -> int:
+    """How many epochs of training (at most ``s.epochs``, at least 1) fit in
+    ``seconds_left`` seconds when one bare training step takes ``step_s``
+    seconds, keeping time for the steps after training.
+
+    An epoch is ``ceil(0.9 n_train / batch_size)`` training steps of ``step_s
+    + STEP_OVERHEAD_S``, the validation batches (forward only, a third of a
+    step each) and ~1.5 s of checkpoint writing; after training come the
+    forward passes of the embeddings and the untrained baseline (6 ``n_study``
+    tiles) and ~20 s of statistics and plots. On the default settings this
+    predicts 422 s for 12 epochs where a 2-core Intel CPU with bf16 (~0.5 s
+    per bare step) took 414 s, and 97 s per epoch where a 2-core AVX2-only
+    AMD CPU (1.55 s, fp32) took 96 s.
+    """
+    if not step_s > 0:
+        raise ValueError(f"step_s={step_s!r} must be a positive number of seconds")
+    n_valid = max(1, round(0.1 * s.n_train))
+    train_batches = math.ceil((s.n_train - n_valid) / s.batch_size)
+    valid_batches = math.ceil(n_valid / s.batch_size)
+    epoch_s = train_batches * (step_s + STEP_OVERHEAD_S) + valid_batches * step_s / 3 + 1.5
+    after_s = 20.0 + step_s / 3 * math.ceil(6 * s.n_study / (3 * s.batch_size))
+    return int(min(s.epochs, max(1, math.floor((seconds_left - after_s) / epoch_s))))
+
+
 def run_demo(
     out: str | os.PathLike = "demo_output",
     settings: DemoSettings | None = None,
@@ -410,7 +451,7 @@ def _run_demo(
     t_setup, c_setup = time.perf_counter(), _cpu_seconds()
     import matplotlib.pyplot as plt
 
-    from .architectures.triplet_trainer import resolve_device, train
+    from .architectures.triplet_trainer import resolve_device, time_training_step, train
     from .data.composite import make_composites
     from .data.triplets import make_triplets, plot_triplets
     from .interpretation.embeddings import get_embeddings, load_embeddings, save_embeddings
@@ -493,7 +534,20 @@ def _run_demo(
     last = paths["checkpoints"] / "last.pt"
     resume = last if (not reused["training"] and state.data.get("training_started") == key
                       and last.exists()) else None
-    say(f"[4/7] training {s.arch} (emb_dim {s.emb_dim}) for {s.epochs} epoch(s) on {dev}"
+    # epochs: those of the finished or interrupted run, else what fits the time budget
+    epochs = s.epochs
+    if (reused["training"] or resume is not None) and state.data.get("training_epochs"):
+        epochs = int(state.data["training_epochs"])
+    step_s = None
+    if s.time_budget_s is not None and not reused["training"] and resume is None:
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        step_s = time_training_step(arch=s.arch, n_input_channels=3, emb_dim=s.emb_dim, tile_pixels=s.tile_pixels,
+                                    batch_size=s.batch_size, device=dev, negatives=s.negatives)
+        timings["training"], cpu["training"] = time.perf_counter() - t0, _cpu_seconds() - c0
+        epochs = epochs_within_budget(step_s, s, s.time_budget_s - sum(timings.values()))
+    say(f"[4/7] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
+        + (f" (of {s.epochs}: {step_s:.2f} s per batch here, {s.time_budget_s:g} s budget)"
+           if epochs < s.epochs and step_s is not None else "")
         + (": reusing " + str(paths["model"]) if reused["training"] else "")
         + (f": resuming from {last}" if resume else ""))
 
@@ -502,12 +556,19 @@ def _run_demo(
             return
         if resume is None:
             _remove(paths["checkpoints"])
+        state.data["training_epochs"] = epochs
         state.mark("training_started", key)
-        train(paths["dataset"], paths["model"], epochs=s.epochs, lr=s.lr, checkpoint_dir=paths["checkpoints"],
+        train(paths["dataset"], paths["model"], epochs=epochs, lr=s.lr, checkpoint_dir=paths["checkpoints"],
               resume=resume, quiet=quiet, arch=s.arch, emb_dim=s.emb_dim, batch_size=s.batch_size,
               device=dev, preload=s.preload, seed=s.train_seed, dropout=s.dropout, negatives=s.negatives)
+        # the checkpoints (weights + optimiser state, ~140 MB each for resnet18) only
+        # serve to resume an interrupted run; model.pt is what the later steps read
+        _remove(paths["checkpoints"])
 
+    calibration = (timings.pop("training", 0.0), cpu.pop("training", 0.0))
     _timed(timings, "training", cpu=cpu, fn=do_train)
+    timings["training"] += calibration[0]
+    cpu["training"] += calibration[1]
     state.mark("training", key)
     state.mark("training_started", None)
 
@@ -577,7 +638,7 @@ def _run_demo(
     targets = check_targets(quality, total_s=float(sum(timings.values())),
                             n_reused=sum(bool(v) for v in reused.values()))
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
-                        timings=timings, reused=reused, paths=paths, cpu=cpu,
+                        timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)
     tmp = paths["report"].with_name(f".{paths['report'].name}.tmp")
@@ -670,6 +731,10 @@ def format_report(result: DemoResult) -> str:
     for step in STEPS:
         if step in result.timings:
             note = "reused" if result.reused.get(step) else ""
+            if step == "training" and result.epochs is not None and result.epochs < s.epochs:
+                note = (f"{result.epochs} of {s.epochs} epochs: " if not note else note + ", ") + (
+                    f"what fits the {s.time_budget_s:g} s budget at {result.step_s:.2f} s per batch"
+                    if result.step_s is not None else "as the interrupted run chose")
             c = result.cpu.get(step)
             lines.append(f"| {step} | {result.timings[step]:.1f} | {'' if c is None else f'{c:.1f}'} | {note} |")
     total_cpu = sum(result.cpu.values()) if result.cpu else None
@@ -680,6 +745,8 @@ def format_report(result: DemoResult) -> str:
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
     for k, v in s.to_dict().items():
         lines.append(f"| {k} | {v} |")
+        if k == "epochs" and result.epochs is not None and result.epochs != v:
+            lines.append(f"| epochs trained | {result.epochs} (time budget) |")
     lines += ["", "Files: " + ", ".join(f"`{p.name}`" for k, p in result.paths.items()
                                          if k not in ("data_root",) and p.exists()) + "."]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convml_tt.demo import TARGETS, DemoSettings, check_targets, run_demo
+from convml_tt.demo import TARGETS, DemoSettings, check_targets, epochs_within_budget, run_demo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("domain", "dendrogram", "scatter", "grid")
@@ -94,6 +94,67 @@ def test_second_run_reuses_everything(fast_demo, capsys):
     assert state["training"] == DemoSettings.fast().step_key("training")
 
 
+@pytest.mark.slow
+def test_interrupted_training_resumes_and_cleans_up(fast_demo, tmp_path, monkeypatch, capsys):
+    """Training killed after its first epoch: the next run resumes from the
+    checkpoint (not from scratch) and, once done, drops the checkpoints."""
+    from convml_tt.architectures import triplet_trainer
+
+    data_root = fast_demo[0] / "data"  # scenes and composites of the fast demo
+    out = tmp_path / "demo_output"
+    settings = DemoSettings.fast(epochs=2)
+    original = triplet_trainer.CheckpointCallback.after_epoch
+
+    def die_after_first_epoch(self):
+        original(self)
+        if self.epoch == 0:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+
+    monkeypatch.setattr(triplet_trainer.CheckpointCallback, "after_epoch", die_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, settings, data_root=data_root, device="cpu", quiet=True)
+    ckpt = out / "model.pt.checkpoints"
+    assert (ckpt / "last.pt").is_file() and not (out / "model.pt").exists()
+    assert triplet_trainer.read_model_file(ckpt / "last.pt")["epoch"] == 1
+
+    monkeypatch.setattr(triplet_trainer.CheckpointCallback, "after_epoch", original)
+    capsys.readouterr()
+    result = run_demo(out, settings, data_root=data_root, device="cpu")
+    printed = capsys.readouterr().out
+    assert f"resuming from {ckpt / 'last.pt'}" in printed
+    assert (out / "model.pt").is_file() and not ckpt.exists()
+    assert result.quality.loc["trained", "n_tiles"] == settings.n_study
+
+
+def test_epochs_within_budget():
+    s = DemoSettings()
+    # 0.5 s per bare step (a 2-core CPU with bf16): all 12 epochs in the ~500 s left after the data steps
+    assert epochs_within_budget(0.5, s, 500.0) == 12
+    # 1.55 s (AVX2-only, fp32): an epoch is 57 steps of 1.62 s + validation ~ 97 s
+    assert epochs_within_budget(1.55, s, 500.0) == 4
+    counts = [epochs_within_budget(t, s, 500.0) for t in (0.2, 0.5, 0.8, 1.2, 2.0, 5.0, 50.0)]
+    assert counts == sorted(counts, reverse=True) and counts[-1] == 1  # never below one epoch
+    assert epochs_within_budget(0.5, s, 1e9) == s.epochs  # never above the settings
+    assert epochs_within_budget(0.5, DemoSettings(epochs=3), 1e9) == 3
+    with pytest.raises(ValueError, match="step_s"):
+        epochs_within_budget(0.0, s, 500.0)
+
+
+@pytest.mark.slow
+def test_time_budget_cuts_epochs_and_says_so(fast_demo, tmp_path):
+    settings = DemoSettings.fast(epochs=3, time_budget_s=1.0)  # spent before training starts
+    result = run_demo(tmp_path / "out", settings, data_root=fast_demo[0] / "data", device="cpu", quiet=True)
+    assert result.epochs == 1 and result.step_s > 0
+    assert "| training |" in result.report
+    assert "1 of 3 epochs: what fits the 1 s budget at" in result.report
+    assert "| epochs trained | 1 (time budget) |" in result.report
+    # no budget: exactly the epochs asked for (reusing the triplets made above)
+    settings = DemoSettings.fast(epochs=2, time_budget_s=None)
+    result = run_demo(tmp_path / "out", settings, data_root=fast_demo[0] / "data", device="cpu", quiet=True)
+    assert result.epochs == 2 and result.step_s is None and "epochs trained" not in result.report
+    assert result.reused["triplets"] and not result.reused["training"]
+
+
 def test_step_keys_follow_the_flow():
     base = DemoSettings.fast()
     more_epochs = DemoSettings.fast(epochs=2)
@@ -116,6 +177,7 @@ def test_default_settings_are_the_agreed_ones():
     assert (s.region_km, s.variability, s.resolution_km) == (1000.0, 1.0, None)
     assert (s.dropout, s.negatives) == (0.0, "batch")
     assert (s.arch, s.emb_dim, s.epochs, s.lr, s.batch_size, s.preload) == ("resnet18", 100, 12, 2e-3, 32, True)
+    assert s.time_budget_s == 580.0
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -130,6 +192,8 @@ def test_default_settings_are_the_agreed_ones():
     (dict(resolution_km=3.0), "resolution_km=3.0: use None"),
     (dict(dropout=1.0), "dropout"),
     (dict(negatives="all"), "negatives='all': use 'batch' or 'own'"),
+    (dict(time_budget_s=0.0), "time_budget_s=0.0 must be a positive number of seconds or None"),
+    (dict(time_budget_s=float("inf")), "time_budget_s"),
 ])
 def test_bad_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -324,3 +324,15 @@ def test_cli_train_writes_model_and_prints_table(toy_ds, tmp_path, capsys):
     rc = main(["train", str(toy_ds), "--batch-size", "500", "--out", str(tmp_path / "x.pt"), "--quiet"])
     assert rc == 1 and "batch_size=500 is larger" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_time_training_step_times_a_real_step():
+    from convml_tt.architectures.triplet_trainer import time_training_step
+
+    state = torch.random.get_rng_state()
+    small = time_training_step(tile_pixels=16, batch_size=2, emb_dim=8, device="cpu", mixed_precision="no", steps=1)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random stream is untouched
+    large = time_training_step(tile_pixels=64, batch_size=4, emb_dim=8, device="cpu", mixed_precision="no", steps=1)
+    assert 0 < small < large < 60  # 16x the pixels, 2x the tiles
+    with pytest.raises(ValueError, match="steps=0 must be at least 1"):
+        time_training_step(steps=0)

@@ -44,6 +44,7 @@ import math
 import os
 import random
 import tempfile
+import time
 import warnings
 from collections import OrderedDict
 from contextlib import ExitStack
@@ -54,17 +55,22 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torchvision
-import fastai.callback.fp16  # noqa: F401  (Learner.to_fp16 / to_bf16)
-import fastai.callback.progress  # noqa: F401  (progress bars, Learner.no_bar)
-import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, lr_find)
-from fastai.callback.core import Callback
-from fastai.callback.training import BnFreeze
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
-from fastai.learner import Learner
-from fastai.optimizer import Adam
-from fastai.torch_core import params, set_seed
-from fastcore.foundation import L
+
+with warnings.catch_warnings():
+    # fastai.layers applies torch.jit.script at import, which recent torch
+    # deprecates with a FutureWarning about fastai's code, not the user's
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    import fastai.callback.fp16  # noqa: F401  (Learner.to_fp16 / to_bf16)
+    import fastai.callback.progress  # noqa: F401  (progress bars, Learner.no_bar)
+    import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, lr_find)
+    from fastai.callback.core import Callback
+    from fastai.callback.training import BnFreeze
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    from fastai.learner import Learner
+    from fastai.optimizer import Adam
+    from fastai.torch_core import params, set_seed
+    from fastcore.foundation import L
 
 from .. import __version__
 from ..data.dataset import (
@@ -103,6 +109,7 @@ __all__ = [
     "embed_tiles",
     "embed_dataset",
     "train",
+    "time_training_step",
 ]
 
 #: supported backbones and the number of features of their last layer
@@ -1187,3 +1194,58 @@ def train(
             learn.fit_one_cycle(epochs, lr, start_epoch=start)
     save_model(learn, out, epochs_trained=epochs)
     return learn
+
+
+def time_training_step(
+    arch: str = "resnet18",
+    n_input_channels: int = 3,
+    emb_dim: int = 100,
+    tile_pixels: int = 64,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    mixed_precision: str | bool | None = None,
+    channels_last: bool = True,
+    negatives: str = "batch",
+    steps: int = 3,
+) -> float:
+    """Seconds one training step takes here: forward of ``3 * batch_size``
+    random tiles of ``tile_pixels`` px through a freshly initialised encoder,
+    the triplet loss, backward and an Adam step, with the precision and memory
+    format :func:`make_learner` would use on ``device``.
+
+    One untimed warm-up step, then the median of ``steps`` timed ones. Used to
+    fit training into a wall-time budget (the demo); the real Learner adds its
+    data pipeline and callbacks on top (a few per cent, see
+    ``bench/train.py``). Touches no global random state.
+    """
+    if steps < 1:
+        raise ValueError(f"steps={steps} must be at least 1")
+    dev = resolve_device(device)
+    mp = resolve_precision(mixed_precision, dev)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(0)
+        model = TripletModel(TripletEncoder(arch, n_input_channels, emb_dim, "fastai", 0.0)).to(dev)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.to(memory_format=fmt)
+        loss_func = TripletLoss(negatives=negatives)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        x = [torch.randn(batch_size, n_input_channels, tile_pixels, tile_pixels, device=dev)
+             .contiguous(memory_format=fmt) for _ in range(3)]
+        amp = (torch.autocast(dev.type, dtype=torch.bfloat16 if mp == "bf16" else torch.float16)
+               if mp else None)
+        times = []
+        for i in range(steps + 1):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            with amp if amp is not None else ExitStack():
+                pred = model(*x)
+            loss = loss_func(pred.float())
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i:
+                times.append(time.perf_counter() - t0)
+    return float(np.median(times))
