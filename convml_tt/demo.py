@@ -84,7 +84,7 @@ class DemoSettings:
         says how many epochs fit in what is left of it, and training runs
         that many, at most ``epochs`` and at least one (None: always
         ``epochs``). On a CPU with bf16 instructions or a GPU all 12 fit; on a
-        2-core CPU with AVX2 only (fp32, ~2.5 times slower) about 4 do.
+        2-core CPU with AVX2 only (fp32, ~2.5 times slower) about 5 do.
     Evaluation and plots
         ``knn_k`` neighbours in the kNN vote; ``n_leaves``/``n_examples`` of
         the dendrogram; ``n_insets`` of the scatter (PCA projection);
@@ -360,10 +360,10 @@ def _timed(timings: dict[str, float], step: str, fn: Callable[[], Any],
     t0, c0 = time.perf_counter(), _cpu_seconds()
     try:
         return fn()
-    finally:
-        timings[step] = time.perf_counter() - t0
+    finally:  # adds up when a step is timed in parts (training: timing a step, then training)
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - t0
         if cpu is not None:
-            cpu[step] = _cpu_seconds() - c0
+            cpu[step] = cpu.get(step, 0.0) + _cpu_seconds() - c0
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -540,10 +540,9 @@ def _run_demo(
         epochs = int(state.data["training_epochs"])
     step_s = None
     if s.time_budget_s is not None and not reused["training"] and resume is None:
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        step_s = time_training_step(arch=s.arch, n_input_channels=3, emb_dim=s.emb_dim, tile_pixels=s.tile_pixels,
-                                    batch_size=s.batch_size, device=dev, negatives=s.negatives)
-        timings["training"], cpu["training"] = time.perf_counter() - t0, _cpu_seconds() - c0
+        step_s = _timed(timings, "training", cpu=cpu, fn=lambda: time_training_step(
+            arch=s.arch, n_input_channels=3, emb_dim=s.emb_dim, tile_pixels=s.tile_pixels,  # RGB composites
+            batch_size=s.batch_size, device=dev, negatives=s.negatives))
         epochs = epochs_within_budget(step_s, s, s.time_budget_s - sum(timings.values()))
     say(f"[4/7] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
         + (f" (of {s.epochs}: {step_s:.2f} s per batch here, {s.time_budget_s:g} s budget)"
@@ -565,10 +564,7 @@ def _run_demo(
         # serve to resume an interrupted run; model.pt is what the later steps read
         _remove(paths["checkpoints"])
 
-    calibration = (timings.pop("training", 0.0), cpu.pop("training", 0.0))
     _timed(timings, "training", cpu=cpu, fn=do_train)
-    timings["training"] += calibration[0]
-    cpu["training"] += calibration[1]
     state.mark("training", key)
     state.mark("training_started", None)
 

@@ -1231,15 +1231,14 @@ def time_training_step(
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
         x = [torch.randn(batch_size, n_input_channels, tile_pixels, tile_pixels, device=dev)
              .contiguous(memory_format=fmt) for _ in range(3)]
-        amp = (torch.autocast(dev.type, dtype=torch.bfloat16 if mp == "bf16" else torch.float16)
-               if mp else None)
+        amp = torch.autocast(dev.type, dtype=torch.float16 if mp == "fp16" else torch.bfloat16, enabled=bool(mp))
         times = []
         for i in range(steps + 1):
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             t0 = time.perf_counter()
             opt.zero_grad()
-            with amp if amp is not None else ExitStack():
+            with amp:
                 pred = model(*x)
             loss = loss_func(pred.float())
             loss.backward()
