@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .triplets import STAGES, TILE_TYPES
+from .format import STAGES, TILE_TYPES
 
 __all__ = [
     "TILE_TYPES",

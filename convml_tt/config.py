@@ -1,0 +1,355 @@
+"""Per-step settings: one dataclass per step of the data flow.
+
+The command line, the demo and notebooks build these and hand them to the
+library (``make_triplets(..., settings=TripletSettings(...))``,
+``make_learner(dataset, TrainingSettings(...))``); the library functions
+that also take the same values as keywords build the dataclass from them,
+so every setting is checked in exactly one place, here, before any work
+starts. Each error names the setting and what would be right.
+
+- :class:`SceneSettings`: synthetic scenes (``convml_tt synthetic``);
+- :class:`CompositeSettings`: domain composites (``convml_tt composite``);
+- :class:`TripletSettings`: triplet sampling (``convml_tt triplets``; stored
+  in the dataset's ``meta.yaml`` as ``params``);
+- :class:`TrainingSettings`: the encoder, its loss and its training
+  (``convml_tt train``).
+
+:func:`settings_from` builds any of them from an ``argparse.Namespace`` or
+a mapping, taking the fields it finds there.
+
+This module imports nothing heavy (no torch, no netCDF).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Mapping, TypeVar
+
+__all__ = [
+    "SceneSettings",
+    "CompositeSettings",
+    "TripletSettings",
+    "TrainingSettings",
+    "settings_from",
+]
+
+S = TypeVar("S")
+
+
+def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
+    """``cls(**fields)`` with the fields of ``cls`` found in ``source`` (an
+    ``argparse.Namespace``, a mapping or another dataclass; names with ``-``
+    or ``_`` alike), then ``overrides``. Values that are ``None`` in
+    ``source`` are left at the dataclass default."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if source is None:
+        values: Mapping[str, Any] = {}
+    elif isinstance(source, Mapping):
+        values = source
+    elif dataclasses.is_dataclass(source):
+        values = asdict(source)
+    else:
+        values = vars(source)
+    picked = {k.replace("-", "_"): v for k, v in values.items()}
+    picked = {k: v for k, v in picked.items() if k in names and v is not None}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no setting(s) {unknown}; its settings are {sorted(names)}")
+    picked.update(overrides)
+    return cls(**picked)
+
+
+def _whole(name: str, v: Any, least: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < least:
+        raise ValueError(f"{name}={v!r} must be a whole number >= {least}")
+    return int(v)
+
+
+# -----------------------------------------------------------------------------
+# synthetic scenes
+# -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SceneSettings:
+    """Synthetic ABI scenes (see :func:`convml_tt.data.synthetic.write_synthetic_scenes`).
+
+    ``count`` scenes every ``interval`` from ``start`` (naive UTC; an aware
+    time is converted); ``seed``; GOES ``satellite`` 16-19 and ``sector``
+    (``M1``, ``M2``, ``C``, ``F``: file names only); a square sector of
+    ``size_km`` km centred on ``center`` (lat, lon degrees); reflective
+    ``bands``; ``resolution_km`` (None: each band's real resolution, or 0.5,
+    1, 2 km for all bands); regime regions ``region_km`` across (None:
+    ``size_km / 2.85``); day-to-day ``variability`` 0..2.
+    """
+
+    start: dt.datetime = dt.datetime(2020, 1, 2, 14)
+    count: int = 6
+    interval: dt.timedelta = dt.timedelta(days=1)
+    seed: int = 0
+    satellite: int = 16
+    sector: str = "M1"
+    center: tuple[float, float] = (15.0, -50.0)
+    size_km: float = 1000.0
+    bands: tuple[int, ...] = (1, 2, 3)
+    resolution_km: float | None = None
+    region_km: float | None = None
+    variability: float = 1.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.start, str):
+            try:
+                set_(self, "start", dt.datetime.fromisoformat(self.start.rstrip("Z")))
+            except ValueError:
+                raise ValueError(f"start={self.start!r} is not ISO 8601, e.g. 2020-01-02T14:00") from None
+        if not isinstance(self.start, dt.datetime):
+            raise ValueError(f"start={self.start!r} must be a datetime (UTC)")
+        if self.start.tzinfo is not None:
+            set_(self, "start", self.start.astimezone(dt.timezone.utc).replace(tzinfo=None))
+        if isinstance(self.count, bool) or not isinstance(self.count, (int, float)) or int(self.count) != self.count \
+                or self.count < 1:
+            raise ValueError(f"count {self.count!r} must be a whole number >= 1")
+        set_(self, "count", int(self.count))
+        if self.count > 1 and self.interval <= dt.timedelta(0):
+            raise ValueError(f"interval {self.interval!r} must be positive, e.g. timedelta(days=1)")
+        if self.sector not in ("M1", "M2", "C", "F"):
+            raise ValueError(f"sector {self.sector!r} must be one of ('M1', 'M2', 'C', 'F')")
+        if len(tuple(self.center)) != 2:
+            raise ValueError(f"center must be (lat, lon) in degrees, got {self.center!r}")
+        set_(self, "center", tuple(float(v) for v in self.center))
+        set_(self, "bands", tuple(int(b) for b in self.bands))
+        if not 0 <= float(self.variability) <= 2:
+            raise ValueError(f"variability={self.variability!r} must be between 0 (no day-to-day "
+                             f"variability) and 2")
+        if self.region_km is not None and not self.region_km > 0:
+            raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
+        if not self.size_km > 0:
+            raise ValueError(f"size_km={self.size_km!r} must be a positive number of km")
+
+
+# -----------------------------------------------------------------------------
+# composites
+# -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompositeSettings:
+    """Domain composites (see :func:`convml_tt.data.composites.make_composites`).
+
+    ``domain`` (lon_min, lat_min, lon_max, lat_max, degrees); scenes with
+    scan start in [``start``, ``end``] (None: open); ``recipe``: a name of
+    the recipe registry (``convml_tt composite --recipe``, e.g.
+    ``"truecolor"``, ``"C13"``) or an ABI band number; common pixel size
+    ``resolution_km`` (0.5, 1, 2 km); only scenes of ``satellite`` (None:
+    all); ``margin`` pixels around the domain window; pixels with a data
+    quality flag above ``dqf_max`` become NaN.
+    """
+
+    domain: tuple[float, float, float, float]
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    recipe: str | int = "truecolor"
+    resolution_km: float = 1.0
+    satellite: int | None = None
+    margin: int = 2
+    dqf_max: int = 1
+
+    def __post_init__(self) -> None:
+        from .data.abi.navigation import check_bbox
+
+        object.__setattr__(self, "domain", check_bbox(self.domain))
+        if not (isinstance(self.resolution_km, (int, float)) and self.resolution_km > 0):
+            raise ValueError(f"resolution_km={self.resolution_km!r} must be a positive number of km")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        _whole("margin", self.margin, 0)
+        _whole("dqf_max", self.dqf_max, 0)
+
+
+# -----------------------------------------------------------------------------
+# triplets
+# -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TripletSettings:
+    """Everything that determines a triplet dataset (saved in its ``meta.yaml``
+    as ``params``; see :mod:`convml_tt.data.sampling.triplets`).
+
+    Attributes
+    ----------
+    domain:
+        ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
+    tile_size:
+        tile side, metres.
+    tile_pixels:
+        tile side, pixels.
+    n_train, n_study:
+        number of triplets per stage.
+    seed:
+        seed of all sampling and of the train/study split.
+    neighbor_distance:
+        distance from anchor to neighbour centre, in tile sizes.
+    distant:
+        ``"other_scene"`` or ``"same_scene"``.
+    distant_min_distance:
+        with ``"same_scene"``: least distance anchor - distant, in tile sizes.
+    resolution_km:
+        composite resolution, km.
+    method:
+        tile interpolation, ``"bilinear"`` or ``"nearest"``.
+    max_tries:
+        draws per triplet before giving up.
+    gamma:
+        display gamma of the PNGs (``255 * clip(r, 0, 1) ** (1/gamma)``;
+        None: the display default of :mod:`convml_tt.data.composites.enhance`).
+    """
+
+    domain: tuple[float, float, float, float]
+    tile_size: float = 200e3
+    tile_pixels: int = 256
+    n_train: int = 100
+    n_study: int = 0
+    seed: int = 0
+    neighbor_distance: float = 1.0
+    distant: Literal["other_scene", "same_scene"] = "other_scene"
+    distant_min_distance: float = 3.0
+    resolution_km: float = 1.0
+    method: Literal["bilinear", "nearest"] = "bilinear"
+    max_tries: int = 200
+    gamma: float | None = None
+
+    def __post_init__(self) -> None:
+        from .data.abi.navigation import check_bbox
+
+        object.__setattr__(self, "domain", check_bbox(self.domain))
+        if self.gamma is None:
+            from .data.composites.enhance import GAMMA
+
+            object.__setattr__(self, "gamma", GAMMA)
+        if not self.tile_size > 0:
+            raise ValueError(f"tile_size={self.tile_size!r} must be a positive number of metres")
+        if int(self.tile_pixels) != self.tile_pixels or self.tile_pixels < 2:
+            raise ValueError(f"tile_pixels={self.tile_pixels!r} must be an integer >= 2")
+        for name in ("n_train", "n_study"):
+            v = getattr(self, name)
+            if int(v) != v or v < 0:
+                raise ValueError(f"{name}={v!r} must be a whole number >= 0")
+        if self.distant not in ("other_scene", "same_scene"):
+            raise ValueError(f"distant={self.distant!r} must be 'other_scene' or 'same_scene'")
+        if self.method not in ("bilinear", "nearest"):
+            raise ValueError(f"method={self.method!r} must be 'bilinear' or 'nearest'")
+        if not self.neighbor_distance > 0:
+            raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be > 0 (tile sizes)")
+
+    def to_yaml_dict(self) -> dict:
+        """Plain dict as written to the dataset's ``meta.yaml``."""
+        d = asdict(self)
+        d["domain"] = [float(v) for v in self.domain]
+        d["tile_size"] = float(self.tile_size)
+        return d
+
+
+# -----------------------------------------------------------------------------
+# training
+# -----------------------------------------------------------------------------
+_PRECISIONS = (None, True, False, "auto", "bf16", "fp16", "no", "none", "off", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The encoder, its loss and its training (see
+    :func:`convml_tt.architectures.make_learner` and
+    :func:`~convml_tt.architectures.train`).
+
+    Model
+        ``arch`` (a name of the backbone registry,
+        :func:`convml_tt.architectures.list_backbones`), ``emb_dim``,
+        ``head`` (``"fastai"``: the 2019 head; ``"linear"``), head
+        ``dropout``; ``pretrained`` (None/False, True/``"imagenet"`` or a
+        weights file); ``freeze_body`` (train the head only).
+    Loss
+        ``loss`` (``"euclidean"`` or ``"squared"``), ``margin``, ``l2``
+        (None: 0.01 for euclidean, 0 for squared), ``negatives``
+        (``"batch"``: every distant tile of the batch; ``"own"``: each
+        triplet's own). A loss module given to ``make_learner(loss_func=...)``
+        replaces these.
+    Data
+        ``batch_size`` triplets; ``valid_pct`` held out; ``preload``
+        (False, True, or ``"device"``); ``normalize`` (None: ``"imagenet"``
+        when pretrained, else ``"dataset"``; or ``(mean, std)``);
+        ``augment`` (flips and 90 degree turns), ``jitter`` (relative
+        brightness/contrast); ``tile_size`` (resize to that many pixels;
+        None: as stored); ``num_workers`` loader processes (None: automatic);
+        ``skip_incomplete`` triplets.
+    Optimisation
+        ``epochs`` of one-cycle at maximum learning rate ``lr``, weight
+        decay ``wd`` (None: fastai's), ``seed``.
+    Hardware
+        ``device`` (None: CUDA when available), ``mixed_precision`` (None/
+        ``"auto"``, ``"bf16"``, ``"fp16"``, ``"no"``), ``channels_last``
+        (None: on).
+    """
+
+    arch: str = "resnet18"
+    emb_dim: int = 100
+    head: str = "fastai"
+    dropout: float = 0.5
+    pretrained: bool | str | None = None
+    freeze_body: bool = False
+    loss: str = "euclidean"
+    margin: float = 1.0
+    l2: float | None = None
+    negatives: str = "batch"
+    batch_size: int = 32
+    valid_pct: float = 0.1
+    preload: bool | str = False
+    normalize: Any = None
+    augment: bool = True
+    jitter: float = 0.0
+    tile_size: int | None = None
+    num_workers: int | None = None
+    skip_incomplete: bool = False
+    epochs: int = 10
+    lr: float = 1e-3
+    wd: float | None = None
+    seed: int = 42
+    device: Any = None
+    mixed_precision: Any = None
+    channels_last: bool | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or int(self.epochs) != self.epochs or self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs} must be at least 1")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr={self.lr} must be a positive number, e.g. 1e-3")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+        if not 0.0 <= self.valid_pct < 1.0:
+            raise ValueError(f"valid_pct={self.valid_pct} must be in [0, 1), e.g. 0.1")
+        if int(self.emb_dim) != self.emb_dim or self.emb_dim < 1:
+            raise ValueError(f"emb_dim={self.emb_dim} must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        if self.loss not in ("euclidean", "squared"):
+            raise ValueError(f"loss={self.loss!r}; use 'euclidean' or 'squared'")
+        if self.negatives not in ("batch", "own"):
+            raise ValueError(f"negatives={self.negatives!r}: use 'batch' (every distant tile of the batch) "
+                             f"or 'own' (each triplet's own distant tile)")
+        if self.margin < 0:
+            raise ValueError(f"margin={self.margin} must be non-negative")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"jitter={self.jitter} must be in [0, 1), e.g. 0.05")
+        if self.tile_size is not None and self.tile_size < 8:
+            raise ValueError(f"tile_size={self.tile_size} pixels is too small; use e.g. 64 or more")
+        if self.preload not in (True, False, "device"):
+            raise ValueError(f"preload={self.preload!r}; use False, True or 'device'")
+        if isinstance(self.normalize, str) and self.normalize not in ("dataset", "imagenet"):
+            raise ValueError(f"normalize={self.normalize!r}; use 'dataset', 'imagenet' or (mean, std)")
+        if self.mixed_precision not in _PRECISIONS:
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}; use None (auto), 'bf16', 'fp16' or 'no'")
+        if self.num_workers is not None and (int(self.num_workers) != self.num_workers or self.num_workers < 0):
+            raise ValueError(f"num_workers={self.num_workers!r} must be a whole number >= 0 or None")
+
+    def replace(self, **changes: Any) -> "TrainingSettings":
+        """A copy with ``changes`` (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+

@@ -1,0 +1,26 @@
+"""The triplet dataset folder: its format, its writer and its torch datasets.
+
+- :mod:`.format`: the one definition of the folder (names, ids, metadata,
+  completeness, reading and writing metadata; no torch);
+- :mod:`.writer`: :func:`make_triplets` (sampling into the folder, worker
+  processes, resume);
+- :mod:`.torch`: :class:`TripletDataset`, :class:`TileDataset` and the batch
+  transforms for training (the only module of :mod:`convml_tt.data` that
+  imports torch; loaded on first use of one of its names).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    name: "torch"
+    for name in ("TripletDataset", "TileDataset", "TripletSubset", "TripletBatchTransform", "TileAugment",
+                 "dataset_stats", "IMAGENET_MEAN", "IMAGENET_STD", "find_stage_folder", "read_tile")
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,93 @@
+"""What is known about a tile beyond its pixels: the labeler protocol.
+
+A *labeler* is handed each tile a sampler draws, with the source files of
+its scene, and returns the facts it knows about that tile as plain values
+(numbers and strings). They are stored in the tile's entry of the triplet
+metadata (``{id:05d}_meta.yaml``) and become coordinates of the embeddings.
+
+Samplers and the dataset writer take an optional labeler (``labeler=None``:
+tiles carry place and time only) and know nothing of where the labels come
+from. Implementations:
+
+- :class:`convml_tt.data.synthetic.RegimeLabeler`: the true regime of
+  synthetic scenes (``regime``, ``regime_name``, ``regime_fraction``), read
+  from the label map written beside each scene;
+- anything with a ``label(tile, source_paths)`` method, e.g. a product that
+  classifies a tile, or :class:`ChainLabeler` of several.
+
+A labeler must be picklable (the triplet writer sends it to its worker
+processes) and deterministic (a dataset must not depend on the number of
+workers).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:
+    from .tiles import Tile
+
+__all__ = ["Labeler", "ChainLabeler", "check_labels"]
+
+
+@runtime_checkable
+class Labeler(Protocol):
+    """Protocol of tile labelers.
+
+    ``label(tile, source_paths)`` gets a :class:`~convml_tt.data.tiles.Tile`
+    (centre, size, pixels) and the paths of the source files of the tile's
+    scene; it returns a mapping of metadata keys to plain values (``int``,
+    ``float``, ``str``, ``bool``), or ``None`` when it knows nothing about
+    this tile (e.g. a real scene without a label map). Keys must not clash
+    with the keys the writer sets itself (:data:`RESERVED_KEYS`).
+    """
+
+    def label(self, tile: "Tile", source_paths: Sequence[str]) -> Mapping[str, Any] | None:
+        ...
+
+
+#: keys of a tile's metadata entry that the triplet writer owns
+RESERVED_KEYS = ("lat", "lon", "time", "satellite", "composite", "source_files")
+
+
+class ChainLabeler:
+    """Several labelers in turn; later ones may add keys but not overwrite
+    earlier ones' (a clash is an error naming both)."""
+
+    def __init__(self, *labelers: Labeler) -> None:
+        for lab in labelers:
+            if not isinstance(lab, Labeler):
+                raise TypeError(f"{lab!r} is not a labeler: it needs a label(tile, source_paths) method")
+        self.labelers = tuple(labelers)
+
+    def label(self, tile: "Tile", source_paths: Sequence[str]) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        owner: dict[str, Any] = {}
+        for lab in self.labelers:
+            got = lab.label(tile, source_paths)
+            for k, v in (got or {}).items():
+                if k in out:
+                    raise ValueError(f"labelers {owner[k]!r} and {lab!r} both set {k!r}")
+                out[k], owner[k] = v, lab
+        return out or None
+
+
+def check_labels(labels: Mapping[str, Any] | None, labeler: Any) -> dict[str, Any]:
+    """Validate what a labeler returned: a dict of plain values whose keys do
+    not clash with the writer's own (raises ``ValueError`` naming the labeler)."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise ValueError(f"labeler {labeler!r} returned a {type(labels).__name__}; it must return a "
+                         f"mapping of metadata keys to plain values, or None")
+    out = {}
+    for k, v in labels.items():
+        if not isinstance(k, str) or k in RESERVED_KEYS:
+            raise ValueError(f"labeler {labeler!r} returned the key {k!r}; keys must be strings other "
+                             f"than {RESERVED_KEYS}")
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            v = v.item()  # numpy scalars
+        if not isinstance(v, (int, float, str, bool)) and v is not None:
+            raise ValueError(f"labeler {labeler!r} returned {k}={v!r} ({type(v).__name__}); values must "
+                             f"be int, float, str or bool")
+        out[k] = v
+    return out
