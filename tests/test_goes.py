@@ -1,4 +1,4 @@
-"""GOES ABI catalogue, download and cache (issue 3), against a real S3-protocol
+"""GOES ABI catalogue, download and cache, against a real S3-protocol
 server (moto) on 127.0.0.1 behind a logging, fault-injecting proxy.
 
 Everything goes through the public API of :mod:`convml_tt.data.goes` and the

@@ -1,0 +1,53 @@
+"""One GOES ABI file: opening, reading, calibration and fixed-grid navigation.
+
+- :mod:`~convml_tt.data.abi.reader`: :func:`open_abi`, :func:`read_abi`,
+  :class:`WindowReader` (windows straight through netCDF4),
+  :func:`calibrate` (reflectance factor for bands 1-6, brightness
+  temperature in K for bands 7-16), the band constants and the errors
+  :class:`ABIFileError` and :class:`OffDiskError`.
+- :mod:`~convml_tt.data.abi.navigation`: :class:`FixedGrid` (scan angles
+  <-> geodetic lat/lon through PROJ's ``geos`` projection),
+  :func:`pixel_latlon`, :func:`check_bbox`, :func:`bbox_window` and
+  :func:`scan_extent`.
+"""
+from .navigation import FixedGrid, bbox_window, check_bbox, pixel_latlon, scan_extent
+from .reader import (
+    BAND_RESOLUTION_KM,
+    DATA_VARIABLES,
+    EMISSIVE_BANDS,
+    PROJECTION_VARIABLE,
+    REFLECTIVE_BANDS,
+    ABIFileError,
+    OffDiskError,
+    WindowReader,
+    calibrate,
+    data_variable,
+    file_band,
+    open_abi,
+    radiance_to_brightness_temperature,
+    radiance_to_reflectance,
+    read_abi,
+)
+
+__all__ = [
+    "ABIFileError",
+    "BAND_RESOLUTION_KM",
+    "DATA_VARIABLES",
+    "EMISSIVE_BANDS",
+    "FixedGrid",
+    "OffDiskError",
+    "PROJECTION_VARIABLE",
+    "REFLECTIVE_BANDS",
+    "WindowReader",
+    "bbox_window",
+    "calibrate",
+    "check_bbox",
+    "data_variable",
+    "file_band",
+    "open_abi",
+    "pixel_latlon",
+    "radiance_to_brightness_temperature",
+    "radiance_to_reflectance",
+    "read_abi",
+    "scan_extent",
+]

@@ -1,0 +1,306 @@
+"""Fixed-grid navigation of GOES ABI images: scan angles, lat/lon and windows.
+
+ABI images live on the *fixed grid*: pixel centres are given as scan angles
+``x`` (east-west) and ``y`` (north-south) in radians, as seen from a
+geostationary satellite at height ``h`` above the ellipsoid, with the sweep
+angle axis ``x`` (GOES-R Product User Guide, PUG, vol. 3 section 4.2.8). The
+file's ``goes_imager_projection`` variable carries ``perspective_point_height``
+(m), the ellipsoid axes (m) and ``longitude_of_projection_origin`` (degrees
+east); the satellite's nominal sub-point may differ slightly from the
+projection origin (e.g. -75.2 vs -75.0): navigation always uses the
+projection origin.
+
+Navigation uses PROJ's ``geos`` projection through pyproj, whose projected
+coordinates are the scan angles multiplied by ``h``. Points that are not on
+the Earth's disk come back as NaN.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .reader import PROJECTION_VARIABLE, ABIFileError, OffDiskError, _no_projection
+
+if TYPE_CHECKING:  # imported where used: a composite does not need PROJ
+    import pyproj
+
+
+# -----------------------------------------------------------------------------
+# the fixed grid
+# -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FixedGrid:
+    """The ABI fixed-grid projection of one satellite position.
+
+    Parameters
+    ----------
+    perspective_point_height:
+        height of the satellite above the ellipsoid, m (35786023.0 for GOES-R).
+    semi_major_axis, semi_minor_axis:
+        ellipsoid axes, m (GRS80: 6378137.0, 6356752.31414).
+    longitude_of_projection_origin:
+        sub-satellite longitude used for navigation, degrees east.
+    sweep_angle_axis:
+        ``"x"`` for GOES-R.
+    """
+
+    perspective_point_height: float = 35786023.0
+    semi_major_axis: float = 6378137.0
+    semi_minor_axis: float = 6356752.31414
+    longitude_of_projection_origin: float = -75.0
+    sweep_angle_axis: str = "x"
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, source: str | os.PathLike | None = None) -> "FixedGrid":
+        """The fixed grid described by ``ds.goes_imager_projection``."""
+        src = source or ds.encoding.get("source", "<dataset>")
+        if PROJECTION_VARIABLE not in ds.variables:
+            raise _no_projection(src)
+        attrs = ds[PROJECTION_VARIABLE].attrs
+        try:
+            return cls(
+                perspective_point_height=float(attrs["perspective_point_height"]),
+                semi_major_axis=float(attrs["semi_major_axis"]),
+                semi_minor_axis=float(attrs["semi_minor_axis"]),
+                longitude_of_projection_origin=float(attrs["longitude_of_projection_origin"]),
+                sweep_angle_axis=str(attrs.get("sweep_angle_axis", "x")),
+            )
+        except KeyError as err:
+            raise ABIFileError(
+                f"{src}: '{PROJECTION_VARIABLE}' lacks the attribute {err.args[0]!r}"
+            ) from None
+
+    @property
+    def proj4(self) -> str:
+        """PROJ string whose projected coordinates are scan angle x ``h`` (m)."""
+        return (
+            f"+proj=geos +h={self.perspective_point_height!r} +a={self.semi_major_axis!r} "
+            f"+b={self.semi_minor_axis!r} +lon_0={self.longitude_of_projection_origin!r} "
+            f"+sweep={self.sweep_angle_axis} +units=m +no_defs"
+        )
+
+    @functools.cached_property
+    def crs(self) -> pyproj.CRS:
+        """The projection as a :class:`pyproj.CRS` (coordinates: scan angle x h, m)."""
+        import pyproj
+
+        return pyproj.CRS.from_proj4(self.proj4)
+
+    @functools.cached_property
+    def _to_scan(self) -> pyproj.Transformer:
+        import pyproj
+
+        return pyproj.Transformer.from_crs(self.crs.geodetic_crs, self.crs, always_xy=True)
+
+    @functools.cached_property
+    def _to_latlon(self) -> pyproj.Transformer:
+        import pyproj
+
+        return pyproj.Transformer.from_crs(self.crs, self.crs.geodetic_crs, always_xy=True)
+
+    def latlon_to_scan(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """Scan angles ``(x, y)`` in radians of geodetic ``lat``, ``lon`` (degrees).
+
+        Any array shapes that broadcast together; points the satellite cannot
+        see come back as NaN.
+        """
+        lat, lon = np.broadcast_arrays(np.asarray(lat, float), np.asarray(lon, float))
+        px, py = self._to_scan.transform(lon, lat, errcheck=False)
+        h = self.perspective_point_height
+        x = np.asarray(px, float) / h
+        y = np.asarray(py, float) / h
+        bad = ~(np.isfinite(x) & np.isfinite(y))
+        if bad.any():
+            x = np.where(bad, np.nan, x)
+            y = np.where(bad, np.nan, y)
+        return x, y
+
+    def scan_to_latlon(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Geodetic ``(lat, lon)`` in degrees of scan angles ``x``, ``y`` (radians).
+
+        Longitudes are in [-180, 180). Scan angles that point past the Earth's
+        limb come back as NaN.
+        """
+        x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
+        h = self.perspective_point_height
+        lon, lat = self._to_latlon.transform(x * h, y * h, errcheck=False)
+        lon = np.asarray(lon, float)
+        lat = np.asarray(lat, float)
+        bad = ~(np.isfinite(lat) & np.isfinite(lon))
+        with np.errstate(invalid="ignore"):
+            lon = (lon + 180.0) % 360.0 - 180.0
+        if bad.any():
+            lat = np.where(bad, np.nan, lat)
+            lon = np.where(bad, np.nan, lon)
+        return lat, lon
+
+
+# -----------------------------------------------------------------------------
+# windows and pixel locations
+# -----------------------------------------------------------------------------
+def pixel_latlon(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """Geodetic latitude and longitude (degrees) of every pixel centre of
+    ``ds`` (shape ``(y, x)``); NaN for pixels off the Earth's disk."""
+    grid = FixedGrid.from_dataset(ds)
+    xx, yy = np.meshgrid(ds["x"].values, ds["y"].values)
+    lat, lon = grid.scan_to_latlon(xx, yy)
+    coords = {"y": ds["y"], "x": ds["x"]}
+    return (
+        xr.DataArray(lat, dims=("y", "x"), coords=coords, attrs={"units": "degrees_north"}),
+        xr.DataArray(lon, dims=("y", "x"), coords=coords, attrs={"units": "degrees_east"}),
+    )
+
+
+def _bbox_samples(bbox: Sequence[float], n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    lon_min, lat_min, lon_max, lat_max = bbox
+    lons = np.linspace(lon_min, lon_max, n)
+    lats = np.linspace(lat_min, lat_max, n)
+    lon2, lat2 = np.meshgrid(lons, lats)
+    return lat2.ravel(), lon2.ravel()
+
+
+def check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    """Validate a ``(lon_min, lat_min, lon_max, lat_max)`` box in degrees."""
+    if len(bbox) != 4:
+        raise ValueError(f"bbox {bbox!r} must be (lon_min, lat_min, lon_max, lat_max)")
+    lon_min, lat_min, lon_max, lat_max = map(float, bbox)
+    if not (lon_min < lon_max and lat_min < lat_max):
+        raise ValueError(
+            f"bbox {tuple(bbox)} has min >= max: expected "
+            "(lon_min, lat_min, lon_max, lat_max) with lon_min < lon_max and lat_min < lat_max"
+        )
+    if not (-90 <= lat_min and lat_max <= 90 and -180 <= lon_min and lon_max <= 180):
+        raise ValueError(
+            f"bbox {tuple(bbox)} is outside lat [-90, 90], lon [-180, 180] (degrees)"
+        )
+    return lon_min, lat_min, lon_max, lat_max
+
+
+def scan_extent(ds: xr.Dataset) -> tuple[float, float, float, float]:
+    """``(x_min, x_max, y_min, y_max)`` of the pixel centres of ``ds`` (radians)."""
+    x = ds["x"].values
+    y = ds["y"].values
+    return float(x.min()), float(x.max()), float(y.min()), float(y.max())
+
+
+def bbox_window(
+    ds: xr.Dataset,
+    bbox: Sequence[float],
+    margin: int = 2,
+    require_inside: bool = True,
+) -> tuple[slice, slice]:
+    """Index window ``(rows, cols)`` of ``ds`` that covers a lat/lon box.
+
+    Parameters
+    ----------
+    ds:
+        an ABI dataset (from :func:`open_abi`; only coordinates are used).
+    bbox:
+        ``(lon_min, lat_min, lon_max, lat_max)`` in degrees.
+    margin:
+        extra pixels on every side (clipped at the file's edge).
+    require_inside:
+        if True, a box that is not wholly inside the file's sector is an
+        error; otherwise the window is clipped to the sector.
+
+    Raises
+    ------
+    OffDiskError
+        when the box is wholly off the Earth's disk, or outside the sector.
+    """
+    bbox = check_bbox(bbox)
+    grid = FixedGrid.from_dataset(ds)
+    src = ds.attrs.get("convml_tt_source", ds.encoding.get("source", "<dataset>"))
+    lat, lon = _bbox_samples(bbox)
+    x = ds["x"].values
+    y = ds["y"].values
+    dx = float(x[1] - x[0]) if x.size > 1 else 1.0
+    dy = float(y[1] - y[0]) if y.size > 1 else -1.0
+    fast = _window_ends_without_proj(grid, lat, lon, x[0], dx, y[0], dy)
+    if fast is not None:
+        (c0, c1, r0, r1), ok = fast, np.ones(lat.shape, bool)
+    else:
+        c0, c1, r0, r1, ok = _window_ends(grid, bbox, lat, lon, x[0], dx, y[0], dy)
+    inside = c0 >= 0 and r0 >= 0 and c1 <= x.size - 1 and r1 <= y.size - 1 and ok.all()
+    overlaps = c1 >= 0 and r1 >= 0 and c0 <= x.size - 1 and r0 <= y.size - 1
+    if not overlaps or (require_inside and not inside):
+        lat_e, lon_e = _sector_latlon_extent(ds, grid)
+        what = "outside" if not overlaps else "not wholly inside"
+        off = "" if ok.all() else " (part of it is off the Earth's disk)"
+        raise OffDiskError(
+            f"bbox {bbox}{off} is {what} the sector of {src}, which covers about "
+            f"lon {lon_e[0]:.2f} to {lon_e[1]:.2f}, lat {lat_e[0]:.2f} to {lat_e[1]:.2f}; "
+            "choose a domain inside it"
+        )
+    c0, r0 = max(c0 - margin, 0), max(r0 - margin, 0)
+    c1, r1 = min(c1 + margin, x.size - 1), min(r1 + margin, y.size - 1)
+    return slice(r0, r1 + 1), slice(c0, c1 + 1)
+
+
+def _window_ends(grid: FixedGrid, bbox, lat, lon, x0, dx, y0, dy):
+    """First/last (fractional, floored/ceiled) column and row of the box
+    samples, through PROJ; raises :class:`OffDiskError` when none is on the disk."""
+    sx, sy = grid.latlon_to_scan(lat, lon)
+    ok = np.isfinite(sx)
+    if not ok.any():
+        raise OffDiskError(
+            f"bbox {bbox} (lon_min, lat_min, lon_max, lat_max) is wholly off the Earth's "
+            f"disk seen from {grid.longitude_of_projection_origin}E; choose a domain "
+            "within ~75 degrees of the sub-satellite point"
+        )
+    cols = (sx[ok] - x0) / dx
+    rows = (sy[ok] - y0) / dy
+    c0, c1 = int(np.floor(cols.min())), int(np.ceil(cols.max()))
+    r0, r1 = int(np.floor(rows.min())), int(np.ceil(rows.max()))
+    return c0, c1, r0, r1, ok
+
+
+def _window_ends_without_proj(grid: FixedGrid, lat, lon, x0, dx, y0, dy):
+    """What :func:`_window_ends` gives, from the fixed-grid forward formula
+    (PROJ's ``geos`` ellipsoidal forward, same operations, float64), so that
+    a composite needs no PROJ; None whenever the result could differ: a
+    sweep-y grid, a sample off the disk or near the limb, or an end within
+    1e-6 pixel of a whole pixel index (the two computations agree to ~1e-10
+    pixel, so the floors and ceilings are the same)."""
+    if grid.sweep_angle_axis != "x":
+        return None
+    a, b = grid.semi_major_axis, grid.semi_minor_axis
+    radius_g = 1.0 + grid.perspective_point_height / a
+    one_es = (b / a) ** 2
+    radius_p = np.sqrt(one_es)
+    phi = np.arctan(one_es * np.tan(np.radians(lat)))
+    lam = np.radians(lon) - np.radians(grid.longitude_of_projection_origin)
+    lam = np.where(np.abs(lam) > np.pi, (lam + np.pi) % (2 * np.pi) - np.pi, lam)
+    r = radius_p / np.hypot(radius_p * np.cos(phi), np.sin(phi))
+    vx = r * np.cos(lam) * np.cos(phi)
+    vy = r * np.sin(lam) * np.cos(phi)
+    vz = r * np.sin(phi)
+    visible = (radius_g - vx) * vx - vy * vy - vz * vz / one_es
+    if not np.all(visible > 1e-6):
+        return None
+    tmp = radius_g - vx
+    sx = np.arctan(vy / np.hypot(vz, tmp))
+    sy = np.arctan(vz / tmp)
+    cols = (sx - x0) / dx
+    rows = (sy - y0) / dy
+    ends = np.array([cols.min(), cols.max(), rows.min(), rows.max()])
+    if not np.all(np.isfinite(ends)) or np.any(np.abs(ends - np.rint(ends)) < 1e-6):
+        return None
+    return int(np.floor(ends[0])), int(np.ceil(ends[1])), int(np.floor(ends[2])), int(np.ceil(ends[3]))
+
+
+def _sector_latlon_extent(ds: xr.Dataset, grid: FixedGrid):
+    x = ds["x"].values
+    y = ds["y"].values
+    n = 50
+    xs = np.concatenate([x[:: max(1, x.size // n)], x[-1:]])
+    ys = np.concatenate([y[:: max(1, y.size // n)], y[-1:]])
+    xx, yy = np.meshgrid(xs, ys)
+    lat, lon = grid.scan_to_latlon(xx, yy)
+    with np.errstate(invalid="ignore"):
+        return (np.nanmin(lat), np.nanmax(lat)), (np.nanmin(lon), np.nanmax(lon))
