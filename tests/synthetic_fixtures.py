@@ -5,7 +5,7 @@ Registered in ``conftest.py``; reuse them rather than writing new scenes:
 * ``synthetic_scenes``: list of 3 :class:`~convml_tt.data.synthetic.SyntheticScene`
   (bands 1, 2, 3 at 1, 0.5, 1 km) of a 300 km sector centred at 15N 50W,
   hourly from 2020-01-02 14:00 UTC, seed 0, in the source-cache layout under
-  ``synthetic_data_root``; ~1 s to write. Treat the files as read-only.
+  ``synthetic_data_root``. Treat the files as read-only.
 * ``synthetic_data_root``: the ``--data-root`` folder holding them.
 """
 from __future__ import annotations

@@ -203,6 +203,58 @@ def test_label_map_present_and_matches(synthetic_scenes):
     assert syn.regime_at(labels, 0.0, 100.0) == -1  # off the disk
 
 
+
+def test_regime_labeler_gives_majority_regime_of_tile(synthetic_scenes, tmp_path):
+    """RegimeLabeler: the label map's most common regime over a tile, the
+    share of the tile it covers, None without a label map; picklable."""
+    import pickle
+
+    from convml_tt.data.labels import Labeler
+    from convml_tt.data.tiles import Tile
+
+    scene = synthetic_scenes[0]
+    files = [str(scene.files[b]) for b in sorted(scene.files)]
+    labels = syn.load_regime_labels(scene.labels)
+    labeler = syn.RegimeLabeler()
+    assert isinstance(labeler, Labeler)
+    mixed = 0
+    # a 16-pixel tile has its pixel centres on the labeler's 16 x 16 points
+    for lat in np.linspace(14.0, 16.0, 5):
+        for lon in np.linspace(-51.0, -49.0, 5):
+            tile = Tile(float(lat), float(lon), 40e3, 16)
+            got = labeler.label(tile, files)
+            assert list(got) == ["regime", "regime_name", "regime_fraction"]
+            found = syn.regime_at(labels, *tile.pixel_latlon()).ravel()
+            counts = np.bincount(found[found >= 0], minlength=len(syn.REGIMES))
+            assert got["regime"] == counts.argmax() and isinstance(got["regime"], int)
+            assert got["regime_name"] == syn.REGIMES[got["regime"]]
+            assert got["regime_fraction"] == round(counts.max() / found.size, 4)
+            mixed += got["regime_fraction"] < 1
+    assert mixed > 0, "no tile straddles two regimes: the check above is not exercised"
+    # the label map is found from any of the scene's files, also the last one
+    tile = Tile(15.0, -50.0, 40e3, 16)
+    assert syn.RegimeLabeler().label(tile, ["missing.nc", files[-1]]) == labeler.label(tile, files)
+    # off the map: None
+    assert labeler.label(Tile(40.0, -50.0, 40e3, 16), files) is None
+    # files without a label map: an ABI file alone in its folder, a netCDF
+    # without a regime variable, a file that is not netCDF, a missing file
+    alone = tmp_path / scene.files[1].name
+    alone.write_bytes(scene.files[1].read_bytes())
+    other = tmp_path / "other.nc"
+    import xarray as xr
+
+    xr.Dataset({"a": ("x", np.arange(3))}).to_netcdf(other)
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netCDF")
+    for paths in ([str(alone)], [str(other)], [str(junk)], [str(tmp_path / "none.nc")], []):
+        assert syn.RegimeLabeler().label(tile, paths) is None, paths
+    # picklable, without its cache of label maps, and the same after the trip
+    assert labeler._maps
+    copy = pickle.loads(pickle.dumps(labeler))
+    assert type(copy) is syn.RegimeLabeler and copy._maps == {}
+    assert copy.label(tile, files) == labeler.label(tile, files)
+
+
 def test_all_regimes_present_in_default_sector():
     for seed in (0, 1, 2):
         for day in (0, 2):
@@ -334,7 +386,7 @@ def test_equal_cloud_fraction_but_different_organisation(big_fields):
     and spatial spectra."""
     refl = big_fields.reflectance[2]
     lab = np.repeat(np.repeat(big_fields.labels, 2, 0), 2, 1)
-    cloudy = refl > syn.CLOUD_THRESHOLD
+    cloudy = refl > syn.CLOUD_REFLECTANCE_THRESHOLD
     stats = {}
     for name in ("gravel", "flowers"):
         k = syn.REGIMES.index(name)
@@ -368,7 +420,7 @@ def test_fish_and_flowers_differ_in_shape_not_amount(big_fields):
     cf = syn.cloud_fraction_by_regime(big_fields.reflectance[2], big_fields.labels)
     assert abs(cf["fish"] - cf["flowers"]) < 0.01
     lab = np.repeat(np.repeat(big_fields.labels, 2, 0), 2, 1)
-    cloudy = big_fields.reflectance[2] > syn.CLOUD_THRESHOLD
+    cloudy = big_fields.reflectance[2] > syn.CLOUD_REFLECTANCE_THRESHOLD
     el = {name: _elongation(cloudy & ndimage.binary_erosion(lab == syn.REGIMES.index(name), iterations=10))
           for name in ("fish", "flowers")}
     assert el["fish"] > 1.5 * el["flowers"], el
@@ -385,6 +437,29 @@ def test_off_disk_centre_is_a_clear_error(tmp_path):
         syn.write_synthetic_scenes(tmp_path, T0, count=1, bands=(13,), size_km=20, progress=False)
     with pytest.raises(ValueError, match="satellite"):
         syn.write_synthetic_scenes(tmp_path, T0, count=1, satellite=15, progress=False)
+
+
+
+def test_scene_settings_same_as_keywords(tmp_path):
+    from convml_tt.config import SceneSettings
+
+    kw = dict(count=2, interval=dt.timedelta(hours=3), seed=2, size_km=20, bands=(2, 1))
+    a = syn.write_synthetic_scenes(tmp_path / "a", T0, progress=False, **kw)
+    b = syn.write_synthetic_scenes(tmp_path / "b", settings=SceneSettings(start=T0, **kw), progress=False)
+    assert [s.time for s in a] == [s.time for s in b]
+    for sa, sb in zip(a, b):
+        assert sa.files.keys() == sb.files.keys()
+        for p in list(sa.files.values()) + [sa.labels]:
+            assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+    with pytest.raises(TypeError, match="settings"):
+        syn.write_synthetic_scenes(tmp_path, T0, settings=SceneSettings(start=T0), progress=False)
+    with pytest.raises(TypeError, match="start"):
+        syn.write_synthetic_scenes(tmp_path, progress=False)
+    # the settings check what the keywords are checked for, with the same words
+    for bad, match in ((dict(count=0), "count"), (dict(sector="X"), "sector"),
+                       (dict(variability=3), "variability"), (dict(region_km=-1), "region_km")):
+        with pytest.raises(ValueError, match=match):
+            SceneSettings(**bad)
 
 
 # --- command line -------------------------------------------------------------
