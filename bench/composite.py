@@ -58,7 +58,7 @@ def _rss_mb() -> float:
 def run_convml(files: dict, domain, repeat: int, out: str) -> dict:
     import numpy as np
 
-    from convml_tt.data.composite import make_composite
+    from convml_tt.data.composites import make_composite
 
     base = _rss_mb()
     times = []
@@ -84,7 +84,7 @@ def run_satpy(files: dict, domain, repeat: int, out: str, recipe: bool) -> dict:
     dask.config.set(scheduler="threads")
     from satpy import Scene
 
-    from convml_tt.data.composite import GREEN_FRACTIONS as G
+    from convml_tt.data.composites import GREEN_FRACTIONS as G
 
     base = _rss_mb()
     times = []

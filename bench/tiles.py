@@ -70,7 +70,7 @@ def main() -> None:
     from pyresample.geometry import AreaDefinition, SwathDefinition
     from threadpoolctl import threadpool_limits
 
-    from convml_tt.data.composite import load_composite, make_composite, to_uint8
+    from convml_tt.data.composites import load_composite, make_composite, to_uint8
     from convml_tt.data.synthetic import write_synthetic_scenes
     from convml_tt.data.tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes, resample, serial_blas
 

@@ -1,4 +1,5 @@
-"""convml_tt.data.composite on synthetic ABI L1b scenes (tests/synthetic_fixtures.py)."""
+"""convml_tt.data.composites on synthetic ABI L1b scenes (tests/synthetic_fixtures.py)
+and on real GOES-17 L1b files (the shared goes_real data, as in test_abi.py)."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from convml_tt.data import abi
-from convml_tt.data import composite as C
+from convml_tt.data import composites as C
 
 # the synthetic sector: 300 km centred at 15N 50W
 DOMAIN = (-50.8, 14.3, -49.3, 15.7)
@@ -194,3 +195,189 @@ def test_stretch():
     assert list(u) == [0, 0, round(255 * 0.25 ** (1 / 2.2)), 255, 255, 0]
     assert C.simulated_green(1.0, 0.0, 0.0) == pytest.approx(0.45)
     assert C.simulated_green(0.0, 1.0, 0.0) == pytest.approx(0.10)
+
+
+# --- recipes ------------------------------------------------------------------
+from convml_tt.cli import main  # noqa: E402
+from convml_tt.config import CompositeSettings  # noqa: E402
+from convml_tt.data.composites import recipes as R  # noqa: E402
+from convml_tt.data.composites.enhance import to_display  # noqa: E402
+from convml_tt.data.composites.reader import close_composites, open_composite  # noqa: E402
+from convml_tt.data.tiles import Tile  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "goes_real"
+#: inside the GOES-17 mesoscale sector of 2019-10-27 20:00 UTC (stratocumulus off California)
+REAL_DOMAIN = (-126.0, 31.0, -124.0, 33.0)
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The recipe registry, restored after the test."""
+    monkeypatch.setattr(R, "_RECIPES", dict(R._RECIPES))
+    return R
+
+
+@pytest.fixture
+def data_root(synthetic_data_root, tmp_path):
+    """A data root whose sources are the (read-only) synthetic scenes."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "sources").symlink_to(synthetic_data_root / "sources", target_is_directory=True)
+    return root
+
+
+def _cli(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr().out
+    return rc, out
+
+
+def test_builtin_recipes_are_listed(capsys):
+    names = [r.name for r in C.list_recipes()]
+    assert names == ["truecolor"] + [f"C{b:02d}" for b in range(1, 17)]
+    tc = C.get_recipe("truecolor")
+    assert C.get_recipe("RGB") is C.get_recipe("truecolour") is tc
+    assert tc.bands == C.TRUECOLOR_BANDS and tc.variable == "rgb" and tc.channels == ("red", "green", "blue")
+    assert C.get_recipe(13) is C.get_recipe("13") is C.get_recipe("c13") is C.get_recipe("C13")
+    assert C.get_recipe(13).units == "K" and C.get_recipe(2).units == "1"
+    with pytest.raises(ValueError, match="band number 1-16"):
+        C.get_recipe(17)
+    with pytest.raises(ValueError, match="must be 'truecolor' or an ABI band number"):
+        C.get_recipe("ir")
+    with pytest.raises(SystemExit) as exit_:
+        main(["composite", "--list-recipes"])
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "bands", "units", "description"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert list(rows) == names
+    assert rows["truecolor"][1:3] == ["1,2,3", "1"] and rows["C13"][1:3] == ["13", "K"]
+    assert "brightness temperature" in lines[names.index("C13") + 1]
+
+
+def test_cli_recipe_and_band(data_root, synthetic_scenes, capsys):
+    t0 = synthetic_scenes[0].time.isoformat()
+    common = ["composite", "--data-root", data_root, "--domain", *DOMAIN, "--start", t0, "--end", t0, "--quiet"]
+    rc, out = _cli(capsys, *common, "--recipe", "C02")
+    assert rc == 0
+    (path,) = [Path(p) for p in out.split()]
+    assert path.parts[-2] == "C02_1km" and path.is_file()
+    mtime = path.stat().st_mtime_ns
+    rc, out = _cli(capsys, *common, "--band", "2")  # the same composite, reused
+    assert rc == 0 and [Path(p) for p in out.split()] == [path] and path.stat().st_mtime_ns == mtime
+    ds = C.load_composite(path, load=True)
+    np.testing.assert_array_equal(ds.C02.values, C.make_composite(synthetic_scenes[0].files, DOMAIN, kind=2).C02.values)
+    rc, out = _cli(capsys, *common, "--recipe", "rgb")
+    assert rc == 0 and Path(out.split()[0]).parts[-2] == "truecolor_1km"
+    for bad in (["--recipe", "C02", "--band", "2"], ["--recipe", "ir"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in common + bad])
+        assert exit_.value.code == 2
+    capsys.readouterr()
+    assert main([str(a) for a in common + ["--band", "17"]]) == 1
+    assert "composite band 17 must be an ABI band number 1-16" in capsys.readouterr().err
+
+
+def test_make_composites_takes_settings(data_root, synthetic_scenes):
+    t1 = synthetic_scenes[1].time
+    settings = CompositeSettings(domain=DOMAIN, start=t1, end=t1, recipe="C01")
+    (path,) = C.make_composites(data_root, settings=settings, progress=False)
+    assert path == C.make_composites(data_root, DOMAIN, start=t1, end=t1, kind=1, progress=False)[0]
+    with pytest.raises(TypeError, match="not both"):
+        C.make_composites(data_root, DOMAIN, settings=settings, progress=False)
+    with pytest.raises(ValueError, match="min >= max"):
+        CompositeSettings(domain=(-49, 14.3, -50, 15.7))
+    with pytest.raises(ValueError, match="band number"):
+        CompositeSettings(domain=DOMAIN, recipe="ir")
+
+
+def test_user_recipe_two_band_difference(registry, scene, tmp_path):
+    diff = C.register_recipe(C.Recipe(
+        name="veggie_minus_blue", bands=(3, 1), units="1", long_name="band 3 - band 1 reflectance factor",
+        combine=lambda b: {0: b[3] - b[1]}, attrs={"formula": "C03 - C01"},
+    ))
+    assert C.get_recipe("veggie_minus_blue") is diff and diff in C.list_recipes()
+    out = C.composite_path(tmp_path, scene, DOMAIN, "veggie_minus_blue")
+    assert out.parts[-2] == "veggie_minus_blue_1km"
+    ds = C.make_composite(scene, DOMAIN, kind="veggie_minus_blue", out_path=out)
+    v = ds.veggie_minus_blue
+    assert v.dims == ("y", "x") and v.attrs["formula"] == "C03 - C01" and v.attrs["units"] == "1"
+    assert ds.attrs["kind"] == "veggie_minus_blue" and ds.attrs["composite_variable"] == "veggie_minus_blue"
+    c3 = C.make_composite(scene, DOMAIN, kind=3).C03.values
+    c1 = C.make_composite(scene, DOMAIN, kind=1).C01.values
+    np.testing.assert_array_equal(v.values, c3 - c1)
+    assert np.isfinite(v.values).mean() > 0.9
+    mtime = out.stat().st_mtime_ns
+    again = C.make_composite(scene, DOMAIN, kind=diff, out_path=out)  # reused
+    assert out.stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(again.veggie_minus_blue.values, v.values)
+    # two named channels, one filled by combine, by name
+    pair = C.Recipe(name="pair", bands=(1, 3), channels=("blue", "ratio"),
+                    combine=lambda b: {"ratio": b[3] / b[1]})
+    ds2 = C.make_composite(scene, DOMAIN, kind=pair)
+    np.testing.assert_array_equal(ds2.pair.sel(channel="blue").values, c1)
+    np.testing.assert_array_equal(ds2.pair.sel(channel="ratio").values, c3 / c1)
+
+
+def test_recipes_refused(registry, scene):
+    with pytest.raises(ValueError, match="band 17 is not an ABI band number 1-16"):
+        C.Recipe(name="bad", bands=(13, 17))
+    with pytest.raises(ValueError, match="already registered"):
+        C.register_recipe(C.Recipe(name="truecolor", bands=(1,)))
+    with pytest.raises(ValueError, match="already registered"):
+        C.register_recipe(C.Recipe(name="rgb", bands=(1,)))  # an alias of truecolor
+    with pytest.raises(ValueError, match="already registered"):
+        C.register_recipe(C.Recipe(name="c13", bands=(13,)))
+    with pytest.raises(ValueError, match="needs a band"):
+        C.Recipe(name="two", bands=(1,), channels=("a", "b"))
+    with pytest.raises(ValueError, match="name"):
+        C.Recipe(name="a/b", bands=(1,))
+    mine = C.register_recipe(C.Recipe(name="C13", bands=(13,), units="K", long_name="mine"), overwrite=True)
+    assert C.get_recipe(13) is mine
+    half = C.Recipe(name="half", bands=(1,), channels=("a", "b"), combine=lambda b: {})
+    with pytest.raises(ValueError, match="returned nothing for output plane"):
+        C.make_composite(scene, DOMAIN, kind=half)
+
+
+def test_display_stretches():
+    bt = np.array([200.0, 260.0, 320.0, 340.0, np.nan], np.float32)
+    assert list(to_display(bt, "K", 2.2)) == [255, 128, 0, 0, 0]
+    r = np.array([0.0, 0.25, 1.0], np.float32)
+    np.testing.assert_array_equal(to_display(r, "1", 2.2), C.to_uint8(r))
+    np.testing.assert_array_equal(to_display(r, "1", 1.0), [0, 64, 255])
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real GOES files not available")
+def test_real_goes17_brightness_temperature(registry, tmp_path, capsys):
+    src = tmp_path / "root" / "sources" / "goes17"
+    src.mkdir(parents=True)
+    for p in REAL.glob("OR_ABI-L1b-RadM1-M6C1[35]_G17_s20193002000275_*.nc"):
+        (src / p.name).symlink_to(p)
+    rc, out = _cli(capsys, "composite", "--data-root", tmp_path / "root", "--domain", *REAL_DOMAIN,
+                   "--recipe", "C13", "--quiet")
+    assert rc == 0
+    (path,) = [Path(p) for p in out.split()]
+    assert path.parts[-4:-1] == ("goes17", "domain_-126.000_31.000_-124.000_33.000", "C13_1km")
+    ds = C.load_composite(path, load=True)
+    bt = ds.C13
+    assert bt.attrs["units"] == "K" and bt.attrs["long_name"] == "ABI band 13 brightness temperature"
+    assert np.isfinite(bt.values).all()
+    assert 180.0 < float(bt.min()) and float(bt.max()) < 330.0 and float(bt.max()) - float(bt.min()) > 10.0
+    assert ds.attrs["satellite"] == 17 and ds.time.values == np.datetime64("2019-10-27T20:00:27.5")
+    # a user recipe on the same scan: the split-window difference C13 - C15 (K)
+    C.register_recipe(C.Recipe(name="split_window", bands=(13, 15), units="K",
+                               long_name="C13 - C15 brightness temperature difference",
+                               combine=lambda b: {0: b[13] - b[15]}))
+    files = C.find_scenes(tmp_path / "root", bands=(13, 15))[0]
+    sw = C.make_composite(files, REAL_DOMAIN, kind="split_window").split_window.values
+    assert sw.shape == bt.shape and np.all(np.abs(sw) < 15.0)
+    # read back as tiles, displayed as IR imagery
+    reader = open_composite(path)
+    try:
+        assert reader is open_composite(str(path)) and reader.units == "K" and reader.satellite == 17
+        tile = reader.tile(Tile(32.0, -125.0, size=100e3, n=32), "bilinear")
+        assert tile.shape == (32, 32, 1) and 180.0 < tile.min() and tile.max() < 330.0
+        img = to_display(tile, reader.units, 2.2)
+        assert img.dtype == np.uint8 and img.shape == tile.shape
+    finally:
+        close_composites()

@@ -1,9 +1,10 @@
-"""Domain composites: true-colour RGB (or one band) over a lat/lon domain.
+"""Domain composites: a recipe's bands over a lat/lon domain, on one raster.
 
-A composite is built from the band files of one ABI scan ("scene"):
+A composite is built from the band files of one ABI scan ("scene") and a
+recipe (:mod:`convml_tt.data.composites.recipes`; default: true colour):
 
-1. for every band, only the window of the file covering the domain plus a
-   margin is read (:func:`convml_tt.data.abi.bbox_window` and
+1. for every band of the recipe, only the window of the file covering the
+   domain plus a margin is read (:func:`convml_tt.data.abi.bbox_window` and
    :class:`~convml_tt.data.abi.WindowReader`, which gives the values of
    :func:`~convml_tt.data.abi.read_abi` with ``window=`` straight through
    netCDF4);
@@ -16,15 +17,15 @@ A composite is built from the band files of one ABI scan ("scene"):
 4. bands are brought to a common resolution (default 1 km): finer bands are
    block-averaged (band 2 at 0.5 km: 2 x 2 means, NaN if any input is NaN),
    coarser bands are upsampled by pixel replication, on a fixed-grid raster
-   aligned with the bands' own pixels;
-5. true colour: red = band 2 (0.64 um), blue = band 1 (0.47 um) and a
-   simulated green from band 3 ("veggie", 0.86 um), following the CIMSS
-   natural true-colour recipe (Bah et al. 2018, doi:10.1029/2018EA000379)::
+   aligned with the bands' own pixels (:mod:`~convml_tt.data.composites.raster`);
+5. the recipe combines the bands into its output planes, e.g. the CIMSS
+   simulated green of true colour (Bah et al. 2018, doi:10.1029/2018EA000379)::
 
        green = 0.45 * red + 0.10 * veggie + 0.45 * blue
 
-The stored values are the linear reflectances (red, green, blue), so they
-stay comparable with other tools; :func:`to_uint8` applies the display
+The stored values are the linear reflectances (or brightness temperatures),
+so they stay comparable with other tools;
+:func:`~convml_tt.data.composites.enhance.to_uint8` applies the display
 stretch used for PNG tiles and plots: clip to [0, 1], then gamma 1/2.2
 (``255 * r ** (1 / 2.2)``, rounded).
 
@@ -32,93 +33,37 @@ The composite is a netCDF file: the image on the fixed grid (``x``, ``y``
 scan angles in radians, row 0 north), 2-D ``lat``/``lon`` coordinates, the
 ``goes_imager_projection`` variable with the attributes of the source files,
 the scan start ``time``, the source file names and the parameters. It is
-written to a temporary name and renamed, and a second call with the same
-inputs reuses it.
+written atomically (:func:`convml_tt._io.atomic_path`), and a second call
+with the same inputs reuses it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
-import re
-import tempfile
-from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import xarray as xr
 
-from . import abi
-from .abi import ABIFileError, FixedGrid, OffDiskError, check_bbox
-from .goes import ABIKey
+from ..._io import atomic_path
+from ...config import CompositeSettings
+from .. import abi
+from ..abi import FixedGrid, OffDiskError, check_bbox
+from ..goes import ABIKey
+from .raster import _latlon_raster, _read_band, _row_blocks, _spacing, _target_raster
+from .recipes import TRUECOLOR_BANDS, Kind, Recipe, get_recipe
 
 __all__ = [
-    "TRUECOLOR_BANDS",
-    "GREEN_FRACTIONS",
-    "GAMMA",
-    "RECIPE_VERSION",
     "make_composite",
     "make_composites",
     "composite_path",
     "load_composite",
     "find_scenes",
-    "simulated_green",
-    "to_uint8",
-    "OffDiskError",
+    "scene_key",
 ]
 
-#: ABI bands of the true-colour recipe: blue (0.47 um), red (0.64 um), veggie (0.86 um)
-TRUECOLOR_BANDS = (1, 2, 3)
-#: CIMSS simulated green (Bah et al. 2018): fractions of red, veggie and blue
-GREEN_FRACTIONS = {"red": 0.45, "veggie": 0.10, "blue": 0.45}
-#: display gamma: 8-bit value = 255 * clip(r, 0, 1) ** (1 / GAMMA)
-GAMMA = 2.2
-#: bump when the recipe changes, so cached composites are rebuilt
-RECIPE_VERSION = 1
-#: scan-angle spacing of a 1 km ABI pixel, radians
-_RAD_PER_KM = 28e-6
-
 Scene = Union[Mapping[int, Union[str, os.PathLike]], Sequence[Union[str, os.PathLike]]]
-Kind = Union[str, int]
-
-
-# -----------------------------------------------------------------------------
-# recipe
-# -----------------------------------------------------------------------------
-def simulated_green(red, veggie, blue):
-    """CIMSS simulated green reflectance from red (band 2), veggie (band 3)
-    and blue (band 1) reflectances (any broadcastable arrays)."""
-    f = GREEN_FRACTIONS
-    return f["red"] * red + f["veggie"] * veggie + f["blue"] * blue
-
-
-def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
-    """The display stretch: reflectance -> 8-bit, ``round(255 * clip(r, 0, 1) ** (1/gamma))``.
-
-    NaN becomes 0. Works on any shape (e.g. ``(n, n, 3)``).
-    """
-    # same operations (so the same bytes) as
-    # rint(255 * clip(nan_to_num(v), 0, 1) ** (1 / gamma)), in place on one copy
-    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0)  # NaN stays NaN
-    np.nan_to_num(v, copy=False, nan=0.0)
-    np.power(v, np.float32(1.0 / gamma), out=v)
-    v *= 255.0
-    np.rint(v, out=v)
-    return v.astype(np.uint8)
-
-
-def _kind_bands(kind: Kind) -> tuple[tuple[int, ...], str]:
-    if isinstance(kind, str) and kind.lower() in ("truecolor", "truecolour", "rgb"):
-        return TRUECOLOR_BANDS, "truecolor"
-    try:
-        band = int(kind)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16"
-        ) from None
-    if not 1 <= band <= 16:
-        raise ValueError(f"composite band {band} must be an ABI band number 1-16")
-    return (band,), f"C{band:02d}"
 
 
 # -----------------------------------------------------------------------------
@@ -204,9 +149,10 @@ def composite_path(
     resolution_km: float = 1.0,
 ) -> Path:
     """Where the composite of ``scene`` over ``domain`` is cached:
-    ``{data_root}/composites/goes{sat}/{domain}/{kind}_{res}km/{product}{sector}_{YYYYmmddTHHMMSS}.nc``."""
+    ``{data_root}/composites/goes{sat}/{domain}/{kind}_{res}km/{product}{sector}_{YYYYmmddTHHMMSS}.nc``
+    (``kind``: the recipe's name, e.g. ``truecolor``, ``C13``)."""
     key = scene_key(scene)
-    _, ktag = _kind_bands(kind)
+    ktag = get_recipe(kind).name
     return (
         Path(data_root)
         / "composites"
@@ -233,147 +179,16 @@ def load_composite(path: str | os.PathLike, load: bool = False) -> xr.Dataset:
 
 
 # -----------------------------------------------------------------------------
-# the common raster
-# -----------------------------------------------------------------------------
-def _spacing(coord: np.ndarray) -> float:
-    return float((coord[-1] - coord[0]) / (coord.size - 1))
-
-
-def _factor(target: float, native: float, what: str) -> Fraction:
-    ratio = abs(target / native)
-    f = Fraction(ratio).limit_denominator(8)
-    if abs(float(f) - ratio) > 1e-3 * ratio or (f.numerator != 1 and f.denominator != 1):
-        raise ValueError(
-            f"{what}: resolution {abs(target) / _RAD_PER_KM:.3g} km is not a whole multiple or "
-            f"divisor of the band's {abs(native) / _RAD_PER_KM:.3g} km; choose e.g. 0.5, 1 or 2 km"
-        )
-    return f
-
-
-def _target_axis(coord: np.ndarray, sl: slice, f: Fraction) -> tuple[float, float, int]:
-    """Target raster (origin, step, size) along one axis from a window of the
-    reference band and the reference's factor ``f`` (target step / band step)."""
-    d = _spacing(coord)
-    i0, i1 = sl.start, sl.stop
-    if f.denominator == 1:  # block-average p x p
-        p = f.numerator
-        i0 = (i0 // p) * p
-        i1 = i0 + max(1, -(-(i1 - i0) // p)) * p
-        while i1 > coord.size:
-            i1 -= p
-        n = (i1 - i0) // p
-        if n < 1:
-            raise ValueError("the domain is smaller than one pixel at the chosen resolution")
-        return coord[i0] + (p - 1) / 2 * d, p * d, n
-    m = f.denominator  # upsample by m
-    return coord[i0] - (m - 1) / (2 * m) * d, d / m, (i1 - i0) * m
-
-
-def _source_index(coord: np.ndarray, t0: float, dt_: float, n: int, src: str):
-    """Indices into ``coord`` (a band's x or y) for a target axis: returns
-    (slice to read, how to reduce: ('block', p) or ('take', idx))."""
-    d = _spacing(coord)
-    f = _factor(dt_, d, src)
-    if f.denominator == 1:
-        p = f.numerator
-        s = (t0 - coord[0]) / d - (p - 1) / 2
-        i0 = int(round(s))
-        if abs(s - i0) > 0.05:
-            raise ValueError(f"{src}: pixels are not aligned with the other bands' (offset {s - i0:.2f} px)")
-        i1 = i0 + n * p
-        if i0 < 0 or i1 > coord.size:
-            raise OffDiskError(f"{src}: the domain window is outside this file's sector")
-        return slice(i0, i1), ("block", p)
-    s = (t0 - coord[0]) / d + np.arange(n) * float(f)
-    idx = np.rint(s).astype(int)
-    if idx[0] < 0 or idx[-1] > coord.size - 1:
-        raise OffDiskError(f"{src}: the domain window is outside this file's sector")
-    return slice(int(idx[0]), int(idx[-1]) + 1), ("take", idx - idx[0])
-
-
-def _reduce(a: np.ndarray, axis: int, how) -> np.ndarray:
-    kind, arg = how
-    if kind == "take":
-        return np.take(a, arg, axis=axis)
-    p = arg
-    if p == 1:
-        return a
-    shape = list(a.shape)
-    shape[axis : axis + 1] = [shape[axis] // p, p]
-    return a.reshape(shape).mean(axis=axis + 1)
-
-
-#: output rows per block when reading and reducing bands (bounds the memory
-#: beyond the output to about one block of the finest band)
-_BLOCK_ROWS = 64
-#: output rows per block of the lat/lon computation (float64 temporaries,
-#: a dozen per block, while the output is already held)
-_LATLON_BLOCK_ROWS = 32
-
-
-def _read_reduced(reader: abi.WindowReader, rsl: slice, rhow, csl: slice, chow, dqf_max: int, out: np.ndarray) -> np.ndarray:
-    """Read the source rows ``rsl`` x columns ``csl`` of a band and reduce them
-    to the target raster (``out``, ``(ny, nx)``), in blocks of
-    :data:`_BLOCK_ROWS` output rows. Every output pixel depends only on its
-    own source pixels, so the values are those of one whole-window read."""
-    ny = out.shape[0]
-    kind, arg = rhow
-    for o0 in range(0, ny, _BLOCK_ROWS):
-        o1 = min(ny, o0 + _BLOCK_ROWS)
-        if kind == "block":
-            s0, s1, how = rsl.start + o0 * arg, rsl.start + o1 * arg, rhow
-        else:
-            idx = arg[o0:o1]
-            s0, s1, how = rsl.start + int(idx[0]), rsl.start + int(idx[-1]) + 1, ("take", idx - idx[0])
-        v = reader.read(slice(s0, s1), csl, dqf_max)
-        out[o0:o1] = _reduce(_reduce(v, 0, how), 1, chow)
-    return out
-
-
-def _grid_latlon(grid: FixedGrid, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Geodetic ``(lat, lon)`` (degrees, float32, ``(y.size, x.size)``) of the
-    raster of scan angles ``x`` (columns) and ``y`` (rows), NaN off the disk.
-
-    The fixed-grid inverse of the GOES-R PUG (vol. 4, sect. 4.2.8), the same
-    ellipsoidal geometry as PROJ's ``geos``: in float32 it gives the same
-    values as :meth:`FixedGrid.scan_to_latlon` but for a handful of pixels
-    per million that differ by one float32 step (<= 2e-6 degree); the
-    per-column and per-row factors are computed once.
-    """
-    if grid.sweep_angle_axis != "x":
-        lat, lon = grid.scan_to_latlon(*np.meshgrid(x, y))
-        return lat.astype(np.float32), lon.astype(np.float32)
-    req, rpol = grid.semi_major_axis, grid.semi_minor_axis
-    H = grid.perspective_point_height + req
-    e = (req / rpol) ** 2
-    sx, cx = np.sin(x)[None, :], np.cos(x)[None, :]
-    sy, cy = np.sin(y)[:, None], np.cos(y)[:, None]
-    a = sx**2 + cx**2 * (cy**2 + e * sy**2)
-    b = -2.0 * H * cx * cy
-    with np.errstate(invalid="ignore"):
-        rs = (-b - np.sqrt(b * b - 4.0 * a * (H * H - req * req))) / (2.0 * a)
-    s_x = rs * cx * cy
-    s_y = -rs * sx
-    s_z = rs * cx * sy
-    hx = H - s_x
-    lat = np.degrees(np.arctan(e * s_z / np.hypot(hx, s_y)))
-    lon = grid.longitude_of_projection_origin - np.degrees(np.arctan(s_y / hx))
-    with np.errstate(invalid="ignore"):
-        lon = (lon + 180.0) % 360.0 - 180.0
-    return lat.astype(np.float32), lon.astype(np.float32)
-
-
-# -----------------------------------------------------------------------------
 # making composites
 # -----------------------------------------------------------------------------
-def _fingerprint(files: dict[int, Path], domain, kind_tag, resolution_km, margin, dqf_max) -> dict:
+def _fingerprint(files: dict[int, Path], settings: CompositeSettings, recipe: Recipe) -> dict:
     return {
-        "kind": kind_tag,
-        "domain": " ".join(f"{v:.6f}" for v in check_bbox(domain)),
-        "resolution_km": float(resolution_km),
-        "margin_pixels": int(margin),
-        "dqf_max": int(dqf_max),
-        "recipe_version": RECIPE_VERSION,
+        "kind": recipe.name,
+        "domain": " ".join(f"{v:.6f}" for v in check_bbox(settings.domain)),
+        "resolution_km": float(settings.resolution_km),
+        "margin_pixels": int(settings.margin),
+        "dqf_max": int(settings.dqf_max),
+        "recipe_version": recipe.version,
         "source_files": "\n".join(files[b].name for b in sorted(files)),
     }
 
@@ -413,10 +228,12 @@ def make_composite(
     domain:
         ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
     kind:
+        a recipe (:func:`~convml_tt.data.composites.recipes.get_recipe`):
         ``"truecolor"`` (bands 1, 2, 3 -> variable ``rgb`` (y, x, channel) with
-        channels red, green, blue, reflectance) or a band number 1-16
-        (variable ``C13`` etc. (y, x): reflectance for bands 1-6,
-        brightness temperature in K for 7-16).
+        channels red, green, blue, reflectance), a band number 1-16 or its
+        name ``"C13"`` (variable ``C13`` etc. (y, x): reflectance for bands
+        1-6, brightness temperature in K for 7-16), any registered recipe
+        name or a :class:`~convml_tt.data.composites.recipes.Recipe`.
     resolution_km:
         common pixel size at the sub-satellite point, km (0.5, 1 or 2; a
         whole multiple or divisor of every band's native resolution).
@@ -444,22 +261,60 @@ def make_composite(
     OffDiskError
         a domain off the Earth's disk or not wholly inside the files' sector.
     """
-    bands, ktag = _kind_bands(kind)
-    domain = check_bbox(domain)
-    if not resolution_km > 0:
-        raise ValueError(f"resolution_km={resolution_km!r} must be a positive number of km")
+    settings = CompositeSettings(domain=domain, recipe=kind, resolution_km=resolution_km,
+                                 margin=margin, dqf_max=dqf_max)
+    return _make(scene, settings, get_recipe(kind), out_path, reuse=not overwrite)
+
+
+def _allocate(recipe: Recipe, ny: int, nx: int):
+    """The output image, its planes (``(ny, nx)`` views) and the array each
+    band is read into (its plane, per ``recipe.read_into``, or its own)."""
+    if recipe.channels is None:
+        img = np.empty((ny, nx), np.float32)
+        planes = [img]
+    else:
+        img = np.empty((ny, nx, recipe.n_planes), np.float32)
+        planes = [img[:, :, i] for i in range(recipe.n_planes)]
+    arrays = {
+        b: planes[recipe.read_into[b]] if b in recipe.read_into else np.empty((ny, nx), np.float32)
+        for b in recipe.bands
+    }
+    return img, planes, arrays
+
+
+def _combine(recipe: Recipe, planes: list[np.ndarray], arrays: dict[int, np.ndarray]) -> None:
+    """Apply ``recipe.combine`` in row blocks (bounded temporaries); a band
+    read into a plane is read before that plane is overwritten, elementwise,
+    so the values are those of one whole-image expression."""
+    if recipe.combine is None:
+        return
+    filled = set(recipe.read_into.values())
+    for o0, o1 in _row_blocks(planes[0].shape[0]):
+        out = recipe.combine({b: a[o0:o1] for b, a in arrays.items()})
+        for key, values in out.items():
+            i = recipe.plane_index(key)
+            planes[i][o0:o1] = values
+            filled.add(i)
+    empty = sorted(set(range(recipe.n_planes)) - filled)
+    if empty:
+        raise ValueError(f"recipe {recipe.name!r}: its combine function returned nothing for "
+                         f"output plane(s) {empty}, which no band was read into")
+
+
+def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, reuse: bool) -> xr.Dataset:
+    bands, domain = recipe.bands, settings.domain
     files = _scene_files(scene)
     missing = [b for b in bands if b not in files]
     if missing:
         raise ValueError(
-            f"composite {ktag!r} needs bands {list(bands)}; the scene lacks {missing} "
+            f"composite {recipe.name!r} needs bands {list(bands)}; the scene lacks {missing} "
             f"(it has {sorted(files)})"
         )
     files = {b: files[b] for b in bands}
-    fp = _fingerprint(files, domain, ktag, resolution_km, margin, dqf_max)
+    fp = _fingerprint(files, settings, recipe)
     if out_path is not None:
         out_path = Path(out_path)
-        if out_path.exists() and not overwrite and _matches(out_path, fp):
+        if reuse and out_path.exists() and _matches(out_path, fp):
             return load_composite(out_path)
 
     keys = {b: ABIKey.parse(files[b].name) for b in bands}
@@ -481,90 +336,51 @@ def make_composite(
             raise ValueError(f"the band files {sorted(map(str, files.values()))} have different projections")
         grid = grids[bands[0]]
         ref = max(bands, key=lambda b: abs(_spacing(dss[b]["x"].values)))
-        xr_, yr_ = dss[ref]["x"].values, dss[ref]["y"].values
-        rows, cols = abi.bbox_window(dss[ref], domain, margin=margin, require_inside=True)
-        target_dx = resolution_km * _RAD_PER_KM * np.sign(_spacing(xr_))
-        f_ref = _factor(target_dx, _spacing(xr_), f"band {ref} ({files[ref].name})")
-        x0, dx, nx = _target_axis(xr_, cols, f_ref)
-        y0, dy, ny = _target_axis(yr_, rows, f_ref)
-        # every band goes straight into its place in the output: the RGB
-        # image's red and blue planes, or its own array
-        if ktag == "truecolor":
-            # veggie (band 3) is read into the green plane, which becomes
-            # the simulated green below
-            img = np.empty((ny, nx, 3), np.float32)
-            channels = {2: img[:, :, 0], 1: img[:, :, 2], 3: img[:, :, 1]}
-        else:
-            channels = {bands[0]: np.empty((ny, nx), np.float32)}
+        xaxis, yaxis = _target_raster(dss[ref], domain, settings.resolution_km, settings.margin,
+                                      f"band {ref} ({files[ref].name})")
+        # every band goes straight into its place in the output (its plane,
+        # per the recipe's read_into) or into an array of its own
+        img, planes, arrays = _allocate(recipe, yaxis[2], xaxis[2])
         for b in bands:
-            src = f"band {b} ({files[b].name})"
-            rsl, rhow = _source_index(dss[b]["y"].values, y0, dy, ny, src)
-            csl, chow = _source_index(dss[b]["x"].values, x0, dx, nx, src)
-            _read_reduced(readers[b], rsl, rhow, csl, chow, dqf_max, channels[b])
+            _read_band(readers[b], dss[b], xaxis, yaxis, settings.dqf_max, arrays[b],
+                       f"band {b} ({files[b].name})")
         proj_attrs = dict(dss[bands[0]][abi.PROJECTION_VARIABLE].attrs)
-        units = "K" if bands[0] in abi.EMISSIVE_BANDS and readers[bands[0]].variable == "Rad" else None
     finally:
         for r in readers.values():
             r.close()
 
+    (x0, dx, nx), (y0, dy, ny) = xaxis, yaxis
     x = x0 + dx * np.arange(nx)
     y = y0 + dy * np.arange(ny)
-    lat = np.empty((ny, nx), np.float32)
-    lon = np.empty((ny, nx), np.float32)
-    for o0 in range(0, ny, _LATLON_BLOCK_ROWS):
-        o1 = min(ny, o0 + _LATLON_BLOCK_ROWS)
-        lat[o0:o1], lon[o0:o1] = _grid_latlon(grid, x, y[o0:o1])
+    lat, lon = _latlon_raster(grid, x, y)
     space = ~np.isfinite(lat)
     key = keys[bands[0]]
-    coords = {
+    coords: dict[str, Any] = {
         "y": ("y", y, {"units": "rad", "long_name": "fixed-grid N/S scan angle", "axis": "Y"}),
         "x": ("x", x, {"units": "rad", "long_name": "fixed-grid E/W scan angle", "axis": "X"}),
         "lat": (("y", "x"), lat, {"units": "degrees_north", "long_name": "latitude"}),
         "lon": (("y", "x"), lon, {"units": "degrees_east", "long_name": "longitude"}),
         "time": ((), np.datetime64(key.start, "ns"), {"long_name": "scan start time (UTC)"}),
     }
-    if ktag == "truecolor":
-        red, blue, veggie = channels[2], channels[1], channels[3]
-        # in row blocks (bounded temporaries); veggie is read before the
-        # green overwrites it, elementwise, so the values are those of one
-        # whole-image expression
-        for o0 in range(0, ny, _BLOCK_ROWS):
-            o1 = min(ny, o0 + _BLOCK_ROWS)
-            img[o0:o1, :, 1] = simulated_green(red[o0:o1], veggie[o0:o1], blue[o0:o1])
-        del veggie, channels
-        img[space] = np.nan
-        var = xr.Variable(
-            ("y", "x", "channel"),
-            img,
-            {
-                "units": "1",
-                "long_name": "true-colour reflectance factor (red, simulated green, blue)",
-                "grid_mapping": abi.PROJECTION_VARIABLE,
-                "green_recipe": "green = 0.45 * red(C02) + 0.10 * veggie(C03) + 0.45 * blue(C01) (CIMSS, Bah et al. 2018)",
-                "display_stretch": f"uint8 = round(255 * clip(value, 0, 1) ** (1 / {GAMMA}))",
-            },
-        )
-        coords["channel"] = ("channel", np.array(["red", "green", "blue"]))
-        name = "rgb"
-    else:
-        img = channels[bands[0]]
-        img[space] = np.nan
-        is_bt = units == "K" or (bands[0] in abi.EMISSIVE_BANDS)
-        var = xr.Variable(
-            ("y", "x"),
-            img,
-            {
-                "units": "K" if is_bt else "1",
-                "long_name": f"ABI band {bands[0]} " + ("brightness temperature" if is_bt else "reflectance factor"),
-                "grid_mapping": abi.PROJECTION_VARIABLE,
-            },
-        )
-        name = ktag
+    _combine(recipe, planes, arrays)
+    del planes, arrays
+    img[space] = np.nan
+    dims: tuple[str, ...] = ("y", "x")
+    if recipe.channels is not None:
+        dims += ("channel",)
+        coords["channel"] = ("channel", np.array(list(recipe.channels)))
+    var = xr.Variable(dims, img, {
+        "units": recipe.units,
+        "long_name": recipe.long_name,
+        "grid_mapping": abi.PROJECTION_VARIABLE,
+        **recipe.attrs,
+    })
+    name = recipe.variable
     ds = xr.Dataset({name: var}, coords=coords)
     ds[abi.PROJECTION_VARIABLE] = xr.Variable((), np.int32(-2147483647), proj_attrs)
     ds.attrs.update(
         {
-            "title": f"GOES-{key.satellite} ABI {ktag} composite",
+            "title": f"GOES-{key.satellite} ABI {recipe.name} composite",
             "composite_variable": name,
             "satellite": int(key.satellite),
             "product": key.product,
@@ -589,19 +405,17 @@ def _write_netcdf(ds: xr.Dataset, out_path: Path, name: str) -> None:
     var = ds[name]
     chunks = tuple(min(s, 256) for s in var.shape[:2]) + tuple(var.shape[2:])
     encoding = {name: {"chunksizes": chunks, "zlib": False}, "lat": {"zlib": True, "complevel": 1}, "lon": {"zlib": True, "complevel": 1}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out_path, mkdir=False) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+_KEYWORD_DEFAULTS = {"domain": None, "start": None, "end": None, "kind": "truecolor",
+                     "resolution_km": 1.0, "satellite": None}
 
 
 def make_composites(
     data_root: str | os.PathLike,
-    domain: Sequence[float],
+    domain: Sequence[float] | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     kind: Kind = "truecolor",
@@ -609,40 +423,55 @@ def make_composites(
     satellite: int | None = None,
     skip_outside: bool = False,
     progress: bool = True,
+    settings: CompositeSettings | None = None,
     **kwargs,
 ) -> list[Path]:
     """Composites of every cached scene (``{data_root}/sources``) with scan start
     in ``[start, end]``, written to :func:`composite_path` (existing ones are
     reused). Returns their paths, in time order.
 
+    The settings come either as ``settings`` (a
+    :class:`~convml_tt.config.CompositeSettings`) or as the keywords
+    ``domain``, ``start``, ``end``, ``kind`` (the recipe), ``resolution_km``,
+    ``satellite`` and, in ``kwargs``, ``margin`` and ``dqf_max`` (see
+    :func:`make_composite`), not both. ``kwargs`` may also hold
+    ``overwrite`` (rebuild existing composites).
     ``skip_outside``: skip scenes whose sector does not cover the domain
     (e.g. mesoscale sectors) instead of raising :class:`OffDiskError`.
-    ``kwargs`` go to :func:`make_composite`.
     """
     from tqdm.auto import tqdm
 
-    bands, _ = _kind_bands(kind)
-    domain = check_bbox(domain)
-    scenes = find_scenes(data_root, bands, start, end, satellite=satellite)
+    overwrite = bool(kwargs.pop("overwrite", False))
+    if settings is None:
+        if domain is None:
+            raise TypeError("make_composites needs a domain (or settings=CompositeSettings(...))")
+        settings = CompositeSettings(domain=domain, start=start, end=end, recipe=kind,
+                                     resolution_km=resolution_km, satellite=satellite, **kwargs)
+    else:
+        given = dict(domain=domain, start=start, end=end, kind=kind, resolution_km=resolution_km,
+                     satellite=satellite, **kwargs)
+        both = sorted(k for k, v in given.items() if k not in _KEYWORD_DEFAULTS or v != _KEYWORD_DEFAULTS[k])
+        if both:
+            raise TypeError(f"make_composites got settings= and the keyword(s) {both}; "
+                            f"give the composite settings one way, not both")
+    recipe = get_recipe(settings.recipe)
+    start, end = settings.start, settings.end
+    scenes = find_scenes(data_root, recipe.bands, start, end, satellite=settings.satellite)
     if not scenes:
         raise FileNotFoundError(
-            f"no cached scenes with bands {list(bands)} in {Path(data_root) / 'sources'}"
+            f"no cached scenes with bands {list(recipe.bands)} in {Path(data_root) / 'sources'}"
             + (f" between {start} and {end}" if start or end else "")
             + "; fetch some with `convml_tt fetch` (or make synthetic ones with `convml_tt synthetic`)"
         )
     paths = []
     for files in tqdm(scenes, desc="composites", unit="scene", disable=not progress):
-        out = composite_path(data_root, files, domain, kind, resolution_km)
-        bands_, ktag = _kind_bands(kind)
-        fp = _fingerprint(
-            {b: Path(files[b]) for b in bands_}, domain, ktag, resolution_km,
-            kwargs.get("margin", 2), kwargs.get("dqf_max", 1),
-        )
-        if out.exists() and not kwargs.get("overwrite") and _matches(out, fp):
+        out = composite_path(data_root, files, settings.domain, recipe, settings.resolution_km)
+        fp = _fingerprint({b: Path(files[b]) for b in recipe.bands}, settings, recipe)
+        if out.exists() and not overwrite and _matches(out, fp):
             paths.append(out)
             continue
         try:
-            make_composite(files, domain, kind, resolution_km, out_path=out, **kwargs)
+            _make(files, settings, recipe, out, reuse=False)
         except OffDiskError:
             if skip_outside:
                 continue

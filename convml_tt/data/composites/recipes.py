@@ -1,0 +1,285 @@
+"""Composite recipes: which ABI bands make a composite and how they combine.
+
+A :class:`Recipe` is data: the bands it reads, the output variable (one
+2-D ``(y, x)`` image, or ``(y, x, channel)`` with named channels), its
+units and attributes, and a ``combine`` function that computes output
+planes from the calibrated bands. :func:`convml_tt.data.composites.make_composite`
+builds any recipe the same way; recipes live in a registry
+(:func:`register_recipe`, :func:`get_recipe`, :func:`list_recipes`).
+
+Registered here:
+
+- ``truecolor`` (aliases ``truecolour``, ``rgb``): red = band 2 (0.64 um),
+  blue = band 1 (0.47 um) and a simulated green from band 3 ("veggie",
+  0.86 um), following the CIMSS natural true-colour recipe (Bah et al. 2018,
+  doi:10.1029/2018EA000379)::
+
+      green = 0.45 * red + 0.10 * veggie + 0.45 * blue
+
+  stored as linear reflectances (red, green, blue);
+- ``C01`` .. ``C06``: one band's reflectance factor (units ``"1"``);
+- ``C07`` .. ``C16``: one band's brightness temperature (K).
+
+A recipe's name is the composite's ``kind``: it names the cache folder
+(``{name}_{res}km``), the ``kind`` attribute of the fingerprint and the
+title, so a recipe must keep its name (and bump its ``version`` when its
+values change) for cached composites to stay valid.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
+
+from .enhance import GAMMA
+
+__all__ = [
+    "TRUECOLOR_BANDS",
+    "GREEN_FRACTIONS",
+    "RECIPE_VERSION",
+    "Recipe",
+    "register_recipe",
+    "get_recipe",
+    "list_recipes",
+    "simulated_green",
+]
+
+#: ABI bands of the true-colour recipe: blue (0.47 um), red (0.64 um), veggie (0.86 um)
+TRUECOLOR_BANDS = (1, 2, 3)
+#: CIMSS simulated green (Bah et al. 2018): fractions of red, veggie and blue
+GREEN_FRACTIONS = {"red": 0.45, "veggie": 0.10, "blue": 0.45}
+#: bump when the recipe changes, so cached composites are rebuilt
+RECIPE_VERSION = 1
+#: ABI band numbers; bands 1-6 are reflective, 7-16 emissive
+_ABI_BANDS = range(1, 17)
+_FIRST_EMISSIVE = 7
+#: central wavelengths of the ABI bands, micrometres
+_WAVELENGTH_UM = {1: 0.47, 2: 0.64, 3: 0.86, 4: 1.37, 5: 1.6, 6: 2.2, 7: 3.9, 8: 6.2, 9: 6.9,
+                  10: 7.3, 11: 8.4, 12: 9.6, 13: 10.3, 14: 11.2, 15: 12.3, 16: 13.3}
+#: names a composite's own variables take
+_RESERVED = frozenset({"x", "y", "lat", "lon", "time", "channel", "goes_imager_projection"})
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
+
+Kind = Union[str, int, "Recipe"]
+#: ``combine(bands) -> planes``: see :class:`Recipe`
+Combine = Callable[[Mapping[int, np.ndarray]], Mapping[Union[int, str], np.ndarray]]
+
+
+def simulated_green(red, veggie, blue):
+    """CIMSS simulated green reflectance from red (band 2), veggie (band 3)
+    and blue (band 1) reflectances (any broadcastable arrays)."""
+    f = GREEN_FRACTIONS
+    return f["red"] * red + f["veggie"] * veggie + f["blue"] * blue
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """How one kind of composite is made from ABI bands.
+
+    Attributes
+    ----------
+    name:
+        registry name and composite kind (a letter, then letters, digits,
+        ``_.+-``), e.g. ``"truecolor"``, ``"C13"``.
+    bands:
+        ABI band numbers 1-16 that are read, calibrated (reflectance factor
+        for bands 1-6, brightness temperature in K for 7-16; L2 ``CMI`` as
+        stored) and brought to the composite's raster.
+    variable:
+        name of the output variable (None: ``name``).
+    channels:
+        channel names of a ``(y, x, channel)`` variable, or None for one
+        ``(y, x)`` image.
+    units, long_name, attrs:
+        attributes of the output variable (``grid_mapping`` is added).
+    combine:
+        ``combine(bands) -> planes``: ``bands`` maps each band to a block of
+        rows of its calibrated values (``(rows, x)`` float32), and the result
+        maps output planes (index or channel name) to arrays of that shape.
+        It is called block by block, so it must work pixel by pixel (rows
+        are independent). Planes it does not return keep the band that
+        ``read_into`` put there. None: the planes are the bands as read.
+    read_into:
+        ``{band: plane}``: the output plane a band is read into (saving a
+        copy); ``combine`` may overwrite it, after reading it, block by
+        block. Bands not listed get arrays of their own. None: band ``i``
+        of ``bands`` into plane ``i``, for as many planes as there are.
+    version:
+        bump when the values change, so cached composites are rebuilt.
+    description:
+        one line for listings (None: ``long_name``).
+
+    Raises ``ValueError`` for a band outside 1-16, an invalid name or a plane
+    that nothing fills.
+    """
+
+    name: str
+    bands: tuple[int, ...]
+    variable: str | None = None
+    channels: tuple[str, ...] | None = None
+    units: str = "1"
+    long_name: str = ""
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    combine: Combine | None = None
+    read_into: Mapping[int, int] | None = None
+    version: int = RECIPE_VERSION
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(f"recipe name {self.name!r} must start with a letter and hold only "
+                             f"letters, digits and _.+- (it names files and a netCDF variable)")
+        bands = tuple(self.bands) if not isinstance(self.bands, int) else (self.bands,)
+        for b in bands:
+            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b not in _ABI_BANDS:
+                raise ValueError(f"recipe {self.name!r}: band {b!r} is not an ABI band number 1-16")
+        if not bands or len(set(bands)) != len(bands):
+            raise ValueError(f"recipe {self.name!r} needs one or more distinct bands, got {bands}")
+        set_(self, "bands", tuple(int(b) for b in bands))
+        variable = self.name if self.variable is None else self.variable
+        if not _NAME.fullmatch(str(variable)) or variable in _RESERVED:
+            raise ValueError(f"recipe {self.name!r}: output variable {variable!r} must be a name "
+                             f"other than {sorted(_RESERVED)}")
+        set_(self, "variable", variable)
+        if self.channels is not None:
+            channels = tuple(str(c) for c in self.channels)
+            if not channels or len(set(channels)) != len(channels):
+                raise ValueError(f"recipe {self.name!r}: channels {channels} must be distinct names")
+            set_(self, "channels", channels)
+        n = self.n_planes
+        if self.read_into is None:
+            read_into = {b: i for i, b in enumerate(self.bands[:n])}
+        else:
+            read_into = {int(b): int(i) for b, i in dict(self.read_into).items()}
+        bad = {b: i for b, i in read_into.items() if b not in self.bands or not 0 <= i < n}
+        if bad or len(set(read_into.values())) != len(read_into):
+            raise ValueError(f"recipe {self.name!r}: read_into {read_into} must map bands of {self.bands} "
+                             f"to distinct planes 0..{n - 1}")
+        if self.combine is None and len(read_into) < n:
+            raise ValueError(f"recipe {self.name!r} has no combine function, so every one of its {n} "
+                             f"output planes needs a band (read_into {read_into})")
+        set_(self, "read_into", read_into)
+        set_(self, "attrs", dict(self.attrs))
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            raise ValueError(f"recipe {self.name!r}: version {self.version!r} must be a whole number >= 1")
+        if self.description is None:
+            set_(self, "description", self.long_name)
+
+    @property
+    def n_planes(self) -> int:
+        """Number of output planes: 1 for a ``(y, x)`` image, else ``len(channels)``."""
+        return 1 if self.channels is None else len(self.channels)
+
+    def plane_index(self, key: int | str) -> int:
+        """Index of an output plane given by index or channel name."""
+        if isinstance(key, str):
+            if self.channels is None or key not in self.channels:
+                raise KeyError(f"recipe {self.name!r} has no channel {key!r} (channels {self.channels})")
+            return self.channels.index(key)
+        return int(key)
+
+
+# -----------------------------------------------------------------------------
+# the registry
+# -----------------------------------------------------------------------------
+_RECIPES: dict[str, Recipe] = {}
+#: other names of registered recipes (lower case)
+_ALIASES = {"truecolour": "truecolor", "rgb": "truecolor"}
+
+
+def _lookup(name: str) -> Recipe | None:
+    low = name.lower()
+    low = _ALIASES.get(low, low)
+    for key, recipe in _RECIPES.items():
+        if key.lower() == low:
+            return recipe
+    return None
+
+
+def register_recipe(recipe: Recipe, overwrite: bool = False) -> Recipe:
+    """Add ``recipe`` to the registry (names compare case-insensitively);
+    returns it.
+
+    Raises ``ValueError`` when its name (or an alias such as ``"rgb"``) is
+    taken, unless ``overwrite``.
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe takes a Recipe, got {type(recipe).__name__}")
+    old = _lookup(recipe.name)
+    if old is not None and not overwrite:
+        raise ValueError(f"a recipe named {old.name!r} is already registered; pick another name "
+                         f"or pass overwrite=True to replace it")
+    if old is not None:
+        del _RECIPES[old.name]
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def get_recipe(kind: Kind) -> Recipe:
+    """The recipe for a composite ``kind``: a registered name (any case;
+    ``"truecolour"`` and ``"rgb"`` mean ``"truecolor"``), an ABI band number
+    1-16 (``13`` or ``"13"`` means ``"C13"``) or a :class:`Recipe`.
+
+    Raises ``ValueError`` for anything else.
+    """
+    if isinstance(kind, Recipe):
+        return kind
+    if isinstance(kind, str):
+        found = _lookup(kind)
+        if found is not None:
+            return found
+    try:
+        band = int(kind)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16"
+        ) from None
+    if band not in _ABI_BANDS:
+        raise ValueError(f"composite band {band} must be an ABI band number 1-16")
+    return _RECIPES[f"C{band:02d}"]
+
+
+def list_recipes() -> list[Recipe]:
+    """The registered recipes, in the order they were registered."""
+    return list(_RECIPES.values())
+
+
+# -----------------------------------------------------------------------------
+# the built-in recipes
+# -----------------------------------------------------------------------------
+def _true_colour_green(bands: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+    # the green plane holds veggie (band 3) as read; it is replaced, block by
+    # block, elementwise, so the values are those of one whole-image expression
+    return {1: simulated_green(bands[2], bands[3], bands[1])}
+
+
+register_recipe(Recipe(
+    name="truecolor",
+    bands=TRUECOLOR_BANDS,
+    variable="rgb",
+    channels=("red", "green", "blue"),
+    units="1",
+    long_name="true-colour reflectance factor (red, simulated green, blue)",
+    attrs={
+        "green_recipe": "green = 0.45 * red(C02) + 0.10 * veggie(C03) + 0.45 * blue(C01) (CIMSS, Bah et al. 2018)",
+        "display_stretch": f"uint8 = round(255 * clip(value, 0, 1) ** (1 / {GAMMA}))",
+    },
+    combine=_true_colour_green,
+    # band 2 -> red, band 3 (veggie) -> green (then the simulated green), band 1 -> blue
+    read_into={2: 0, 3: 1, 1: 2},
+    description="CIMSS natural true colour: red C02, simulated green, blue C01 (reflectance factor)",
+))
+for _b in _ABI_BANDS:
+    _bt = _b >= _FIRST_EMISSIVE
+    _what = "brightness temperature" if _bt else "reflectance factor"
+    register_recipe(Recipe(
+        name=f"C{_b:02d}",
+        bands=(_b,),
+        units="K" if _bt else "1",
+        long_name=f"ABI band {_b} {_what}",
+        description=f"ABI band {_b} ({_WAVELENGTH_UM[_b]:g} um) {_what}",
+    ))
+del _b, _bt, _what
