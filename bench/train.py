@@ -39,7 +39,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # toy dataset writer
 
-from convml_tt.architectures.triplet_trainer import (  # noqa: E402
+from convml_tt.architectures import (  # noqa: E402
     TripletEncoder,
     TripletLoss,
     TripletModel,

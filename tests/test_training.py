@@ -1,4 +1,4 @@
-"""Triplet encoder, loss, fastai Learner, model files and the train CLI (issue 5).
+"""Triplet encoder, loss, fastai Learner, model files and the train CLI.
 
 Real training steps with resnet18 on tiny (32 px) toy tiles; see
 ``triplet_fixtures.py`` for the learnable toy set.
@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from convml_tt.architectures.triplet_trainer import (
+from convml_tt.architectures import (
     MODEL_FORMAT,
     TripletEncoder,
     TripletLoss,
@@ -23,9 +23,9 @@ from convml_tt.architectures.triplet_trainer import (
     make_learner,
     resume_from_checkpoint,
     save_model,
-    triplet_acc,
 )
-from convml_tt.data.dataset import TripletDataset
+from convml_tt.architectures.losses import triplet_acc
+from convml_tt.data.dataset.torch import TripletDataset
 from triplet_fixtures import write_toy_triplets
 
 torch.set_num_threads(2)
@@ -77,7 +77,7 @@ def test_bf16_autocast_on_cpu_trains_with_float32_loss_and_weights(toy_ds):
     """CPU bf16: the forward runs in bf16, the loss and every parameter stay float32."""
     from fastai.callback.core import Callback
 
-    from convml_tt.architectures.triplet_trainer import CPUAutocast, cpu_has_native_bf16
+    from convml_tt.architectures import CPUAutocast, cpu_has_native_bf16
 
     learn = make_learner(toy_ds, mixed_precision="bf16", device="cpu", negatives="own", **FAST)
     assert any(isinstance(cb, CPUAutocast) for cb in learn.cbs)
@@ -327,7 +327,7 @@ def test_cli_train_writes_model_and_prints_table(toy_ds, tmp_path, capsys):
 
 
 def test_time_training_step_times_a_real_step():
-    from convml_tt.architectures.triplet_trainer import time_training_step
+    from convml_tt.architectures import time_training_step
 
     state = torch.random.get_rng_state()
     small = time_training_step(tile_pixels=16, batch_size=2, emb_dim=8, device="cpu", mixed_precision="no", steps=1)

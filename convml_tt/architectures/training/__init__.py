@@ -1,0 +1,29 @@
+"""Training the triplet encoder with fastai.
+
+- :mod:`.dataloaders`: triplet batches with a dummy target (:func:`make_dataloaders`);
+- :mod:`.precision`: which autocast a device gets, bf16 autocast on CPU;
+- :mod:`.checkpoints`: epoch checkpoints and resuming;
+- :mod:`.learner`: :func:`make_learner` and one-call :func:`train`;
+- :mod:`.timing`: :func:`time_training_step`.
+"""
+from __future__ import annotations
+
+from .checkpoints import CheckpointCallback, resume_from_checkpoint, save_checkpoint
+from .dataloaders import TripletDataLoader, make_dataloaders
+from .learner import make_learner, train
+from .precision import CPUAutocast, cpu_has_native_bf16, resolve_precision
+from .timing import time_training_step
+
+__all__ = [
+    "CheckpointCallback",
+    "resume_from_checkpoint",
+    "save_checkpoint",
+    "TripletDataLoader",
+    "make_dataloaders",
+    "make_learner",
+    "train",
+    "CPUAutocast",
+    "cpu_has_native_bf16",
+    "resolve_precision",
+    "time_training_step",
+]
