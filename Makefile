@@ -10,8 +10,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 
-$(STAMP): setup.py | $(PY)
-	$(PY) -m pip install -e ".[test]"
+# the library declares version ranges (setup.py); the exact versions tested
+# here and in CI are pinned in constraints.txt
+$(STAMP): setup.py constraints.txt | $(PY)
+	$(PY) -m pip install -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 venv: $(STAMP)

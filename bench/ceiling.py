@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from convml_tt.data.synthetic import REGIMES, load_regime_labels
-from convml_tt.data.triplets import TILE_TYPES, list_triplets, read_triplet_meta
+from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, read_triplet_meta
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,14 +44,14 @@ def _day_factors(label_file: str) -> dict[str, dict[str, float] | float]:
     }
 
 
-def _oracle(entry: dict, data_root: Path, with_day: bool) -> np.ndarray:
+def _oracle(entry, data_root: Path, with_day: bool) -> np.ndarray:
     onehot = np.zeros(len(REGIMES))
-    onehot[int(entry["regime"])] = 1.0
+    onehot[int(entry.labels["regime"])] = 1.0
     if not with_day:
         return onehot
-    src = next((data_root / "sources").rglob(entry["source_files"][0]))
+    src = next((data_root / "sources").rglob(entry.source_files[0]))
     f = _day_factors(str(src))
-    name = REGIMES[int(entry["regime"])]
+    name = REGIMES[int(entry.labels["regime"])]
     return np.r_[onehot, np.log(f["length_scale"]), np.log(f["cloud_fraction"][name]),
                  np.log(f["brightness"][name])]
 
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stage", default="study")
     args = p.parse_args(argv)
     metas = [read_triplet_meta(args.dataset, args.stage, i) for i in list_triplets(args.dataset, args.stage)]
-    if not metas or "regime" not in metas[0]["anchor"]:
+    if not metas or metas[0] is None or "regime" not in metas[0].anchor.labels:
         raise SystemExit(f"{args.dataset}: no {args.stage} triplets with synthetic regime labels")
-    reg = {k: np.array([m[k]["regime"] for m in metas]) for k in TILE_TYPES}
+    reg = {k: np.array([m.tile(k).labels["regime"] for m in metas]) for k in TILE_TYPES}
     print(f"{len(metas)} {args.stage} triplets")
     print(f"neighbour in another regime: {np.mean(reg['anchor'] != reg['neighbor']):.3f}")
     print(f"distant tile in the anchor's regime: {np.mean(reg['anchor'] == reg['distant']):.3f}")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     for label, with_day in (("regime only", False), ("regime + day factors", True)):
         ok = []
         for m in metas:
-            a, n, d = (_oracle(m[k], args.data_root, with_day) for k in TILE_TYPES)
+            a, n, d = (_oracle(m.tile(k), args.data_root, with_day) for k in TILE_TYPES)
             ok.append(np.linalg.norm(a - n) < np.linalg.norm(a - d))
         print(f"| {label} | {np.mean(ok):.3f} |")
 

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from convml_tt.data.composite import make_composites
-from convml_tt.data.synthetic import write_synthetic_scenes
-from convml_tt.data.triplets import make_triplets
+from convml_tt.data.composites import make_composites
+from convml_tt.data.dataset import make_triplets
+from convml_tt.data.synthetic import RegimeLabeler, write_synthetic_scenes
 
 DOMAIN = (-53.5, 11.5, -46.5, 18.5)
 
@@ -42,7 +42,7 @@ def main() -> None:
         for k in range(a.repeat):
             t, c = time.perf_counter(), time.process_time()
             make_triplets(tmp, DOMAIN, Path(tmp) / f"ds{k}", n_train=a.n, composites=comps, progress=False,
-                          tile_size=a.size, tile_pixels=a.pixels, seed=1)
+                          tile_size=a.size, tile_pixels=a.pixels, seed=1, labeler=RegimeLabeler())
             walls.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c)
     el, cpu = min(walls), min(cpus)

@@ -162,7 +162,7 @@ def resolve_device(device: Any = None):
         if not torch.cuda.is_available():
             raise RuntimeError(
                 f"device {str(device)!r} was requested but CUDA is not available here "
-                f"(torch.cuda.is_available() is False: no GPU visible or a CPU-only torch build); "
+                f"(torch.cuda.is_available() is False: no CUDA GPU visible, or a CPU-only torch build); "
                 f"use device 'cpu' (CLI: --device cpu) or leave the device unset"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():

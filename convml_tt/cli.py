@@ -204,7 +204,9 @@ def _run_plot(args) -> int:
         fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples,
                                  letters=not args.no_letters, dataset_path=args.dataset_path, title=args.title)
         if args.labels_out is not None:
-            labels.to_dataframe().to_csv(args.labels_out)
+            from ._io import write_text
+
+            write_text(args.labels_out, labels.to_dataframe().to_csv())
             print(f"wrote cluster labels to {args.labels_out}")
     elif args.kind == "scatter":
         fig, _, _ = scatter(da, dims=args.dims, method=args.method, n_insets=args.n_insets,
@@ -245,8 +247,9 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
+    from ._io import write_text
     from .interpretation.embeddings import load_embeddings
-    from .interpretation.metrics import quality_table, to_markdown
+    from .interpretation.evaluate import quality_table, to_markdown
 
     da = load_embeddings(args.embeddings)
     df = quality_table(da, model=args.model, label=args.label, k=args.k, n_clusters=args.n_clusters,
@@ -255,8 +258,7 @@ def _run_evaluate(args) -> int:
     text = to_markdown(df)
     print(text)
     if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(text + "\n", encoding="utf-8")
+        write_text(args.markdown, text + "\n")
     return 0
 
 
@@ -293,14 +295,11 @@ def _add_synthetic(sub) -> None:
 
 
 def _run_synthetic(args) -> int:
+    from .config import SceneSettings, settings_from
     from .data.synthetic import write_synthetic_scenes
 
-    scenes = write_synthetic_scenes(
-        args.data_root, args.start, count=args.count, interval=args.interval, seed=args.seed,
-        satellite=args.satellite, sector=args.sector, center=tuple(args.center),
-        size_km=args.size_km, bands=tuple(args.bands), region_km=args.region_km,
-        variability=args.variability, progress=not args.quiet,
-    )
+    settings = settings_from(SceneSettings, args)
+    scenes = write_synthetic_scenes(args.data_root, settings=settings, progress=not args.quiet)
     for scene in scenes:
         for band in sorted(scene.files):
             print(scene.files[band])
@@ -310,27 +309,55 @@ def _run_synthetic(args) -> int:
 
 
 def _add_composite(sub) -> None:
+    from .data.composites.recipes import get_recipe, list_recipes
+
+    recipes = list_recipes()
+    table = [("name", "bands", "units", "description")] + [
+        (r.name, ",".join(map(str, r.bands)), r.units, r.description) for r in recipes
+    ]
+    lines = [f"{n:<10} {b:<8} {u:<6} {d}".rstrip() for n, b, u, d in table]
+
+    class ListRecipes(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print("\n".join(lines))
+            parser.exit(0)
+
+    def recipe_name(text: str) -> str:
+        # aliases ("rgb", "c13", "13") to the registered name; others fail `choices`
+        try:
+            return get_recipe(text).name
+        except ValueError:
+            return text
+
     p = sub.add_parser(
         "composite",
         help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="recipes (--recipe NAME):\n" + "\n".join("  " + line for line in lines),
     )
     _common(p)
     _domain_and_times(p)
     p.add_argument("--resolution-km", type=float, default=1.0, help="common pixel size, km (0.5, 1, 2)")
-    p.add_argument("--band", type=int, default=None,
-                   help="single-band composite of this ABI band (default: true colour from bands 1-3)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--recipe", type=recipe_name, choices=[r.name for r in recipes], default=None,
+                       metavar="NAME", help="what to composite (default: truecolor); see the list below")
+    which.add_argument("--band", type=int, default=None,
+                       help="single-band composite of this ABI band, the same as --recipe C{BAND:02d} "
+                            "(default: true colour from bands 1-3)")
     p.add_argument("--satellite", type=int, default=None, help="only scenes of this GOES satellite")
+    p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
+                   help="print the recipes (name, bands, units, description) and exit")
     p.set_defaults(func=_run_composite)
 
 
 def _run_composite(args) -> int:
-    from .data.composite import make_composites
+    from .config import CompositeSettings, settings_from
+    from .data.composites import make_composites
 
-    paths = make_composites(
-        args.data_root, args.domain, start=args.start, end=args.end,
-        kind=args.band if args.band is not None else "truecolor",
-        resolution_km=args.resolution_km, satellite=args.satellite, progress=not args.quiet,
-    )
+    # --band B is the recipe C{B:02d}; --recipe NAME is picked up by name
+    band = {"recipe": args.band} if args.band is not None else {}
+    settings = settings_from(CompositeSettings, args, **band)
+    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet)
     for p in paths:
         print(p)
     return 0
@@ -358,18 +385,24 @@ def _add_triplets(sub) -> None:
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
+    p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
+                   help="what to store about each tile besides place and time: 'synthetic' (default): "
+                        "the true regime of synthetic scenes (nothing for real scenes); 'none'")
     p.set_defaults(func=_run_triplets)
 
 
 def _run_triplets(args) -> int:
-    from .data.triplets import make_triplets, plot_triplets
+    from .config import TripletSettings, settings_from
+    from .data.dataset import make_triplets, plot_triplets
 
+    labeler = None
+    if args.labels == "synthetic":
+        from .data.synthetic import RegimeLabeler
+
+        labeler = RegimeLabeler()
     out = make_triplets(
-        args.data_root, args.domain, args.out, n_train=args.n_train, n_study=args.n_study,
-        tile_size=args.tile_size, tile_pixels=args.tile_pixels, seed=args.seed,
-        workers=args.workers, start=args.start, end=args.end, progress=not args.quiet,
-        resolution_km=args.resolution_km, neighbor_distance=args.neighbor_distance,
-        distant=args.distant, method=args.method,
+        args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
+        start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)
@@ -382,14 +415,20 @@ def _add_train(sub) -> None:
         "train",
         help="train the triplet encoder on a triplet dataset folder and write a model file",
         description=(
-            "Train a ResNet encoder with a triplet loss (fastai, one-cycle schedule) on the "
-            "train/ stage of DATASET, print the per-epoch table, checkpoint every epoch and "
-            "write the model file (weights + config) to --out."
+            "Train an encoder (a registered backbone, by default a ResNet) with a triplet loss "
+            "(fastai, one-cycle schedule) on the train/ stage of DATASET, print the per-epoch table, "
+            "checkpoint every epoch and write the model file (weights + config) to --out. "
+            "Settings: convml_tt.config.TrainingSettings."
         ),
     )
     p.add_argument("dataset", type=Path, metavar="DATASET", help="triplet dataset folder (with train/)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="model file to write, e.g. model.pt")
-    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument("--arch", default="resnet18", metavar="NAME",
+                   help="backbone of the registry: resnet18 (default), resnet34, resnet50, or one that a "
+                        "--plugin module registers")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
+                        "backbone with convml_tt.architectures.register_backbone(name, factory); repeatable")
     p.add_argument("--epochs", type=int, default=10, help="epochs of one-cycle training (default 10)")
     p.add_argument("--batch-size", type=int, default=50, help="triplets per batch (default 50)")
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
@@ -397,7 +436,8 @@ def _add_train(sub) -> None:
     p.add_argument("--head", default="fastai", choices=["fastai", "linear"],
                    help="embedding head: the 2019 fastai head (default) or a linear one")
     p.add_argument("--pretrained", default=None, metavar="PATH",
-                   help="backbone weights: a torchvision ResNet .pth, a convml_tt model, or 'imagenet'")
+                   help="backbone weights: a state_dict of the backbone (e.g. a torchvision ResNet .pth), "
+                        "a convml_tt model, or 'imagenet' (the weights the backbone is registered with)")
     p.add_argument("--freeze-body", action="store_true", help="train the head only")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "no"],
@@ -428,26 +468,24 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from .architectures.triplet_trainer import resolve_device, train
+    from .architectures import get_backbone, load_plugin, resolve_device, train
+    from .config import TrainingSettings, settings_from
 
+    for module in args.plugin:
+        load_plugin(module)  # registers its backbones before --arch is looked up
     device = resolve_device(args.device)  # clear error for --device cuda without a GPU
+    # flags named as the settings fields are taken as they are; these three are named otherwise
+    s = settings_from(TrainingSettings, args, device=device, mixed_precision=args.precision,
+                      num_workers=args.workers, augment=not args.no_augment)
+    get_backbone(s.arch)  # an unknown --arch fails here, listing the registered backbones
     ckpt = None
     if not args.no_checkpoints:
         ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
-    learn = train(
-        args.dataset, args.out, epochs=args.epochs, lr=args.lr, checkpoint_dir=ckpt,
-        resume=args.resume, quiet=args.quiet, arch=args.arch, emb_dim=args.emb_dim,
-        head=args.head, pretrained=args.pretrained, freeze_body=args.freeze_body,
-        batch_size=args.batch_size, device=device, mixed_precision=args.precision,
-        preload=args.preload, tile_size=args.tile_size, valid_pct=args.valid_pct, loss=args.loss,
-        dropout=args.dropout, **({"negatives": args.negatives} if args.negatives else {}),
-        jitter=args.jitter, augment=not args.no_augment, seed=args.seed,
-        num_workers=args.workers, skip_incomplete=args.skip_incomplete,
-    )
+    learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet)
     names = list(learn.recorder.metric_names[1:-1])
     last = learn.recorder.values[-1] if learn.recorder.values else []
     summary = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, last) if v is not None)
-    print(f"wrote {args.out} ({args.arch}, emb_dim {args.emb_dim}, {args.epochs} epochs on {device}"
+    print(f"wrote {args.out} ({s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {device}"
           + (f"; {summary}" if summary else "") + ")")
     return 0
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Mapping, TypeVar
 
@@ -81,6 +82,12 @@ class SceneSettings:
     ``bands``; ``resolution_km`` (None: each band's real resolution, or 0.5,
     1, 2 km for all bands); regime regions ``region_km`` across (None:
     ``size_km / 2.85``); day-to-day ``variability`` 0..2.
+
+    ``satellite``, ``center``, ``size_km`` and the band numbers need the
+    sector's geometry and the band tables: they are checked (with an
+    ``OffDiskError`` for a centre off the disk) when the scenes are written,
+    before any file is. The ``checked_*`` functions are the checks of single
+    settings that the scene generator applies to its own arguments too.
     """
 
     start: dt.datetime = dt.datetime(2020, 1, 2, 14)
@@ -115,17 +122,48 @@ class SceneSettings:
             raise ValueError(f"interval {self.interval!r} must be positive, e.g. timedelta(days=1)")
         if self.sector not in ("M1", "M2", "C", "F"):
             raise ValueError(f"sector {self.sector!r} must be one of ('M1', 'M2', 'C', 'F')")
-        if len(tuple(self.center)) != 2:
-            raise ValueError(f"center must be (lat, lon) in degrees, got {self.center!r}")
-        set_(self, "center", tuple(float(v) for v in self.center))
-        set_(self, "bands", tuple(int(b) for b in self.bands))
-        if not 0 <= float(self.variability) <= 2:
-            raise ValueError(f"variability={self.variability!r} must be between 0 (no day-to-day "
-                             f"variability) and 2")
-        if self.region_km is not None and not self.region_km > 0:
-            raise ValueError(f"region_km={self.region_km!r} must be positive (km) or None")
-        if not self.size_km > 0:
-            raise ValueError(f"size_km={self.size_km!r} must be a positive number of km")
+        try:
+            set_(self, "center", tuple(float(v) for v in self.center))
+        except (TypeError, ValueError):
+            pass  # the sector geometry names what is wrong with it
+        set_(self, "bands", self.checked_bands(self.bands))
+        self.checked_resolution_km(self.resolution_km)
+        self.checked_region_km(self.region_km)
+        self.checked_variability(self.variability)
+
+    @staticmethod
+    def checked_bands(bands: Any) -> tuple[int, ...]:
+        """``bands`` as a tuple of ints; ``ValueError`` when empty."""
+        bands = tuple(int(b) for b in bands)
+        if not bands:
+            raise ValueError("bands must name at least one band, e.g. (1, 2, 3)")
+        return bands
+
+    @staticmethod
+    def checked_resolution_km(resolution_km: Any) -> Any:
+        """``resolution_km`` unchanged; ``ValueError`` unless None, 0.5, 1 or 2."""
+        if resolution_km is not None and resolution_km not in (0.5, 1.0, 2.0):
+            raise ValueError(f"resolution_km={resolution_km!r}: use None (each band's real resolution) "
+                             f"or 0.5, 1 or 2 (km, all bands)")
+        return resolution_km
+
+    @staticmethod
+    def checked_region_km(region_km: Any) -> float | None:
+        """``region_km`` as a float (km) or None; ``ValueError`` unless positive."""
+        if region_km is None:
+            return None
+        region_km = float(region_km)
+        if region_km <= 0:
+            raise ValueError(f"region_km {region_km!r} must be positive (km)")
+        return region_km
+
+    @staticmethod
+    def checked_variability(variability: Any) -> float:
+        """``variability`` as a float; ``ValueError`` unless 0 <= it <= 2."""
+        variability = float(variability)
+        if not (0.0 <= variability <= 2.0):
+            raise ValueError(f"variability {variability!r} must be between 0 (none) and 2; 1 is the default")
+        return variability
 
 
 # -----------------------------------------------------------------------------
@@ -138,7 +176,8 @@ class CompositeSettings:
     ``domain`` (lon_min, lat_min, lon_max, lat_max, degrees); scenes with
     scan start in [``start``, ``end``] (None: open); ``recipe``: a name of
     the recipe registry (``convml_tt composite --recipe``, e.g.
-    ``"truecolor"``, ``"C13"``) or an ABI band number; common pixel size
+    ``"truecolor"``, ``"C13"``), an ABI band number or a
+    :class:`~convml_tt.data.composites.recipes.Recipe`; common pixel size
     ``resolution_km`` (0.5, 1, 2 km); only scenes of ``satellite`` (None:
     all); ``margin`` pixels around the domain window; pixels with a data
     quality flag above ``dqf_max`` become NaN.
@@ -147,7 +186,7 @@ class CompositeSettings:
     domain: tuple[float, float, float, float]
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    recipe: str | int = "truecolor"
+    recipe: Any = "truecolor"  # str | int | Recipe
     resolution_km: float = 1.0
     satellite: int | None = None
     margin: int = 2
@@ -155,9 +194,11 @@ class CompositeSettings:
 
     def __post_init__(self) -> None:
         from .data.abi.navigation import check_bbox
+        from .data.composites.recipes import get_recipe
 
+        get_recipe(self.recipe)  # an unknown recipe or band is a ValueError
         object.__setattr__(self, "domain", check_bbox(self.domain))
-        if not (isinstance(self.resolution_km, (int, float)) and self.resolution_km > 0):
+        if not (isinstance(self.resolution_km, numbers.Real) and self.resolution_km > 0):
             raise ValueError(f"resolution_km={self.resolution_km!r} must be a positive number of km")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
@@ -331,8 +372,8 @@ class TrainingSettings:
         if self.loss not in ("euclidean", "squared"):
             raise ValueError(f"loss={self.loss!r}; use 'euclidean' or 'squared'")
         if self.negatives not in ("batch", "own"):
-            raise ValueError(f"negatives={self.negatives!r}: use 'batch' (every distant tile of the batch) "
-                             f"or 'own' (each triplet's own distant tile)")
+            raise ValueError(f"negatives={self.negatives!r}: use 'batch' or 'own' ('batch': every distant "
+                             f"tile of the batch; 'own': each triplet's own distant tile)")
         if self.margin < 0:
             raise ValueError(f"margin={self.margin} must be non-negative")
         if not 0.0 <= self.jitter < 1.0:

@@ -1,6 +1,6 @@
 """Fixtures for the interpretation tests: a small triplet dataset folder with
-three visually distinct "regimes" and metadata in the format written by
-``convml_tt.data.triplets``, and a tiny resnet18 encoder model file.
+three visually distinct "regimes" and metadata written through
+``convml_tt.data.dataset.format`` (as the dataset writer does), and a tiny resnet18 encoder model file.
 
 Imported by tests/test_interpretation.py and tests/test_plots.py.
 """
@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
+
+from convml_tt.data.dataset.format import TileMeta, TripletMeta, tile_name, write_triplet_meta
 
 N_STUDY = 24
 N_TRAIN = 6
 TILE_PX = 32
+#: names the regime labeler would record for regimes 0, 1, 2
+REGIME_NAMES = ("clear", "sugar", "gravel")
 
 
 def regime_tile(rng: np.random.Generator, regime: int, size: int = TILE_PX, channels: int = 3) -> np.ndarray:
@@ -41,20 +44,20 @@ def write_regime_dataset(root: Path, n_study: int = N_STUDY, n_train: int = N_TR
         d.mkdir(parents=True, exist_ok=True)
         for i in range(n):
             r = i % 3
-            meta = {"id": i, "stage": stage, "tile_size_m": 50000.0, "tile_pixels": TILE_PX}
+            meta = TripletMeta(id=i, stage=stage, tile_size_m=50000.0, tile_pixels=TILE_PX)
             for kind, rr in (("anchor", r), ("neighbor", r), ("distant", (r + 1) % 3)):
                 arr = regime_tile(rng, rr, channels=channels)
-                Image.fromarray(arr[:, :, 0] if channels == 1 else arr).save(d / f"{i:05d}_{kind}.png")
-                meta[kind] = {
-                    "lat": round(10.0 + 0.25 * i, 6),
-                    "lon": -50.0 + (0.5 if kind == "distant" else 0.0),
-                    "time": "2020-01-02T14:00:00",
-                    "satellite": "G16",
-                    "source_files": ["OR_ABI-L1b-RadF-M6C01_G16_s20200021400000.nc"],
-                    "regime": rr,
-                }
+                Image.fromarray(arr[:, :, 0] if channels == 1 else arr).save(d / tile_name(i, kind))
+                setattr(meta, kind, TileMeta(
+                    lat=round(10.0 + 0.25 * i, 6),
+                    lon=-50.0 + (0.5 if kind == "distant" else 0.0),
+                    time="2020-01-02T14:00:00",
+                    satellite=16,
+                    source_files=["OR_ABI-L1b-RadF-M6C01_G16_s20200021400000.nc"],
+                    labels={"regime": rr, "regime_name": REGIME_NAMES[rr]},
+                ))
             if with_meta:
-                (d / f"{i:05d}_meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+                write_triplet_meta(root, meta)
     return root
 
 
@@ -68,7 +71,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
     """A resnet18 encoder (emb_dim 8, random weights, seed 0) saved as a model file."""
     import torch
 
-    from convml_tt.architectures.triplet_trainer import TripletEncoder, save_model
+    from convml_tt.architectures import TripletEncoder, save_model
 
     torch.manual_seed(0)
     enc = TripletEncoder("resnet18", n_input_channels=3, emb_dim=8, head="linear", dropout=0.0,

@@ -1,4 +1,4 @@
-"""Triplet/tile datasets over dataset folders, and batch augmentation (issue 5)."""
+"""Triplet/tile datasets over dataset folders, and batch augmentation."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +31,7 @@ def test_reads_folder_with_metadata(toy_ds):
     a, n, d = ds[0]
     assert a.dtype == torch.uint8 and a.shape == (3, 16, 16)
     assert torch.equal(a, read_tile(toy_ds / "train" / "00000_anchor.png"))
-    assert ds.has_meta and ds.meta(3)["triplet_id"] == 3
+    assert ds.has_meta and ds.meta(3).id == 3
     # a stage folder can be given directly; study stage
     assert len(TripletDataset(toy_ds / "study", stage="study")) == 4
     assert len(TripletDataset(toy_ds / "train")) == 10

@@ -98,26 +98,27 @@ def test_second_run_reuses_everything(fast_demo, capsys):
 def test_interrupted_training_resumes_and_cleans_up(fast_demo, tmp_path, monkeypatch, capsys):
     """Training killed after its first epoch: the next run resumes from the
     checkpoint (not from scratch) and, once done, drops the checkpoints."""
-    from convml_tt.architectures import triplet_trainer
+    from convml_tt.architectures import model_file
+    from convml_tt.architectures.training import checkpoints
 
     data_root = fast_demo[0] / "data"  # scenes and composites of the fast demo
     out = tmp_path / "demo_output"
     settings = DemoSettings.fast(epochs=2)
-    original = triplet_trainer.CheckpointCallback.after_epoch
+    original = checkpoints.CheckpointCallback.after_epoch
 
     def die_after_first_epoch(self):
         original(self)
         if self.epoch == 0:
             raise KeyboardInterrupt("simulated Ctrl-C")
 
-    monkeypatch.setattr(triplet_trainer.CheckpointCallback, "after_epoch", die_after_first_epoch)
+    monkeypatch.setattr(checkpoints.CheckpointCallback, "after_epoch", die_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_demo(out, settings, data_root=data_root, device="cpu", quiet=True)
     ckpt = out / "model.pt.checkpoints"
     assert (ckpt / "last.pt").is_file() and not (out / "model.pt").exists()
-    assert triplet_trainer.read_model_file(ckpt / "last.pt")["epoch"] == 1
+    assert model_file.read_model_file(ckpt / "last.pt")["epoch"] == 1
 
-    monkeypatch.setattr(triplet_trainer.CheckpointCallback, "after_epoch", original)
+    monkeypatch.setattr(checkpoints.CheckpointCallback, "after_epoch", original)
     capsys.readouterr()
     result = run_demo(out, settings, data_root=data_root, device="cpu")
     printed = capsys.readouterr().out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from convml_tt.interpretation import metrics
+from convml_tt.interpretation import evaluate, metrics
 from convml_tt.interpretation.embeddings import (
     get_embeddings,
     load_embeddings,
@@ -47,7 +47,7 @@ def test_embeddings_shape_coords_attrs(embeddings, regime_dataset, tiny_model_fi
 
 def test_embeddings_match_bare_model(embeddings, regime_dataset, tiny_model_file):
     """Same numbers as the trainer's own embed_tiles on the same tiles."""
-    from convml_tt.architectures.triplet_trainer import embed_dataset, load_model
+    from convml_tt.architectures import embed_dataset, load_model
 
     ids, emb = embed_dataset(load_model(tiny_model_file, device="cpu"), regime_dataset, stage="study",
                              progress=False)
@@ -153,7 +153,7 @@ def test_separable_clusters_score_perfectly(clustered):
     clusters = metrics.ward_clusters(clustered.values, 3)
     assert metrics.adjusted_rand_index(labels, clusters) == pytest.approx(1.0)
     assert metrics.cluster_purity(labels, clusters) == 1.0
-    scores = metrics.embedding_scores(clustered)
+    scores = evaluate.embedding_scores(clustered)
     assert scores["knn_accuracy"] == 1.0 and scores["adjusted_rand_index"] == pytest.approx(1.0)
     assert np.isnan(scores["triplet_accuracy"])  # anchors only
 
@@ -194,26 +194,26 @@ def test_tile_statistics_features():
     white = rng.random((64, 64))
     yy, xx = np.mgrid[:64, :64]
     smooth = 0.5 + 0.4 * np.sin(2 * np.pi * xx / 64) * np.cos(2 * np.pi * yy / 32)
-    assert abs(metrics.spectral_slope(white)) < 0.5
-    assert metrics.spectral_slope(smooth + 0.01 * white) < -1.0
+    assert abs(evaluate.spectral_slope(white)) < 0.5
+    assert evaluate.spectral_slope(smooth + 0.01 * white) < -1.0
     img = np.zeros((10, 10, 3))
     img[:5] = 0.9  # half the tile bright
-    f = metrics.tile_statistics_features(img)
+    f = evaluate.tile_statistics_features(img)
     assert f.shape == (8,)
     np.testing.assert_allclose(f[:3], 0.45)
     assert f[6] == 0.5  # cloud fraction
 
 
 def test_quality_table_with_baselines(regime_dataset, tiny_model_file, embeddings):
-    df = metrics.quality_table(embeddings, model=tiny_model_file, device="cpu")
+    df = evaluate.quality_table(embeddings, model=tiny_model_file, device="cpu")
     assert list(df.index) == ["trained", "untrained", "tile statistics"]
-    assert list(df.columns) == metrics.METRIC_COLUMNS + ["n_tiles"]
+    assert list(df.columns) == evaluate.METRIC_COLUMNS + ["n_tiles"]
     assert (df["n_tiles"] == N_STUDY).all()
     assert df.notna().all().all()
     # the regimes are easy to tell apart from brightness and texture statistics
     assert df.loc["tile statistics", "knn_accuracy"] == 1.0
     assert df.loc["tile statistics", "triplet_accuracy"] == 1.0
-    md = metrics.to_markdown(df)
+    md = evaluate.to_markdown(df)
     assert md.splitlines()[0].startswith("| embedding | triplet_accuracy")
     assert f"| {N_STUDY} |" in md.splitlines()[2]
 
@@ -221,24 +221,24 @@ def test_quality_table_with_baselines(regime_dataset, tiny_model_file, embedding
 def test_untrained_baseline_is_seeded_random_init(tiny_model_file):
     import torch
 
-    from convml_tt.architectures.triplet_trainer import load_model
+    from convml_tt.architectures import load_model
 
     cfg = load_model(tiny_model_file, device="cpu").config
-    a, b = metrics.untrained_like(cfg, seed=7), metrics.untrained_like(cfg, seed=7)
+    a, b = evaluate.untrained_like(cfg, seed=7), evaluate.untrained_like(cfg, seed=7)
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
     assert a.config["emb_dim"] == 8
 
 
 def test_quality_table_user_labels_and_missing_label(clustered):
-    df = metrics.quality_table(clustered.drop_vars(["regime", "regime_name"]).assign_coords(
+    df = evaluate.quality_table(clustered.drop_vars(["regime", "regime_name"]).assign_coords(
         mine=("tile_id", clustered.regime.values)), label="mine", baselines=["tile statistics"])
     assert df.loc["trained", "knn_accuracy"] == 1.0
     assert df.loc["tile statistics", "knn_accuracy"] == 1.0
     with pytest.raises(ValueError, match="label coordinate 'nope'"):
-        metrics.quality_table(clustered, label="nope", baselines=False)
+        evaluate.quality_table(clustered, label="nope", baselines=False)
     with pytest.raises(ValueError, match="unknown baselines"):
-        metrics.quality_table(clustered, baselines=["pixels"])
+        evaluate.quality_table(clustered, baselines=["pixels"])
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def test_model_training_notebook(tmp_path):
     )
     assert "n_inp: 3" in outputs and "suggested learning rate" in outputs
     assert (tmp_path / "work" / "model.pt").exists()
-    from convml_tt.architectures.triplet_trainer import load_model
+    from convml_tt.architectures import load_model
 
     enc = load_model(tmp_path / "work" / "model.pt", device="cpu")
     assert enc.config["tile_size"] == 32 and enc.config["emb_dim"] == 100

@@ -1,4 +1,4 @@
-"""convml_tt.data.triplets: sampling, the dataset folder, determinism, resume, errors."""
+"""Triplet sampling and the dataset writer: the folder format, determinism, resume, errors."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +12,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from convml_tt.data import composite as C
-from convml_tt.data import triplets as T
+from convml_tt.data import composites as C
+from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, read_triplet_meta
+from convml_tt.data.dataset.plot import plot_triplets
+from convml_tt.data.dataset.writer import make_triplets
+from convml_tt.data.sampling.triplets import _geod, split_scenes
+from convml_tt.data.synthetic import RegimeLabeler
 
 DOMAIN = (-50.8, 14.3, -49.3, 15.7)  # inside the 300 km synthetic sector at 15N 50W
 SMALL = dict(tile_size=40e3, tile_pixels=32, resolution_km=1.0)
@@ -34,29 +38,30 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_dataset_folder_format_and_regimes(root, tmp_path):
-    out = T.make_triplets(root, DOMAIN, tmp_path / "ds", n_train=4, n_study=2, seed=3,
-                          distant="same_scene", distant_min_distance=1.5, progress=False, **SMALL)
+    out = make_triplets(root, DOMAIN, tmp_path / "ds", n_train=4, n_study=2, seed=3,
+                        distant="same_scene", distant_min_distance=1.5, progress=False,
+                        labeler=RegimeLabeler(), **SMALL)
     meta = yaml.safe_load((out / "meta.yaml").read_text())
     assert meta["status"] == "complete" and meta["params"]["tile_pixels"] == 32
     # 3 scenes on one date: one held out for study
     assert len(meta["scenes"]["train"]) == 2 and len(meta["scenes"]["study"]) == 1
     for stage, n in (("train", 4), ("study", 2)):
-        assert T.list_triplets(out, stage) == list(range(n))
+        assert list_triplets(out, stage) == list(range(n))
         for i in range(n):
-            for kind in T.TILE_TYPES:
+            for kind in TILE_TYPES:
                 im = Image.open(out / stage / f"{i:05d}_{kind}.png")
                 assert im.mode == "RGB" and im.size == (32, 32)
-            m = T.read_triplet_meta(out, stage, i)
-            assert m["tile_size_m"] == 40e3 and m["tile_pixels"] == 32
-            g = T._geod()
-            d = g.inv(m["anchor"]["lon"], m["anchor"]["lat"], m["neighbor"]["lon"], m["neighbor"]["lat"])[2]
+            m = read_triplet_meta(out, stage, i)
+            assert m.tile_size_m == 40e3 and m.tile_pixels == 32
+            g = _geod()
+            d = g.inv(m.anchor.get("lon"), m.anchor.get("lat"), m.neighbor.get("lon"), m.neighbor.get("lat"))[2]
             assert d == pytest.approx(40e3, rel=1e-5)  # centres stored to 1e-6 degrees
-            for kind in T.TILE_TYPES:
-                e = m[kind]
-                assert DOMAIN[1] < e["lat"] < DOMAIN[3] and DOMAIN[0] < e["lon"] < DOMAIN[2]
-                assert len(e["source_files"]) == 3 and e["time"].startswith("2020-01-02T1")
-                assert isinstance(e["regime"], int) and 0 <= e["regime"] <= 5 and e["regime_name"]
-            assert m["anchor"]["time"] == m["neighbor"]["time"] == m["distant"]["time"]
+            for kind in TILE_TYPES:
+                e = m.tile(kind)
+                assert DOMAIN[1] < e.get("lat") < DOMAIN[3] and DOMAIN[0] < e.get("lon") < DOMAIN[2]
+                assert len(e.get("source_files")) == 3 and e.get("time").startswith("2020-01-02T1")
+                assert isinstance(e.get("regime"), int) and 0 <= e.get("regime") <= 5 and e.get("regime_name")
+            assert m.anchor.get("time") == m.neighbor.get("time") == m.distant.get("time")
     # the regime label is the label map's most common value over the tile,
     # and regime_fraction the share of the tile it covers
     from convml_tt.data.synthetic import load_regime_labels, regime_at
@@ -65,49 +70,49 @@ def test_dataset_folder_format_and_regimes(root, tmp_path):
     mixed = 0
     for stage, n in (("train", 4), ("study", 2)):
         for i in range(n):
-            m = T.read_triplet_meta(out, stage, i)
-            for kind in T.TILE_TYPES:
-                e = m[kind]
-                labels = load_regime_labels(next((root / "sources").rglob(e["source_files"][0])))
-                lat, lon = Tile(e["lat"], e["lon"], 40e3, 32).pixel_latlon()
+            m = read_triplet_meta(out, stage, i)
+            for kind in TILE_TYPES:
+                e = m.tile(kind)
+                labels = load_regime_labels(next((root / "sources").rglob(e.get("source_files")[0])))
+                lat, lon = Tile(e.get("lat"), e.get("lon"), 40e3, 32).pixel_latlon()
                 counts = np.bincount(regime_at(labels, lat, lon).ravel(), minlength=6)
-                assert counts.argmax() == e["regime"]
-                assert e["regime_fraction"] == pytest.approx(counts.max() / counts.sum(), abs=0.05)
-                mixed += e["regime_fraction"] < 1
+                assert counts.argmax() == e.get("regime")
+                assert e.get("regime_fraction") == pytest.approx(counts.max() / counts.sum(), abs=0.05)
+                mixed += e.get("regime_fraction") < 1
     assert mixed > 0, "no tile straddles two regimes: the check above is not exercised"
-    m = T.read_triplet_meta(out, "train", 0)
+    m = read_triplet_meta(out, "train", 0)
     # the anchor PNG is the stretched bilinear resample of the composite
     from convml_tt.data.tiles import Tile, resample
 
-    comp = C.load_composite(root / m["anchor"]["composite"], load=True)
-    img = resample(comp, Tile(m["anchor"]["lat"], m["anchor"]["lon"], 40e3, 32))
+    comp = C.load_composite(root / m.anchor.composite, load=True)
+    img = resample(comp, Tile(m.anchor.get("lat"), m.anchor.get("lon"), 40e3, 32))
     png = np.asarray(Image.open(out / "train" / "00000_anchor.png"))
     assert np.abs(png.astype(int) - C.to_uint8(img).astype(int)).max() <= 1
-    fig = T.plot_triplets(out, "train", n=3, out=tmp_path / "overview.png")
+    fig = plot_triplets(out, "train", n=3, out=tmp_path / "overview.png")
     assert (tmp_path / "overview.png").stat().st_size > 1000 and fig is not None
 
 
 def test_other_scene_distant_and_determinism_across_workers(root, tmp_path):
     kw = dict(n_train=6, n_study=0, seed=11, progress=False, **SMALL)
-    a = T.make_triplets(root, DOMAIN, tmp_path / "w1", workers=1, **kw)
-    b = T.make_triplets(root, DOMAIN, tmp_path / "w2", workers=2, **kw)
+    a = make_triplets(root, DOMAIN, tmp_path / "w1", workers=1, **kw)
+    b = make_triplets(root, DOMAIN, tmp_path / "w2", workers=2, **kw)
     fa, fb = _files(a), _files(b)
     assert fa.keys() == fb.keys() and len(fa) == 6 * 4 + 1
     assert all(fa[k] == fb[k] for k in fa)
-    m = T.read_triplet_meta(a, "train", 0)
-    assert m["distant"]["time"] != m["anchor"]["time"]
-    c = T.make_triplets(root, DOMAIN, tmp_path / "w3", workers=1, **{**kw, "seed": 12})
+    m = read_triplet_meta(a, "train", 0)
+    assert m.distant.get("time") != m.anchor.get("time")
+    c = make_triplets(root, DOMAIN, tmp_path / "w3", workers=1, **{**kw, "seed": 12})
     assert _files(c)["train/00000_anchor.png"] != fa["train/00000_anchor.png"]
 
 
 def test_resume_after_interrupted_run(root, tmp_path):
     kw = dict(n_train=6, n_study=0, seed=5, progress=False, **SMALL)
-    ref = _files(T.make_triplets(root, DOMAIN, tmp_path / "ref", **kw))
+    ref = _files(make_triplets(root, DOMAIN, tmp_path / "ref", **kw))
     out = tmp_path / "ds"
     # a run killed part-way: started in a subprocess, killed once a few triplets exist
     code = (
-        "import sys; from convml_tt.data import triplets as T;"
-        f"T.make_triplets({str(root)!r}, {DOMAIN!r}, {str(out)!r}, n_train=400, n_study=0, seed=5,"
+        "import sys; from convml_tt.data.dataset import make_triplets;"
+        f"make_triplets({str(root)!r}, {DOMAIN!r}, {str(out)!r}, n_train=400, n_study=0, seed=5,"
         " progress=False, tile_size=40e3, tile_pixels=32)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
@@ -123,9 +128,9 @@ def test_resume_after_interrupted_run(root, tmp_path):
     assert len(list(out.glob("train/*_meta.yaml"))) >= 3
     # the killed run had other parameters (n_train=400): refuse to mix
     with pytest.raises(ValueError, match="other parameters.*start fresh"):
-        T.make_triplets(root, DOMAIN, out, **kw)
+        make_triplets(root, DOMAIN, out, **kw)
     shutil.rmtree(out)
-    T.make_triplets(root, DOMAIN, out, **kw)
+    make_triplets(root, DOMAIN, out, **kw)
     # simulate a kill in the middle of triplets 2 and 4: truncated PNG, no meta, stray temp file
     (out / "train" / "00002_meta.yaml").unlink()
     (out / "train" / "00002_distant.png").unlink()
@@ -135,33 +140,33 @@ def test_resume_after_interrupted_run(root, tmp_path):
     (out / "train" / ".00005_anchor.png.abc.tmp").write_bytes(b"junk")
     meta = yaml.safe_load((out / "meta.yaml").read_text())
     (out / "meta.yaml").write_text(yaml.safe_dump({**meta, "status": "incomplete"}))
-    T.make_triplets(root, DOMAIN, out, **kw)
+    make_triplets(root, DOMAIN, out, **kw)
     assert _files(out) == ref
 
 
 def test_bad_input(root, tmp_path, synthetic_scenes):
     with pytest.raises(ValueError, match="larger than the domain"):
-        T.make_triplets(root, DOMAIN, tmp_path / "a", n_train=2, tile_size=200e3, progress=False)
+        make_triplets(root, DOMAIN, tmp_path / "a", n_train=2, tile_size=200e3, progress=False)
     with pytest.raises(ValueError, match="min >= max"):
-        T.make_triplets(root, (-49, 14, -50, 15), tmp_path / "a", n_train=2, progress=False)
+        make_triplets(root, (-49, 14, -50, 15), tmp_path / "a", n_train=2, progress=False)
     # the study split has one scene: distant tiles from another scene are impossible
     with pytest.raises(ValueError, match="study split has 1 scene.*same_scene"):
-        T.make_triplets(root, DOMAIN, tmp_path / "b", n_train=2, n_study=2, progress=False, **SMALL)
+        make_triplets(root, DOMAIN, tmp_path / "b", n_train=2, n_study=2, progress=False, **SMALL)
     # unwritable output folder (a file where the folder should be)
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     with pytest.raises(PermissionError, match="writable"):
-        T.make_triplets(root, DOMAIN, blocker / "ds", n_train=2, progress=False, **SMALL)
+        make_triplets(root, DOMAIN, blocker / "ds", n_train=2, progress=False, **SMALL)
     # an old-style folder with PNGs but no meta.yaml
     old = tmp_path / "old" / "train"
     old.mkdir(parents=True)
     Image.new("RGB", (4, 4)).save(old / "00000_anchor.png")
     with pytest.raises(ValueError, match="refusing to mix"):
-        T.make_triplets(root, DOMAIN, tmp_path / "old", n_train=2, progress=False, **SMALL)
+        make_triplets(root, DOMAIN, tmp_path / "old", n_train=2, progress=False, **SMALL)
     # a domain whose tiles keep touching masked pixels: bounded tries, clear error
     comps = sorted((root / "composites").rglob("*.nc"))
     with pytest.raises(RuntimeError, match="no valid triplet"):
-        T.make_triplets(root, DOMAIN, tmp_path / "c", n_train=1, progress=False, composites=comps,
+        make_triplets(root, DOMAIN, tmp_path / "c", n_train=1, progress=False, composites=comps,
                         max_tries=3, neighbor_distance=30.0, **SMALL)
 
 
@@ -174,19 +179,19 @@ def test_mixed_satellites_in_one_split(root, tmp_path):
     comps = [*sorted((root / "composites").rglob("*.nc"))]
     comps += C.make_composites(r, DOMAIN, progress=False)
     with pytest.raises(ValueError, match="mixes scenes from GOES-16, GOES-19"):
-        T.make_triplets(root, DOMAIN, tmp_path / "m", n_train=2, composites=comps, progress=False, **SMALL)
+        make_triplets(root, DOMAIN, tmp_path / "m", n_train=2, composites=comps, progress=False, **SMALL)
 
 
 def test_split_rules():
     d = dt.datetime
     one_per_date = [d(2020, 1, k, 14) for k in range(1, 9)]
-    s = T.split_scenes(one_per_date, seed=0)
+    s = split_scenes(one_per_date, seed=0)
     assert len(s["study"]) == 2 and sorted(s["train"] + s["study"]) == list(range(8))
-    assert T.split_scenes(one_per_date, seed=0) == s
+    assert split_scenes(one_per_date, seed=0) == s
     two_per_date = [d(2020, 1, k, h) for k in (1, 2) for h in (13, 15)]
-    s = T.split_scenes(two_per_date, seed=1)
+    s = split_scenes(two_per_date, seed=1)
     assert len(s["study"]) == 2 and {two_per_date[i].day for i in s["study"]} == {1, 2}
-    assert T.split_scenes([d(2020, 1, 1)], seed=0) == {"train": [0], "study": []}
+    assert split_scenes([d(2020, 1, 1)], seed=0) == {"train": [0], "study": []}
 
 
 def test_cli_composite_and_triplets(root, tmp_path, capsys):
@@ -197,7 +202,7 @@ def test_cli_composite_and_triplets(root, tmp_path, capsys):
     rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
                "--tile-pixels", "32", "--n-train", "2", "--out", str(tmp_path / "ds"), "--seed", "1",
                "--quiet", "--plot", str(tmp_path / "p.png")])
-    assert rc == 0 and T.list_triplets(tmp_path / "ds") == [0, 1] and (tmp_path / "p.png").exists()
+    assert rc == 0 and list_triplets(tmp_path / "ds") == [0, 1] and (tmp_path / "p.png").exists()
     rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
                "--tile-pixels", "32", "--n-train", "3", "--out", str(tmp_path / "ds"), "--quiet"])
     assert rc == 1 and "start fresh" in capsys.readouterr().err
@@ -212,6 +217,47 @@ def test_training_gen_example_synthetic(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert r.returncode == 0, r.stderr
-    assert T.list_triplets(tmp_path / "ds", "train") == [0, 1, 2]
-    assert T.list_triplets(tmp_path / "ds", "study") == [0, 1]
+    assert list_triplets(tmp_path / "ds", "train") == [0, 1, 2]
+    assert list_triplets(tmp_path / "ds", "study") == [0, 1]
     assert (tmp_path / "ds" / "triplets_overview.png").exists()
+
+
+class _CentreLatitudeBand:
+    """A labeler that is not the synthetic one: which latitude band a tile's centre is in."""
+
+    def __init__(self, edge: float) -> None:
+        self.edge = edge
+
+    def label(self, tile, source_paths):
+        return {"north_of_edge": bool(tile.lat0 > self.edge), "band_edge": self.edge}
+
+
+def test_any_labeler_is_stored_with_each_tile(root, tmp_path):
+    from convml_tt.data.labels import ChainLabeler
+
+    edge = 15.0
+    labeler = ChainLabeler(RegimeLabeler(), _CentreLatitudeBand(edge))
+    out = make_triplets(root, DOMAIN, tmp_path / "lab", n_train=3, seed=2, workers=2, progress=False,
+                        labeler=labeler, **SMALL)
+    plain = make_triplets(root, DOMAIN, tmp_path / "plain", n_train=3, seed=2, progress=False, **SMALL)
+    for i in range(3):
+        m, p = read_triplet_meta(out, "train", i), read_triplet_meta(plain, "train", i)
+        for kind in TILE_TYPES:
+            e = m.tile(kind)
+            assert e.labels["north_of_edge"] == (e.lat > edge) and e.labels["band_edge"] == edge
+            assert list(e.labels)[:3] == ["regime", "regime_name", "regime_fraction"]
+            # the same tiles with and without labels: labelers do not touch sampling
+            assert (e.lat, e.lon, e.time) == (p.tile(kind).lat, p.tile(kind).lon, p.tile(kind).time)
+            assert p.tile(kind).labels == {}
+
+
+class _Clashing:
+    def label(self, tile, source_paths):
+        return {"lat": 0.0}
+
+
+def test_bad_labelers_are_refused(root, tmp_path):
+    with pytest.raises(TypeError, match="no label\\(tile, source_paths\\) method"):
+        make_triplets(root, DOMAIN, tmp_path / "a", n_train=1, progress=False, labeler=object(), **SMALL)
+    with pytest.raises(ValueError, match="returned the key 'lat'"):
+        make_triplets(root, DOMAIN, tmp_path / "b", n_train=1, progress=False, labeler=_Clashing(), **SMALL)

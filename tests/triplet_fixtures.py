@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from convml_tt.data.dataset.format import TileMeta, TripletMeta, tile_name, write_triplet_meta
+
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
@@ -70,11 +72,11 @@ def write_toy_triplets(
                 "distant": toy_tile(rng, 1 - cls, size, channels),
             }
             for kind, arr in tiles.items():
-                _save(arr, d / f"{i:05d}_{kind}.png")
+                _save(arr, d / tile_name(i, kind))
             if with_meta:
-                (d / f"{i:05d}_meta.yaml").write_text(
-                    f"triplet_id: {i}\nstage: {stage}\nclass_anchor: {cls}\n"
-                    f"tile_size_m: 200000.0\n",
-                    encoding="utf-8",
-                )
+                write_triplet_meta(root, TripletMeta(
+                    id=i, stage=stage, tile_size_m=200000.0, tile_pixels=size,
+                    anchor=TileMeta(labels={"class": cls}), neighbor=TileMeta(labels={"class": cls}),
+                    distant=TileMeta(labels={"class": 1 - cls}),
+                ))
     return root

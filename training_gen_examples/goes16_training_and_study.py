@@ -30,9 +30,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from convml_tt.data import composite as composite_mod
+from convml_tt.data import composites as composite_mod
 from convml_tt.data import goes
-from convml_tt.data.triplets import make_triplets, plot_triplets
+from convml_tt.data.dataset import make_triplets, plot_triplets
 
 DEFAULT_DOMAIN = (-60.0, 10.0, -30.0, 30.0)  # lon_min, lat_min, lon_max, lat_max
 
@@ -111,10 +111,15 @@ def main(argv=None) -> int:
         out = composite_mod.composite_path(args.data_root, f, domain)
         composite_mod.make_composite(f, domain, out_path=out).close()
         composites.append(out)
+    labeler = None
+    if args.synthetic:
+        from convml_tt.data.synthetic import RegimeLabeler
+
+        labeler = RegimeLabeler()  # the true regime of each tile
     dataset = make_triplets(
         args.data_root, domain, args.out, n_train=args.n_train, n_study=args.n_study,
         tile_size=args.tile_size, tile_pixels=args.tile_pixels, seed=args.seed,
-        workers=args.workers, composites=composites, progress=not args.quiet,
+        workers=args.workers, composites=composites, progress=not args.quiet, labeler=labeler,
     )
     if args.n_train:
         plot_triplets(dataset, "train", n=4, out=dataset / "triplets_overview.png")

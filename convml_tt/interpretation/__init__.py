@@ -4,7 +4,9 @@
   ``save_embeddings`` / ``load_embeddings`` (netCDF), ``nearest_tiles``;
 * :mod:`.plots` -- dendrogram, annotated scatter, grid overview, inset placement;
 * :mod:`.metrics` -- triplet accuracy, kNN label accuracy, cluster purity,
-  adjusted Rand index, baselines and the quality table.
+  adjusted Rand index (numpy);
+* :mod:`.evaluate` -- the quality table with its baselines (untrained
+  network, tile statistics).
 
 Importing this package does not import torch or matplotlib.
 """

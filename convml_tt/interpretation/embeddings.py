@@ -18,7 +18,6 @@ Saved and loaded as netCDF with :func:`save_embeddings` / :func:`load_embeddings
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,7 +26,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ._tiles import TILE_TYPES, read_meta
+from .._io import atomic_path
+from ..data.dataset.format import TILE_TYPES, TripletMeta, read_triplet_meta
 
 __all__ = [
     "get_embeddings",
@@ -40,13 +40,6 @@ __all__ = [
 
 
 # --- helpers -----------------------------------------------------------------------
-def default_device() -> str:
-    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def resolve_dataset_path(da: xr.DataArray, dataset_path: str | Path | None = None) -> Path:
     """The dataset folder behind embeddings ``da``: ``dataset_path`` when given,
     else the ``dataset_path`` attribute. Raises FileNotFoundError saying how
@@ -79,11 +72,11 @@ def model_config(da: xr.DataArray) -> dict:
     return json.loads(text) if text else {}
 
 
-def _load_model(model_or_path: Any, device: str):
+def _load_model(model_or_path: Any, device: Any):
     import torch
 
     if isinstance(model_or_path, (str, Path)):
-        from convml_tt.architectures.triplet_trainer import load_model
+        from ..architectures.model_file import load_model
 
         model = load_model(model_or_path, device=device)
         path = str(Path(model_or_path).resolve())
@@ -98,35 +91,6 @@ def _load_model(model_or_path: Any, device: str):
     return model, str(path)
 
 
-def _config_of(model) -> dict:
-    cfg = getattr(model, "config", None)
-    return dict(cfg) if isinstance(cfg, dict) else {}
-
-
-def _normalisation(config: dict, n_channels: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std applied after scaling pixels to [0, 1]."""
-    mean = config.get("mean")
-    std = config.get("std")
-    norm = config.get("normalization", config.get("normalisation"))
-    if isinstance(norm, dict):
-        mean, std = norm.get("mean", mean), norm.get("std", std)
-    if mean is None or std is None:
-        return [0.0] * n_channels, [1.0] * n_channels
-    return [float(v) for v in mean], [float(v) for v in std]
-
-
-def _model_channels(model, config: dict) -> int | None:
-    for key in ("n_input_channels", "n_channels", "in_channels", "channels"):
-        if isinstance(config.get(key), int):
-            return int(config[key])
-    import torch
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            return int(m.in_channels)
-    return None
-
-
 def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
@@ -138,71 +102,22 @@ def _json_default(o: Any) -> Any:
 
 
 # --- metadata -> coordinates --------------------------------------------------------------
-def _regime_names() -> list[str] | None:
-    try:
-        from convml_tt.data.synthetic import REGIMES
-    except Exception:  # synthetic module absent or broken: names unknown
-        return None
-    return list(REGIMES)
-
-
-def _tile_entry(meta: dict, tile_type: str) -> dict:
-    """The part of a triplet's metadata that describes one of its tiles."""
-    for key in (tile_type, f"{tile_type}_tile"):
-        if isinstance(meta.get(key), dict):
-            return meta[key]
-    tiles = meta.get("tiles")
-    if isinstance(tiles, dict) and isinstance(tiles.get(tile_type), dict):
-        return tiles[tile_type]
-    if isinstance(tiles, list):
-        for t in tiles:
-            if isinstance(t, dict) and t.get("tile_type", t.get("type")) == tile_type:
-                return t
-    return {}
-
-
-def _first(d: dict, *keys: str) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            return d[k]
-    return None
-
-
-def _meta_record(meta: dict | None, tile_type: str) -> dict[str, Any]:
-    if not meta:
+def _meta_record(meta: TripletMeta | None, tile_type: str) -> dict[str, Any]:
+    """Coordinate values of one tile from its triplet's metadata: centre,
+    scene time and the labeler's regime values when present."""
+    if meta is None:
         return {}
-    e = _tile_entry(meta, tile_type)
+    e = meta.tile(tile_type)
     rec: dict[str, Any] = {}
-    lat = _first(e, "lat", "lat0", "latitude", "center_lat", "centre_lat")
-    lon = _first(e, "lon", "lon0", "longitude", "center_lon", "centre_lon")
-    centre = _first(e, "centre", "center")
-    if (lat is None or lon is None) and isinstance(centre, dict):
-        lat, lon = _first(centre, "lat", "lat0"), _first(centre, "lon", "lon0")
-    elif (lat is None or lon is None) and isinstance(centre, (list, tuple)) and len(centre) == 2:
-        lat, lon = centre  # (lat, lon)
-    if lat is not None and lon is not None:
-        rec["lat"], rec["lon"] = float(lat), ((float(lon) + 180.0) % 360.0) - 180.0
-    t = _first(e, "time", "scene_time", "datetime")
-    if t is None:
-        t = _first(meta, "time", "scene_time")
-    if t is not None:
-        rec["time"] = pd.Timestamp(str(t)).tz_localize(None) if pd.Timestamp(str(t)).tzinfo else pd.Timestamp(str(t))
-    reg = _first(e, "regime", "regime_label", "label")
-    if isinstance(reg, dict):
-        rec["regime"] = _first(reg, "label", "id", "index")
-        if _first(reg, "name") is not None:
-            rec["regime_name"] = str(reg["name"])
-    elif reg is not None:
-        if isinstance(reg, str) and not reg.lstrip("-").isdigit():
-            rec["regime_name"] = reg
-        else:
-            rec["regime"] = int(reg)
-    name = _first(e, "regime_name")
-    if name is not None:
-        rec["regime_name"] = str(name)
-    frac = _first(e, "regime_fraction")
-    if frac is not None:
-        rec["regime_fraction"] = float(frac)
+    if e.lat is not None and e.lon is not None:
+        rec["lat"], rec["lon"] = float(e.lat), ((float(e.lon) + 180.0) % 360.0) - 180.0
+    if e.time is not None:
+        t = pd.Timestamp(str(e.time))
+        rec["time"] = t.tz_localize(None) if t.tzinfo else t
+    for key, kind in (("regime", int), ("regime_name", str), ("regime_fraction", float)):
+        v = e.labels.get(key)
+        if v is not None:
+            rec[key] = kind(v)
     return rec
 
 
@@ -219,43 +134,9 @@ def _coords_from_meta(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     if "regime" in keys:
         out["regime"] = np.array([r.get("regime", -1) if r.get("regime") is not None else -1 for r in records],
                                  dtype=np.int64)
-    names = None
     if "regime_name" in keys:
-        names = [r.get("regime_name", "") for r in records]
-    elif "regime" in keys:
-        table = _regime_names()
-        if table is not None:
-            names = [table[r["regime"]] if r.get("regime") is not None and 0 <= r["regime"] < len(table) else ""
-                     for r in records]
-    if names is not None:
-        out["regime_name"] = np.array(names, dtype=object).astype(str)
+        out["regime_name"] = np.array([r.get("regime_name", "") for r in records], dtype=object).astype(str)
     return out
-
-
-# --- the embedding loop ---------------------------------------------------------------------
-def _embed_tiles(model, dataset, batch_size: int, device: str, transform, progress: bool, desc: str,
-                 num_workers: int = 0) -> np.ndarray:
-    """Run ``model`` over every tile of a TileDataset -> (n_tiles, emb_dim) float32.
-
-    ``transform`` (a :class:`~convml_tt.data.dataset.TripletBatchTransform`)
-    scales uint8 to [0, 1], resizes to the training tile size and normalises,
-    on ``device``, exactly as in training.
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    n = len(dataset)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        pin_memory=str(device).startswith("cuda"),
-    )
-    chunks = []
-    with torch.inference_mode(), tqdm(total=n, desc=desc, unit="tile", disable=not progress, leave=False) as bar:
-        for batch in loader:
-            x = transform.normalize(transform.to_float(batch.to(device, non_blocking=True)))
-            chunks.append(model(x).float().cpu().numpy())
-            bar.update(len(batch))
-    return np.concatenate(chunks, axis=0)
 
 
 def get_embeddings(
@@ -295,19 +176,19 @@ def get_embeddings(
     """
     import torch
 
-    from convml_tt.data.dataset import TileDataset, TripletBatchTransform
+    from .._io import resolve_device
+    from ..architectures.inference import embed_tiles, model_input_channels
+    from ..data.dataset.torch import TileDataset
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive number of tiles, got {batch_size}")
-    device = device or default_device()
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was requested but no CUDA GPU is available; use device='cpu'")
+    device = resolve_device(device)
     if tile_type not in TILE_TYPES + ("all",):
         raise ValueError(f"tile_type must be one of {TILE_TYPES + ('all',)}, got {tile_type!r}")
 
     model, model_path = _load_model(model_or_path, device)
     model = model.to(device).eval()
-    config = _config_of(model)
+    config = dict(getattr(model, "config", None) or {})
 
     types = list(TILE_TYPES) if tile_type == "all" else [tile_type]
     if isinstance(dataset_or_folder, TileDataset):
@@ -332,24 +213,19 @@ def get_embeddings(
     stage_dir = Path(first.stage_dir)
     ds_root = stage_dir.parent if stage_dir.name == stage else stage_dir.parent
     n_ch = first.n_channels
-    want = _model_channels(model, config)
+    want = model_input_channels(model)
     if want is not None and want != n_ch:
         raise ValueError(
             f"the model takes {want}-channel tiles but the dataset {str(stage_dir)!r} has {n_ch}-channel "
             f"tiles; use a model trained on this kind of tiles (or a dataset made with {want} channels)"
         )
-    mean, std = _normalisation(config, n_ch)
-    if len(mean) != n_ch:
-        raise ValueError(f"the model's normalisation has {len(mean)} channels but the tiles have {n_ch}")
-    size = config.get("tile_size")
-    transform = TripletBatchTransform(mean, std, tile_size=size if isinstance(size, int) else None)
 
     embs, coords_per_type = [], []
     for t in types:
         d = datasets[t]
-        embs.append(_embed_tiles(model, d, batch_size, device, transform, progress,
-                                 desc=f"embedding {stage} {t}", num_workers=num_workers))
-        records = [_meta_record(read_meta(ds_root, stage, i), t) for i in d.ids]
+        embs.append(embed_tiles(model, d, batch_size=batch_size, device=device, progress=progress,
+                                num_workers=num_workers, desc=f"embedding {stage} {t}").numpy())
+        records = [_meta_record(read_triplet_meta(ds_root, stage, i), t) for i in d.ids]
         coords_per_type.append(_coords_from_meta(records))
     ids = np.asarray(first.ids, dtype=np.int64)
     attrs = {
@@ -397,19 +273,13 @@ def save_embeddings(da: xr.DataArray, path: str | Path) -> Path:
     path = Path(path)
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"save_embeddings needs an xarray.DataArray, got {type(da).__name__}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     out = da.copy()
     out.name = out.name or "embedding"
     for k, c in out.coords.items():
         if c.dtype == object:
             out = out.assign_coords({k: c.astype(str)})
-    try:
+    with atomic_path(path) as tmp:
         out.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -14,10 +14,16 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    name: "torch"
-    for name in ("TripletDataset", "TileDataset", "TripletSubset", "TripletBatchTransform", "TileAugment",
-                 "dataset_stats", "IMAGENET_MEAN", "IMAGENET_STD", "find_stage_folder", "read_tile")
+    **{name: "format" for name in ("TILE_TYPES", "STAGES", "TripletMeta", "TileMeta", "list_triplets",
+                                   "read_triplet_meta", "read_dataset_meta", "is_complete", "tile_name",
+                                   "meta_name")},
+    "make_triplets": "writer",
+    "plot_triplets": "plot",
+    **{name: "torch" for name in ("TripletDataset", "TileDataset", "TripletSubset", "TripletBatchTransform",
+                                  "TileAugment", "dataset_stats", "IMAGENET_MEAN", "IMAGENET_STD",
+                                  "find_stage_folder", "read_tile")},
 }
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

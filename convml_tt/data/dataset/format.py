@@ -1,5 +1,360 @@
-"""The triplet dataset folder: names, ids, metadata, completeness (the one definition)."""
+"""The triplet dataset folder: the one definition of its names, ids and metadata.
+
+Layout (compatible with datasets of earlier convml_tt versions)::
+
+    {dataset}/meta.yaml                           all parameters, scenes, split, status
+    {dataset}/{train,study}/{id:05d}_anchor.png   8-bit tile, N x N, row 0 north
+    {dataset}/{train,study}/{id:05d}_neighbor.png
+    {dataset}/{train,study}/{id:05d}_distant.png
+    {dataset}/{train,study}/{id:05d}_meta.yaml    one :class:`TripletMeta`
+
+A triplet is *complete* when its three PNGs exist and, in a folder written
+by :func:`convml_tt.data.dataset.writer.make_triplets` (one with a
+dataset-level ``meta.yaml``), its ``_meta.yaml`` too: the writer writes the
+metadata last, so a triplet without it was cut short by a killed run.
+Folders of earlier convml_tt versions have no metadata at all; their
+triplets are complete with their three PNGs.
+
+Per-triplet metadata (``{id:05d}_meta.yaml``)::
+
+    id: 0
+    stage: train
+    tile_size_m: 64000.0
+    tile_pixels: 64
+    anchor:   {lat, lon, time, satellite, composite, source_files, <labels>}
+    neighbor: {...}
+    distant:  {...}
+
+``lat``/``lon``: tile centre, degrees north/east; ``time``: scene scan
+start (ISO 8601, UTC); ``composite``: path relative to the data root;
+``source_files``: names of the scene's band files; ``<labels>``: whatever
+the dataset's labeler knew about the tile (e.g. ``regime``,
+``regime_name``, ``regime_fraction`` for synthetic scenes).
+
+This module needs no torch; the torch datasets and the interpretation code
+read folders through it.
+"""
 from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..._io import write_bytes
+
+__all__ = [
+    "TILE_TYPES",
+    "STAGES",
+    "DATASET_FORMAT",
+    "DATASET_META",
+    "TileMeta",
+    "TripletMeta",
+    "tile_name",
+    "meta_name",
+    "parse_tile_name",
+    "stage_index",
+    "scan_stage",
+    "is_complete",
+    "list_triplets",
+    "tile_ids",
+    "incomplete_triplets",
+    "read_dataset_meta",
+    "write_dataset_meta",
+    "read_triplet_meta",
+    "write_triplet_meta",
+    "read_tile_array",
+    "yaml_bytes",
+]
 
 TILE_TYPES = ("anchor", "neighbor", "distant")
 STAGES = ("train", "study")
+#: the ``format`` of a dataset-level ``meta.yaml`` written by this version
+DATASET_FORMAT = "convml_tt-triplets/2"
+#: the dataset-level metadata file
+DATASET_META = "meta.yaml"
+
+#: PIL modes of 8-bit tiles and their channel counts
+MODE_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+_TILE_RE = re.compile(r"^(\d+)_(anchor|neighbor|distant)\.png$")
+#: libyaml's emitter when available (same text as yaml.safe_dump, faster)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+# -----------------------------------------------------------------------------
+# names and ids
+# -----------------------------------------------------------------------------
+def tile_name(idx: int, tile_type: str) -> str:
+    """File name of one tile: ``{id:05d}_{tile_type}.png``."""
+    if tile_type not in TILE_TYPES:
+        raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
+    return f"{int(idx):05d}_{tile_type}.png"
+
+
+def meta_name(idx: int) -> str:
+    """File name of one triplet's metadata: ``{id:05d}_meta.yaml``."""
+    return f"{int(idx):05d}_meta.yaml"
+
+
+def parse_tile_name(name: str) -> tuple[int, str] | None:
+    """``(id, tile_type)`` of a tile file name, None for other names."""
+    m = _TILE_RE.match(name)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def stage_index(stage: str) -> int:
+    """Position of ``stage`` in :data:`STAGES` (part of every triplet's seed)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {STAGES}")
+    return STAGES.index(stage)
+
+
+def scan_stage(stage_dir: str | os.PathLike) -> dict[int, dict[str, Path]]:
+    """Map triplet id -> ``{tile_type: path}`` of the PNG tiles in a stage folder,
+    plus ``"meta": path`` where the triplet's metadata file exists."""
+    stage_dir = Path(stage_dir)
+    found: dict[int, dict[str, Path]] = {}
+    if not stage_dir.is_dir():
+        return found
+    metas = set()
+    for p in stage_dir.iterdir():
+        parsed = parse_tile_name(p.name)
+        if parsed:
+            found.setdefault(parsed[0], {})[parsed[1]] = p
+        elif p.name.endswith("_meta.yaml"):
+            metas.add(p.name)
+    for i, m in found.items():
+        if meta_name(i) in metas:
+            m["meta"] = stage_dir / meta_name(i)
+    return found
+
+
+def _needs_meta(stage_dir: Path) -> bool:
+    return (stage_dir.parent / DATASET_META).exists()
+
+
+def _members(stage_dir: Path) -> tuple[str, ...]:
+    return TILE_TYPES + (("meta",) if _needs_meta(stage_dir) else ())
+
+
+def is_complete(stage_dir: str | os.PathLike, idx: int) -> bool:
+    """Whether triplet ``idx`` of a stage folder is complete (see the module docstring)."""
+    stage_dir = Path(stage_dir)
+    if not all((stage_dir / tile_name(idx, t)).exists() for t in TILE_TYPES):
+        return False
+    return not _needs_meta(stage_dir) or (stage_dir / meta_name(idx)).exists()
+
+
+def incomplete_triplets(stage_dir: str | os.PathLike,
+                        found: dict[int, dict[str, Path]] | None = None) -> dict[int, list[Path]]:
+    """Triplets of a stage folder that have some files but are not complete:
+    ``{id: [missing paths]}``."""
+    stage_dir = Path(stage_dir)
+    found = scan_stage(stage_dir) if found is None else found
+    members = _members(stage_dir)
+    out = {}
+    for i, m in sorted(found.items()):
+        missing = [stage_dir / (meta_name(i) if t == "meta" else tile_name(i, t)) for t in members if t not in m]
+        if missing:
+            out[i] = missing
+    return out
+
+
+def tile_ids(dataset: str | os.PathLike, stage: str, tile_type: str = "anchor") -> list[int]:
+    """Sorted ids of the tiles of one type in ``{dataset}/{stage}`` (whether or
+    not their triplets are complete). Raises ``FileNotFoundError`` for a
+    missing stage folder or one without such tiles."""
+    folder = Path(dataset) / stage
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"stage folder {folder} does not exist; a dataset folder holds train/ and study/ subfolders"
+        )
+    if tile_type not in TILE_TYPES:
+        raise ValueError(f"tile_type must be one of {TILE_TYPES}, got {tile_type!r}")
+    ids = sorted(i for i, m in scan_stage(folder).items() if tile_type in m)
+    if not ids:
+        raise FileNotFoundError(f"no {tile_type} tiles (#####_{tile_type}.png) in {folder}")
+    return ids
+
+
+def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]:
+    """Ids of the complete triplets of a stage, sorted (folders of earlier
+    convml_tt versions too; a missing stage folder has none)."""
+    stage_dir = Path(dataset) / stage
+    found = scan_stage(stage_dir)
+    members = _members(stage_dir)
+    return [i for i, m in sorted(found.items()) if all(t in m for t in members)]
+
+
+# -----------------------------------------------------------------------------
+# metadata
+# -----------------------------------------------------------------------------
+_TILE_KEYS = ("lat", "lon", "time", "satellite", "composite", "source_files")
+
+
+@dataclass
+class TileMeta:
+    """What is known about one tile of a triplet.
+
+    ``lat``, ``lon``: centre, degrees north/east; ``time``: scene scan start
+    (ISO 8601 text, UTC); ``satellite``: GOES number; ``composite``: the
+    composite file, relative to the data root; ``source_files``: band file
+    names; ``labels``: the labeler's values (e.g. ``regime``), in the order
+    they were given. Fields that are None are not written.
+    """
+
+    lat: float | None = None
+    lon: float | None = None
+    time: str | None = None
+    satellite: int | None = None
+    composite: str | None = None
+    source_files: list[str] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for k in _TILE_KEYS:
+            v = getattr(self, k)
+            if v is not None and not (k == "source_files" and not v):
+                d[k] = v
+        d.update(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "TileMeta":
+        d = dict(d or {})
+        kw = {k: d.pop(k) for k in _TILE_KEYS if k in d}
+        kw["source_files"] = list(kw.get("source_files") or [])
+        return cls(**kw, labels=d)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field or a label by name."""
+        if key in _TILE_KEYS:
+            v = getattr(self, key)
+            return default if v is None else v
+        return self.labels.get(key, default)
+
+
+@dataclass
+class TripletMeta:
+    """One triplet's metadata (``{id:05d}_meta.yaml``): id, stage, tile size
+    (m) and pixels, and a :class:`TileMeta` per tile type. ``extra`` keeps
+    any other keys a file holds."""
+
+    id: int
+    stage: str
+    tile_size_m: float | None = None
+    tile_pixels: int | None = None
+    anchor: TileMeta = field(default_factory=TileMeta)
+    neighbor: TileMeta = field(default_factory=TileMeta)
+    distant: TileMeta = field(default_factory=TileMeta)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def tile(self, tile_type: str) -> TileMeta:
+        """The :class:`TileMeta` of ``tile_type``."""
+        if tile_type not in TILE_TYPES:
+            raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
+        return getattr(self, tile_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": int(self.id), "stage": self.stage}
+        if self.tile_size_m is not None:
+            d["tile_size_m"] = float(self.tile_size_m)
+        if self.tile_pixels is not None:
+            d["tile_pixels"] = int(self.tile_pixels)
+        for t in TILE_TYPES:
+            td = self.tile(t).to_dict()
+            if td:
+                d[t] = td
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: str | os.PathLike = "?") -> "TripletMeta":
+        if not isinstance(d, dict) or "id" not in d or "stage" not in d:
+            raise ValueError(f"triplet metadata {str(path)!r} is not a convml_tt triplet record "
+                             f"(a mapping with at least 'id' and 'stage'); found {d!r:.80}")
+        d = dict(d)
+        kw: dict[str, Any] = {"id": int(d.pop("id")), "stage": str(d.pop("stage"))}
+        for k in ("tile_size_m", "tile_pixels"):
+            if k in d:
+                kw[k] = d.pop(k)
+        for t in TILE_TYPES:
+            kw[t] = TileMeta.from_dict(d.pop(t, None))
+        return cls(**kw, extra=d)
+
+
+def yaml_bytes(data: dict) -> bytes:
+    """``data`` as the YAML text every convml_tt metadata file uses (keys in
+    insertion order, UTF-8)."""
+    return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=False).encode()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_YAML_LOADER)
+    except yaml.YAMLError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"metadata file {str(path)!r} is not valid YAML ({first}); delete it and "
+                         f"re-run `convml_tt triplets` to rewrite it") from None
+
+
+def read_dataset_meta(dataset: str | os.PathLike) -> dict | None:
+    """The dataset-level ``meta.yaml`` as a dict (None for folders without one,
+    e.g. datasets of earlier convml_tt versions)."""
+    p = Path(dataset) / DATASET_META
+    if not p.exists():
+        return None
+    d = _read_yaml(p)
+    if not isinstance(d, dict):
+        raise ValueError(f"{str(p)!r} is not a convml_tt dataset meta.yaml (expected a mapping)")
+    return d
+
+
+def write_dataset_meta(dataset: str | os.PathLike, meta: dict) -> Path:
+    """Write the dataset-level ``meta.yaml`` (atomically)."""
+    return write_bytes(Path(dataset) / DATASET_META, yaml_bytes(meta))
+
+
+def read_triplet_meta(dataset: str | os.PathLike, stage: str, idx: int) -> TripletMeta | None:
+    """One triplet's metadata (None when its file is absent, e.g. in folders of
+    earlier convml_tt versions). ``dataset`` is the dataset folder."""
+    p = Path(dataset) / stage / meta_name(idx)
+    if not p.exists():
+        return None
+    return TripletMeta.from_dict(_read_yaml(p), p)
+
+
+def write_triplet_meta(dataset: str | os.PathLike, meta: TripletMeta) -> Path:
+    """Write one triplet's metadata (atomically) as ``{dataset}/{stage}/{id:05d}_meta.yaml``."""
+    return write_bytes(Path(dataset) / meta.stage / meta_name(meta.id), yaml_bytes(meta.to_dict()))
+
+
+def read_tile_array(path: str | os.PathLike) -> np.ndarray:
+    """One PNG tile as ``uint8`` ``(H, W, C)`` (C = 1 for greyscale). Raises
+    ``FileNotFoundError`` or a ``ValueError`` naming an unreadable file."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"tile image {path} not found")
+    try:
+        with Image.open(path) as im:
+            if im.mode not in MODE_CHANNELS:
+                raise ValueError(f"tile {str(path)!r} has PIL mode {im.mode!r}; expected an 8-bit "
+                                 f"image in one of the modes {sorted(MODE_CHANNELS)}")
+            a = np.asarray(im)
+    except (OSError, SyntaxError) as err:
+        raise ValueError(f"tile {str(path)!r} is not a readable PNG image: {err}") from None
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if not a.flags.writeable:  # single-channel tiles: a view of PIL's read-only buffer
+        a = a.copy()
+    return a
+

@@ -1,18 +1,14 @@
 """Torch datasets over a triplet dataset folder, and batch-level augmentation.
 
-A triplet dataset folder (written by :mod:`convml_tt.data.triplets` or by
-earlier convml_tt versions) looks like::
-
-    {dataset}/train/00000_anchor.png  00000_neighbor.png  00000_distant.png  [00000_meta.yaml]
-    {dataset}/study/...
-
-Folders from older convml_tt versions have no ``_meta.yaml`` files; both are
-read. Tiles are 8-bit PNGs (greyscale ``L``, ``LA``, ``RGB`` or ``RGBA``), all
-of one size and channel count within a stage.
+The folder's layout, names and the rule for a complete triplet are those of
+:mod:`convml_tt.data.dataset.format`; folders from older convml_tt versions
+(no ``_meta.yaml`` files) are read too. Tiles are 8-bit PNGs (greyscale
+``L``, ``LA``, ``RGB`` or ``RGBA``), all of one size and channel count within
+a stage.
 
 This is the only module of :mod:`convml_tt.data` that imports torch. It does
 not import fastai: the fastai ``DataLoaders`` are built in
-:mod:`convml_tt.architectures.triplet_trainer` from the pieces here
+:mod:`convml_tt.architectures.training.dataloaders` from the pieces here
 (:class:`TripletDataset`, :class:`TripletBatchTransform`).
 
 Tensors handed out by the datasets are ``uint8`` in ``(C, H, W)`` order (pixel
@@ -22,7 +18,6 @@ same seed gives the same augmentations on either device.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .format import STAGES, TILE_TYPES
+from .format import MODE_CHANNELS as _MODE_CHANNELS
+from .format import STAGES, TILE_TYPES, TripletMeta, incomplete_triplets, read_tile_array, read_triplet_meta, scan_stage
 
 __all__ = [
     "TILE_TYPES",
@@ -51,8 +47,6 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_TILE_RE = re.compile(r"^(\d+)_(anchor|neighbor|distant)\.png$")
-_MODE_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 
 
 # --------------------------------------------------------------------------
@@ -84,16 +78,6 @@ def find_stage_folder(folder_or_stage_path: str | Path, stage: str = "train") ->
     )
 
 
-def _scan(stage_dir: Path) -> dict[int, dict[str, Path]]:
-    """Map triplet id -> {tile_type: path} for the PNG tiles in a stage folder."""
-    found: dict[int, dict[str, Path]] = {}
-    for p in stage_dir.iterdir():
-        m = _TILE_RE.match(p.name)
-        if m:
-            found.setdefault(int(m.group(1)), {})[m.group(2)] = p
-    return found
-
-
 def _tile_header(path: Path) -> tuple[int, int, int]:
     """``(channels, height, width)`` of a PNG tile, reading only its header."""
     from PIL import Image
@@ -111,22 +95,8 @@ def _tile_header(path: Path) -> tuple[int, int, int]:
 
 def read_tile(path: str | Path) -> torch.Tensor:
     """Read one PNG tile as a ``uint8`` tensor of shape ``(C, H, W)`` (0..255)."""
-    from PIL import Image
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            if im.mode not in _MODE_CHANNELS:
-                raise ValueError(f"tile {str(path)!r} has PIL mode {im.mode!r}; expected an 8-bit "
-                                 f"image in one of the modes {sorted(_MODE_CHANNELS)}")
-            arr = np.asarray(im)
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"tile {str(path)!r} is not a readable PNG image: {err}") from None
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
+    arr = read_tile_array(path)
     chw = np.ascontiguousarray(arr.transpose(2, 0, 1))
-    if not chw.flags.writeable:  # single-channel tiles: a view of PIL's read-only buffer
-        chw = chw.copy()
     return torch.from_numpy(chw)
 
 
@@ -147,15 +117,6 @@ def _check_shapes(paths: Iterable[Path], what: str) -> tuple[int, int, int]:
         f"{what} mixes tile sizes or channel counts: most tiles are (channels, height, width)="
         f"{common} but {details}. All tiles of a stage must have one size and channel count."
     )
-
-
-def _read_meta(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
 
 
 # --------------------------------------------------------------------------
@@ -218,29 +179,15 @@ class TripletDataset(_TileFolderDataset):
     ) -> None:
         self.stage = stage
         self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
-        found = _scan(self.stage_dir)
+        found = scan_stage(self.stage_dir)
         if not found:
             raise ValueError(
                 f"stage folder {str(self.stage_dir)!r} holds no triplet tiles; expected files named "
                 f"like 00000_anchor.png, 00000_neighbor.png, 00000_distant.png"
             )
-        # folders written by convml_tt.data.triplets (with a dataset-level
-        # meta.yaml) write each triplet's _meta.yaml last: without it the
-        # triplet is unfinished (a killed run). Older folders have no metadata.
-        needs_meta = (self.stage_dir.parent / "meta.yaml").exists()
-        for i, m in found.items():
-            meta = self.stage_dir / f"{i:05d}_meta.yaml"
-            if needs_meta and meta.exists():
-                m["meta"] = meta
-        members = TILE_TYPES + (("meta",) if needs_meta else ())
-        incomplete = {i: m for i, m in found.items() if len(m) < len(members)}
+        incomplete = incomplete_triplets(self.stage_dir, found)
         if incomplete:
-            missing = [
-                str(self.stage_dir / (f"{i:05d}_meta.yaml" if t == "meta" else f"{i:05d}_{t}.png"))
-                for i, m in sorted(incomplete.items())
-                for t in members
-                if t not in m
-            ]
+            missing = [str(p) for ps in incomplete.values() for p in ps]
             shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
             if not skip_incomplete:
                 raise ValueError(
@@ -272,9 +219,9 @@ class TripletDataset(_TileFolderDataset):
         """Paths of the three tiles of item ``i`` (position, not triplet id)."""
         return dict(zip(TILE_TYPES, self._paths[i]))
 
-    def meta(self, i: int) -> dict | None:
-        """Metadata of item ``i`` from ``{id:05d}_meta.yaml``, or None (older folders)."""
-        return _read_meta(self.stage_dir / f"{self.ids[i]:05d}_meta.yaml")
+    def meta(self, i: int) -> TripletMeta | None:
+        """Metadata of item ``i`` (its ``{id:05d}_meta.yaml``), or None (older folders)."""
+        return read_triplet_meta(self.stage_dir.parent, self.stage_dir.name, self.ids[i])
 
     @property
     def has_meta(self) -> bool:
@@ -394,7 +341,7 @@ class TileDataset(_TileFolderDataset):
             raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
         self.stage, self.tile_type = stage, tile_type
         self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
-        found = {i: m[tile_type] for i, m in _scan(self.stage_dir).items() if tile_type in m}
+        found = {i: m[tile_type] for i, m in scan_stage(self.stage_dir).items() if tile_type in m}
         if not found:
             raise ValueError(f"stage folder {str(self.stage_dir)!r} holds no {tile_type} tiles; "
                              f"expected files named like 00000_{tile_type}.png")
@@ -417,9 +364,9 @@ class TileDataset(_TileFolderDataset):
         """Path of tile ``i``."""
         return self._paths[i]
 
-    def meta(self, i: int) -> dict | None:
-        """Metadata of item ``i`` from ``{id:05d}_meta.yaml``, or None (older folders)."""
-        return _read_meta(self.stage_dir / f"{self.ids[i]:05d}_meta.yaml")
+    def meta(self, i: int) -> TripletMeta | None:
+        """Metadata of item ``i`` (its ``{id:05d}_meta.yaml``), or None (older folders)."""
+        return read_triplet_meta(self.stage_dir.parent, self.stage_dir.name, self.ids[i])
 
     def __getitem__(self, i: int) -> torch.Tensor:
         """Tile ``i`` as ``uint8`` of shape ``(C, H, W)``."""

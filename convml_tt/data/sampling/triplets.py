@@ -1,6 +1,4 @@
-"""Triplet sampling and the triplet dataset folder.
-
-Sampling (as in the original 2019 convml_tt and Tile2Vec, Jean et al. 2019):
+"""The random triplet sampler (Tile2Vec, Jean et al. 2019; convml_tt 2019).
 
 - the *anchor* tile is centred uniformly (in lat/lon) inside the domain, with
   the whole tile inside the domain, in a scene drawn uniformly from the
@@ -15,135 +13,24 @@ Sampling (as in the original 2019 convml_tt and Tile2Vec, Jean et al. 2019):
 
 A tile that touches masked (space, bad-quality) pixels or leaves the domain
 is redrawn; after ``max_tries`` failed draws for one triplet the run stops
-with an error saying the domain cannot fit the tiles.
-
-Every triplet's random numbers come from ``numpy.random.default_rng((seed,
-stage, id))``, so a dataset depends only on the seed, the parameters and the
-composites, not on the number of worker processes or the order of work.
-
-Dataset folder (compatible with datasets of earlier convml_tt versions)::
-
-    {dataset}/meta.yaml                           all parameters, scenes, split, status
-    {dataset}/{train,study}/{id:05d}_anchor.png   8-bit RGB, N x N, row 0 north
-    {dataset}/{train,study}/{id:05d}_neighbor.png
-    {dataset}/{train,study}/{id:05d}_distant.png
-    {dataset}/{train,study}/{id:05d}_meta.yaml    scene times, source files, tile centres, size, pixels, regimes
-
-Every file is written to a temporary name and renamed; a triplet's
-``_meta.yaml`` is written last and marks it complete, so a killed run that
-is restarted redoes only the unfinished triplets.
+with an error saying the domain cannot fit the tiles. Scenes are split into
+train and study by date (:func:`split_scenes`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import struct
-import tempfile
-import zlib
-from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
-from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
-import yaml
 
-from .abi import FixedGrid, check_bbox
-from .composite import GAMMA, make_composites, to_uint8
-from .tiles import ScanGrid, Tile, image_planes, index_window, interpolate, interpolate_planes, serial_blas
+from ...config import TripletSettings
+from ..abi.navigation import check_bbox
+from ..composites.reader import open_composite
+from ..tiles import Tile
+from .base import DrawnTile, Sampler
 
-__all__ = [
-    "TripletParams",
-    "make_triplets",
-    "sample_triplet",
-    "split_scenes",
-    "read_dataset_meta",
-    "read_triplet_meta",
-    "list_triplets",
-    "plot_triplets",
-    "TILE_TYPES",
-    "STAGES",
-]
-
-TILE_TYPES = ("anchor", "neighbor", "distant")
-STAGES = ("train", "study")
-DATASET_FORMAT = "convml_tt-triplets/2"
-
-
-# -----------------------------------------------------------------------------
-# parameters
-# -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TripletParams:
-    """Everything that determines a triplet dataset (saved in ``meta.yaml``).
-
-    Attributes
-    ----------
-    domain:
-        ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
-    tile_size:
-        tile side, metres.
-    tile_pixels:
-        tile side, pixels.
-    n_train, n_study:
-        number of triplets per stage.
-    seed:
-        seed of all sampling and of the train/study split.
-    neighbor_distance:
-        distance from anchor to neighbour centre, in tile sizes.
-    distant:
-        ``"other_scene"`` or ``"same_scene"``.
-    distant_min_distance:
-        with ``"same_scene"``: least distance anchor - distant, in tile sizes.
-    resolution_km:
-        composite resolution, km.
-    method:
-        tile interpolation, ``"bilinear"`` or ``"nearest"``.
-    max_tries:
-        draws per triplet before giving up.
-    gamma:
-        display gamma of the PNGs (``255 * clip(r, 0, 1) ** (1/gamma)``).
-    """
-
-    domain: tuple[float, float, float, float]
-    tile_size: float = 200e3
-    tile_pixels: int = 256
-    n_train: int = 100
-    n_study: int = 0
-    seed: int = 0
-    neighbor_distance: float = 1.0
-    distant: Literal["other_scene", "same_scene"] = "other_scene"
-    distant_min_distance: float = 3.0
-    resolution_km: float = 1.0
-    method: Literal["bilinear", "nearest"] = "bilinear"
-    max_tries: int = 200
-    gamma: float = GAMMA
-
-    def __post_init__(self):
-        object.__setattr__(self, "domain", check_bbox(self.domain))
-        if not self.tile_size > 0:
-            raise ValueError(f"tile_size={self.tile_size!r} must be a positive number of metres")
-        if int(self.tile_pixels) != self.tile_pixels or self.tile_pixels < 2:
-            raise ValueError(f"tile_pixels={self.tile_pixels!r} must be an integer >= 2")
-        for name in ("n_train", "n_study"):
-            v = getattr(self, name)
-            if int(v) != v or v < 0:
-                raise ValueError(f"{name}={v!r} must be a whole number >= 0")
-        if self.distant not in ("other_scene", "same_scene"):
-            raise ValueError(f"distant={self.distant!r} must be 'other_scene' or 'same_scene'")
-        if self.method not in ("bilinear", "nearest"):
-            raise ValueError(f"method={self.method!r} must be 'bilinear' or 'nearest'")
-        if not self.neighbor_distance > 0:
-            raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be > 0 (tile sizes)")
-
-    def to_yaml_dict(self) -> dict:
-        d = asdict(self)
-        d["domain"] = [float(v) for v in self.domain]
-        d["tile_size"] = float(self.tile_size)
-        return d
+__all__ = ["TripletSampler", "split_scenes", "check_tile_fits"]
 
 
 def _geod():
@@ -169,9 +56,6 @@ def check_tile_fits(domain: Sequence[float], tile_size: float) -> None:
         )
 
 
-# -----------------------------------------------------------------------------
-# train/study split
-# -----------------------------------------------------------------------------
 def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: float = 0.25) -> dict[str, list[int]]:
     """Split scenes into train and study by date.
 
@@ -186,7 +70,7 @@ def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: fl
     """
     from types import SimpleNamespace
 
-    from .goes import split_train_study
+    from ..goes.catalogue import split_train_study
 
     by_date: dict[dt.date, list[int]] = {}
     for i, t in enumerate(times):
@@ -209,109 +93,6 @@ def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: fl
     }
 
 
-# -----------------------------------------------------------------------------
-# reading composites, per process
-# -----------------------------------------------------------------------------
-class _Composite:
-    """An open composite file. Its image is read once, as float32 planes
-    (:func:`~convml_tt.data.tiles.image_planes`), and kept while the
-    per-process budget :data:`_PLANES_BUDGET` allows (least recently used
-    images are dropped first); an image larger than the budget is read
-    window by window, just the pixels each tile needs."""
-
-    def __init__(self, path: str | os.PathLike):
-        import netCDF4
-
-        self.path = str(path)
-        self.nc = netCDF4.Dataset(self.path)
-        self.nc.set_auto_mask(False)
-        name = self.nc.getncattr("composite_variable")
-        self.var = self.nc[name]
-        x = np.asarray(self.nc["x"][:], float)
-        y = np.asarray(self.nc["y"][:], float)
-        p = self.nc["goes_imager_projection"]
-        grid = FixedGrid(
-            perspective_point_height=float(p.perspective_point_height),
-            semi_major_axis=float(p.semi_major_axis),
-            semi_minor_axis=float(p.semi_minor_axis),
-            longitude_of_projection_origin=float(p.longitude_of_projection_origin),
-            sweep_angle_axis=str(getattr(p, "sweep_angle_axis", "x")),
-        )
-        self.sg = ScanGrid(
-            grid, x[0], (x[-1] - x[0]) / (x.size - 1), y[0], (y[-1] - y[0]) / (y.size - 1), (y.size, x.size)
-        )
-        self.time = str(self.nc.getncattr("time_coverage_start"))
-        self.satellite = int(self.nc.getncattr("satellite"))
-        self.source_paths = str(self.nc.getncattr("source_paths")).split("\n")
-        self.nbytes = 4 * int(np.prod(self.var.shape))
-
-    def planes(self) -> np.ndarray | None:
-        """The whole image as ``(C, H * W)`` float32 planes (cached), or None
-        when it does not fit the budget."""
-        p = _PLANES.get(self.path)
-        if p is not None:
-            _PLANES.move_to_end(self.path)
-            return p
-        if self.nbytes > _PLANES_BUDGET:
-            return None
-        while _PLANES and sum(v.nbytes for v in _PLANES.values()) + self.nbytes > _PLANES_BUDGET:
-            _PLANES.popitem(last=False)
-        p = image_planes(np.asarray(self.var[:], np.float32))
-        _PLANES[self.path] = p
-        return p
-
-    def tile_planes(self, tile: Tile, method: str) -> np.ndarray | None:
-        """The tile as ``(C, n, n)`` float32, or None when invalid."""
-        rows, cols = self.sg.indices(tile)
-        win = index_window(rows, cols, self.sg.shape)
-        if win is None:
-            return None
-        planes = self.planes()
-        if planes is not None:
-            # indices into the whole image: same fractions, so the same values
-            # as interpolating the window
-            return interpolate_planes(planes, self.sg.shape, rows, cols, method)
-        r0, r1, c0, c1 = win
-        values = np.asarray(self.var[r0:r1, c0:c1], np.float32)
-        return interpolate_planes(image_planes(values), (r1 - r0, c1 - c0), rows - r0, cols - c0, method)
-
-    def tile(self, tile: Tile, method: str) -> np.ndarray | None:
-        """The tile as ``(n, n, C)`` float32 (a view), or None when invalid."""
-        out = self.tile_planes(tile, method)
-        return None if out is None else np.moveaxis(out, 0, -1)
-
-    def close(self):
-        self.nc.close()
-        _PLANES.pop(self.path, None)
-
-
-_OPEN: "OrderedDict[str, _Composite]" = OrderedDict()
-_MAX_OPEN = 32
-#: bytes of composite images kept in memory per process (float32 planes)
-_PLANES_BUDGET = int(os.environ.get("CONVML_TT_COMPOSITE_CACHE_MB", "512")) * 2**20
-_PLANES: "OrderedDict[str, np.ndarray]" = OrderedDict()
-
-
-def _open(path: str) -> _Composite:
-    c = _OPEN.get(path)
-    if c is None:
-        c = _Composite(path)
-        _OPEN[path] = c
-        while len(_OPEN) > _MAX_OPEN:
-            _OPEN.popitem(last=False)[1].close()
-    else:
-        _OPEN.move_to_end(path)
-    return c
-
-
-def _close_all() -> None:
-    while _OPEN:
-        _OPEN.popitem()[1].close()
-
-
-# -----------------------------------------------------------------------------
-# sampling one triplet
-# -----------------------------------------------------------------------------
 def _inside(tile: Tile, domain) -> bool:
     lat, lon = tile.outline(points_per_side=4)
     lon_min, lat_min, lon_max, lat_max = domain
@@ -329,33 +110,40 @@ def _uniform_centre(rng: np.random.Generator, domain, tile_size: float) -> tuple
     return float(lat), float(lon)
 
 
-@dataclass
-class _Drawn:
-    tile: Tile
-    scene: int
-    image: np.ndarray
+class TripletSampler(Sampler):
+    """Random triplets (anchor, neighbour, distant) from each stage's composites.
 
-
-def sample_triplet(
-    params: TripletParams,
-    scenes: Sequence[str],
-    stage: str,
-    idx: int,
-) -> dict[str, _Drawn]:
-    """Draw one triplet: ``{"anchor": ..., "neighbor": ..., "distant": ...}``,
-    each with its :class:`~convml_tt.data.tiles.Tile`, scene index (into
-    ``scenes``, the stage's composite paths) and ``(n, n, C)`` float image.
-
-    Deterministic in ``(params.seed, stage, idx)``.
+    Parameters
+    ----------
+    settings:
+        the :class:`~convml_tt.config.TripletSettings` (domain, tile size and
+        pixels, neighbour distance, where distant tiles come from,
+        interpolation, ``max_tries``, ``seed``).
+    scenes:
+        ``{stage: [composite paths]}``.
     """
-    stage_code = STAGES.index(stage)
-    rng = np.random.default_rng([int(params.seed), stage_code, int(idx)])
+
+    tile_types = ("anchor", "neighbor", "distant")
+
+    def __init__(self, settings: TripletSettings, scenes: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(scenes, seed=settings.seed)
+        self.settings = settings
+
+    def sample(self, stage: str, index: int) -> dict[str, DrawnTile]:
+        """Draw triplet ``index`` of ``stage``: ``{"anchor", "neighbor", "distant"}``,
+        each a :class:`DrawnTile` with its scene index into ``self.scenes[stage]``.
+        Deterministic in ``(seed, stage, index)``."""
+        return _draw(self.settings, self.scenes[stage], stage, index, self.rng(stage, index))
+
+
+def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
+          rng: np.random.Generator) -> dict[str, DrawnTile]:
     n_sc = len(scenes)
     size, n, dom = params.tile_size, params.tile_pixels, params.domain
     geod = _geod()
     tries = 0
 
-    def draw_uniform(scene: int, avoid: Tile | None = None) -> _Drawn | None:
+    def draw_uniform(scene: int, avoid: Tile | None = None) -> DrawnTile | None:
         nonlocal tries
         while tries < params.max_tries:
             tries += 1
@@ -367,9 +155,9 @@ def sample_triplet(
             t = Tile(lat, lon, size, n)
             if not _inside(t, dom):
                 continue
-            img = _open(scenes[scene]).tile(t, params.method)
+            img = open_composite(scenes[scene]).tile(t, params.method)
             if img is not None:
-                return _Drawn(t, scene, img)
+                return DrawnTile(t, scene, img)
         return None
 
     while tries < params.max_tries:
@@ -387,9 +175,9 @@ def sample_triplet(
             t = Tile(float(lat), float((lon + 180) % 360 - 180), size, n)
             if not _inside(t, dom):
                 continue
-            img = _open(scenes[a_scene]).tile(t, params.method)
+            img = open_composite(scenes[a_scene]).tile(t, params.method)
             if img is not None:
-                neighbor = _Drawn(t, a_scene, img)
+                neighbor = DrawnTile(t, a_scene, img)
                 break
         if neighbor is None:
             continue
@@ -410,475 +198,3 @@ def sample_triplet(
            if params.distant == "same_scene" else "")
         + "; choose a larger domain, smaller tiles, or raise max_tries"
     )
-
-
-# -----------------------------------------------------------------------------
-# writing
-# -----------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
-
-
-def png_bytes(img: np.ndarray, level: int = 1) -> bytes:
-    """An 8-bit image ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB) as PNG bytes:
-    no row filter, zlib ``level`` (1: fast; PNG files of cloud tiles are
-    within a few % of Pillow's adaptive filtering at level 1, encoded ~2x
-    faster). Any PNG reader (Pillow, torchvision) reads it."""
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        raise ValueError(f"PNG tiles must be uint8, got {a.dtype}")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 2:
-        color = 0
-    elif a.ndim == 3 and a.shape[2] == 3:
-        color = 2
-    else:
-        raise ValueError(f"PNG tiles must be (H, W) or (H, W, 3), got shape {a.shape}")
-    h, w = a.shape[:2]
-    raw = np.empty((h, 1 + a[0].size), np.uint8)
-    raw[:, 0] = 0  # filter type None on every row
-    if a.flags.c_contiguous or a.ndim == 2:
-        raw[:, 1:] = a.reshape(h, -1)
-    else:  # e.g. channel-first memory: interleave channel by channel (4x faster than a reshape copy)
-        body = raw[:, 1:].reshape(h, w, a.shape[2])
-        for k in range(a.shape[2]):
-            body[:, :, k] = a[:, :, k]
-    header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    return b"".join((
-        b"\x89PNG\r\n\x1a\n",
-        _png_chunk(b"IHDR", header),
-        _png_chunk(b"IDAT", zlib.compress(raw.data, level)),
-        _png_chunk(b"IEND", b""),
-    ))
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    data = png_bytes(rgb)
-    _atomic_write_bytes(path, lambda fh: fh.write(data))
-
-
-def _write_yaml(path: Path, data: dict) -> None:
-    text = yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=False).encode()
-    _atomic_write_bytes(path, lambda fh: fh.write(text))
-
-
-def _to_display(img: np.ndarray, kind_units: str, gamma: float) -> np.ndarray:
-    if kind_units == "K":
-        # brightness temperature: 200 K (white) .. 320 K (black), like IR imagery
-        v = (320.0 - np.nan_to_num(img, nan=320.0)) / 120.0
-        return to_uint8(v, gamma=1.0)
-    return to_uint8(img, gamma=gamma)
-
-
-#: libyaml's emitter when available (same text as yaml.safe_dump, ~10x faster)
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-# per-process state, set by _init
-_STATE: dict[str, Any] = {}
-
-
-def _init(config: dict) -> None:
-    _STATE.clear()
-    _STATE.update(config)
-    _STATE["params"] = TripletParams(**config["params"])
-
-
-#: points per side of the grid on which a tile's regime fractions are counted
-_REGIME_SAMPLES = 16
-
-
-def _regime(source_paths: Sequence[str], tile: Tile) -> tuple[int, str, float] | None:
-    """``(label, name, fraction)`` of the synthetic regime covering most of a
-    tile (counted on a 16 x 16 grid of points over the tile) and the fraction
-    of the tile it covers; None for scenes without a label map (real data)."""
-    try:
-        from .synthetic import load_regime_labels, regime_at
-    except ImportError:
-        return None
-    cache = _STATE.setdefault("_labels", {})
-    key = tuple(source_paths)
-    if key not in cache:
-        labels = None
-        for p in source_paths:
-            try:
-                labels = load_regime_labels(p)
-                break
-            except (FileNotFoundError, ValueError, OSError):
-                continue
-        cache[key] = labels
-    labels = cache[key]
-    if labels is None:
-        return None
-    m = _REGIME_SAMPLES
-    u = (np.arange(m) + 0.5) / m * tile.size - tile.size / 2
-    uu, vv = np.meshgrid(u, -u)
-    lat, lon = tile.latlon(uu, vv)
-    found = np.asarray(regime_at(labels, lat, lon)).ravel()
-    found = found[found >= 0]
-    if found.size == 0:
-        return None
-    counts = np.bincount(found)
-    label = int(np.argmax(counts))
-    names = labels.attrs.get("regimes") or ()
-    name = str(names[label]) if label < len(names) else str(label)
-    return label, name, round(float(counts[label]) / (m * m), 4)
-
-
-def _make_one(stage: str, idx: int) -> int:
-    params: TripletParams = _STATE["params"]
-    scenes: list[str] = _STATE["scenes"][stage]
-    folder = Path(_STATE["out"]) / stage
-    drawn = sample_triplet(params, scenes, stage, idx)
-    meta: dict[str, Any] = {
-        "id": int(idx),
-        "stage": stage,
-        "tile_size_m": float(params.tile_size),
-        "tile_pixels": int(params.tile_pixels),
-    }
-    for kind in TILE_TYPES:
-        d = drawn[kind]
-        comp = _open(scenes[d.scene])
-        units = str(getattr(comp.var, "units", "1"))
-        _write_png(folder / f"{idx:05d}_{kind}.png", _to_display(d.image, units, params.gamma))
-        entry = {
-            "lat": round(float(d.tile.lat0), 6),
-            "lon": round(float(d.tile.lon0), 6),
-            "time": comp.time,
-            "satellite": comp.satellite,
-            "composite": os.path.relpath(comp.path, _STATE["data_root"]),
-            "source_files": [Path(p).name for p in comp.source_paths],
-        }
-        regime = _regime(comp.source_paths, d.tile)
-        if regime is not None:
-            entry["regime"], entry["regime_name"], entry["regime_fraction"] = regime
-        meta[kind] = entry
-    _write_yaml(folder / f"{idx:05d}_meta.yaml", meta)
-    return idx
-
-
-def _make_chunk(stage: str, ids: list[int]) -> list[int]:
-    with serial_blas():
-        return [_make_one(stage, i) for i in ids]
-
-
-def _complete(folder: Path, idx: int) -> bool:
-    return (folder / f"{idx:05d}_meta.yaml").exists() and all(
-        (folder / f"{idx:05d}_{k}.png").exists() for k in TILE_TYPES
-    )
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise PermissionError(
-            f"cannot write the triplet dataset to {out} ({err.strerror or err}); "
-            "choose a writable --out folder"
-        ) from err
-
-
-def read_dataset_meta(dataset: str | os.PathLike) -> dict | None:
-    """The dataset-level ``meta.yaml`` (None for folders without one, e.g.
-    datasets of earlier convml_tt versions)."""
-    p = Path(dataset) / "meta.yaml"
-    if not p.exists():
-        return None
-    with open(p) as fh:
-        return yaml.safe_load(fh)
-
-
-def read_triplet_meta(dataset: str | os.PathLike, stage: str, idx: int) -> dict | None:
-    """One triplet's ``{id:05d}_meta.yaml`` (None when absent, e.g. old datasets)."""
-    p = Path(dataset) / stage / f"{idx:05d}_meta.yaml"
-    if not p.exists():
-        return None
-    with open(p) as fh:
-        return yaml.safe_load(fh)
-
-
-def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]:
-    """Ids of the complete triplets (three PNGs) of a stage, sorted; works on
-    folders of earlier convml_tt versions too."""
-    folder = Path(dataset) / stage
-    if not folder.is_dir():
-        return []
-    ids = sorted({int(p.name[:5]) for p in folder.glob("[0-9][0-9][0-9][0-9][0-9]_anchor.png")})
-    return [i for i in ids if all((folder / f"{i:05d}_{k}.png").exists() for k in TILE_TYPES)]
-
-
-def make_triplets(
-    data_root: str | os.PathLike,
-    domain: Sequence[float],
-    out: str | os.PathLike,
-    n_train: int,
-    n_study: int = 0,
-    tile_size: float = 200e3,
-    tile_pixels: int = 256,
-    seed: int = 0,
-    workers: int = 1,
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    progress: bool = True,
-    composites: Sequence[str | os.PathLike] | None = None,
-    **options,
-) -> Path:
-    """Make (or complete) a triplet dataset.
-
-    Parameters
-    ----------
-    data_root:
-        root of the source cache; composites are made (or reused) under
-        ``{data_root}/composites`` for every cached scene with scan start in
-        ``[start, end]``.
-    domain:
-        ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
-    out:
-        the dataset folder.
-    n_train, n_study:
-        triplets per stage.
-    tile_size, tile_pixels:
-        tile side in metres and pixels.
-    seed:
-        all randomness (split and sampling); same seed -> same dataset,
-        whatever ``workers``.
-    workers:
-        processes (1: in this process).
-    composites:
-        use these composite files instead of compositing the cache.
-    options:
-        further :class:`TripletParams` fields (``neighbor_distance``,
-        ``distant``, ``distant_min_distance``, ``resolution_km``, ``method``,
-        ``max_tries``, ``gamma``).
-
-    Returns
-    -------
-    The dataset folder.
-
-    Raises
-    ------
-    ValueError
-        tile larger than the domain, mixed satellites in a split, fewer than
-        two scenes where distant tiles need another scene, an existing
-        dataset made with other parameters.
-    PermissionError
-        an unwritable ``out``.
-    """
-    from tqdm.auto import tqdm
-
-    params = TripletParams(
-        domain=tuple(domain), tile_size=float(tile_size), tile_pixels=int(tile_pixels),
-        n_train=int(n_train), n_study=int(n_study), seed=int(seed), **options,
-    )
-    check_tile_fits(params.domain, params.tile_size)
-    out = Path(out)
-    _check_writable(out)
-    data_root = Path(data_root)
-    if composites is None:
-        composites = make_composites(
-            data_root, params.domain, start=start, end=end,
-            resolution_km=params.resolution_km, progress=progress,
-        )
-    paths = [str(Path(p).resolve()) for p in composites]
-    infos = []
-    for p in paths:
-        c = _Composite(p)
-        infos.append((dt.datetime.fromisoformat(c.time), c.satellite))
-        c.close()
-    order = sorted(range(len(paths)), key=lambda i: (infos[i][0], paths[i]))
-    paths = [paths[i] for i in order]
-    infos = [infos[i] for i in order]
-    split = split_scenes([t for t, _ in infos], seed=params.seed)
-    scenes = {s: [paths[i] for i in split[s]] for s in STAGES}
-    need = {"train": params.n_train, "study": params.n_study}
-    for s in STAGES:
-        if need[s] == 0:
-            continue
-        sats = sorted({infos[i][1] for i in split[s]})
-        if len(sats) > 1:
-            raise ValueError(
-                f"the {s} split mixes scenes from GOES-{', GOES-'.join(map(str, sats))}; "
-                "make a dataset from one satellite (pass --start/--end or select composites "
-                "of one satellite)"
-            )
-        if not scenes[s]:
-            raise ValueError(
-                f"no scenes for the {s} split ({len(paths)} scene(s) in all, split by date: "
-                f"train {len(split['train'])}, study {len(split['study'])}); fetch scenes on more "
-                "dates or ask for 0 study triplets"
-            )
-        if params.distant == "other_scene" and len(scenes[s]) < 2:
-            raise ValueError(
-                f"the {s} split has {len(scenes[s])} scene but distant tiles must come from "
-                "another scene: fetch more scenes (dates), or use distant='same_scene' "
-                "(--distant same_scene)"
-            )
-
-    meta = {
-        "format": DATASET_FORMAT,
-        "params": params.to_yaml_dict(),
-        "data_root": str(data_root.resolve()),
-        "scenes": {s: [os.path.relpath(p, data_root.resolve()) for p in scenes[s]] for s in STAGES},
-    }
-    existing = read_dataset_meta(out)
-    if existing is not None:
-        same = {k: existing.get(k) for k in ("format", "params", "scenes")} == {
-            k: meta[k] for k in ("format", "params", "scenes")
-        }
-        if not same:
-            diff = _describe_diff(existing, meta)
-            raise ValueError(
-                f"{out} already holds a triplet dataset made with other parameters ({diff}); "
-                f"refusing to mix them: delete {out} (or choose another --out) to start fresh"
-            )
-    elif any(out.glob("*/*_anchor.png")):
-        raise ValueError(
-            f"{out} already holds triplet PNGs without a meta.yaml (an older dataset?); "
-            "refusing to mix: choose another --out or delete the folder to start fresh"
-        )
-    for s in STAGES:
-        (out / s).mkdir(exist_ok=True)
-        for tmp in (out / s).glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-    _write_yaml(out / "meta.yaml", {**meta, "status": "incomplete"})
-
-    todo = [
-        (s, i)
-        for s in STAGES
-        for i in range(need[s])
-        if not _complete(out / s, i)
-    ]
-    config = {
-        "params": params.to_yaml_dict(),
-        "scenes": scenes,
-        "out": str(out),
-        "data_root": str(data_root.resolve()),
-    }
-    bar = tqdm(total=need["train"] + need["study"], initial=need["train"] + need["study"] - len(todo),
-               desc="triplets", unit="triplet", disable=not progress)
-    try:
-        if workers <= 1 or len(todo) <= 1:
-            _init(config)
-            with serial_blas():
-                for s, i in todo:
-                    _make_one(s, i)
-                    bar.update(1)
-        else:
-            chunk = max(1, min(16, len(todo) // (4 * workers)))
-            jobs = []
-            for s in STAGES:
-                ids = [i for st, i in todo if st == s]
-                jobs += [(s, ids[k : k + chunk]) for k in range(0, len(ids), chunk)]
-            with ProcessPoolExecutor(
-                max_workers=int(workers), mp_context=get_context("spawn"),
-                initializer=_init, initargs=(config,),
-            ) as pool:
-                futures = [pool.submit(_make_chunk, s, ids) for s, ids in jobs]
-                for f in as_completed(futures):
-                    bar.update(len(f.result()))
-    finally:
-        bar.close()
-        _close_all()
-    _write_yaml(out / "meta.yaml", {**meta, "status": "complete"})
-    return out
-
-
-def _describe_diff(old: dict, new: dict) -> str:
-    parts = []
-    if old.get("format") != new.get("format"):
-        parts.append(f"format {old.get('format')!r} != {new.get('format')!r}")
-    op, np_ = old.get("params") or {}, new["params"]
-    for k in sorted(set(op) | set(np_)):
-        if op.get(k) != np_.get(k):
-            parts.append(f"{k}: {op.get(k)!r} -> {np_.get(k)!r}")
-    if old.get("scenes") != new.get("scenes"):
-        parts.append("different scenes")
-    return "; ".join(parts) or "different metadata"
-
-
-# -----------------------------------------------------------------------------
-# plotting
-# -----------------------------------------------------------------------------
-def plot_triplets(
-    dataset: str | os.PathLike,
-    stage: str = "train",
-    ids: Iterable[int] | None = None,
-    n: int = 5,
-    ax=None,
-    out: str | os.PathLike | None = None,
-):
-    """Plot the domain over the first chosen triplet's anchor composite, with
-    the outlines of a few triplets' tiles (anchor solid, neighbour dashed,
-    distant dotted; one colour per triplet). Axes are fixed-grid scan angles
-    (mrad) with a lat/lon graticule; matplotlib only (no cartopy needed).
-
-    Returns the matplotlib Figure (saved to ``out`` when given).
-    """
-    import matplotlib.pyplot as plt
-
-    from .composite import load_composite
-
-    dataset = Path(dataset)
-    dmeta = read_dataset_meta(dataset)
-    if dmeta is None:
-        raise FileNotFoundError(f"{dataset} has no meta.yaml; plot_triplets needs a dataset made by make_triplets")
-    ids = list(ids) if ids is not None else list_triplets(dataset, stage)[:n]
-    if not ids:
-        raise ValueError(f"{dataset}/{stage} holds no triplets to plot")
-    metas = [read_triplet_meta(dataset, stage, i) for i in ids]
-    root = Path(dmeta["data_root"])
-    comp = load_composite(root / metas[0]["anchor"]["composite"], load=True)
-    sg = ScanGrid.from_dataset(comp)
-    name = comp.attrs["composite_variable"]
-    img = comp[name].values
-    img = to_uint8(img) if img.ndim == 3 else img
-    x = comp["x"].values * 1e3
-    y = comp["y"].values * 1e3
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 8 * len(y) / max(len(x), 1) + 0.5))
-    else:
-        fig = ax.figure
-    ax.imshow(img, extent=(x[0], x[-1], y[-1], y[0]), origin="upper", cmap="gray")
-    cs = ax.contour(x, y, comp["lat"].values, colors="w", linewidths=0.4, alpha=0.6)
-    ax.clabel(cs, fontsize=6, fmt="%g°N")
-    cs = ax.contour(x, y, comp["lon"].values, colors="w", linewidths=0.4, alpha=0.6)
-    ax.clabel(cs, fontsize=6, fmt="%g°E")
-    lon_min, lat_min, lon_max, lat_max = dmeta["params"]["domain"]
-    t = np.linspace(0, 1, 50)
-    blon = np.concatenate([lon_min + (lon_max - lon_min) * t, np.full(50, lon_max), lon_max - (lon_max - lon_min) * t, np.full(50, lon_min)])
-    blat = np.concatenate([np.full(50, lat_min), lat_min + (lat_max - lat_min) * t, np.full(50, lat_max), lat_max - (lat_max - lat_min) * t])
-    bx, by = sg.grid.latlon_to_scan(blat, blon)
-    ax.plot(bx * 1e3, by * 1e3, "y-", lw=1.2, label="domain")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    styles = {"anchor": "-", "neighbor": "--", "distant": ":"}
-    size, npx = dmeta["params"]["tile_size"], dmeta["params"]["tile_pixels"]
-    for j, m in enumerate(metas):
-        for kind in TILE_TYPES:
-            tile = Tile(m[kind]["lat"], m[kind]["lon"], size, npx)
-            lat, lon = tile.outline()
-            tx, ty = sg.grid.latlon_to_scan(lat, lon)
-            ax.plot(tx * 1e3, ty * 1e3, styles[kind], color=colors[j % len(colors)], lw=1.2,
-                    label=f"{m['id']:05d}" if kind == "anchor" else None)
-    ax.set_xlabel("scan angle x (mrad)")
-    ax.set_ylabel("scan angle y (mrad)")
-    ax.set_title(f"{dataset.name} {stage}: anchor (-), neighbour (--), distant (:)\n"
-                 f"scene {metas[0]['anchor']['time']}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    if out is not None:
-        out = Path(out)
-        _atomic_write_bytes(out, lambda fh: fig.savefig(fh, format=out.suffix.lstrip(".") or "png", dpi=120))
-    return fig

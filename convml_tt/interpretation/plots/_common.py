@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from .._tiles import read_tile
+from ..._io import atomic_path
+from ...data.dataset.format import read_tile_array, tile_name
 
 PROJECTIONS = ("pca", "isomap")
 
@@ -108,7 +109,7 @@ class TileImages:
         stage = self.stage
         if self.stages is not None:
             stage = str(self.stages[self.index[int(tile_id)]])
-        im = read_tile(self.root, stage, int(tile_id), self.tile_type)
+        im = read_tile_array(Path(self.root) / stage / tile_name(int(tile_id), self.tile_type))
         return im[:, :, 0] if im.shape[2] == 1 else im[:, :, :3]
 
 
@@ -157,16 +158,8 @@ def label_values(da: xr.DataArray, color_by: str | None) -> np.ndarray | None:
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     """Save ``fig`` as PNG (or the format of ``path``'s suffix) via a temporary
     name and a rename, so a failure leaves no partial figure. Returns the path."""
-    import os
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -1,0 +1,305 @@
+"""Writing a triplet dataset folder: :func:`make_triplets`.
+
+Composites of the cached scenes are made (or reused), split into train and
+study by date, and each triplet is drawn by a sampler
+(:class:`~convml_tt.data.sampling.triplets.TripletSampler` by default),
+stretched for display (:func:`~convml_tt.data.composites.enhance.to_display`)
+and written as PNGs plus its metadata (:mod:`.format`), optionally with what
+a labeler (:mod:`convml_tt.data.labels`) knows about each tile.
+
+Every triplet's random numbers come from ``(seed, stage, id)``, so a dataset
+depends only on the seed, the settings and the composites, not on the
+number of worker processes. Every file is written to a temporary name and
+renamed; a triplet's ``_meta.yaml`` is written last and marks it complete,
+so a killed run that is restarted redoes only the unfinished triplets.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..._io import check_writable_folder, remove_stale_temps
+from ...config import TripletSettings
+from ..composites.build import make_composites
+from ..composites.enhance import to_display
+from ..composites.reader import CompositeReader, close_composites, open_composite
+from ..labels import Labeler, check_labels
+from ..sampling.base import Sampler
+from ..sampling.triplets import TripletSampler, check_tile_fits, split_scenes
+from ..tiles import serial_blas
+from .format import (
+    DATASET_FORMAT,
+    STAGES,
+    TileMeta,
+    TripletMeta,
+    is_complete,
+    read_dataset_meta,
+    tile_name,
+    write_dataset_meta,
+    write_triplet_meta,
+)
+from .png import write_png
+
+__all__ = ["make_triplets"]
+
+
+def make_triplets(
+    data_root: str | os.PathLike,
+    domain: Sequence[float] | None = None,
+    out: str | os.PathLike | None = None,
+    n_train: int | None = None,
+    n_study: int = 0,
+    tile_size: float = 200e3,
+    tile_pixels: int = 256,
+    seed: int = 0,
+    workers: int = 1,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    progress: bool = True,
+    composites: Sequence[str | os.PathLike] | None = None,
+    labeler: Labeler | None = None,
+    settings: TripletSettings | None = None,
+    **options: Any,
+) -> Path:
+    """Make (or complete) a triplet dataset.
+
+    Parameters
+    ----------
+    data_root:
+        root of the source cache; composites are made (or reused) under
+        ``{data_root}/composites`` for every cached scene with scan start in
+        ``[start, end]``.
+    domain:
+        ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
+    out:
+        the dataset folder.
+    n_train, n_study:
+        triplets per stage.
+    tile_size, tile_pixels:
+        tile side in metres and pixels.
+    seed:
+        all randomness (split and sampling); same seed -> same dataset,
+        whatever ``workers``.
+    workers:
+        processes (1: in this process).
+    composites:
+        use these composite files instead of compositing the cache.
+    labeler:
+        a :class:`~convml_tt.data.labels.Labeler` whose values are stored
+        with each tile (e.g. :class:`convml_tt.data.synthetic.RegimeLabeler`);
+        None: place and time only.
+    settings:
+        a :class:`~convml_tt.config.TripletSettings` instead of ``domain``,
+        ``n_train``, ``n_study``, ``tile_size``, ``tile_pixels``, ``seed``
+        and ``options``.
+    options:
+        further :class:`~convml_tt.config.TripletSettings` fields
+        (``neighbor_distance``, ``distant``, ``distant_min_distance``,
+        ``resolution_km``, ``method``, ``max_tries``, ``gamma``).
+
+    Returns
+    -------
+    The dataset folder.
+
+    Raises
+    ------
+    ValueError
+        tile larger than the domain, mixed satellites in a split, fewer than
+        two scenes where distant tiles need another scene, an existing
+        dataset made with other parameters.
+    PermissionError
+        an unwritable ``out``.
+    """
+    from tqdm.auto import tqdm
+
+    if out is None:
+        raise TypeError("make_triplets needs out=, the dataset folder to write")
+    if settings is None:
+        if domain is None or n_train is None:
+            raise TypeError("make_triplets needs domain= and n_train= (or settings=TripletSettings(...))")
+        settings = TripletSettings(
+            domain=tuple(domain), tile_size=float(tile_size), tile_pixels=int(tile_pixels),
+            n_train=int(n_train), n_study=int(n_study), seed=int(seed), **options,
+        )
+    elif domain is not None or n_train is not None or options:
+        raise TypeError("give make_triplets either settings= or domain=/n_train=/... keywords, not both")
+    if labeler is not None and not isinstance(labeler, Labeler):
+        raise TypeError(f"labeler {labeler!r} has no label(tile, source_paths) method; see convml_tt.data.labels")
+    params = settings
+    check_tile_fits(params.domain, params.tile_size)
+    out = Path(out)
+    check_writable_folder(out, "the triplet dataset", "choose a writable --out folder")
+    data_root = Path(data_root)
+    if composites is None:
+        composites = make_composites(
+            data_root, params.domain, start=start, end=end,
+            resolution_km=params.resolution_km, progress=progress,
+        )
+    scenes = _split(composites, params)
+    need = {"train": params.n_train, "study": params.n_study}
+
+    meta = {
+        "format": DATASET_FORMAT,
+        "params": params.to_yaml_dict(),
+        "data_root": str(data_root.resolve()),
+        "scenes": {s: [os.path.relpath(p, data_root.resolve()) for p in scenes[s]] for s in STAGES},
+    }
+    _check_existing(out, meta)
+    for s in STAGES:
+        (out / s).mkdir(exist_ok=True)
+        remove_stale_temps(out / s)
+    write_dataset_meta(out, {**meta, "status": "incomplete"})
+
+    todo = [(s, i) for s in STAGES for i in range(need[s]) if not is_complete(out / s, i)]
+    config = {
+        "settings": params,
+        "scenes": scenes,
+        "out": str(out),
+        "data_root": str(data_root.resolve()),
+        "labeler": labeler,
+    }
+    total = need["train"] + need["study"]
+    bar = tqdm(total=total, initial=total - len(todo), desc="triplets", unit="triplet", disable=not progress)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            _init(config)
+            with serial_blas():
+                for s, i in todo:
+                    _make_one(s, i)
+                    bar.update(1)
+        else:
+            chunk = max(1, min(16, len(todo) // (4 * workers)))
+            jobs = []
+            for s in STAGES:
+                ids = [i for st, i in todo if st == s]
+                jobs += [(s, ids[k : k + chunk]) for k in range(0, len(ids), chunk)]
+            with ProcessPoolExecutor(
+                max_workers=int(workers), mp_context=get_context("spawn"),
+                initializer=_init, initargs=(config,),
+            ) as pool:
+                futures = [pool.submit(_make_chunk, s, ids) for s, ids in jobs]
+                for f in as_completed(futures):
+                    bar.update(len(f.result()))
+    finally:
+        bar.close()
+        close_composites()
+    write_dataset_meta(out, {**meta, "status": "complete"})
+    return out
+
+
+def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> dict[str, list[str]]:
+    """``{stage: composite paths in time order}``, checking that every stage
+    asked for has the scenes it needs."""
+    paths = [str(Path(p).resolve()) for p in composites]
+    infos = []
+    for p in paths:
+        c = CompositeReader(p)
+        infos.append((dt.datetime.fromisoformat(c.time), c.satellite))
+        c.close()
+    order = sorted(range(len(paths)), key=lambda i: (infos[i][0], paths[i]))
+    paths = [paths[i] for i in order]
+    infos = [infos[i] for i in order]
+    split = split_scenes([t for t, _ in infos], seed=params.seed)
+    scenes = {s: [paths[i] for i in split[s]] for s in STAGES}
+    need = {"train": params.n_train, "study": params.n_study}
+    for s in STAGES:
+        if need[s] == 0:
+            continue
+        sats = sorted({infos[i][1] for i in split[s]})
+        if len(sats) > 1:
+            raise ValueError(
+                f"the {s} split mixes scenes from GOES-{', GOES-'.join(map(str, sats))}; "
+                "make a dataset from one satellite (pass --start/--end or select composites "
+                "of one satellite)"
+            )
+        if not scenes[s]:
+            raise ValueError(
+                f"no scenes for the {s} split ({len(paths)} scene(s) in all, split by date: "
+                f"train {len(split['train'])}, study {len(split['study'])}); fetch scenes on more "
+                "dates or ask for 0 study triplets"
+            )
+        if params.distant == "other_scene" and len(scenes[s]) < 2:
+            raise ValueError(
+                f"the {s} split has {len(scenes[s])} scene but distant tiles must come from "
+                "another scene: fetch more scenes (dates), or use distant='same_scene' "
+                "(--distant same_scene)"
+            )
+    return scenes
+
+
+def _check_existing(out: Path, meta: dict) -> None:
+    """Refuse to add to a folder holding a dataset made otherwise."""
+    existing = read_dataset_meta(out)
+    if existing is not None:
+        keys = ("format", "params", "scenes")
+        if {k: existing.get(k) for k in keys} != {k: meta[k] for k in keys}:
+            raise ValueError(
+                f"{out} already holds a triplet dataset made with other parameters "
+                f"({_describe_diff(existing, meta)}); refusing to mix them: delete {out} "
+                f"(or choose another --out) to start fresh"
+            )
+    elif any(out.glob("*/*_anchor.png")):
+        raise ValueError(
+            f"{out} already holds triplet PNGs without a meta.yaml (an older dataset?); "
+            "refusing to mix: choose another --out or delete the folder to start fresh"
+        )
+
+
+def _describe_diff(old: dict, new: dict) -> str:
+    parts = []
+    if old.get("format") != new.get("format"):
+        parts.append(f"format {old.get('format')!r} != {new.get('format')!r}")
+    op, np_ = old.get("params") or {}, new["params"]
+    for k in sorted(set(op) | set(np_)):
+        if op.get(k) != np_.get(k):
+            parts.append(f"{k}: {op.get(k)!r} -> {np_.get(k)!r}")
+    if old.get("scenes") != new.get("scenes"):
+        parts.append("different scenes")
+    return "; ".join(parts) or "different metadata"
+
+
+# -----------------------------------------------------------------------------
+# per process: one triplet at a time
+# -----------------------------------------------------------------------------
+_STATE: dict[str, Any] = {}
+
+
+def _init(config: dict) -> None:
+    _STATE.clear()
+    _STATE.update(config)
+    _STATE["sampler"] = TripletSampler(config["settings"], config["scenes"])
+
+
+def _make_one(stage: str, idx: int) -> int:
+    params: TripletSettings = _STATE["settings"]
+    sampler: Sampler = _STATE["sampler"]
+    labeler = _STATE["labeler"]
+    out = Path(_STATE["out"])
+    drawn = sampler.sample(stage, idx)
+    meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size),
+                       tile_pixels=int(params.tile_pixels))
+    for kind in sampler.tile_types:
+        d = drawn[kind]
+        comp = open_composite(sampler.scenes[stage][d.scene])
+        write_png(out / stage / tile_name(idx, kind), to_display(d.image, comp.units, params.gamma))
+        labels = check_labels(labeler.label(d.tile, comp.source_paths), labeler) if labeler is not None else {}
+        setattr(meta, kind, TileMeta(
+            lat=round(float(d.tile.lat0), 6),
+            lon=round(float(d.tile.lon0), 6),
+            time=comp.time,
+            satellite=comp.satellite,
+            composite=os.path.relpath(comp.path, _STATE["data_root"]),
+            source_files=[Path(p).name for p in comp.source_paths],
+            labels=labels,
+        ))
+    write_triplet_meta(out, meta)
+    return idx
+
+
+def _make_chunk(stage: str, ids: list[int]) -> list[int]:
+    with serial_blas():
+        return [_make_one(stage, i) for i in ids]

@@ -1,0 +1,67 @@
+"""The sampler protocol: how tiles are drawn from composites.
+
+A sampler draws one *sample* (a named group of tiles: a triplet's anchor,
+neighbour and distant tile; a grid cell's single tile) at a time, for a
+``(stage, index)`` pair, from the composites of that stage. Every sample's
+random numbers come from ``numpy.random.default_rng((seed, stage, index))``
+(:meth:`Sampler.rng`), so a dataset depends only on the seed, the settings
+and the composites, never on the number of worker processes or the order in
+which samples are drawn.
+
+A new sampler is one subclass: set :attr:`Sampler.tile_types` and
+implement :meth:`Sampler.sample`. The dataset writer
+(:func:`convml_tt.data.dataset.writer.make_triplets`) and anything else
+that stores samples work with any sampler.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..dataset.format import stage_index
+from ..tiles import Tile
+
+__all__ = ["DrawnTile", "Sampler"]
+
+
+@dataclass
+class DrawnTile:
+    """One drawn tile: its geometry, the index of its scene in the stage's
+    composites and its image ``(n, n, C)`` (float32, composite units)."""
+
+    tile: Tile
+    scene: int
+    image: np.ndarray
+
+
+class Sampler(ABC):
+    """Base class of samplers.
+
+    Parameters
+    ----------
+    scenes:
+        ``{stage: [composite paths]}``: the scenes each stage samples from.
+    seed:
+        seed of all sampling.
+    """
+
+    #: names of the tiles of one sample, in order
+    tile_types: tuple[str, ...] = ()
+
+    def __init__(self, scenes: Mapping[str, Sequence[str]], seed: int = 0) -> None:
+        self.scenes = {s: [str(p) for p in v] for s, v in scenes.items()}
+        self.seed = int(seed)
+
+    def rng(self, stage: str, index: int) -> np.random.Generator:
+        """The random generator of sample ``index`` of ``stage``: seeded by
+        ``(seed, stage, index)`` only."""
+        return np.random.default_rng([self.seed, stage_index(stage), int(index)])
+
+    @abstractmethod
+    def sample(self, stage: str, index: int) -> dict[str, DrawnTile]:
+        """Draw sample ``index`` of ``stage``: ``{tile_type: DrawnTile}``, with
+        scene indices into ``self.scenes[stage]``. Deterministic in
+        ``(seed, stage, index)``."""

@@ -1,0 +1,145 @@
+"""What a demo run made, its targets and its markdown report."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import STEPS, TARGETS, DemoSettings
+
+__all__ = ["DemoResult", "check_targets", "format_report"]
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` made: paths, the quality table, targets and timings."""
+
+    out: Path
+    settings: DemoSettings
+    device: str
+    quality: Any  # pandas.DataFrame, rows trained/untrained/tile statistics
+    targets: list[dict[str, Any]]
+    timings: dict[str, float]
+    reused: dict[str, bool]
+    paths: dict[str, Path] = field(default_factory=dict)
+    report: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step (incl. worker processes)
+    load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
+    epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
+    step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
+
+    @property
+    def total_s(self) -> float:
+        """Wall time of the whole run, seconds."""
+        return float(sum(self.timings.values()))
+
+    @property
+    def all_targets_met(self) -> bool:
+        """True when every quality target is met."""
+        return all(t["met"] for t in self.targets)
+
+
+def check_targets(quality: Any, total_s: float | None = None, n_reused: int = 0) -> list[dict[str, Any]]:
+    """Compare a quality table with :data:`TARGETS`.
+
+    Returns one dict per target: ``target`` (text), ``value`` (measured,
+    text), ``met`` (bool; False when not measurable). With ``total_s``
+    (seconds) the wall-time target is included; ``n_reused`` steps reused
+    from an earlier run are mentioned next to it (a fresh run takes longer).
+    """
+    rows = []
+
+    def get(row: str, col: str) -> float:
+        try:
+            v = float(quality.loc[row, col])
+        except (KeyError, TypeError, ValueError):
+            return float("nan")
+        return v
+
+    for col, name in (("triplet_accuracy", "study-set triplet accuracy"), ("knn_accuracy", "kNN regime accuracy")):
+        v = get("trained", col)
+        goal = TARGETS[col]
+        rows.append({"target": f"{name} >= {goal:.2f}", "value": f"{v:.3f}", "met": bool(v >= goal)})
+        margin = TARGETS["margin_over_baselines"]
+        for base in ("untrained", "tile statistics"):
+            b = get(base, col)
+            diff = v - b
+            rows.append({
+                "target": f"{name}: >= {100 * margin:.0f} points above {base}",
+                "value": f"{100 * diff:+.1f} points ({v:.3f} vs {b:.3f})" if math.isfinite(diff) else "not measured",
+                "met": bool(diff >= margin - 1e-12),
+            })
+    if total_s is not None:
+        goal = TARGETS["wall_time_s"]
+        note = f" ({n_reused} step(s) reused from an earlier run)" if n_reused else ""
+        rows.append({"target": f"whole demo within {goal / 60:.0f} min", "value": f"{total_s:.0f} s{note}",
+                     "met": bool(total_s <= goal)})
+    return rows
+
+
+def _machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.platform()}, {os.cpu_count()} CPU core(s), {gpu}, torch {torch.__version__}"
+
+
+def format_report(result: DemoResult) -> str:
+    """The markdown report of a demo run: quality table, targets, timings, settings."""
+    from ..interpretation.evaluate import to_markdown
+
+    s = result.settings
+    lines = [
+        "# convml_tt demo report",
+        "",
+        f"Synthetic GOES-16 ABI scenes -> composites -> triplets -> {s.arch} triplet encoder -> "
+        f"embeddings of {int(result.quality.loc['trained', 'n_tiles']) if 'n_tiles' in result.quality else '?'} "
+        f"study tiles. Run {dt.datetime.now():%Y-%m-%d %H:%M}, device `{result.device}`; {_machine()}.",
+        "",
+        "## Quality (study set)",
+        "",
+        "Fractions 0..1 (ARI -1..1); `untrained`: the same network with random weights; "
+        "`tile statistics`: channel means/std, cloud fraction, spectral slope.",
+        "",
+        to_markdown(result.quality),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for t in result.targets:
+        lines.append(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |")
+    n_met = sum(t["met"] for t in result.targets)
+    lines += ["", f"{n_met} of {len(result.targets)} targets met.", "", "## Timings", "",
+              "CPU time counts this process and its triplet-sampling workers; on a shared machine "
+              "wall time exceeds it by what other jobs take"
+              + (" (load average at the end: " + ", ".join(f"{v:.1f}" for v in result.load_average)
+                 + " over 1, 5, 15 min)" if result.load_average else "") + ".",
+              "", "| step | wall time (s) | CPU time (s) | |", "|---|---|---|---|"]
+    for step in STEPS:
+        if step in result.timings:
+            note = "reused" if result.reused.get(step) else ""
+            if step == "training" and result.epochs is not None and result.epochs < s.epochs:
+                note = (f"{result.epochs} of {s.epochs} epochs: " if not note else note + ", ") + (
+                    f"what fits the {s.time_budget_s:g} s budget at {result.step_s:.2f} s per batch"
+                    if result.step_s is not None else "as the interrupted run chose")
+            c = result.cpu.get(step)
+            lines.append(f"| {step} | {result.timings[step]:.1f} | {'' if c is None else f'{c:.1f}'} | {note} |")
+    total_cpu = sum(result.cpu.values()) if result.cpu else None
+    lines += [f"| **total** | **{result.total_s:.1f}** | {'' if total_cpu is None else f'{total_cpu:.1f}'} | |",
+              "", "## Figures", ""]
+    for name in ("domain", "dendrogram", "scatter", "grid"):
+        lines.append(f"![{name}]({result.paths[name].name})")
+    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
+    for k, v in s.to_dict().items():
+        lines.append(f"| {k} | {v} |")
+        if k == "epochs" and result.epochs is not None and result.epochs != v:
+            lines.append(f"| epochs trained | {result.epochs} (time budget) |")
+    lines += ["", "Files: " + ", ".join(f"`{p.name}`" for k, p in result.paths.items()
+                                         if k not in ("data_root",) and p.exists()) + "."]
+    return "\n".join(lines) + "\n"
