@@ -5,7 +5,7 @@ resolutions: band 2 at 0.5 km, bands 1 and 3 at 1 km) written by
 :mod:`convml_tt.data.synthetic`, generated once into a cache folder
 (``--cache``, default ``~/.cache/convml_tt-bench``) and reused:
 
-- ``large`` (the use case of issue 4: a study domain inside a big scene):
+- ``large`` (the main use case: a study domain inside a big scene):
   a 5000 km x 5000 km "F"-sector scene (10000^2 band-2 pixels) centred at
   15N 60W, domain (-65, 8, -51, 22), ~1500 km square;
 - ``small``: a 1000 km sector at 15N 50W, domain (-53, 12, -47, 18).

@@ -26,7 +26,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convml_tt.architectures import TripletEncoder, load_model, save_model  # noqa: E402
-from convml_tt.data.dataset import TileDataset, TripletBatchTransform  # noqa: E402
+from convml_tt.architectures.transforms import TripletBatchTransform  # noqa: E402
+from convml_tt.data.dataset import TileDataset  # noqa: E402
 from convml_tt.interpretation.embeddings import get_embeddings  # noqa: E402
 
 

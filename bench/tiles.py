@@ -44,7 +44,7 @@ DOMAIN = (-53.5, 11.5, -46.5, 18.5)
 
 def _centres(n: int, size: float, seed: int = 0):
     from convml_tt.data.tiles import Tile
-    from convml_tt.data.triplets import _inside, _uniform_centre
+    from convml_tt.data.sampling.triplets import _inside, _uniform_centre
 
     rng = np.random.default_rng(seed)
     out = []

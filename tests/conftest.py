@@ -1,7 +1,7 @@
-"""Shared pytest fixtures (each block is owned by the issue named in its header)."""
+"""Shared pytest fixtures, in blocks named by what they serve."""
 
 
-# --- S3 fixtures (issue 3: GOES catalogue) ------------------------------------
+# --- S3 fixtures (GOES catalogue) ---------------------------------------------
 # A real S3-protocol server (moto's) on 127.0.0.1 with public-read NOAA-style
 # buckets, and a small HTTP proxy in front of it that logs every request and
 # can inject faults (HTTP 500/503, dropped connections, truncated bodies).
@@ -216,7 +216,7 @@ def s3_proxy(s3_server):
         proxy.close()
 
 
-# --- synthetic scene fixtures (issue 2: convml_tt.data.synthetic) -------------
+# --- synthetic scene fixtures (convml_tt.data.synthetic) ----------------------
 # ``synthetic_scenes`` (3 scenes of a 300 km sector) and ``synthetic_data_root``;
 # see tests/synthetic_fixtures.py.
 from synthetic_fixtures import synthetic_data_root, synthetic_scenes  # noqa: E402,F401

@@ -6,14 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from convml_tt.data.dataset import (
-    TileAugment,
-    TileDataset,
-    TripletBatchTransform,
-    TripletDataset,
-    dataset_stats,
-    read_tile,
-)
+from convml_tt.architectures.transforms import TileAugment, TripletBatchTransform
+from convml_tt.data.dataset import TileDataset, TripletDataset, dataset_stats, read_tile
 from triplet_fixtures import write_toy_triplets
 
 torch.set_num_threads(2)

@@ -49,8 +49,8 @@ def test_dataset_folder_format_and_regimes(root, tmp_path):
         assert list_triplets(out, stage) == list(range(n))
         for i in range(n):
             for kind in TILE_TYPES:
-                im = Image.open(out / stage / f"{i:05d}_{kind}.png")
-                assert im.mode == "RGB" and im.size == (32, 32)
+                with Image.open(out / stage / f"{i:05d}_{kind}.png") as im:
+                    assert im.mode == "RGB" and im.size == (32, 32)
             m = read_triplet_meta(out, stage, i)
             assert m.tile_size_m == 40e3 and m.tile_pixels == 32
             g = _geod()
@@ -86,7 +86,8 @@ def test_dataset_folder_format_and_regimes(root, tmp_path):
 
     comp = C.load_composite(root / m.anchor.composite, load=True)
     img = resample(comp, Tile(m.anchor.get("lat"), m.anchor.get("lon"), 40e3, 32))
-    png = np.asarray(Image.open(out / "train" / "00000_anchor.png"))
+    with Image.open(out / "train" / "00000_anchor.png") as im:
+        png = np.asarray(im)
     assert np.abs(png.astype(int) - C.to_uint8(img).astype(int)).max() <= 1
     fig = plot_triplets(out, "train", n=3, out=tmp_path / "overview.png")
     assert (tmp_path / "overview.png").stat().st_size > 1000 and fig is not None

@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 
 from .._io import resolve_device
-from ..data.dataset.torch import TileDataset, TripletBatchTransform
+from ..data.dataset.torch import TileDataset
+from .transforms import TripletBatchTransform
 
 __all__ = ["embed_tiles", "embed_dataset", "model_normalization", "model_input_channels"]
 

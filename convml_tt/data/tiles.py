@@ -177,8 +177,8 @@ _SERIAL_BLAS = False
 @contextlib.contextmanager
 def serial_blas():
     """Context: BLAS limited to one thread (threadpoolctl), so the coarse-grid
-    upsampling of :meth:`Tile.scan_angles` can use ``matmul`` (~4x faster
-    than einsum single-threaded; through a multi-threaded BLAS these small
+    upsampling of :meth:`Tile.scan_angles` can use ``matmul`` (faster than
+    einsum single-threaded; through a multi-threaded BLAS these small
     products are slower than einsum because of thread start-up). Used around
     loops that cut many tiles (triplet writing); results agree with the
     einsum path to ~1e-12 composite pixel."""
@@ -443,8 +443,8 @@ def resample(
     Parameters
     ----------
     composite:
-        a composite from :func:`convml_tt.data.composite.make_composite` or
-        :func:`~convml_tt.data.composite.load_composite`.
+        a composite from :func:`convml_tt.data.composites.make_composite` or
+        :func:`~convml_tt.data.composites.load_composite`.
     tile:
         the target tile.
     method:

@@ -20,7 +20,8 @@ import torch
 
 from ..._io import resolve_device
 from ...config import TrainingSettings, settings_from
-from ...data.dataset.torch import TileAugment, TripletBatchTransform, TripletDataset, dataset_stats
+from ...data.dataset.torch import TripletDataset, dataset_stats
+from ..transforms import TileAugment, TripletBatchTransform
 from ..encoder import imagenet_stats
 from ._fastai import DataLoader, DataLoaders
 
@@ -33,7 +34,7 @@ class TripletDataLoader(DataLoader):
     Batches are read as one ``uint8`` tensor ``(B, 3, C, H, W)`` per batch
     (a single indexing operation when the dataset is preloaded), moved to the
     loader's device and then converted, augmented and normalised there by a
-    :class:`~convml_tt.data.dataset.torch.TripletBatchTransform`. All randomness
+    :class:`~convml_tt.architectures.transforms.TripletBatchTransform`. All randomness
     (shuffling, augmentation) derives from ``seed``, so two loaders built
     with the same seed yield identical batches, epoch after epoch.
 

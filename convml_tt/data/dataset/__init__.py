@@ -19,9 +19,8 @@ _LAZY = {
                                    "meta_name")},
     "make_triplets": "writer",
     "plot_triplets": "plot",
-    **{name: "torch" for name in ("TripletDataset", "TileDataset", "TripletSubset", "TripletBatchTransform",
-                                  "TileAugment", "dataset_stats", "IMAGENET_MEAN", "IMAGENET_STD",
-                                  "find_stage_folder", "read_tile")},
+    **{name: "torch" for name in ("TripletDataset", "TileDataset", "TripletSubset", "dataset_stats",
+                                  "IMAGENET_MEAN", "IMAGENET_STD", "find_stage_folder", "read_tile")},
 }
 __all__ = sorted(_LAZY)
 

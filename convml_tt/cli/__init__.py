@@ -1,0 +1,67 @@
+"""The ``convml_tt`` command line: one subcommand per step of the data flow.
+
+    convml_tt synthetic | fetch | composite | triplets | train | embed | plot | evaluate | demo
+
+Each subcommand is registered by an ``_add_<name>`` function (in
+:mod:`.data`, :mod:`.model`, :mod:`.interpret`) that builds its parser and
+points ``func`` at a runner; runners import the heavy modules (torch,
+fastai) only when they run, so ``convml_tt --help`` and the data steps stay
+fast on nodes without a GPU stack. A new subcommand is one ``_add_<name>``
+function listed in :data:`SUBCOMMANDS`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ._common import parse_interval, parse_time
+from .data import _add_composite, _add_fetch, _add_synthetic, _add_triplets
+from .interpret import _add_demo, _add_evaluate, _add_plot
+from .model import _add_embed, _add_train
+
+__all__ = ["main", "build_parser", "parse_time", "parse_interval", "SUBCOMMANDS"]
+
+
+SUBCOMMANDS: list = [
+    # [subcommand registry] (in the order of the data flow, as --help lists them)
+    _add_synthetic,
+    _add_fetch,
+    _add_composite,
+    _add_triplets,
+    _add_train,
+    _add_embed,
+    _add_plot,
+    _add_evaluate,
+    _add_demo,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convml_tt",
+        description="Unsupervised learning of cloud organisation from GOES ABI imagery.",
+    )
+    parser.add_argument("--version", action="version", version=f"convml_tt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError) as err:
+        # library errors already name the input and what would be right
+        print(f"convml_tt {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

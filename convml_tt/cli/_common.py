@@ -1,0 +1,52 @@
+"""Argument types and options shared by the subcommands."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times"]
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Parse an ISO 8601 time (``2020-01-02T14:00``, UTC, naive)."""
+    try:
+        t = dt.datetime.fromisoformat(text.rstrip("Z"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"time {text!r} is not ISO 8601, e.g. 2020-01-02T14:00"
+        ) from None
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def parse_interval(text: str) -> dt.timedelta:
+    """Parse an interval such as ``1D``, ``6h``, ``30min``, ``90s``."""
+    import pandas as pd
+
+    try:
+        return pd.Timedelta(text).to_pytimedelta()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"interval {text!r} is not understood; use e.g. 1D, 6h, 30min"
+        ) from None
+
+
+def add_common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
+    if data_root:
+        p.add_argument(
+            "--data-root",
+            type=Path,
+            default=Path("data"),
+            help="root of the source cache and composites (default: ./data)",
+        )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_domain_and_times(p: argparse.ArgumentParser) -> None:
+    """``--domain`` (required) and the optional ``--start``/``--end`` scan times."""
+    p.add_argument("--domain", nargs=4, type=float, required=True,
+                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
+    p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
+    p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")

@@ -1,0 +1,221 @@
+"""Subcommands of the data steps: synthetic, fetch, composite, triplets."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from ._common import add_common, add_domain_and_times, parse_interval, parse_time
+
+
+def _add_synthetic(sub) -> None:
+    p = sub.add_parser(
+        "synthetic",
+        help="write synthetic GOES ABI L1b scenes (bands 1-3) with known cloud regimes",
+        description=(
+            "Write synthetic ABI L1b band 1-3 files of a mesoscale-sized sector into the "
+            "source cache ({data_root}/sources/goesNN/{key}, exactly where fetched files go), "
+            "plus a regime label map beside each scene. See docs/synthetic.md."
+        ),
+    )
+    add_common(p)
+    p.add_argument("--start", type=parse_time, default=parse_time("2020-01-02T14:00"),
+                   help="scan start of the first scene, UTC (ISO 8601; default 2020-01-02T14:00)")
+    p.add_argument("--count", type=int, default=6, help="number of scenes (default 6)")
+    p.add_argument("--interval", type=parse_interval, default=parse_interval("1D"),
+                   help="time between scenes, e.g. 1D, 6h, 30min (default 1D)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--center", type=float, nargs=2, metavar=("LAT", "LON"), default=(15.0, -50.0),
+                   help="sector centre in degrees (default 15 -50)")
+    p.add_argument("--size-km", type=float, default=1000.0,
+                   help="side of the square sector in km (default 1000, a mesoscale sector)")
+    p.add_argument("--region-km", type=float, default=None,
+                   help="size of the regime regions in km (default size-km / 2.85)")
+    p.add_argument("--variability", type=float, default=1.0,
+                   help="day-to-day variability of cloud size, fraction and brightness: "
+                        "0 (none) to 2 (default 1)")
+    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16-19 (default 16)")
+    p.add_argument("--sector", default="M1", help="sector in the file names: M1 (default), M2, C or F")
+    p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="bands (default 1 2 3)")
+    p.set_defaults(func=_run_synthetic)
+
+
+def _run_synthetic(args) -> int:
+    from ..config import SceneSettings, settings_from
+    from ..data.synthetic import write_synthetic_scenes
+
+    settings = settings_from(SceneSettings, args)
+    scenes = write_synthetic_scenes(args.data_root, settings=settings, progress=not args.quiet)
+    for scene in scenes:
+        for band in sorted(scene.files):
+            print(scene.files[band])
+        print(scene.labels)
+    print(f"wrote {len(scenes)} synthetic scene(s) under {args.data_root}")
+    return 0
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser(
+        "fetch",
+        help="find GOES ABI scenes in a NOAA bucket and download them into the cache",
+        description=(
+            "List the GOES ABI files of the requested bands between --start and --end "
+            "(or the scene nearest local solar noon each day) and download them into "
+            "{data_root}/sources/goesNN/{key}. Files already cached are not fetched again; "
+            "--offline answers from the cache alone."
+        ),
+    )
+    add_common(p)
+    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16, 17, 18 or 19 (default 16)")
+    p.add_argument("--product", default="Rad", help="ABI product: Rad (L1b) or an L2 product such as CMIP")
+    p.add_argument("--sector", default="F", help="ABI sector: F, C, M1 or M2 (default F)")
+    p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="ABI bands (default 1 2 3)")
+    p.add_argument("--start", type=parse_time, required=True, help="first scan start, UTC (ISO 8601)")
+    p.add_argument("--end", type=parse_time, required=True, help="last scan start, UTC (ISO 8601)")
+    p.add_argument("--near-local-noon", type=float, metavar="LON", default=None,
+                   help="keep, each day, the scene nearest local solar noon at LON degrees east")
+    p.add_argument("--tolerance", type=float, default=30.0, metavar="MINUTES",
+                   help="with --near-local-noon, largest distance from noon in minutes (default 30)")
+    p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
+    p.add_argument("--endpoint-url", default=None, help="S3-compatible server instead of AWS")
+    p.add_argument("--workers", type=int, default=8, help="concurrent downloads (default 8)")
+    p.add_argument("--retries", type=int, default=5, help="retries per request on transient errors")
+    p.add_argument("--strict", action="store_true", help="fail if a scan lacks a requested band")
+    p.add_argument("--list-only", action="store_true", help="list the scenes, download nothing")
+    p.set_defaults(func=_run_fetch)
+
+
+def _run_fetch(args) -> int:
+    from ..data.goes import GOESCatalogue
+
+    cat = GOESCatalogue(
+        satellite=args.satellite, product=args.product, sector=args.sector,
+        data_root=args.data_root, offline=args.offline, endpoint_url=args.endpoint_url,
+        retries=args.retries, max_workers=args.workers,
+    )
+    if not args.offline and not args.list_only:
+        cat.check_writable()
+    res = cat.query(
+        args.start, args.end, bands=args.bands, near_local_noon=args.near_local_noon,
+        tolerance=dt.timedelta(minutes=args.tolerance), strict=args.strict,
+    )
+    where = f"cache {cat.cache_dir}" if args.offline else f"s3://{cat.bucket}"
+    print(
+        f"GOES-{cat.satellite} {cat.product}{cat.sector} bands {list(args.bands)}: {len(res)} scene(s) "
+        f"from {len(res.folders)} folder(s) of {where}"
+    )
+    for s in res:
+        print(f"  {s.time:%Y-%m-%dT%H:%M:%S}  {len(s.keys)} file(s)  {s.nbytes / 1e6:.1f} MB")
+    if res.incomplete:
+        print(f"{len(res.incomplete)} scan(s) with missing bands (not downloaded):")
+        for line in res.missing_report().splitlines():
+            print(f"  {line}")
+    if res.days_without_scene:
+        print("no scene near local noon on: " + ", ".join(str(d) for d in res.days_without_scene))
+    if args.list_only:
+        return 0
+    got = cat.download(res, max_workers=args.workers, progress=not args.quiet)
+    print(f"downloaded {len(got.downloaded)}, cached {len(got.cached)} file(s) in {cat.cache_dir}")
+    return 0
+
+
+def _add_composite(sub) -> None:
+    from ..data.composites.recipes import get_recipe, list_recipes
+
+    recipes = list_recipes()
+    table = [("name", "bands", "units", "description")] + [
+        (r.name, ",".join(map(str, r.bands)), r.units, r.description) for r in recipes
+    ]
+    lines = [f"{n:<10} {b:<8} {u:<6} {d}".rstrip() for n, b, u, d in table]
+
+    class ListRecipes(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print("\n".join(lines))
+            parser.exit(0)
+
+    def recipe_name(text: str) -> str:
+        # aliases ("rgb", "c13", "13") to the registered name; others fail `choices`
+        try:
+            return get_recipe(text).name
+        except ValueError:
+            return text
+
+    p = sub.add_parser(
+        "composite",
+        help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="recipes (--recipe NAME):\n" + "\n".join("  " + line for line in lines),
+    )
+    add_common(p)
+    add_domain_and_times(p)
+    p.add_argument("--resolution-km", type=float, default=1.0, help="common pixel size, km (0.5, 1, 2)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--recipe", type=recipe_name, choices=[r.name for r in recipes], default=None,
+                       metavar="NAME", help="what to composite (default: truecolor); see the list below")
+    which.add_argument("--band", type=int, default=None,
+                       help="single-band composite of this ABI band, the same as --recipe C{BAND:02d} "
+                            "(default: true colour from bands 1-3)")
+    p.add_argument("--satellite", type=int, default=None, help="only scenes of this GOES satellite")
+    p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
+                   help="print the recipes (name, bands, units, description) and exit")
+    p.set_defaults(func=_run_composite)
+
+
+def _run_composite(args) -> int:
+    from ..config import CompositeSettings, settings_from
+    from ..data.composites import make_composites
+
+    # --band B is the recipe C{B:02d}; --recipe NAME is picked up by name
+    band = {"recipe": args.band} if args.band is not None else {}
+    settings = settings_from(CompositeSettings, args, **band)
+    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _add_triplets(sub) -> None:
+    p = sub.add_parser(
+        "triplets",
+        help="sample anchor/neighbor/distant tiles from the composites into a dataset folder",
+    )
+    add_common(p)
+    add_domain_and_times(p)
+    p.add_argument("--tile-size", type=float, default=200e3, help="tile side, metres (default 200e3)")
+    p.add_argument("--tile-pixels", type=int, default=256, help="tile side, pixels (default 256)")
+    p.add_argument("--n-train", type=int, required=True, help="number of train triplets")
+    p.add_argument("--n-study", type=int, default=0, help="number of study triplets")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--resolution-km", type=float, default=1.0, help="composite resolution, km")
+    p.add_argument("--neighbor-distance", type=float, default=1.0,
+                   help="anchor-neighbour distance in tile sizes (default 1)")
+    p.add_argument("--distant", choices=("other_scene", "same_scene"), default="other_scene",
+                   help="where distant tiles come from (default: another scene)")
+    p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="also write a PNG of the domain with a few triplets' tile outlines")
+    p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
+                   help="what to store about each tile besides place and time: 'synthetic' (default): "
+                        "the true regime of synthetic scenes (nothing for real scenes); 'none'")
+    p.set_defaults(func=_run_triplets)
+
+
+def _run_triplets(args) -> int:
+    from ..config import TripletSettings, settings_from
+    from ..data.dataset import make_triplets, plot_triplets
+
+    labeler = None
+    if args.labels == "synthetic":
+        from ..data.synthetic import RegimeLabeler
+
+        labeler = RegimeLabeler()
+    out = make_triplets(
+        args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
+        start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
+    )
+    if args.plot is not None and args.n_train > 0:
+        plot_triplets(out, "train", out=args.plot)
+    print(out)
+    return 0

@@ -1,0 +1,168 @@
+"""Subcommands of interpretation and the whole flow: plot, evaluate, demo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_common
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="dendrogram, annotated scatter or grid overview of embeddings")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def common(q) -> None:
+        q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
+        q.add_argument("--dataset-path", type=Path, default=None,
+                       help="where the tile images are, if the dataset moved since embedding")
+        q.add_argument("--tile-type", default="anchor",
+                       help="tile type to plot when the embeddings hold all three (default anchor)")
+        q.add_argument("--dpi", type=int, default=100, help="resolution of the PNG (default 100)")
+        q.add_argument("--title", default=None, help="figure title")
+
+    def projection(q) -> None:
+        g = q.add_mutually_exclusive_group()
+        g.add_argument("--dims", type=int, nargs=2, metavar=("DX", "DY"), default=None,
+                       help="two embedding dimensions (default 0 1)")
+        g.add_argument("--method", choices=["pca", "isomap"], default=None, help="2-D projection instead")
+
+    q = kinds.add_parser("dendrogram", help="Ward dendrogram with example tiles under each leaf")
+    common(q)
+    q.add_argument("--n-leaves", type=int, default=10, help="leaves of the truncated tree (default 10)")
+    q.add_argument("--n-examples", type=int, default=4, help="example tiles per leaf (default 4)")
+    q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
+    q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
+    q = kinds.add_parser("scatter", help="2-D scatter with tile images around the points")
+    common(q)
+    projection(q)
+    q.add_argument("--n-insets", type=int, default=12, help="tiles shown as images (default 12)")
+    q.add_argument("--color-by", default=None, help="coordinate to colour points by (default: regime if known)")
+    q = kinds.add_parser("grid", help="grid of tiles ordered along two embedding dimensions")
+    common(q)
+    projection(q)
+    q.add_argument("--rows", type=int, default=6, help="grid rows (default 6)")
+    q.add_argument("--cols", type=int, default=8, help="grid columns (default 8)")
+    p.set_defaults(func=_run_plot)
+
+
+def _run_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..interpretation.embeddings import load_embeddings
+    from ..interpretation.plots import dendrogram, grid, save_figure, scatter
+
+    da = load_embeddings(args.embeddings)
+    if "tile_type" in da.dims:
+        if args.tile_type not in da.tile_type.values:
+            raise ValueError(f"--tile-type {args.tile_type!r} is not in {args.embeddings} "
+                             f"(holds {list(da.tile_type.values)})")
+        da = da.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
+    if args.kind == "dendrogram":
+        fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples,
+                                 letters=not args.no_letters, dataset_path=args.dataset_path, title=args.title)
+        if args.labels_out is not None:
+            from .._io import write_text
+
+            write_text(args.labels_out, labels.to_dataframe().to_csv())
+            print(f"wrote cluster labels to {args.labels_out}")
+    elif args.kind == "scatter":
+        fig, _, _ = scatter(da, dims=args.dims, method=args.method, n_insets=args.n_insets,
+                            color_by=args.color_by, dataset_path=args.dataset_path, title=args.title)
+    else:
+        fig, _ = grid(da, dims=args.dims, method=args.method, n_rows=args.rows, n_cols=args.cols,
+                      dataset_path=args.dataset_path, title=args.title)
+    save_figure(fig, args.out, dpi=args.dpi)
+    print(f"wrote {args.kind} to {args.out}")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="quality of embeddings: triplet accuracy, label kNN accuracy, clusters, baselines",
+        description=(
+            "Print the quality table of EMBEDDINGS: study-set triplet accuracy, and when tiles carry "
+            "labels (synthetic regimes, or --label COORD) leave-one-out kNN label accuracy and the "
+            "purity / adjusted Rand index of Ward clusters; the same for an untrained copy of the "
+            "network and for hand-crafted tile statistics."
+        ),
+    )
+    p.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model file (default: the one named in the embeddings, if it still exists)")
+    p.add_argument("--dataset-path", type=Path, default=None, help="dataset folder, if it moved")
+    p.add_argument("--label", default=None, help="coordinate holding tile labels (default: regime)")
+    p.add_argument("-k", type=int, default=5, help="neighbours in the kNN vote (default 5)")
+    p.add_argument("--n-clusters", type=int, default=None,
+                   help="Ward clusters for purity/ARI (default: number of labels)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the untrained and tile-statistics rows")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the table to this markdown file")
+    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_common(p, data_root=False)
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .._io import write_text
+    from ..interpretation.embeddings import load_embeddings
+    from ..interpretation.evaluate import quality_table, to_markdown
+
+    da = load_embeddings(args.embeddings)
+    df = quality_table(da, model=args.model, label=args.label, k=args.k, n_clusters=args.n_clusters,
+                       baselines=not args.no_baselines, dataset_path=args.dataset_path, device=args.device,
+                       batch_size=args.batch_size, progress=not args.quiet)
+    text = to_markdown(df)
+    print(text)
+    if args.markdown is not None:
+        write_text(args.markdown, text + "\n")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole flow on synthetic scenes, offline: figures and a quality report",
+        description=(
+            "Synthetic ABI scenes -> composites -> train/study triplets -> training (CUDA when "
+            "available) -> study-set embeddings -> dendrogram, scatter, grid and domain plots and "
+            "a report (quality table vs the untrained and tile-statistics baselines, targets, "
+            "timings) in --out. A second run reuses what the first made when the settings match. "
+            "Settings: convml_tt.demo.DemoSettings."
+        ),
+    )
+    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default demo_output)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="source cache and composites (default: OUT/data)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--fast", action="store_true",
+                   help="tiny settings (6 small scenes, 32 px tiles, 60 triplets, 1 epoch): under a minute, "
+                        "quality targets not expected to be met")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="train exactly this many epochs (default: 12, or fewer where a timed step says "
+                        "they would not fit --time-budget)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-time budget of the whole run; training gets the epochs that fit in it "
+                        "(default 580; 0: no budget, train all epochs)")
+    p.add_argument("--workers", type=int, default=None, help="override the triplet-sampling processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..demo import DemoSettings, run_demo
+
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("workers", args.workers)) if v is not None}
+    if args.time_budget is not None:
+        overrides["time_budget_s"] = args.time_budget or None
+    elif args.epochs is not None:
+        overrides["time_budget_s"] = None  # asked for a number of epochs: train exactly that
+    settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
+    result = run_demo(args.out, settings, data_root=args.data_root, device=args.device, quiet=args.quiet)
+    print(result.report)
+    print(f"wrote {result.paths['report']} and figures in {result.out}")
+    return 0

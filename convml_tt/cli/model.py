@@ -1,0 +1,121 @@
+"""Subcommands of the model steps: train, embed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_common
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the triplet encoder on a triplet dataset folder and write a model file",
+        description=(
+            "Train an encoder (a registered backbone, by default a ResNet) with a triplet loss "
+            "(fastai, one-cycle schedule) on the train/ stage of DATASET, print the per-epoch table, "
+            "checkpoint every epoch and write the model file (weights + config) to --out. "
+            "Settings: convml_tt.config.TrainingSettings."
+        ),
+    )
+    p.add_argument("dataset", type=Path, metavar="DATASET", help="triplet dataset folder (with train/)")
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="model file to write, e.g. model.pt")
+    p.add_argument("--arch", default="resnet18", metavar="NAME",
+                   help="backbone of the registry: resnet18 (default), resnet34, resnet50, or one that a "
+                        "--plugin module registers")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
+                        "backbone with convml_tt.architectures.register_backbone(name, factory); repeatable")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of one-cycle training (default 10)")
+    p.add_argument("--batch-size", type=int, default=50, help="triplets per batch (default 50)")
+    p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
+    p.add_argument("--emb-dim", type=int, default=100, help="embedding size (default 100)")
+    p.add_argument("--head", default="fastai", choices=["fastai", "linear"],
+                   help="embedding head: the 2019 fastai head (default) or a linear one")
+    p.add_argument("--pretrained", default=None, metavar="PATH",
+                   help="backbone weights: a state_dict of the backbone (e.g. a torchvision ResNet .pth), "
+                        "a convml_tt model, or 'imagenet' (the weights the backbone is registered with)")
+    p.add_argument("--freeze-body", action="store_true", help="train the head only")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "no"],
+                   help="autocast precision (default auto: bf16 on CUDA where supported, else fp16; "
+                        "bf16 on CPUs with native bf16 instructions, else none)")
+    p.add_argument("--preload", action="store_true", help="decode all tiles into memory once (uint8)")
+    p.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
+                   help="resize tiles to PIXELS x PIXELS for training (default: as stored)")
+    p.add_argument("--valid-pct", type=float, default=0.1, help="fraction held out for validation")
+    p.add_argument("--loss", default="euclidean", choices=["euclidean", "squared"],
+                   help="triplet loss distance (euclidean: margin 1 + l2 0.01 penalty)")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout of the head (default 0.5)")
+    p.add_argument("--negatives", default=None, choices=["batch", "own"],
+                   help="compare each anchor with every distant tile of the batch (batch, the default) "
+                        "or only with its own (own, the classic Tile2Vec loss)")
+    p.add_argument("--jitter", type=float, default=0.0, help="brightness/contrast jitter, e.g. 0.05")
+    p.add_argument("--no-augment", action="store_true", help="no flips/rotations")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=None, help="data loading processes")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="folder for per-epoch checkpoints (default: MODEL.checkpoints/)")
+    p.add_argument("--no-checkpoints", action="store_true", help="do not write epoch checkpoints")
+    p.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
+                   help="continue training from an epoch checkpoint")
+    p.add_argument("--skip-incomplete", action="store_true", help="skip triplets missing a tile")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch table")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from ..architectures import get_backbone, load_plugin, resolve_device, train
+    from ..config import TrainingSettings, settings_from
+
+    for module in args.plugin:
+        load_plugin(module)  # registers its backbones before --arch is looked up
+    device = resolve_device(args.device)  # clear error for --device cuda without a GPU
+    # flags named as the settings fields are taken as they are; these three are named otherwise
+    s = settings_from(TrainingSettings, args, device=device, mixed_precision=args.precision,
+                      num_workers=args.workers, augment=not args.no_augment)
+    get_backbone(s.arch)  # an unknown --arch fails here, listing the registered backbones
+    ckpt = None
+    if not args.no_checkpoints:
+        ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
+    learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet)
+    names = list(learn.recorder.metric_names[1:-1])
+    last = learn.recorder.values[-1] if learn.recorder.values else []
+    summary = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, last) if v is not None)
+    print(f"wrote {args.out} ({s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {device}"
+          + (f"; {summary}" if summary else "") + ")")
+    return 0
+
+
+def _add_embed(sub) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="embed the tiles of a triplet dataset with a trained model (netCDF output)",
+        description=(
+            "Run the encoder in MODEL over the tiles of one stage of DATASET and write the "
+            "embeddings (tile_id x emb_dim, with lat/lon/time/regime coordinates from the tile "
+            "metadata) to a netCDF file. CUDA when available."
+        ),
+    )
+    p.add_argument("model", type=Path, help="model file written by `convml_tt train`")
+    p.add_argument("dataset", type=Path, help="triplet dataset folder (holding train/ and study/)")
+    p.add_argument("--out", type=Path, required=True, help="embeddings netCDF file to write")
+    p.add_argument("--stage", default="study", choices=["study", "train"], help="stage (default study)")
+    p.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant", "all"],
+                   help="tiles to embed; 'all' embeds the three of each triplet (default anchor)")
+    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    add_common(p, data_root=False)
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args) -> int:
+    from ..interpretation.embeddings import get_embeddings, save_embeddings
+
+    da = get_embeddings(args.model, args.dataset, stage=args.stage, tile_type=args.tile_type,
+                        batch_size=args.batch_size, device=args.device, progress=not args.quiet,
+                        num_workers=args.num_workers)
+    save_embeddings(da, args.out)
+    shape = " x ".join(f"{d}={n}" for d, n in da.sizes.items())
+    print(f"wrote embeddings ({shape}) to {args.out}")
+    return 0
