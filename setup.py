@@ -5,43 +5,45 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
-# The versions the library works with: lower bounds at versions the test
-# suite passed with, upper bounds only where a release is known to break it.
-# The exact versions CI and `make test` install are in constraints.txt.
+# The versions the library works with: each lower bound is a version the test
+# suite passed with (xarray 2026.1 and matplotlib 3.10 were checked beside the
+# pins; the others are the pins of constraints.txt, the oldest tested so far);
+# upper bounds only where a release is known to break the library. The exact
+# versions CI and `make test` install are in constraints.txt.
 INSTALL_REQUIRES = [
-    "torch>=2.4",
-    "torchvision>=0.19",
-    "fastai>=2.7.17,<2.9",  # Learner/DataLoader/callback API of fastai 2.7-2.8
-    "numpy>=1.26",
-    "scipy>=1.11",
-    "xarray>=2024.6",
-    "netCDF4>=1.6.5",
-    "pandas>=2.1",
-    "pyproj>=3.6",
-    "s3fs>=2024.6",
-    "fsspec>=2024.6",
-    "matplotlib>=3.8",
-    "scikit-learn>=1.4",  # Isomap projection in convml_tt.interpretation.plots
-    "pillow>=10.2",
-    "tqdm>=4.66",
-    "PyYAML>=6.0",
+    "torch>=2.14",
+    "torchvision>=0.29",
+    "fastai>=2.8.12,<2.9",  # the Learner/DataLoader/callback internals this library builds on
+    "numpy>=2.4",
+    "scipy>=1.17",
+    "xarray>=2026.1",  # older xarray fails on pandas 3 string columns
+    "netCDF4>=1.7.5",
+    "pandas>=3.1",
+    "pyproj>=3.7",
+    "s3fs>=2026.9",
+    "fsspec>=2026.9",
+    "matplotlib>=3.10",
+    "scikit-learn>=1.9",  # Isomap projection in convml_tt.interpretation.plots
+    "pillow>=13.0",
+    "tqdm>=4.70",
+    "PyYAML>=6.0.4",
 ]
 
 EXTRAS = {
     "test": [
-        "pytest>=8.0",
-        "moto[server]>=5.0",
-        "boto3>=1.34",
-        "nbclient>=0.10",
-        "nbformat>=5.10",
-        "ipykernel>=6.29",
-        "satpy>=0.50",
+        "pytest>=9.2",
+        "moto[server]>=5.2.5",
+        "boto3>=1.43",
+        "nbclient>=0.11",
+        "nbformat>=5.11",
+        "ipykernel>=7.4",
+        "satpy>=0.60",
     ],
     "bench": [
-        "pyresample>=1.28",
-        "satpy>=0.50",
-        "moto[server]>=5.0",
-        "boto3>=1.34",
+        "pyresample>=1.35",
+        "satpy>=0.60",
+        "moto[server]>=5.2.5",
+        "boto3>=1.43",
     ],
 }
 

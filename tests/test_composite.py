@@ -269,13 +269,36 @@ def test_cli_recipe_and_band(data_root, synthetic_scenes, capsys):
     np.testing.assert_array_equal(ds.C02.values, C.make_composite(synthetic_scenes[0].files, DOMAIN, kind=2).C02.values)
     rc, out = _cli(capsys, *common, "--recipe", "rgb")
     assert rc == 0 and Path(out.split()[0]).parts[-2] == "truecolor_1km"
-    for bad in (["--recipe", "C02", "--band", "2"], ["--recipe", "ir"]):
-        with pytest.raises(SystemExit) as exit_:
-            main([str(a) for a in common + bad])
-        assert exit_.value.code == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in common + ["--recipe", "C02", "--band", "2"]])
+    assert exit_.value.code == 2
     capsys.readouterr()
+    assert main([str(a) for a in common + ["--recipe", "ir"]]) == 1
+    assert "composite kind 'ir' must be 'truecolor'" in capsys.readouterr().err
     assert main([str(a) for a in common + ["--band", "17"]]) == 1
     assert "composite band 17 must be an ABI band number 1-16" in capsys.readouterr().err
+
+
+def test_cli_user_recipe_from_a_plugin(registry, data_root, synthetic_scenes, tmp_path, capsys):
+    plugin = tmp_path / "my_recipes.py"
+    plugin.write_text(
+        "from convml_tt.data.composites import Recipe, register_recipe\n"
+        "register_recipe(Recipe(name='red_minus_blue', bands=(2, 1), units='1',\n"
+        "                       long_name='band 2 - band 1 reflectance factor',\n"
+        "                       combine=lambda b: {0: b[2] - b[1]}))\n"
+    )
+    t0 = synthetic_scenes[0].time.isoformat()
+    argv = ["composite", "--data-root", data_root, "--domain", *DOMAIN, "--start", t0, "--end", t0, "--quiet",
+            "--recipe", "red_minus_blue"]
+    assert main([str(a) for a in argv]) == 1  # not registered without the plugin
+    assert "red_minus_blue" in capsys.readouterr().err
+    rc, out = _cli(capsys, *argv, "--plugin", plugin)
+    assert rc == 0
+    (path,) = [Path(p) for p in out.split()]
+    assert path.parts[-2] == "red_minus_blue_1km"
+    v = C.load_composite(path, load=True).red_minus_blue.values
+    rgb = C.make_composite(synthetic_scenes[0].files, DOMAIN).rgb  # same 1 km raster: red C02, blue C01
+    np.testing.assert_array_equal(v, rgb.sel(channel="red").values - rgb.sel(channel="blue").values)
 
 
 def test_make_composites_takes_settings(data_root, synthetic_scenes):

@@ -39,10 +39,39 @@ def test_embeddings_shape_coords_attrs(embeddings, regime_dataset, tiny_model_fi
     assert str(da.time.values[0]).startswith("2020-01-02T14:00")
     assert (da.stage.values == "study").all()
     np.testing.assert_array_equal(da.regime.values, np.arange(N_STUDY) % 3)
-    # names from convml_tt.data.synthetic.REGIMES when that module is present
+    # names as the regime labeler records them (the synthetic REGIMES)
     from convml_tt.data.synthetic import REGIMES
 
     assert list(da.regime_name.values[:3]) == list(REGIMES[:3])
+
+
+def test_every_label_of_the_metadata_becomes_a_coordinate(regime_dataset, tiny_model_file, tmp_path):
+    """Labels of any labeler, not only the regime ones: numbers (NaN where a
+    tile lacks one), whole numbers, text ("" where missing)."""
+    import shutil
+
+    from convml_tt.data.dataset.format import read_triplet_meta, write_triplet_meta
+
+    ds = tmp_path / "ds"
+    shutil.copytree(regime_dataset, ds)
+    for i in range(N_STUDY):
+        m = read_triplet_meta(ds, "study", i)
+        m.anchor.labels.update({"cloud_top_k": 280.0 + i, "n_objects": i})
+        if i % 2:
+            m.anchor.labels["note"] = "odd"
+            del m.anchor.labels["cloud_top_k"]
+        write_triplet_meta(ds, m)
+    da = get_embeddings(tiny_model_file, ds, device="cpu", progress=False)
+    np.testing.assert_array_equal(da.n_objects.values, np.arange(N_STUDY))
+    assert da.n_objects.dtype == np.int64
+    top = da.cloud_top_k.values
+    np.testing.assert_array_equal(top[::2], 280.0 + np.arange(0, N_STUDY, 2))
+    assert np.isnan(top[1::2]).all()
+    assert list(da.note.values[:4]) == ["", "odd", "", "odd"]
+    every = get_embeddings(tiny_model_file, ds, tile_type="all", device="cpu", progress=False)
+    assert every.n_objects.dims == ("tile_type", "tile_id")
+    np.testing.assert_array_equal(every.n_objects.sel(tile_type="anchor").values, np.arange(N_STUDY))
+    assert (every.n_objects.sel(tile_type="distant").values == -1).all()  # not labelled
 
 
 def test_embeddings_match_bare_model(embeddings, regime_dataset, tiny_model_file):

@@ -16,7 +16,7 @@ from convml_tt.data import composites as C
 from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, read_triplet_meta
 from convml_tt.data.dataset.plot import plot_triplets
 from convml_tt.data.dataset.writer import make_triplets
-from convml_tt.data.sampling.triplets import _geod, split_scenes
+from convml_tt.data.sampling.triplets import TripletSampler, _geod, split_scenes
 from convml_tt.data.synthetic import RegimeLabeler
 
 DOMAIN = (-50.8, 14.3, -49.3, 15.7)  # inside the 300 km synthetic sector at 15N 50W
@@ -262,3 +262,36 @@ def test_bad_labelers_are_refused(root, tmp_path):
         make_triplets(root, DOMAIN, tmp_path / "a", n_train=1, progress=False, labeler=object(), **SMALL)
     with pytest.raises(ValueError, match="returned the key 'lat'"):
         make_triplets(root, DOMAIN, tmp_path / "b", n_train=1, progress=False, labeler=_Clashing(), **SMALL)
+
+
+class _SwappedSampler(TripletSampler):
+    """Another sampler: the default triplets with anchor and neighbour swapped."""
+
+    def sample(self, stage, index):
+        drawn = super().sample(stage, index)
+        drawn["anchor"], drawn["neighbor"] = drawn["neighbor"], drawn["anchor"]
+        return drawn
+
+
+def test_make_triplets_takes_any_triplet_sampler(root, tmp_path):
+    from convml_tt.data.sampling.base import Sampler
+
+    kw = dict(n_train=3, seed=4, progress=False, **SMALL)
+    plain = make_triplets(root, DOMAIN, tmp_path / "plain", **kw)
+    swapped = make_triplets(root, DOMAIN, tmp_path / "swapped", sampler=_SwappedSampler, workers=2, **kw)
+    for i in range(3):
+        a, b = read_triplet_meta(plain, "train", i), read_triplet_meta(swapped, "train", i)
+        assert (b.anchor.lat, b.anchor.lon) == (a.neighbor.lat, a.neighbor.lon)
+        assert (b.neighbor.lat, b.neighbor.lon) == (a.anchor.lat, a.anchor.lon)
+        assert (b.distant.lat, b.distant.lon) == (a.distant.lat, a.distant.lon)
+        assert (swapped / "train" / f"{i:05d}_anchor.png").read_bytes() == (
+            plain / "train" / f"{i:05d}_neighbor.png").read_bytes()
+
+    class OneTile(Sampler):
+        tile_types = ("tile",)
+
+        def sample(self, stage, index):
+            raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="needs a sampler of \\('anchor', 'neighbor', 'distant'\\)"):
+        make_triplets(root, DOMAIN, tmp_path / "one", sampler=OneTile, **kw)

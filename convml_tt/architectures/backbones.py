@@ -30,18 +30,15 @@ MODULE`` (:func:`load_plugin`), which imports a module that calls
 """
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 import torchvision
+
+from .._io import load_plugin
 
 __all__ = [
     "Backbone",
@@ -157,34 +154,6 @@ def first_conv(body: nn.Module, in_channels: int) -> str:
             return qualname
     raise ValueError(f"the backbone has no nn.Conv2d taking {in_channels} input channels, so pretrained "
                      f"weights cannot be fitted to it")
-
-
-def load_plugin(module: str) -> Any:
-    """Import ``module`` (a module name on ``sys.path``, or a ``.py`` file)
-    so that the backbones it registers can be used; returns the module.
-    Importing the same module again does not run it again."""
-    path = Path(module)
-    if module.endswith(".py") or path.is_file():
-        path = path.resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"plugin file {module!r} does not exist")
-        key = f"convml_tt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
-        if key in sys.modules:
-            return sys.modules[key]
-        spec = importlib.util.spec_from_file_location(key, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            del sys.modules[key]
-            raise
-        return mod
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ValueError(f"plugin {module!r} could not be imported ({err}); give a module name on "
-                         f"sys.path or the path of a .py file") from None
 
 
 # --------------------------------------------------------------------------

@@ -133,13 +133,6 @@ def _add_composite(sub) -> None:
             print("\n".join(lines))
             parser.exit(0)
 
-    def recipe_name(text: str) -> str:
-        # aliases ("rgb", "c13", "13") to the registered name; others fail `choices`
-        try:
-            return get_recipe(text).name
-        except ValueError:
-            return text
-
     p = sub.add_parser(
         "composite",
         help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
@@ -150,24 +143,31 @@ def _add_composite(sub) -> None:
     add_domain_and_times(p)
     p.add_argument("--resolution-km", type=float, default=1.0, help="common pixel size, km (0.5, 1, 2)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--recipe", type=recipe_name, choices=[r.name for r in recipes], default=None,
-                       metavar="NAME", help="what to composite (default: truecolor); see the list below")
+    which.add_argument("--recipe", default=None, metavar="NAME",
+                       help="what to composite (default: truecolor): a recipe below, an alias (rgb, 13), "
+                            "or one a --plugin module registers")
     which.add_argument("--band", type=int, default=None,
                        help="single-band composite of this ABI band, the same as --recipe C{BAND:02d} "
                             "(default: true colour from bands 1-3)")
     p.add_argument("--satellite", type=int, default=None, help="only scenes of this GOES satellite")
     p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
-                   help="print the recipes (name, bands, units, description) and exit")
+                   help="print the built-in recipes (name, bands, units, description) and exit")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name or a .py file) first, e.g. one that calls "
+                        "convml_tt.data.composites.register_recipe; may be repeated")
     p.set_defaults(func=_run_composite)
 
 
 def _run_composite(args) -> int:
+    from .._io import load_plugin
     from ..config import CompositeSettings, settings_from
-    from ..data.composites import make_composites
+    from ..data.composites import get_recipe, make_composites
 
-    # --band B is the recipe C{B:02d}; --recipe NAME is picked up by name
-    band = {"recipe": args.band} if args.band is not None else {}
-    settings = settings_from(CompositeSettings, args, **band)
+    for module in args.plugin:
+        load_plugin(module)  # registers its recipes before --recipe is looked up
+    # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
+    recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
+    settings = settings_from(CompositeSettings, args, recipe=recipe.name)
     paths = make_composites(args.data_root, settings=settings, progress=not args.quiet)
     for p in paths:
         print(p)

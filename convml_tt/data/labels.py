@@ -3,7 +3,8 @@
 A *labeler* is handed each tile a sampler draws, with the source files of
 its scene, and returns the facts it knows about that tile as plain values
 (numbers and strings). They are stored in the tile's entry of the triplet
-metadata (``{id:05d}_meta.yaml``) and become coordinates of the embeddings.
+metadata (``{id:05d}_meta.yaml``) and become coordinates of the tile
+embeddings (:func:`convml_tt.interpretation.get_embeddings`).
 
 Samplers and the dataset writer take an optional labeler (``labeler=None``:
 tiles carry place and time only) and know nothing of where the labels come

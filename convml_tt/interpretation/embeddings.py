@@ -114,28 +114,60 @@ def _meta_record(meta: TripletMeta | None, tile_type: str) -> dict[str, Any]:
     if e.time is not None:
         t = pd.Timestamp(str(e.time))
         rec["time"] = t.tz_localize(None) if t.tzinfo else t
-    for key, kind in (("regime", int), ("regime_name", str), ("regime_fraction", float)):
-        v = e.labels.get(key)
-        if v is not None:
-            rec[key] = kind(v)
+    for key, v in e.labels.items():  # whatever the dataset's labeler recorded
+        if isinstance(v, (bool, int, float, str)) and key not in _RESERVED_COORDS:
+            rec[key] = v
     return rec
 
 
+#: coordinate names the embeddings set themselves (labels of these names are not copied)
+_RESERVED_COORDS = ("tile_id", "emb_dim", "tile_type", "stage", "lat", "lon", "time", "distance")
+#: label coordinates with a fixed type and fill value (the synthetic regime labels)
+_TYPED = {"regime": (np.int64, -1), "regime_fraction": (np.float64, np.nan), "regime_name": (str, "")}
+
+
+def _label_array(values: list[Any], key: str) -> np.ndarray:
+    """One label per tile as an array: typed for the regime labels, else int64
+    (all whole numbers present), float64 (numbers; NaN where missing) or str
+    ("" where missing)."""
+    if key in _TYPED:
+        dtype, fill = _TYPED[key]
+        return np.array([fill if v is None else v for v in values], dtype=object).astype(dtype)
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, str) for v in present):
+        return np.array(["" if v is None else v for v in values], dtype=object).astype(str)
+    if len(present) == len(values) and all(isinstance(v, (bool, int)) for v in present):
+        return np.array(values, dtype=np.int64)
+    return np.array([np.nan if v is None or isinstance(v, str) else float(v) for v in values], dtype=np.float64)
+
+
+def _fill_value(a: np.ndarray) -> Any:
+    """What marks a missing value in an array like ``a``."""
+    if a.dtype.kind == "M":
+        return np.datetime64("NaT", "ns")
+    if a.dtype.kind in "iub":
+        return -1
+    if a.dtype.kind in "US":
+        return ""
+    return np.nan
+
+
 def _coords_from_meta(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-tile coordinate arrays (NaN/NaT/"" where a tile lacks the value)."""
+    """Per-tile coordinate arrays (NaN/NaT/""/-1 where a tile lacks the value):
+    centre, time, then every label, in a stable order."""
     keys = {k for r in records for k in r}
     out: dict[str, np.ndarray] = {}
-    for k in ("lat", "lon", "regime_fraction"):
+    for k in ("lat", "lon"):
         if k in keys:
             out[k] = np.array([r.get(k, np.nan) for r in records], dtype=np.float64)
+    labels = [k for k in ("regime_fraction",) if k in keys]
     if "time" in keys:
         out["time"] = np.array([np.datetime64(r["time"], "ns") if "time" in r else np.datetime64("NaT", "ns")
                                 for r in records])
-    if "regime" in keys:
-        out["regime"] = np.array([r.get("regime", -1) if r.get("regime") is not None else -1 for r in records],
-                                 dtype=np.int64)
-    if "regime_name" in keys:
-        out["regime_name"] = np.array([r.get("regime_name", "") for r in records], dtype=object).astype(str)
+    labels += [k for k in ("regime", "regime_name") if k in keys]
+    labels += sorted(keys - {"lat", "lon", "time", "regime", "regime_name", "regime_fraction"})
+    for k in labels:
+        out[k] = _label_array([r.get(k) for r in records], k)
     return out
 
 
@@ -244,13 +276,12 @@ def get_embeddings(
     else:
         coords = {"tile_type": list(types), "tile_id": ids, "emb_dim": emb_dim,
                   "stage": ("tile_id", np.full(len(ids), stage))}
-        keys = set().union(*coords_per_type)
+        keys = list(dict.fromkeys(k for c in coords_per_type for k in c))
         for k in keys:
-            # regime labels of the anchor go on tile_id (for kNN etc.); all types keep 2-D coords
+            # every tile type keeps its own value: 2-D coords (tile_type, tile_id)
             arrs = [c.get(k) for c in coords_per_type]
-            fill = {"lat": np.nan, "lon": np.nan, "regime": -1, "regime_name": "", "regime_fraction": np.nan,
-                    "time": np.datetime64("NaT", "ns")}[k]
-            arrs = [a if a is not None else np.full(len(ids), fill) for a in arrs]
+            like = next(a for a in arrs if a is not None)
+            arrs = [a if a is not None else np.full(len(ids), _fill_value(like), dtype=like.dtype) for a in arrs]
             coords[f"{k}"] = (("tile_type", "tile_id"), np.stack(arrs))
         da = xr.DataArray(np.stack(embs), dims=("tile_type", "tile_id", "emb_dim"), coords=coords,
                           attrs=attrs, name="embedding")

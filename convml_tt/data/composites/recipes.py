@@ -235,7 +235,8 @@ def get_recipe(kind: Kind) -> Recipe:
         band = int(kind)
     except (TypeError, ValueError):
         raise ValueError(
-            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16"
+            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16, or a registered "
+            f"recipe: {', '.join(_RECIPES)} (register more with register_recipe)"
         ) from None
     if band not in _ABI_BANDS:
         raise ValueError(f"composite band {band} must be an ABI band number 1-16")

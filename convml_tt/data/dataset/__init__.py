@@ -4,9 +4,9 @@
   completeness, reading and writing metadata; no torch);
 - :mod:`.writer`: :func:`make_triplets` (sampling into the folder, worker
   processes, resume);
-- :mod:`.torch`: :class:`TripletDataset`, :class:`TileDataset` and the batch
-  transforms for training (the only module of :mod:`convml_tt.data` that
-  imports torch; loaded on first use of one of its names).
+- :mod:`.torch`: :class:`TripletDataset`, :class:`TileDataset` (the only
+  module of :mod:`convml_tt.data` that imports torch; loaded on first use of
+  one of its names).
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Composites of the cached scenes are made (or reused), split into train and
 study by date, and each triplet is drawn by a sampler
-(:class:`~convml_tt.data.sampling.triplets.TripletSampler` by default),
+(:class:`~convml_tt.data.sampling.triplets.TripletSampler` by default, or
+any sampler of anchor, neighbour and distant tiles given as ``sampler=``),
 stretched for display (:func:`~convml_tt.data.composites.enhance.to_display`)
 and written as PNGs plus its metadata (:mod:`.format`), optionally with what
 a labeler (:mod:`convml_tt.data.labels`) knows about each tile.
@@ -20,7 +21,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..._io import check_writable_folder, remove_stale_temps
 from ...config import TripletSettings
@@ -34,6 +35,7 @@ from ..tiles import serial_blas
 from .format import (
     DATASET_FORMAT,
     STAGES,
+    TILE_TYPES,
     TileMeta,
     TripletMeta,
     is_complete,
@@ -63,6 +65,7 @@ def make_triplets(
     composites: Sequence[str | os.PathLike] | None = None,
     labeler: Labeler | None = None,
     settings: TripletSettings | None = None,
+    sampler: Callable[[TripletSettings, Mapping[str, Sequence[str]]], Sampler] = TripletSampler,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -96,6 +99,12 @@ def make_triplets(
         a :class:`~convml_tt.config.TripletSettings` instead of ``domain``,
         ``n_train``, ``n_study``, ``tile_size``, ``tile_pixels``, ``seed``
         and ``options``.
+    sampler:
+        how triplets are drawn: a :class:`~convml_tt.data.sampling.base.Sampler`
+        class (or factory) called as ``sampler(settings, {stage: [composite
+        paths]})`` whose ``tile_types`` are anchor, neighbor, distant; default
+        :class:`~convml_tt.data.sampling.triplets.TripletSampler`. It must be
+        picklable (a module-level class) when ``workers > 1``.
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
@@ -127,6 +136,9 @@ def make_triplets(
         )
     elif domain is not None or n_train is not None or options:
         raise TypeError("give make_triplets either settings= or domain=/n_train=/... keywords, not both")
+    if tuple(getattr(sampler, "tile_types", TILE_TYPES)) != TILE_TYPES:
+        raise ValueError(f"sampler {sampler!r} draws {getattr(sampler, 'tile_types', None)} tiles; a triplet "
+                         f"dataset needs a sampler of {TILE_TYPES}")
     if labeler is not None and not isinstance(labeler, Labeler):
         raise TypeError(f"labeler {labeler!r} has no label(tile, source_paths) method; see convml_tt.data.labels")
     params = settings
@@ -161,6 +173,7 @@ def make_triplets(
         "out": str(out),
         "data_root": str(data_root.resolve()),
         "labeler": labeler,
+        "sampler": sampler,
     }
     total = need["train"] + need["study"]
     bar = tqdm(total=total, initial=total - len(todo), desc="triplets", unit="triplet", disable=not progress)
@@ -271,7 +284,7 @@ _STATE: dict[str, Any] = {}
 def _init(config: dict) -> None:
     _STATE.clear()
     _STATE.update(config)
-    _STATE["sampler"] = TripletSampler(config["settings"], config["scenes"])
+    _STATE["sampler"] = config["sampler"](config["settings"], config["scenes"])
 
 
 def _make_one(stage: str, idx: int) -> int:

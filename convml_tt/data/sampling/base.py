@@ -9,9 +9,11 @@ and the composites, never on the number of worker processes or the order in
 which samples are drawn.
 
 A new sampler is one subclass: set :attr:`Sampler.tile_types` and
-implement :meth:`Sampler.sample`. The dataset writer
-(:func:`convml_tt.data.dataset.writer.make_triplets`) and anything else
-that stores samples work with any sampler.
+implement :meth:`Sampler.sample`. The triplet dataset writer
+(:func:`convml_tt.data.dataset.writer.make_triplets`, ``sampler=``) takes
+any sampler of ``("anchor", "neighbor", "distant")`` tiles; a sampler of
+other tiles (e.g. one tile per cell of a grid over the domain) serves
+writers of other outputs.
 """
 from __future__ import annotations
 
