@@ -209,6 +209,16 @@ class CompositeSettings:
 # -----------------------------------------------------------------------------
 # triplets
 # -----------------------------------------------------------------------------
+#: the largest tile side (pixels) a triplet dataset may ask for
+MAX_TILE_PIXELS = 4096
+
+
+def _triplet_bytes(n: int) -> int:
+    """Memory to draw one triplet of ``n x n`` tiles, bytes (three RGB float32
+    images, their float64 index maps and the resampling temporaries)."""
+    return 3 * n * n * (3 * 4 + 6 * 8)
+
+
 @dataclass(frozen=True)
 class TripletSettings:
     """Everything that determines a triplet dataset (saved in its ``meta.yaml``
@@ -273,6 +283,13 @@ class TripletSettings:
             v = getattr(self, name)
             if int(v) != v or v < 0:
                 raise ValueError(f"{name}={v!r} must be a whole number >= 0")
+        if self.n_train + self.n_study == 0:
+            raise ValueError("n_train=0 and n_study=0 ask for an empty dataset; ask for at least one "
+                             "triplet (--n-train N and/or --n-study M)")
+        if self.tile_pixels > MAX_TILE_PIXELS:
+            raise ValueError(f"tile_pixels={self.tile_pixels} is too large: a triplet of such tiles needs "
+                             f"about {_triplet_bytes(int(self.tile_pixels)) / 2**30:.0f} GiB while it is "
+                             f"drawn; use at most {MAX_TILE_PIXELS} pixels (tiles of 64-512 px are usual)")
         if self.distant not in ("other_scene", "same_scene"):
             raise ValueError(f"distant={self.distant!r} must be 'other_scene' or 'same_scene'")
         if self.method not in ("bilinear", "nearest"):

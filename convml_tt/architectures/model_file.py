@@ -16,6 +16,8 @@ Epoch checkpoints (:mod:`.training.checkpoints`) have the same fields plus
 """
 from __future__ import annotations
 
+import pickle
+
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,11 +54,16 @@ def read_weights_file(path: Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError (not a zip), EOFError, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError):
+            # torch's own message suggests weights_only=False: that is exactly what is refused here
+            why = "it holds pickled Python objects besides tensors and plain types"
+        else:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            why = f"{type(err).__name__}: {first}" if first else type(err).__name__
         raise ValueError(
             f"{what} {str(path)!r} is not a convml_tt model file: torch.load(weights_only=True) "
-            f"could not read it ({type(err).__name__}: {first}). Model files hold only tensors and "
-            f"plain types; files with pickled Python objects are refused, never unpickled."
+            f"could not read it ({why}). Model files hold only tensors and plain types; files with "
+            f"pickled Python objects are refused, never unpickled."
         ) from None
 
 

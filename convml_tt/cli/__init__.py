@@ -57,10 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError) as err:
-        # library errors already name the input and what would be right
-        print(f"convml_tt {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as err:
+        # library errors already name the input and what would be right; the
+        # operating system's (a read-only or full disk, a folder where a file
+        # should be) name the path
+        print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """The error as one line (OS errors with their path)."""
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in str(err):
+        return f"{err.strerror or err}: {err.filename}"
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text
 
 
 if __name__ == "__main__":

@@ -5,7 +5,36 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times"]
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive"]
+
+
+def whole(least: int):
+    """An argparse type: a whole number >= ``least``, else an error naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (use one >= {least})") from None
+        if v < least:
+            raise argparse.ArgumentTypeError(f"{v} is out of range: use a whole number >= {least}")
+        return v
+
+    parse.__name__ = f"whole number >= {least}"
+    return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a positive finite number."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use a positive one)") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use a positive number")
+    return v
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common
+from ._common import add_common, positive, whole
 
 
 def _add_plot(sub) -> None:
@@ -15,9 +15,9 @@ def _add_plot(sub) -> None:
         q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
         q.add_argument("--dataset-path", type=Path, default=None,
                        help="where the tile images are, if the dataset moved since embedding")
-        q.add_argument("--tile-type", default="anchor",
+        q.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant"],
                        help="tile type to plot when the embeddings hold all three (default anchor)")
-        q.add_argument("--dpi", type=int, default=100, help="resolution of the PNG (default 100)")
+        q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
         q.add_argument("--title", default=None, help="figure title")
 
     def projection(q) -> None:
@@ -28,20 +28,20 @@ def _add_plot(sub) -> None:
 
     q = kinds.add_parser("dendrogram", help="Ward dendrogram with example tiles under each leaf")
     common(q)
-    q.add_argument("--n-leaves", type=int, default=10, help="leaves of the truncated tree (default 10)")
-    q.add_argument("--n-examples", type=int, default=4, help="example tiles per leaf (default 4)")
+    q.add_argument("--n-leaves", type=whole(1), default=10, help="leaves of the truncated tree (default 10)")
+    q.add_argument("--n-examples", type=whole(0), default=4, help="example tiles per leaf (default 4)")
     q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
     q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
     q = kinds.add_parser("scatter", help="2-D scatter with tile images around the points")
     common(q)
     projection(q)
-    q.add_argument("--n-insets", type=int, default=12, help="tiles shown as images (default 12)")
+    q.add_argument("--n-insets", type=whole(0), default=12, help="tiles shown as images (default 12)")
     q.add_argument("--color-by", default=None, help="coordinate to colour points by (default: regime if known)")
     q = kinds.add_parser("grid", help="grid of tiles ordered along two embedding dimensions")
     common(q)
     projection(q)
-    q.add_argument("--rows", type=int, default=6, help="grid rows (default 6)")
-    q.add_argument("--cols", type=int, default=8, help="grid columns (default 8)")
+    q.add_argument("--rows", type=whole(1), default=6, help="grid rows (default 6)")
+    q.add_argument("--cols", type=whole(1), default=8, help="grid columns (default 8)")
     p.set_defaults(func=_run_plot)
 
 
@@ -93,12 +93,12 @@ def _add_evaluate(sub) -> None:
                    help="model file (default: the one named in the embeddings, if it still exists)")
     p.add_argument("--dataset-path", type=Path, default=None, help="dataset folder, if it moved")
     p.add_argument("--label", default=None, help="coordinate holding tile labels (default: regime)")
-    p.add_argument("-k", type=int, default=5, help="neighbours in the kNN vote (default 5)")
-    p.add_argument("--n-clusters", type=int, default=None,
+    p.add_argument("-k", type=whole(1), default=5, help="neighbours in the kNN vote (default 5)")
+    p.add_argument("--n-clusters", type=whole(2), default=None,
                    help="Ward clusters for purity/ARI (default: number of labels)")
     p.add_argument("--no-baselines", action="store_true", help="skip the untrained and tile-statistics rows")
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this markdown file")
-    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--batch-size", type=whole(1), default=64, help="tiles per forward pass (default 64)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_evaluate)
@@ -139,13 +139,13 @@ def _add_demo(sub) -> None:
     p.add_argument("--fast", action="store_true",
                    help="tiny settings (6 small scenes, 32 px tiles, 60 triplets, 1 epoch): under a minute, "
                         "quality targets not expected to be met")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=whole(1), default=None,
                    help="train exactly this many epochs (default: 12, or fewer where a timed step says "
                         "they would not fit --time-budget)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="wall-time budget of the whole run; training gets the epochs that fit in it "
                         "(default 580; 0: no budget, train all epochs)")
-    p.add_argument("--workers", type=int, default=None, help="override the triplet-sampling processes")
+    p.add_argument("--workers", type=whole(1), default=None, help="override the triplet-sampling processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")
     p.set_defaults(func=_run_demo)
 

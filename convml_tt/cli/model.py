@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common
+from ._common import add_common, whole
 
 
 def _add_train(sub) -> None:
@@ -102,16 +102,20 @@ def _add_embed(sub) -> None:
     p.add_argument("--stage", default="study", choices=["study", "train"], help="stage (default study)")
     p.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant", "all"],
                    help="tiles to embed; 'all' embeds the three of each triplet (default anchor)")
-    p.add_argument("--batch-size", type=int, default=64, help="tiles per forward pass (default 64)")
+    p.add_argument("--batch-size", type=whole(1), default=64, help="tiles per forward pass (default 64)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--num-workers", type=whole(0), default=0, help="DataLoader worker processes (default 0)")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_embed)
 
 
 def _run_embed(args) -> int:
+    from .._io import check_writable_folder
     from ..interpretation.embeddings import get_embeddings, save_embeddings
 
+    if args.out.is_dir():  # before the work, not after it
+        raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as embeddings.nc")
+    check_writable_folder(args.out.parent, "the embeddings", "choose a writable --out")
     da = get_embeddings(args.model, args.dataset, stage=args.stage, tile_type=args.tile_type,
                         batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                         num_workers=args.num_workers)

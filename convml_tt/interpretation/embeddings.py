@@ -304,6 +304,8 @@ def save_embeddings(da: xr.DataArray, path: str | Path) -> Path:
     path = Path(path)
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"save_embeddings needs an xarray.DataArray, got {type(da).__name__}")
+    if path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a folder; give a file name such as embeddings.nc")
     out = da.copy()
     out.name = out.name or "embedding"
     for k, c in out.coords.items():
@@ -320,11 +322,16 @@ def load_embeddings(path: str | Path) -> xr.DataArray:
     if not path.exists():
         raise FileNotFoundError(f"embeddings file {str(path)!r} does not exist; make one with "
                                 f"`convml_tt embed MODEL DATASET --out {path.name}`")
+    if path.is_dir():
+        raise ValueError(f"embeddings file {str(path)!r} is a folder; give the netCDF file written by "
+                         f"`convml_tt embed`")
     try:
         with xr.open_dataarray(path, engine="netcdf4") as da:
             da = da.load()
-    except ValueError as err:
-        raise ValueError(f"{str(path)!r} is not an embeddings netCDF file (one DataArray): {err}") from None
+    except (ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{str(path)!r} is not an embeddings netCDF file (one DataArray written by "
+                         f"`convml_tt embed`): {first}") from None
     if "emb_dim" not in da.dims or "tile_id" not in da.dims:
         raise ValueError(f"{str(path)!r} holds an array with dims {da.dims}, not embeddings (tile_id, emb_dim)")
     return da

@@ -181,9 +181,14 @@ def embedding_scores(
         labels = labels[valid]
         n_unique = len(np.unique(labels))
         if len(x) >= 3 and n_unique >= 2:
-            out["knn_accuracy"] = knn_accuracy(x, labels, k=min(k, len(x) - 1))
+            if not 1 <= k <= len(x) - 1:
+                raise ValueError(f"k={k} neighbours: use 1 <= k <= {len(x) - 1} (the other labelled tiles "
+                                 f"of the {len(x)})")
+            out["knn_accuracy"] = knn_accuracy(x, labels, k=k)
             nc = n_clusters or n_unique
-            clusters = ward_clusters(x, min(nc, len(x)))
+            if not 2 <= nc <= len(x):
+                raise ValueError(f"n_clusters={nc}: use 2 <= n_clusters <= {len(x)} (the labelled tiles)")
+            clusters = ward_clusters(x, nc)
             out["cluster_purity"] = cluster_purity(labels, clusters)
             out["adjusted_rand_index"] = adjusted_rand_index(labels, clusters)
     return out
