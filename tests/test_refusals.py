@@ -101,3 +101,29 @@ def test_os_errors_are_one_line_naming_the_path(tmp_path, capsys):
     rc = main(["synthetic", "--data-root", str(blocker / "data"), "--count", "1", "--size-km", "200", "--quiet"])
     err = _err(capsys)
     assert rc == 1 and len(err.splitlines()) == 1 and str(blocker) in err
+
+
+def test_a_file_that_is_not_what_its_name_says(synthetic_scenes, tmp_path):
+    """A regime-label map (or another band) copied over a band file's name is
+    refused by both readers, not composited as if it were radiance."""
+    import shutil
+
+    from convml_tt.data import abi
+    from convml_tt.data.composites import make_composite
+
+    scene = synthetic_scenes[0]
+    files = {b: tmp_path / p.name for b, p in scene.files.items()}
+    for b, p in scene.files.items():
+        shutil.copy(p, files[b])
+    shutil.copy(scene.labels, files[2])  # a label map under the band-2 name
+    for read in (lambda p: abi.open_abi(p), lambda p: abi.WindowReader(p).close()):
+        with pytest.raises(abi.ABIFileError, match="its name says ABI Rad band 2 but it holds no 'Rad' variable"):
+            read(files[2])
+    with pytest.raises(abi.ABIFileError, match="not the file its name says"):
+        make_composite(files, DOMAIN)
+    shutil.copy(scene.files[1], files[2])  # band 1 under the band-2 name
+    for read in (lambda p: abi.open_abi(p), lambda p: abi.WindowReader(p).close()):
+        with pytest.raises(abi.ABIFileError, match="its name says ABI Rad band 2 but it holds band 1"):
+            read(files[2])
+    shutil.copy(scene.files[2], files[2])
+    abi.open_abi(files[2]).close()  # the right file reads again

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -68,6 +69,53 @@ def _check_netcdf(path: Path) -> None:
             f"{path} is not a netCDF file (it starts with {head!r}); expected a "
             "GOES ABI L1b/L2 netCDF-4 file such as OR_ABI-L1b-RadF-M6C01_G16_....nc"
         )
+
+
+#: the image variable the files of each product hold (other L2 products: the product's name)
+PRODUCT_VARIABLES = {"Rad": "Rad", "CMIP": "CMI"}
+#: radiance units of L1b files: reflective (1-6) and emissive (7-16) bands
+RADIANCE_UNITS = {"W m-2 sr-1 um-1": REFLECTIVE_BANDS, "mW m-2 sr-1 (cm-1)-1": EMISSIVE_BANDS}
+
+
+def check_content(path: str | os.PathLike, variables: Sequence[str], band_id: int | None,
+                  units: str | None) -> None:
+    """A file named like an ABI product must hold what its name says: the
+    product's image variable, and for L1b ``Rad`` and L2 ``CMIP`` the band
+    (``band_id`` variable, L1b) and its units. Raises :class:`ABIFileError`
+    naming the mismatch; files whose names are not ABI keys are not checked.
+
+    ``variables``: the file's variable names; ``band_id``: the value of its
+    ``band_id`` variable (None when absent); ``units``: the image variable's
+    ``units`` attribute.
+    """
+    from ..goes.keys import ABIKey
+
+    path = Path(path)
+    try:
+        key = ABIKey.parse(path.name)
+    except ValueError:
+        return
+    what = f"ABI {key.product}" + (f" band {key.band}" if key.band is not None else "")
+    want = PRODUCT_VARIABLES.get(key.product, key.product)
+    remedy = "it is not the file its name says (renamed or copied over?); fetch it again"
+    if want not in variables:
+        shown = sorted(v for v in variables if v not in ("x", "y"))[:8]
+        raise ABIFileError(f"{path}: its name says {what} but it holds no {want!r} variable "
+                           f"(variables: {shown}); {remedy}")
+    if key.product == "Rad" and key.band is not None:
+        if band_id is None:
+            raise ABIFileError(f"{path}: its name says {what} but it has no band_id variable; {remedy}")
+        if band_id != key.band:
+            raise ABIFileError(f"{path}: its name says {what} but it holds band {band_id}; {remedy}")
+        expected = next(u for u, bands in RADIANCE_UNITS.items() if key.band in bands)
+        if units != expected:
+            raise ABIFileError(f"{path}: its name says {what} (radiance in {expected!r}) but its {want!r} "
+                               f"is in {units!r}; {remedy}")
+    elif key.product == "CMIP" and key.band is not None:
+        expected = "1" if key.band in REFLECTIVE_BANDS else "K"
+        if units != expected:
+            raise ABIFileError(f"{path}: its name says {what} (units {expected!r}) but its {want!r} is "
+                               f"in {units!r}; {remedy}")
 
 
 def data_variable(ds: xr.Dataset) -> str:
@@ -139,6 +187,13 @@ def open_abi(path: str | os.PathLike, band: int | None = None) -> xr.Dataset:
         ds.close()
         raise ABIFileError(f"{path}: no fixed-grid scan-angle coordinates 'x' and 'y'")
     ds = ds.assign_coords(x=("x", x, ds["x"].attrs), y=("y", y, ds["y"].attrs))
+    try:
+        band_id = int(np.asarray(ds["band_id"].values).ravel()[0]) if "band_id" in ds.variables else None
+        units = next((ds[v].attrs.get("units") for v in PRODUCT_VARIABLES.values() if v in ds.variables), None)
+        check_content(path, list(ds.variables), band_id, units)
+    except ABIFileError:
+        ds.close()
+        raise
     var = data_variable(ds)
     if band is not None:
         found = file_band(ds)
@@ -291,6 +346,10 @@ class WindowReader:
                 raise _no_projection(path)
             if len(coords) < 2:
                 raise ABIFileError(f"{path}: no fixed-grid scan-angle coordinates 'x' and 'y'")
+            check_content(path, list(nc.variables),
+                          int(self._decoded("band_id").ravel()[0]) if "band_id" in nc.variables else None,
+                          next((getattr(nc.variables[v], "units", None) for v in PRODUCT_VARIABLES.values()
+                                if v in nc.variables), None))
             self.variable = self._data_variable()
             self.band = self._band()
             if band is not None and self.band != band:
