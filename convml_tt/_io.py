@@ -9,12 +9,45 @@ it is complete and removed when writing fails. A reader therefore sees the
 old file or the new one, never half of one. The final file gets the
 permissions of the user's umask (``mkstemp`` alone would leave ``0600``).
 Temporary files that a killed process left behind match
-:func:`temp_pattern` and are removed by :func:`remove_stale_temps`.
+:func:`temp_pattern` and are removed by :func:`remove_stale_temps` (all of a
+folder) or :func:`remove_temps_of` (those of one output, called before
+writing it again), assuming one writer per output.
 
 Plugins
 -------
 :func:`load_plugin` imports a user's module (by name or ``.py`` path) that
 registers backbones or composite recipes, once per process.
+
+Process pools
+-------------
+Worker processes must not outlive the process that started them, and a
+pool must stop when its parent is asked to stop:
+
+* :func:`die_with_parent`, called first thing in a worker (e.g. as, or from,
+  a ``ProcessPoolExecutor`` initializer, with ``os.getpid()`` of the parent
+  passed in), makes the worker exit when its parent dies, even by SIGKILL:
+  on Linux the kernel sends it SIGTERM (``prctl(PR_SET_PDEATHSIG)``), and
+  everywhere a daemon thread polls ``os.getppid()`` and ends the worker
+  with ``os._exit`` once the parent is gone;
+* :func:`sigterm_raises` turns SIGTERM into a :class:`Terminated`
+  exception (a ``SystemExit`` with code 143) for the duration of a block,
+  so that the code running the pool can clean up;
+* :func:`stop_pool` cancels a ``ProcessPoolExecutor``'s pending work and
+  terminates its workers at once (for SIGTERM, Ctrl-C or any error).
+
+The usual shape::
+
+    with sigterm_raises():
+        pool = ProcessPoolExecutor(..., initializer=init, initargs=(os.getpid(), ...))
+        try:
+            ...
+        except BaseException:
+            stop_pool(pool)
+            raise
+        finally:
+            pool.shutdown()
+
+with ``init`` calling ``die_with_parent(parent_pid)``.
 
 Devices
 -------
@@ -27,12 +60,16 @@ this module stays importable without torch.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -43,8 +80,13 @@ __all__ = [
     "write_text",
     "temp_pattern",
     "remove_stale_temps",
+    "remove_temps_of",
     "user_file_mode",
     "check_writable_folder",
+    "die_with_parent",
+    "sigterm_raises",
+    "Terminated",
+    "stop_pool",
     "resolve_device",
     "load_plugin",
 ]
@@ -62,7 +104,7 @@ def user_file_mode() -> int:
 def temp_pattern(path: str | os.PathLike) -> str:
     """Glob pattern (relative to the target's folder) of the temporary files
     :func:`atomic_path` makes for ``path``."""
-    return f".{Path(path).name}.*{_TMP_SUFFIX}"
+    return f".{glob.escape(Path(path).name)}.*{_TMP_SUFFIX}"
 
 
 @contextlib.contextmanager
@@ -122,8 +164,18 @@ def write_text(path: str | os.PathLike, text: str, mkdir: bool = True) -> Path:
 
 def remove_stale_temps(folder: str | os.PathLike, pattern: str = f".*{_TMP_SUFFIX}") -> int:
     """Remove temporary files matching ``pattern`` in ``folder`` (left by a
-    killed writer); returns how many were removed. Call it only where no
-    other process is writing the same outputs."""
+    killed writer); returns how many were removed.
+
+    The default pattern matches every temporary file of :func:`atomic_path`
+    in the folder; ``temp_pattern(target)`` only those of one output, e.g.
+    before rewriting a checkpoint or a composite::
+
+        remove_stale_temps(target.parent, temp_pattern(target))
+
+    It assumes one writer per output: call it only where no other process
+    can be writing the same output(s) at the same time, since their
+    in-progress temporary files would be removed too (their rename then
+    fails)."""
     n = 0
     folder = Path(folder)
     if not folder.is_dir():
@@ -133,6 +185,176 @@ def remove_stale_temps(folder: str | os.PathLike, pattern: str = f".*{_TMP_SUFFI
             p.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def remove_temps_of(path: str | os.PathLike) -> int:
+    """Remove the temporary files that a killed ``atomic_path(path)`` left
+    beside ``path`` (``.{name}.{random}.tmp``, the random part without dots,
+    so temporary files of ``{name}.other`` are kept); returns how many.
+
+    Call it just before writing ``path`` again. It assumes one writer per
+    output: no other process may be writing ``path`` at the same time (its
+    temporary file would be removed and its rename fail)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        return 0
+    head = f".{path.name}."
+    n = 0
+    for p in folder.glob(temp_pattern(path)):
+        middle = p.name[len(head): -len(_TMP_SUFFIX)]
+        if middle and "." not in middle and p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+# -----------------------------------------------------------------------------
+# process pools
+# -----------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_watchdog: threading.Thread | None = None
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """``prctl(PR_SET_PDEATHSIG, sig)`` on Linux; False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _parent_gone(parent_pid: int, direct: bool) -> bool:
+    if direct:
+        return os.getppid() != parent_pid
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def die_with_parent(parent_pid: int | None = None, poll: float = 0.25,
+                    ignore_sigint: bool = False) -> None:
+    """Make this (worker) process exit when its parent process dies.
+
+    Call it in the worker, first thing (a pool's initializer). On Linux the
+    kernel sends this process SIGTERM when its parent dies, however it dies
+    (``prctl(PR_SET_PDEATHSIG)``; the signal comes when the *thread* that
+    started the worker ends, so start pools from a thread that lives as
+    long as the pool, normally the main thread). Everywhere, a daemon thread
+    checks every ``poll`` seconds whether the parent is still there and ends
+    this process with ``os._exit(1)`` when not; it is started once per
+    process.
+
+    ``parent_pid``: ``os.getpid()`` of the process that owns the pool,
+    passed in by it; default: the current parent. When the parent given is
+    not the direct parent (e.g. under a fork server), it is checked with
+    ``os.kill(pid, 0)`` instead of ``os.getppid()``.
+    ``ignore_sigint``: ignore SIGINT here, so that Ctrl-C, which the terminal
+    sends to every process of the group, is handled by the parent alone
+    (which then stops the pool, see :func:`stop_pool`).
+
+    A worker killed this way may leave a temporary file of
+    :func:`atomic_path` behind, never a half-written output.
+    """
+    global _watchdog
+    if parent_pid is None:
+        parent_pid = os.getppid()
+    parent_pid = int(parent_pid)
+    direct = os.getppid() == parent_pid
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if direct:
+        _set_parent_death_signal(signal.SIGTERM)
+    # the parent may have died before the death signal was armed
+    if _parent_gone(parent_pid, direct):
+        os._exit(1)
+    if _watchdog is not None and _watchdog.is_alive():
+        return
+
+    def watch() -> None:
+        while not _parent_gone(parent_pid, direct):
+            time.sleep(poll)
+        os._exit(1)
+
+    _watchdog = threading.Thread(target=watch, name="convml_tt-parent-watchdog", daemon=True)
+    _watchdog.start()
+
+
+class Terminated(SystemExit):
+    """SIGTERM (or another signal) received inside :func:`sigterm_raises`.
+
+    A ``SystemExit`` (not caught by ``except Exception``) whose ``code`` is
+    ``128 + signum`` (143 for SIGTERM), the exit status a shell reports for
+    a process ended by that signal; ``signum`` is the signal number.
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(128 + int(signum))
+        self.signum = int(signum)
+
+    def __str__(self) -> str:
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        return f"terminated by {name}"
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main
+    thread (so ``finally`` blocks and pool clean-up run) instead of ending
+    the process at once; the previous handler is restored afterwards.
+
+    Does nothing outside the main thread (Python allows signal handlers
+    only there) and where the process already has its own SIGTERM handler
+    or ignores SIGTERM (an application's choice that is kept).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop_pool(pool: Any, timeout: float = 5.0) -> None:
+    """Stop a ``concurrent.futures.ProcessPoolExecutor`` now: cancel the
+    futures not yet started, terminate (SIGTERM) the workers, wait up to
+    ``timeout`` seconds for them and kill (SIGKILL) those still running.
+    Work in progress is lost (an :func:`atomic_path` write leaves only a
+    temporary file). Safe to call more than once."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str, remedy: str) -> Path:

@@ -220,3 +220,71 @@ def s3_proxy(s3_server):
 # ``synthetic_scenes`` (3 scenes of a 300 km sector) and ``synthetic_data_root``;
 # see tests/synthetic_fixtures.py.
 from synthetic_fixtures import synthetic_data_root, synthetic_scenes  # noqa: E402,F401
+
+
+# --- unreachable endpoints (GOES catalogue timeouts) ---------------------------
+# A port on 127.0.0.1 where nothing listens, and a server that accepts TCP
+# connections and never answers (what a firewall that drops packets after the
+# handshake, or a hung server, looks like).
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never sends a byte.
+
+    ``url`` is its ``http://`` address; ``accepted`` counts the connections
+    accepted so far. :meth:`close` stops it and closes every connection.
+    """
+
+    def __init__(self):
+        self._sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._conns: list = []
+        self._lock = _threading.Lock()
+        self._stop = _threading.Event()
+        self._thread = _threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, _socket.timeout):
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self._conns.append(conn)  # read nothing, answer nothing
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+
+
+@_pytest.fixture()
+def silent_server():
+    """A :class:`SilentServer` (closed at the end of the test)."""
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@_pytest.fixture()
+def closed_port_url():
+    """``http://127.0.0.1:PORT`` where nothing listens (a port bound, then closed)."""
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"

@@ -404,3 +404,33 @@ def test_real_goes17_brightness_temperature(registry, tmp_path, capsys):
         assert img.dtype == np.uint8 and img.shape == tile.shape
     finally:
         close_composites()
+
+
+def test_stale_temps_of_the_same_composite_are_removed(scene, tmp_path):
+    # a killed write left temporary files beside the composite; those of X.nc
+    # go when X.nc is written, those of other outputs stay
+    out = tmp_path / "X.nc"
+    stale = [tmp_path / ".X.nc.abc123.tmp", tmp_path / ".X.nc.q_7z9x0k.tmp"]
+    stale[0].write_bytes(b"")
+    stale[1].write_bytes(b"x" * 1000)
+    others = [tmp_path / ".other.nc.zzz.tmp", tmp_path / ".X.nc.bak.zzz.tmp", tmp_path / "X.nc.abc.tmp"]
+    for p in others:
+        p.write_bytes(b"keep")
+    C.make_composite(scene, DOMAIN, out_path=out)
+    assert out.exists()
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_bytes() == b"keep" for p in others)
+    assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == sorted(p.name for p in others if p.name.startswith("."))
+
+
+def test_failed_composite_write_leaves_no_temp_file(scene, tmp_path, monkeypatch):
+    import xarray as xr
+
+    def fail(self, path, *a, **k):
+        Path(path).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", fail)
+    with pytest.raises(OSError, match="disk full"):
+        C.make_composite(scene, DOMAIN, out_path=tmp_path / "Y.nc")
+    assert list(tmp_path.iterdir()) == []

@@ -549,3 +549,124 @@ def test_anonymous_access_depends_on_public_policy(s3_server, s3_proxy, tmp_path
         client.put_bucket_policy(Bucket=bucket18, Policy=_public_read_policy(bucket18))
     assert cat18.download(scene, progress=False)[0].read_bytes() == b"g18" * 100
     assert_unsigned(s3_proxy)
+
+
+# --- unreachable endpoints: bounded time, one clear error ----------------------
+FOLDER = "ABI-L1b-RadF/2020/036/14"
+
+
+def known_scene(bands=(1, 2)) -> Scene:
+    """A scene whose sizes are known, so download goes straight to the reads."""
+    t = T(2020, 2, 5, 14, 0, 21, 200_000)
+    keys = {b: make_key(t, b) for b in bands}
+    return Scene(time=t, keys=keys, sizes={b: 1000 for b in bands}, missing=())
+
+
+def online_cat(tmp_path, url, **kw) -> GOESCatalogue:
+    cat = GOESCatalogue(data_root=tmp_path / "data", endpoint_url=url, **kw)
+    cat.fs  # imports and client set-up happen here, not inside the timed calls
+    return cat
+
+
+def timed(fn):
+    from time import monotonic
+
+    t0 = monotonic()
+    with pytest.raises(goes.download.EndpointUnreachableError) as info:
+        fn()
+    return info.value, monotonic() - t0
+
+
+def test_timeouts_reach_botocore(tmp_path):
+    cat = GOESCatalogue(data_root=tmp_path, endpoint_url="http://127.0.0.1:9", connect_timeout=2,
+                        read_timeout=3, retry_budget=7)
+    conf = cat.fs.config_kwargs
+    assert (conf["connect_timeout"], conf["read_timeout"]) == (2, 3)
+    assert conf["retries"]["total_max_attempts"] == 1  # botocore does not retry on top of ours
+    defaults = GOESCatalogue(data_root=tmp_path)
+    assert (defaults.connect_timeout, defaults.read_timeout, defaults.retry_budget) == (10, 30, 120)
+    assert GOESCatalogue(data_root=tmp_path, timeout=4).connect_timeout == 4  # the former single setting
+    for bad in ({"read_timeout": 0}, {"connect_timeout": -1}, {"retry_budget": float("nan")}):
+        with pytest.raises(ValueError, match="must be a positive number of seconds"):
+            GOESCatalogue(data_root=tmp_path, **bad)
+
+
+def test_closed_port_fails_fast_and_clearly(tmp_path, closed_port_url):
+    cat = online_cat(tmp_path, closed_port_url, retries=2, backoff=0.05)
+    err, elapsed = timed(lambda: cat.query(T(2020, 2, 5, 14), T(2020, 2, 5, 14, 5)))
+    msg = str(err)
+    assert "\n" not in msg
+    assert msg.startswith(f"cannot reach {closed_port_url} while listing folder {FOLDER} of noaa-goes16: "
+                          "connection refused (3 attempt(s) in ")
+    assert "--endpoint-url" in msg and "--offline" in msg
+    assert isinstance(err, ConnectionError) and isinstance(err, RuntimeError) and isinstance(err, DownloadError)
+    assert err.endpoint == closed_port_url and err.attempts == 3
+    assert elapsed < 3, elapsed  # backoff 0.05 + 0.1 s, refused at once
+    scene = known_scene()
+    err, elapsed = timed(lambda: cat.download(scene, progress=False, retries=0))
+    assert "while downloading ABI-L1b-RadF/2020/036/14/OR_ABI-L1b-RadF-M6C0" in str(err)
+    assert "connection refused (1 attempt(s)" in str(err) and "2 of 2 file(s) not downloaded" in str(err)
+    assert set(err.failed) == {k.key for k in scene.keys.values()} and err.paths == []
+    assert elapsed < 3, elapsed
+    assert not any(cat.local_path(k).exists() for k in scene.keys.values())
+
+
+def test_silent_server_listing_and_download_bounded(tmp_path, silent_server):
+    # read timeout 1 s, one retry: two attempts of 1 s and a 0.05 s backoff
+    cat = online_cat(tmp_path, silent_server.url, read_timeout=1, connect_timeout=1, retries=1, backoff=0.05)
+    err, elapsed = timed(lambda: cat.query(T(2020, 2, 5, 14), T(2020, 2, 5, 14, 5)))
+    assert str(err).startswith(
+        f"cannot reach {silent_server.url} while listing folder {FOLDER} of noaa-goes16: "
+        "no answer within 1 s (2 attempt(s) in "
+    )
+    assert 1.9 < elapsed < 2 * 1 + 1.5, elapsed
+    assert silent_server.accepted == 2
+    scene = known_scene()
+    err, elapsed = timed(lambda: cat.download(scene, progress=False, max_workers=2))
+    assert "while downloading ABI-L1b-RadF/2020/036/14/OR_ABI-L1b-RadF-M6C0" in str(err)
+    assert "no answer within 1 s (2 attempt(s)" in str(err) and "2 of 2 file(s) not downloaded" in str(err)
+    assert 1.9 < elapsed < 2 * 1 + 1.5, elapsed  # the two files wait at the same time
+    assert not any(cat.local_path(k).exists() for k in scene.keys.values())
+
+
+def test_retry_budget_stops_retries(tmp_path, silent_server):
+    # 5 retries of a 1 s read timeout would take 5 s and more: the 1.5 s budget cuts them
+    cat = online_cat(tmp_path, silent_server.url, read_timeout=1, retries=5, backoff=0.05, retry_budget=1.5)
+    err, elapsed = timed(lambda: cat.query(T(2020, 2, 5, 14), T(2020, 2, 5, 14, 5)))
+    assert "1.5 s retry budget" in str(err) and err.attempts == 2
+    assert elapsed < 1.5 + 1, elapsed
+    err, elapsed = timed(lambda: cat.download(known_scene((1,)), progress=False))
+    assert "1.5 s retry budget" in str(err)
+    assert elapsed < 1.5 + 1, elapsed
+
+
+def test_unreachable_stops_the_other_requests(tmp_path, silent_server):
+    # 9 hour folders on 3 workers would take 3 rounds of 1 s: the first
+    # unreachable folder stops the others
+    cat = online_cat(tmp_path, silent_server.url, read_timeout=1, retries=0, max_workers=3)
+    err, elapsed = timed(lambda: cat.query(T(2020, 2, 5, 6), T(2020, 2, 5, 14, 5)))
+    assert "no answer within 1 s" in str(err)
+    assert elapsed < 2.5, elapsed
+    assert silent_server.accepted <= 4
+
+
+def test_cli_fetch_unreachable_endpoint(tmp_path, silent_server, closed_port_url, capsys):
+    from time import monotonic
+
+    from convml_tt.cli import main
+
+    args = ["fetch", "--data-root", str(tmp_path / "data"), "--start", "2020-02-05T14:00",
+            "--end", "2020-02-05T14:05", "--quiet", "--retries", "1"]
+    t0 = monotonic()
+    assert main(args + ["--endpoint-url", silent_server.url, "--timeout", "1", "--connect-timeout", "1"]) == 1
+    elapsed = monotonic() - t0
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in captured.err
+    assert err.startswith(f"convml_tt fetch: error: cannot reach {silent_server.url} while listing folder {FOLDER}")
+    assert "no answer within 1 s (2 attempt(s)" in err and "--endpoint-url" in err and "--offline" in err
+    assert elapsed < 2 * 1 + 0.5 * 1.25 + 4, elapsed  # two 1 s attempts, a ~0.5 s backoff, start-up
+    assert main(args[:-1] + ["0", "--endpoint-url", closed_port_url]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"convml_tt fetch: error: cannot reach {closed_port_url} while listing folder {FOLDER}")
+    assert "connection refused (1 attempt(s)" in err

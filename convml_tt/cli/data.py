@@ -80,6 +80,12 @@ def _add_fetch(sub) -> None:
     p.add_argument("--endpoint-url", default=None, help="S3-compatible server instead of AWS")
     p.add_argument("--workers", type=int, default=8, help="concurrent downloads (default 8)")
     p.add_argument("--retries", type=int, default=5, help="retries per request on transient errors")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="read timeout: seconds to wait for the server to answer a request (default 30)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds to wait for a connection to the endpoint (default 10)")
+    p.add_argument("--retry-budget", type=float, default=120.0, metavar="SECONDS",
+                   help="seconds one request may take, retries included (default 120)")
     p.add_argument("--strict", action="store_true", help="fail if a scan lacks a requested band")
     p.add_argument("--list-only", action="store_true", help="list the scenes, download nothing")
     p.set_defaults(func=_run_fetch)
@@ -91,7 +97,8 @@ def _run_fetch(args) -> int:
     cat = GOESCatalogue(
         satellite=args.satellite, product=args.product, sector=args.sector,
         data_root=args.data_root, offline=args.offline, endpoint_url=args.endpoint_url,
-        retries=args.retries, max_workers=args.workers,
+        retries=args.retries, max_workers=args.workers, read_timeout=args.timeout,
+        connect_timeout=args.connect_timeout, retry_budget=args.retry_budget,
     )
     if not args.offline and not args.list_only:
         cat.check_writable()

@@ -34,7 +34,10 @@ scan angles in radians, row 0 north), 2-D ``lat``/``lon`` coordinates, the
 ``goes_imager_projection`` variable with the attributes of the source files,
 the scan start ``time``, the source file names and the parameters. It is
 written atomically (:func:`convml_tt._io.atomic_path`), and a second call
-with the same inputs reuses it.
+with the same inputs reuses it. Before a composite is written, temporary
+files of the same composite that a killed run left are removed (assuming
+one writer per composite file: two processes must not build the same
+composite at the same time).
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 import xarray as xr
 
-from ..._io import atomic_path
+from ..._io import atomic_path, remove_temps_of
 from ...config import CompositeSettings
 from .. import abi
 from ..abi import FixedGrid, OffDiskError, check_bbox
@@ -405,6 +408,8 @@ def _write_netcdf(ds: xr.Dataset, out_path: Path, name: str) -> None:
     var = ds[name]
     chunks = tuple(min(s, 256) for s in var.shape[:2]) + tuple(var.shape[2:])
     encoding = {name: {"chunksizes": chunks, "zlib": False}, "lat": {"zlib": True, "complevel": 1}, "lon": {"zlib": True, "complevel": 1}}
+    # stale temporary files of this composite (a killed write); one writer per output
+    remove_temps_of(out_path)
     with atomic_path(out_path, mkdir=False) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 

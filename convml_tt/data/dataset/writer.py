@@ -13,6 +13,14 @@ depends only on the seed, the settings and the composites, not on the
 number of worker processes. Every file is written to a temporary name and
 renamed; a triplet's ``_meta.yaml`` is written last and marks it complete,
 so a killed run that is restarted redoes only the unfinished triplets.
+
+With ``workers > 1`` the worker processes exit when the calling process
+dies, even by SIGKILL (:func:`convml_tt._io.die_with_parent`); SIGTERM or
+Ctrl-C of the calling process stops the pool (pending work cancelled,
+workers terminated) before :class:`convml_tt._io.Terminated` (exit status
+143) or ``KeyboardInterrupt`` propagates. Temporary files a killed run left
+in the stage folders are removed by the next run (one writer per dataset
+folder).
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..._io import check_writable_folder, remove_stale_temps
+from ..._io import check_writable_folder, die_with_parent, remove_stale_temps, sigterm_raises, stop_pool
 from ...config import TripletSettings
 from ..composites.build import make_composites
 from ..composites.enhance import to_display
@@ -190,13 +198,21 @@ def make_triplets(
             for s in STAGES:
                 ids = [i for st, i in todo if st == s]
                 jobs += [(s, ids[k : k + chunk]) for k in range(0, len(ids), chunk)]
-            with ProcessPoolExecutor(
-                max_workers=int(workers), mp_context=get_context("spawn"),
-                initializer=_init, initargs=(config,),
-            ) as pool:
-                futures = [pool.submit(_make_chunk, s, ids) for s, ids in jobs]
-                for f in as_completed(futures):
-                    bar.update(len(f.result()))
+            with sigterm_raises():
+                pool = ProcessPoolExecutor(
+                    max_workers=int(workers), mp_context=get_context("spawn"),
+                    initializer=_init_worker, initargs=(os.getpid(), config),
+                )
+                try:
+                    futures = [pool.submit(_make_chunk, s, ids) for s, ids in jobs]
+                    for f in as_completed(futures):
+                        bar.update(len(f.result()))
+                except BaseException:
+                    # SIGTERM (Terminated), Ctrl-C or a failed triplet: stop now
+                    stop_pool(pool)
+                    raise
+                finally:
+                    pool.shutdown()
     finally:
         bar.close()
         close_composites()
@@ -285,6 +301,13 @@ def _init(config: dict) -> None:
     _STATE.clear()
     _STATE.update(config)
     _STATE["sampler"] = config["sampler"](config["settings"], config["scenes"])
+
+
+def _init_worker(parent_pid: int, config: dict) -> None:
+    """Initializer of a worker process: exit with the parent, leave Ctrl-C
+    to it, then :func:`_init`."""
+    die_with_parent(parent_pid, ignore_sigint=True)
+    _init(config)
 
 
 def _make_one(stage: str, idx: int) -> int:

@@ -168,8 +168,19 @@ class GOESCatalogue(DownloadMixin):
         only: connection errors, HTTP 5xx, timeouts, short reads).
     backoff:
         first retry delay in seconds; doubles each retry (capped at 30 s).
+    connect_timeout:
+        seconds to wait for a connection to the endpoint, per request
+        (default 10).
+    read_timeout:
+        seconds to wait for the server to answer (or to send more of an
+        answer), per request (default 30).
+    retry_budget:
+        seconds one request may take, its retries and backoff included
+        (default 120): no retry starts after it, and for the s3fs
+        filesystem built here it is a hard deadline. ``None``: no budget
+        (``retries`` alone bound the request).
     timeout:
-        connect and read timeout of each request, in seconds.
+        if given, sets both ``connect_timeout`` and ``read_timeout``.
     chunk_size:
         bytes per ranged GET when downloading (a resumed download restarts at
         the last whole chunk written).
@@ -177,7 +188,10 @@ class GOESCatalogue(DownloadMixin):
         default size of the thread pool used for listing and downloading.
 
     Listing, :meth:`download` and :meth:`check_writable` come from
-    :class:`~convml_tt.data.goes.download.DownloadMixin`.
+    :class:`~convml_tt.data.goes.download.DownloadMixin`. An endpoint that
+    cannot be reached raises
+    :class:`~convml_tt.data.goes.download.EndpointUnreachableError` within
+    about ``retry_budget`` seconds.
     """
 
     def __init__(
@@ -191,9 +205,12 @@ class GOESCatalogue(DownloadMixin):
         fs: Any = None,
         retries: int = 5,
         backoff: float = 0.5,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         chunk_size: int = 8 * 2**20,
         max_workers: int = 8,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        retry_budget: float | None = 120.0,
     ):
         self.satellite = _check_satellite(satellite)
         product_folder(product, sector)  # validates product and sector
@@ -208,9 +225,20 @@ class GOESCatalogue(DownloadMixin):
             raise ValueError(f"chunk_size={chunk_size!r} must be a positive number of bytes")
         if int(max_workers) < 1:
             raise ValueError(f"max_workers={max_workers!r} must be >= 1")
+        if timeout is not None:
+            connect_timeout = read_timeout = timeout
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
+                            ("retry_budget", retry_budget)):
+            if value is None and name == "retry_budget":
+                continue
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive number of seconds")
         self.retries = int(retries)
         self.backoff = float(backoff)
-        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self.retry_budget = None if retry_budget is None else float(retry_budget)
+        self.timeout = self.read_timeout  # the former single timeout setting
         self.chunk_size = int(chunk_size)
         self.max_workers = int(max_workers)
         self._fs = fs

@@ -6,9 +6,17 @@ filesystem, the listing of hour folders (object sizes included), the check
 that the cache can be written, and :meth:`~DownloadMixin.download`, which
 copies files into ``{data_root}/sources/goes{NN}/{key}`` with a bounded
 thread pool, retries transient errors with exponential backoff
-(:func:`_retrying`), writes each file to a hidden ``.{name}.part`` beside
-its final name and renames it when complete, and resumes interrupted
-downloads from that file.
+(:func:`_retrying`) within a time budget per request, writes each file to a
+hidden ``.{name}.part`` beside its final name and renames it when complete,
+and resumes interrupted downloads from that file.
+
+Network time is bounded: each request has a connect and a read timeout
+(given to botocore, which does no retries of its own), and the retries of
+one request stop when its ``retry_budget`` is spent (a hard deadline for
+the s3fs filesystem built here). An endpoint that cannot be reached
+(connection refused, connect or read timeout, unknown host) raises
+:class:`EndpointUnreachableError` with a one-line message naming the
+endpoint, the operation, the cause and what to do.
 
 :func:`fetch` queries and downloads in one call.
 
@@ -19,14 +27,23 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import random
-import time as _time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..._io import check_writable_folder
 from .keys import ABIKey, Scene, TimeLike
+from .retry import (  # noqa: F401  (DownloadError, Downloads, EndpointUnreachableError: part of this module's face)
+    _PERMANENT,
+    DownloadError,
+    Downloads,
+    EndpointUnreachableError,
+    _Abort,
+    _GaveUp,
+    _retrying,
+    _Truncated,
+    _unreachable_reason,
+)
 
 if TYPE_CHECKING:
     from .catalogue import QueryResult
@@ -40,58 +57,6 @@ DEFAULT_REGION = "us-east-1"
 _PART_SUFFIX = ".part"
 
 
-class DownloadError(RuntimeError):
-    """Some files could not be downloaded after all retries.
-
-    ``paths`` holds the local paths of the files that did arrive (or were
-    already cached), ``failed`` maps each failed key to its last error.
-    """
-
-    def __init__(self, message: str, paths: list[Path], failed: dict[str, BaseException]):
-        super().__init__(message)
-        self.paths = paths
-        self.failed = failed
-
-
-class _Truncated(OSError):
-    """A read returned fewer bytes than the listing promised (transient)."""
-
-
-class Downloads(list):
-    """Local paths of the requested files, in request order, with
-    ``downloaded`` (fetched now) and ``cached`` (already complete on disk)."""
-
-    def __init__(self, paths=(), downloaded=(), cached=()):
-        super().__init__(paths)
-        self.downloaded: list[Path] = list(downloaded)
-        self.cached: list[Path] = list(cached)
-
-
-def _sleep_backoff(attempt: int, base: float, cap: float = 30.0) -> None:
-    """Exponential backoff with jitter: base * 2**attempt (capped), +-25 %."""
-    delay = min(cap, base * (2**attempt))
-    _time.sleep(delay * (0.75 + 0.5 * random.random()))
-
-
-_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError, TypeError)
-
-
-def _retrying(fn: Callable[[], Any], what: str, retries: int, backoff: float) -> Any:
-    """Call ``fn``; on a transient error retry up to ``retries`` times with
-    exponential backoff. Missing objects, denied access and bad arguments are
-    not transient and are raised at once."""
-    for attempt in range(retries + 1):
-        try:
-            return fn()
-        except _PERMANENT:
-            raise
-        except Exception as err:  # connection resets, 5xx, timeouts, short reads
-            if attempt >= retries:
-                raise
-            log.info("%s failed (%s: %s); retry %d of %d", what, type(err).__name__, err, attempt + 1, retries)
-            _sleep_backoff(attempt, backoff)
-
-
 class DownloadMixin:
     """The bucket access of :class:`~convml_tt.data.goes.catalogue.GOESCatalogue`:
     its filesystem, the listing of hour folders (of the bucket, or of the
@@ -99,10 +64,62 @@ class DownloadMixin:
 
     It uses the catalogue's settings (``satellite``, ``product``, ``sector``,
     ``bucket``, ``offline``, ``endpoint_url``, ``retries``, ``backoff``,
-    ``timeout``, ``chunk_size``, ``max_workers``), its state (``_fs``,
-    ``_fs_lock``, ``_sizes``, ``_sizes_lock``) and its ``cache_dir``,
-    ``local_path`` and ``_where``.
+    ``connect_timeout``, ``read_timeout``, ``retry_budget``, ``chunk_size``,
+    ``max_workers``), its state (``_fs``, ``_fs_lock``, ``_sizes``,
+    ``_sizes_lock``) and its ``cache_dir``, ``local_path`` and ``_where``.
     """
+
+    @property
+    def _endpoint(self) -> str:
+        """The endpoint, as error messages name it."""
+        return self.endpoint_url or f"s3://{self.bucket} (AWS {DEFAULT_REGION})"
+
+    def _deadline_kwarg(self) -> bool:
+        """Whether fs calls take fsspec's ``timeout=`` (a hard deadline): only
+        for the async s3fs filesystem built here, not for a given ``fs``."""
+        return bool(getattr(self, "_own_fs", False))
+
+    def _request(
+        self,
+        call: Callable[..., Any],
+        what: str,
+        operation: str,
+        retries: int,
+        abort: _Abort | None = None,
+    ) -> Any:
+        """One listing or read with retries, backoff and the retry budget;
+        raises :class:`EndpointUnreachableError` when the endpoint cannot be
+        reached, the last error otherwise."""
+        self.fs  # build the filesystem (imports, client) before the clock starts
+        budget = self.retry_budget
+        hard = budget is not None and self._deadline_kwarg()
+
+        def fn(timeout=None):
+            return call(timeout) if hard else call(None)
+
+        try:
+            return _retrying(fn, what, retries, self.backoff, budget=budget, abort=abort, report=True)
+        except _GaveUp as gave_up:
+            err = gave_up.err
+            reason = _unreachable_reason(err, self.connect_timeout, self.read_timeout, budget)
+            if reason is None:
+                raise err from None
+            hint = (
+                "check the endpoint_url (--endpoint-url) and that the server is running"
+                if self.endpoint_url
+                else "check the network connection (and any proxy settings)"
+            )
+            message = (
+                f"cannot reach {self._endpoint} while {operation}: {reason} "
+                f"({gave_up.attempts} attempt(s) in {gave_up.elapsed:.1f} s); {hint}, "
+                f"or use --offline (offline=True) to read the cache"
+            )
+            unreachable = EndpointUnreachableError(
+                message, self._endpoint, operation, reason, gave_up.attempts, gave_up.elapsed
+            )
+            if abort is not None:
+                abort.set(unreachable)
+            raise unreachable from err
 
     @property
     def fs(self):
@@ -119,11 +136,14 @@ class DownloadMixin:
                 self._fs = s3fs.S3FileSystem(
                     anon=True,  # unsigned requests, as the public NOAA buckets allow
                     client_kwargs=client_kwargs,
+                    # botocore.config.Config: aiobotocore turns the timeouts into
+                    # aiohttp's sock_connect / sock_read of every request
                     config_kwargs={
-                        "connect_timeout": self.timeout,
-                        "read_timeout": self.timeout,
-                        # the catalogue does its own retries (with backoff)
-                        "retries": {"total_max_attempts": 1},
+                        "connect_timeout": self.connect_timeout,
+                        "read_timeout": self.read_timeout,
+                        # one attempt per request in botocore: the catalogue
+                        # does the retries (with backoff, within the budget)
+                        "retries": {"total_max_attempts": 1, "mode": "standard"},
                         "max_pool_connections": max(10, 2 * self.max_workers),
                     },
                     skip_instance_cache=True,
@@ -131,6 +151,10 @@ class DownloadMixin:
                 )
                 # one attempt per call inside s3fs too: retries happen here
                 self._fs.retries = 1
+                # build the botocore client now (local work, no request), so
+                # that its set-up does not count against a request's budget
+                self._fs.connect()
+                self._own_fs = True
             return self._fs
 
     def check_writable(self) -> Path:
@@ -150,7 +174,9 @@ class DownloadMixin:
         return d
 
     # -- listing ---------------------------------------------------------------
-    def _list_folder(self, folder: str, retries: int | None = None) -> list[tuple[ABIKey, int]]:
+    def _list_folder(
+        self, folder: str, retries: int | None = None, abort: _Abort | None = None
+    ) -> list[tuple[ABIKey, int]]:
         """(key, size in bytes) of each file of this product/sector in one hour folder."""
         out = []
         if self.offline:
@@ -163,14 +189,16 @@ class DownloadMixin:
         else:
             path = f"{self.bucket}/{folder}"
 
-            def ls():
+            def ls(timeout):
+                kw = {} if timeout is None else {"timeout": timeout}
                 try:
-                    return self.fs.ls(path, detail=True, refresh=True)
+                    return self.fs.ls(path, detail=True, refresh=True, **kw)
                 except FileNotFoundError:
                     return []
 
-            listing = _retrying(
-                ls, f"listing s3://{path}", self.retries if retries is None else retries, self.backoff
+            listing = self._request(
+                ls, f"listing s3://{path}", f"listing folder {folder} of {self.bucket}",
+                self.retries if retries is None else retries, abort,
             )
             items = [
                 (PurePosixPath(e["name"]).name, int(e.get("size") or e.get("Size") or 0))
@@ -195,10 +223,17 @@ class DownloadMixin:
         self, folders: Sequence[str], retries: int | None = None, workers: int | None = None
     ) -> dict[str, list[tuple[ABIKey, int]]]:
         workers = self.max_workers if workers is None else workers
+        abort = _Abort()  # an unreachable endpoint stops the other listings too
         if len(folders) <= 1 or self.offline or workers <= 1:
-            return {f: self._list_folder(f, retries) for f in folders}
+            return {f: self._list_folder(f, retries, abort) for f in folders}
         with ThreadPoolExecutor(min(workers, len(folders))) as pool:
-            results = list(pool.map(lambda f: self._list_folder(f, retries), folders))
+            futures = [pool.submit(self._list_folder, f, retries, abort) for f in folders]
+            results = []
+            for fut in futures:
+                try:
+                    results.append(fut.result())
+                except EndpointUnreachableError as err:
+                    raise abort.error or err  # the first one found, whichever folder
         return dict(zip(folders, results))
 
     # -- download --------------------------------------------------------------
@@ -248,8 +283,10 @@ class DownloadMixin:
     def _part_path(path: Path) -> Path:
         return path.with_name(f".{path.name}{_PART_SUFFIX}")
 
-    def _fetch(self, key: ABIKey, size: int, path: Path, bar, retries: int) -> Path:
+    def _fetch(self, key: ABIKey, size: int, path: Path, bar, retries: int, abort: _Abort | None = None) -> Path:
         """Download one object to ``path`` via a resumable temporary file."""
+        if abort is not None and abort.error is not None:
+            raise abort.error  # the endpoint was found unreachable: do not wait again
         part = self._part_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         have = part.stat().st_size if part.exists() else 0
@@ -265,15 +302,16 @@ class DownloadMixin:
             while have < size:
                 stop = min(size, have + self.chunk_size)
 
-                def read(start=have, stop=stop):
-                    data = self.fs.cat_file(rpath, start=start, end=stop)
+                def read(timeout, start=have, stop=stop):
+                    kw = {} if timeout is None else {"timeout": timeout}
+                    data = self.fs.cat_file(rpath, start=start, end=stop, **kw)
                     if len(data) != stop - start:
                         raise _Truncated(
                             errno.EIO, f"read {len(data)} of {stop - start} bytes at offset {start} of {key.key}"
                         )
                     return data
 
-                data = _retrying(read, f"reading {key.key}", retries, self.backoff)
+                data = self._request(read, f"reading {key.key}", f"downloading {key.key}", retries, abort)
                 f.write(data)
                 f.flush()
                 have = stop
@@ -340,7 +378,7 @@ class DownloadMixin:
         workers = max(1, int(workers))
         try:
             sizes = self._remote_sizes(unique, workers, retries)
-        except _PERMANENT:
+        except (*_PERMANENT, EndpointUnreachableError):
             raise
         except Exception as err:
             raise DownloadError(
@@ -369,8 +407,12 @@ class DownloadMixin:
             leave=False,
         ) as bar:
             if todo:
+                abort = _Abort()  # an unreachable endpoint stops the other files too
                 with ThreadPoolExecutor(min(workers, len(todo))) as pool:
-                    futures = {pool.submit(self._fetch, k, sizes[k], self.local_path(k), bar, retries): k for k in todo}
+                    futures = {
+                        pool.submit(self._fetch, k, sizes[k], self.local_path(k), bar, retries, abort): k
+                        for k in todo
+                    }
                     for fut in as_completed(futures):
                         k = futures[fut]
                         try:
@@ -380,6 +422,14 @@ class DownloadMixin:
         paths = [self.local_path(k) for k in keys]
         if failed:
             done = [p for p in paths if p.is_file()]
+            unreachable = next((e for e in failed.values() if isinstance(e, EndpointUnreachableError)), None)
+            if unreachable is not None:
+                raise EndpointUnreachableError(
+                    f"{unreachable}; {len(failed)} of {len(unique)} file(s) not downloaded "
+                    f"(run again to resume: partial data is kept in hidden .part files)",
+                    unreachable.endpoint, unreachable.operation, unreachable.reason,
+                    unreachable.attempts, unreachable.elapsed, done, failed,
+                ) from unreachable.__cause__
             first = next(iter(failed.items()))
             hint = "Run again to resume; partial data is kept in hidden .part files"
             if isinstance(first[1], PermissionError):
@@ -413,17 +463,20 @@ def fetch(
     max_workers: int = 8,
     progress: bool = True,
     strict: bool = False,
+    **settings: Any,
 ) -> tuple[QueryResult, Downloads]:
     """Query scenes in [start, end] and bring their files into the cache.
 
     A shortcut for :meth:`~convml_tt.data.goes.catalogue.GOESCatalogue.query`
-    then :meth:`~DownloadMixin.download`; returns both results.
+    then :meth:`~DownloadMixin.download`; returns both results. Other keyword
+    arguments (``retries``, ``backoff``, ``connect_timeout``,
+    ``read_timeout``, ``retry_budget``, ``chunk_size``) go to the catalogue.
     """
     from .catalogue import GOESCatalogue  # the catalogue module imports this one
 
     cat = GOESCatalogue(
         satellite=satellite, product=product, sector=sector, data_root=data_root,
-        offline=offline, endpoint_url=endpoint_url, max_workers=max_workers,
+        offline=offline, endpoint_url=endpoint_url, max_workers=max_workers, **settings,
     )
     if not offline:
         cat.check_writable()
