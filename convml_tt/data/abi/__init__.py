@@ -20,14 +20,12 @@ from .reader import (
     ABIFileError,
     OffDiskError,
     WindowReader,
-    calibrate,
     data_variable,
     file_band,
     open_abi,
-    radiance_to_brightness_temperature,
-    radiance_to_reflectance,
     read_abi,
 )
+from .calibration import calibrate, radiance_to_brightness_temperature, radiance_to_reflectance
 
 __all__ = [
     "ABIFileError",
