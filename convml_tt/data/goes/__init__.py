@@ -29,7 +29,7 @@ from .catalogue import (
     local_solar_noon,
     split_train_study,
 )
-from .download import DEFAULT_REGION, DownloadError, Downloads, fetch
+from .download import DEFAULT_REGION, DownloadError, Downloads, EndpointUnreachableError, fetch
 from .keys import (
     BANDS,
     DATA_START,
@@ -54,6 +54,7 @@ __all__ = [
     "DATA_START",
     "DEFAULT_REGION",
     "DownloadError",
+    "EndpointUnreachableError",
     "Downloads",
     "GOESCatalogue",
     "KeyLike",
