@@ -240,6 +240,78 @@ def test_checkpoint_and_resume(toy_ds, tmp_path):
         resume_from_checkpoint(other, ck / "last.pt")
 
 
+class _KillAfterFirstEpoch(Exception):
+    """Stands for the process being killed once the first checkpoint is written."""
+
+
+def test_resumed_run_continues_the_same_run(toy_ds, tmp_path):
+    """3 epochs in one go == 1 epoch, killed, then a new learner resumed from last.pt to 3.
+
+    Default head (dropout 0.5: the torch RNG matters), augmentation on: the
+    optimiser, one-cycle position, python/numpy/torch RNGs and the loaders'
+    shuffle/augmentation streams must all continue where they were."""
+    from fastai.callback.core import Callback
+
+    settings = dict(FAST, device="cpu", mixed_precision="no", augment=True, jitter=0.1)
+
+    class Kill(Callback):
+        order = 90  # after the CheckpointCallback wrote last.pt
+
+        def after_epoch(self):
+            if self.epoch == 0:
+                raise _KillAfterFirstEpoch("killed after epoch 1")
+
+    straight = make_learner(toy_ds, checkpoint_dir=tmp_path / "a", **settings)
+    assert straight.model.encoder.config["dropout"] == 0.5
+    _quiet_fit(straight, 3, 3e-3)
+
+    killed = make_learner(toy_ds, checkpoint_dir=tmp_path / "b", **settings)
+    with pytest.raises(_KillAfterFirstEpoch):
+        _quiet_fit(killed, 3, 3e-3, cbs=[Kill()])
+    raw = torch.load(tmp_path / "b" / "last.pt", weights_only=True)  # plain types only
+    assert raw["epoch"] == 1 and raw["fit"]["n_epoch"] == 3 and "rng" in raw
+    assert load_model(tmp_path / "b" / "last.pt", device="cpu").config["emb_dim"] == 16
+    del killed
+
+    resumed = make_learner(toy_ds, checkpoint_dir=tmp_path / "b", **settings)  # as a new process builds it
+    done = resume_from_checkpoint(resumed, tmp_path / "b" / "last.pt")
+    assert done == 1
+    _quiet_fit(resumed, 3, 3e-3, start_epoch=done)
+
+    a, b = _params(straight.model), _params(resumed.model)
+    assert a.keys() == b.keys()
+    diff = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    assert all(torch.allclose(a[k].double(), b[k].double(), atol=1e-6, rtol=0) for k in a), diff
+    # the one-cycle schedule and the recorded losses/metrics continue too
+    n = len(resumed.recorder.hps["lr"])
+    assert n == 2 * len(straight.dls.train)
+    assert resumed.recorder.hps["lr"] == pytest.approx(straight.recorder.hps["lr"][-n:])
+    assert resumed.recorder.hps["mom"] == pytest.approx(straight.recorder.hps["mom"][-n:])
+    for va, vb in zip(straight.recorder.values[1:], resumed.recorder.values[1:]):
+        assert [float(v) for v in vb] == pytest.approx([float(v) for v in va], abs=1e-5)
+    # and both runs wrote the same final checkpoint
+    ca = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    cb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert ca["epoch"] == cb["epoch"] == 3
+    assert all(torch.allclose(ca["state_dict"][k].double(), cb["state_dict"][k].double(), atol=1e-6, rtol=0)
+               for k in ca["state_dict"])
+
+
+def test_old_checkpoint_without_rng_state_still_resumes(toy_ds, tmp_path):
+    """Checkpoints written before the RNG/loader/recorder fields: weights and optimiser only."""
+    ck = tmp_path / "ck"
+    learn = make_learner(toy_ds, checkpoint_dir=ck, **FAST)
+    _quiet_fit(learn, 1, 1e-3)
+    raw = torch.load(ck / "last.pt", weights_only=True)
+    old = {k: raw[k] for k in ("format", "format_version", "config", "state_dict", "optimizer", "epoch", "fit")}
+    torch.save(old, tmp_path / "old.pt")
+    again = make_learner(toy_ds, **FAST)
+    assert resume_from_checkpoint(again, tmp_path / "old.pt") == 1
+    assert again.opt is not None and len(again.opt.state) > 0
+    _quiet_fit(again, 2, 1e-3, start_epoch=1)
+    assert math.isfinite(again.recorder.values[-1][0])
+
+
 def test_input_channels_and_local_pretrained_weights(tmp_path):
     root = write_toy_triplets(tmp_path / "grey", n_train=10, size=32, channels=1)
     sd = torchvision.models.resnet18().state_dict()

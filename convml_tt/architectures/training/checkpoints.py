@@ -1,16 +1,41 @@
-"""Epoch checkpoints: weights, optimiser state and progress, to resume training.
+"""Epoch checkpoints: everything needed to continue a training run exactly.
 
 A checkpoint is a model file (:mod:`convml_tt.architectures.model_file`) of
 format ``convml_tt.triplet_checkpoint`` with, besides ``config`` and
-``state_dict``, ``optimizer`` (fastai optimiser state and hyper-parameters),
-``epoch`` (epochs completed) and ``fit`` (``n_epoch``);
-:func:`~convml_tt.architectures.model_file.load_model` reads it like a model file.
+``state_dict`` (weights and batchnorm statistics):
+
+``optimizer``
+    fastai optimiser state (Adam averages, step counts) and hyper-parameters;
+``epoch``, ``fit``
+    epochs completed and the fit's ``n_epoch`` (the one-cycle schedule is
+    recomputed from these when resuming with the same ``n_epoch`` and ``lr``);
+``rng``
+    the global random states: ``python`` (``random``), ``numpy``
+    (``np.random``), ``torch`` (CPU; dropout on CPU) and ``cuda`` (one per
+    GPU, when CUDA was in use; dropout on GPU);
+``loaders``
+    per data loader (train, valid) the state of its ``random.Random``
+    ``rng``, which draws the shuffling order and the seed of each pass's
+    augmentation stream;
+``recorder``
+    the smoothed training loss (``count``, ``val``) fastai reports as
+    ``train_loss``, and ``train_iter``;
+``scaler``
+    the fp16 ``GradScaler`` state (loss scale, growth tracker), if any.
+
+Everything is a tensor or a plain type (``torch.load(weights_only=True)``);
+:func:`~convml_tt.architectures.model_file.load_model` reads a checkpoint like
+a model file. Checkpoints written before ``rng``/``loaders``/``recorder``/
+``scaler`` existed still resume (weights and optimiser only).
 """
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from ..._io import atomic_path
@@ -20,8 +45,58 @@ from ._fastai import Callback, L, Learner
 __all__ = ["save_checkpoint", "CheckpointCallback", "resume_from_checkpoint"]
 
 
+# -- random states as plain types ------------------------------------------------------------
+
+
+def _py_state(r: random.Random | None = None) -> dict:
+    """State of ``r`` (default: the global ``random`` module) as plain types."""
+    version, internal, gauss_next = (random.getstate() if r is None else r.getstate())
+    return {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": None if gauss_next is None else float(gauss_next)}
+
+
+def _py_restore(st: dict, r: random.Random | None = None) -> None:
+    state = (int(st["version"]), tuple(int(v) for v in st["state"].tolist()), st["gauss_next"])
+    (random.setstate if r is None else r.setstate)(state)
+
+
+def _rng_state() -> dict:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    out: dict[str, Any] = {
+        "python": _py_state(),
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def _rng_restore(st: dict) -> None:
+    if "python" in st:
+        _py_restore(st["python"])
+    if "numpy" in st:
+        n = st["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), int(n["pos"]),
+                             int(n["has_gauss"]), float(n["cached_gaussian"])))
+    if "torch" in st:
+        torch.set_rng_state(st["torch"])
+    if st.get("cuda") and torch.cuda.is_available():
+        # as many GPUs as both machines have (resuming elsewhere cannot be exact anyway)
+        for i, s in enumerate(st["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+
+
+def _loaders(learn: Learner) -> list:
+    dls = getattr(learn, "dls", None)
+    return list(getattr(dls, "loaders", None) or [])
+
+
 def save_checkpoint(learn: Learner, path: str | Path, epochs_done: int) -> Path:
-    """Write weights, optimiser state and progress of ``learn`` to ``path`` (atomic)."""
+    """Write the state of the run of ``learn`` to ``path`` (atomic): weights,
+    optimiser, progress, random states, the loaders' random streams, the
+    recorder's smoothed loss and the gradient scaler (see the module docstring)."""
     enc = encoder_of(learn)
     obj = file_dict(enc, CHECKPOINT_FORMAT)
     if learn.opt is not None:
@@ -30,7 +105,45 @@ def save_checkpoint(learn: Learner, path: str | Path, epochs_done: int) -> Path:
                             "hypers": [plain(dict(h)) for h in sd["hypers"]]}
     obj["epoch"] = int(epochs_done)
     obj["fit"] = {"n_epoch": int(getattr(learn, "n_epoch", 0) or 0)}
+    obj["rng"] = _rng_state()
+    obj["loaders"] = [_py_state(dl.rng) if isinstance(getattr(dl, "rng", None), random.Random) else None
+                      for dl in _loaders(learn)]
+    rec = getattr(learn, "recorder", None)
+    smooth = getattr(rec, "smooth_loss", None)
+    if smooth is not None:
+        obj["recorder"] = {"smooth_loss": {"count": int(smooth.count), "val": plain(torch.as_tensor(smooth.val))},
+                           "train_iter": int(getattr(learn, "train_iter", 0) or 0)}
+    scaler = getattr(learn, "scaler", None)
+    if scaler is not None and hasattr(scaler, "state_dict"):
+        obj["scaler"] = plain(scaler.state_dict())
     return write_model_file(obj, path)
+
+
+class _ResumeFitState(Callback):
+    """One-shot: at the start of the next fit (not an ``lr_find``), put back what
+    fastai recreates in ``before_fit``: the smoothed loss, ``train_iter`` and the
+    fp16 gradient scaler. Runs after TrainEvalCallback (-10), MixedPrecision (10)
+    and the Recorder (50)."""
+
+    order = 55
+
+    def __init__(self, recorder: dict | None, scaler: dict | None) -> None:
+        self.rec_state, self.scaler_state = recorder, scaler
+
+    def before_fit(self) -> None:
+        if hasattr(self.learn, "lr_finder"):
+            return
+        learn = self.learn
+        learn.remove_cb(self)
+        rec = getattr(learn, "recorder", None)
+        if self.rec_state and rec is not None:
+            sm = self.rec_state.get("smooth_loss") or {}
+            if "count" in sm and "val" in sm:
+                rec.smooth_loss.count, rec.smooth_loss.val = int(sm["count"]), sm["val"].clone()
+            learn.train_iter = int(self.rec_state.get("train_iter", 0))
+        scaler = getattr(learn, "scaler", None)
+        if self.scaler_state and scaler is not None and scaler.is_enabled():
+            scaler.load_state_dict(dict(self.scaler_state))
 
 
 class CheckpointCallback(Callback):
@@ -73,11 +186,21 @@ def _check_compatible(cfg: dict, other: dict, path: Path) -> None:
 
 
 def resume_from_checkpoint(learn: Learner, path: str | Path) -> int:
-    """Load weights and optimiser state from a checkpoint into ``learn``.
+    """Load the state of a run from a checkpoint into ``learn``, to continue it.
+
+    Loads weights and optimiser state; sets the python, numpy and torch (CPU
+    and CUDA) random states and the random streams of ``learn.dls``'s loaders
+    to those at the end of the checkpoint's epoch; the smoothed training loss
+    and the fp16 gradient scaler are put back when the next fit starts.
 
     Returns the number of epochs the checkpoint completed; continue with
-    ``learn.fit_one_cycle(n_epoch, lr, start_epoch=that_number)`` so the
-    one-cycle schedule picks up where it left off.
+    ``learn.fit_one_cycle(n_epoch, lr, start_epoch=that_number)`` with the
+    run's ``n_epoch`` (``checkpoint["fit"]["n_epoch"]``) and ``lr`` so the
+    one-cycle schedule picks up where it left off. With a learner built with
+    the same settings (``make_learner``) on the same machine, the resumed run
+    ends with the weights an uninterrupted run would have (to float
+    rounding). Older checkpoints without random states resume weights and
+    optimiser only.
     """
     path = Path(path)
     obj = read_model_file(path, kinds=(CHECKPOINT_FORMAT,))
@@ -103,4 +226,13 @@ def resume_from_checkpoint(learn: Learner, path: str | Path) -> int:
             for k, v in list(s.items()):
                 if isinstance(v, torch.Tensor):
                     s[k] = v.to(dev)
+    if isinstance(obj.get("rng"), dict):
+        _rng_restore(obj["rng"])
+    for dl, st in zip(_loaders(learn), obj.get("loaders") or []):
+        if st is not None and isinstance(getattr(dl, "rng", None), random.Random):
+            _py_restore(st, dl.rng)
+    for cb in [cb for cb in learn.cbs if isinstance(cb, _ResumeFitState)]:
+        learn.remove_cb(cb)  # resumed twice before fitting: the latest wins
+    if obj.get("recorder") or obj.get("scaler"):
+        learn.add_cb(_ResumeFitState(obj.get("recorder"), obj.get("scaler")))
     return int(obj.get("epoch", 0))
