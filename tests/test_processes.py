@@ -4,7 +4,6 @@ permissions (convml_tt._io: die_with_parent, sigterm_raises, stop_pool)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,24 +16,17 @@ from convml_tt import _io
 from convml_tt.data import composites as C
 from convml_tt.data.dataset.writer import make_triplets
 
-DOMAIN = (-50.8, 14.3, -49.3, 15.7)  # inside the 300 km synthetic sector at 15N 50W
-SMALL = dict(tile_size=40e3, tile_pixels=32, resolution_km=1.0)
+from synthetic_fixtures import DOMAIN, SMALL, composited_root, files_of  # noqa: F401
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
 @pytest.fixture(scope="module")
-def root(synthetic_scenes, synthetic_data_root, tmp_path_factory):
-    """A private copy of the synthetic cache, with its composites made."""
-    r = tmp_path_factory.mktemp("proc_root")
-    shutil.copytree(synthetic_data_root / "sources", r / "sources")
-    C.make_composites(r, DOMAIN, progress=False)
-    return r
+def root(composited_root):
+    return composited_root
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _children(pid: int) -> set[int]:
@@ -73,7 +65,7 @@ def reference(root, tmp_path_factory):
     """Files of an uninterrupted run (one process; a dataset does not depend on ``workers``)."""
     out = make_triplets(root, DOMAIN, tmp_path_factory.mktemp("proc_ref") / "ref", n_train=N_TRAIN,
                         n_study=0, seed=5, workers=1, progress=False, tile_size=40e3, tile_pixels=32)
-    return _files(out)
+    return files_of(out)
 
 
 def _kill_mid_run(root: Path, out: Path, sig: int, n_train: int = N_TRAIN) -> tuple[int, float]:
@@ -124,7 +116,7 @@ def test_workers_die_with_their_parent_and_the_run_resumes(root, reference, tmp_
     # resume: the same call completes the dataset, equal to an uninterrupted run
     make_triplets(root, DOMAIN, out, n_train=N_TRAIN, n_study=0, seed=5, workers=2, progress=False,
                   tile_size=40e3, tile_pixels=32)
-    assert _files(out) == reference
+    assert files_of(out) == reference
 
 
 def test_sigterm_raises_and_restores_the_handler():

@@ -19,22 +19,15 @@ from convml_tt.data.dataset.writer import make_triplets
 from convml_tt.data.sampling.triplets import TripletSampler, _geod, split_scenes
 from convml_tt.data.synthetic import RegimeLabeler
 
-DOMAIN = (-50.8, 14.3, -49.3, 15.7)  # inside the 300 km synthetic sector at 15N 50W
-SMALL = dict(tile_size=40e3, tile_pixels=32, resolution_km=1.0)
+from synthetic_fixtures import DOMAIN, SMALL, composited_root, files_of  # noqa: F401
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def root(synthetic_scenes, synthetic_data_root, tmp_path_factory):
-    """A private copy of the synthetic cache, with its composites made."""
-    r = tmp_path_factory.mktemp("trip_root")
-    shutil.copytree(synthetic_data_root / "sources", r / "sources")
-    C.make_composites(r, DOMAIN, progress=False)
-    return r
+def root(composited_root):
+    return composited_root
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_dataset_folder_format_and_regimes(root, tmp_path):
@@ -97,18 +90,18 @@ def test_other_scene_distant_and_determinism_across_workers(root, tmp_path):
     kw = dict(n_train=6, n_study=0, seed=11, progress=False, **SMALL)
     a = make_triplets(root, DOMAIN, tmp_path / "w1", workers=1, **kw)
     b = make_triplets(root, DOMAIN, tmp_path / "w2", workers=2, **kw)
-    fa, fb = _files(a), _files(b)
+    fa, fb = files_of(a), files_of(b)
     assert fa.keys() == fb.keys() and len(fa) == 6 * 4 + 1
     assert all(fa[k] == fb[k] for k in fa)
     m = read_triplet_meta(a, "train", 0)
     assert m.distant.get("time") != m.anchor.get("time")
     c = make_triplets(root, DOMAIN, tmp_path / "w3", workers=1, **{**kw, "seed": 12})
-    assert _files(c)["train/00000_anchor.png"] != fa["train/00000_anchor.png"]
+    assert files_of(c)["train/00000_anchor.png"] != fa["train/00000_anchor.png"]
 
 
 def test_resume_after_interrupted_run(root, tmp_path):
     kw = dict(n_train=6, n_study=0, seed=5, progress=False, **SMALL)
-    ref = _files(make_triplets(root, DOMAIN, tmp_path / "ref", **kw))
+    ref = files_of(make_triplets(root, DOMAIN, tmp_path / "ref", **kw))
     out = tmp_path / "ds"
     # a run killed part-way: started in a subprocess, killed once a few triplets exist
     code = (
@@ -142,7 +135,7 @@ def test_resume_after_interrupted_run(root, tmp_path):
     meta = yaml.safe_load((out / "meta.yaml").read_text())
     (out / "meta.yaml").write_text(yaml.safe_dump({**meta, "status": "incomplete"}))
     make_triplets(root, DOMAIN, out, **kw)
-    assert _files(out) == ref
+    assert files_of(out) == ref
 
 
 def test_bad_input(root, tmp_path, synthetic_scenes):

@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive"]
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole"]
 
 
 def whole(least: int):
@@ -22,19 +22,6 @@ def whole(least: int):
 
     parse.__name__ = f"whole number >= {least}"
     return parse
-
-
-def positive(text: str) -> float:
-    """An argparse type: a positive finite number."""
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use a positive one)") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"{text} is out of range: use a positive number")
-    return v
 
 
 def parse_time(text: str) -> dt.datetime:

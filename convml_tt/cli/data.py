@@ -127,7 +127,7 @@ def _run_fetch(args) -> int:
 
 
 def _add_composite(sub) -> None:
-    from ..data.composites.recipes import get_recipe, list_recipes
+    from ..data.composites.recipes import list_recipes
 
     recipes = list_recipes()
     table = [("name", "bands", "units", "description")] + [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, positive, whole
+from ._common import add_common, whole
 
 
 def _add_plot(sub) -> None:
