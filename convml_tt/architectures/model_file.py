@@ -26,7 +26,7 @@ import torch
 from fastcore.foundation import L
 
 from .. import __version__
-from .._io import atomic_path, resolve_device
+from .._io import atomic_path, remove_temps_of, resolve_device
 from .encoder import TripletEncoder
 
 __all__ = [
@@ -144,7 +144,9 @@ def encoder_of(learn_or_model: Any) -> TripletEncoder:
 
 
 def write_model_file(obj: dict, path: str | Path) -> Path:
-    """``torch.save(obj, path)``, atomically (temporary file + rename)."""
+    """``torch.save(obj, path)``, atomically (temporary file + rename); the
+    temporary files a killed earlier write of ``path`` left are removed first."""
+    remove_temps_of(path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)

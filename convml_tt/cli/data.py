@@ -206,6 +206,10 @@ def _add_triplets(sub) -> None:
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
                    help="what to store about each tile besides place and time: 'synthetic' (default): "
                         "the true regime of synthetic scenes (nothing for real scenes); 'none'")
+    p.add_argument("--verify", action="store_true",
+                   help="first decode every tile of an existing --out dataset and remove damaged "
+                        "triplets (truncated or unreadable PNGs, wrong size, broken metadata), so that "
+                        "they are written again")
     p.set_defaults(func=_run_triplets)
 
 
@@ -218,6 +222,15 @@ def _run_triplets(args) -> int:
         from ..data.synthetic import RegimeLabeler
 
         labeler = RegimeLabeler()
+    if args.verify and args.out.is_dir():
+        from ..data.dataset.format import verify_dataset
+
+        report = verify_dataset(args.out, repair=True, progress=not args.quiet)
+        for stage, bad in report.items():
+            for i, reason in bad.items():
+                print(f"damaged {stage} triplet {i}: {reason}; removed, to be written again")
+        n_bad = sum(map(len, report.values()))
+        print(f"verified {args.out}: {n_bad} damaged triplet(s)" + (" rewritten" if n_bad else ""))
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
         start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,

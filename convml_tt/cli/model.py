@@ -105,6 +105,8 @@ def _add_embed(sub) -> None:
     p.add_argument("--batch-size", type=whole(1), default=64, help="tiles per forward pass (default 64)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
     p.add_argument("--num-workers", type=whole(0), default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--skip-incomplete", action="store_true",
+                   help="leave out triplets missing a file (default: refuse the stage, as train does)")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_embed)
 
@@ -118,7 +120,7 @@ def _run_embed(args) -> int:
     check_writable_folder(args.out.parent, "the embeddings", "choose a writable --out")
     da = get_embeddings(args.model, args.dataset, stage=args.stage, tile_type=args.tile_type,
                         batch_size=args.batch_size, device=args.device, progress=not args.quiet,
-                        num_workers=args.num_workers)
+                        num_workers=args.num_workers, skip_incomplete=args.skip_incomplete)
     save_embeddings(da, args.out)
     shape = " x ".join(f"{d}={n}" for d, n in da.sizes.items())
     print(f"wrote embeddings ({shape}) to {args.out}")

@@ -180,6 +180,7 @@ def get_embeddings(
     device: str | None = None,
     progress: bool = True,
     num_workers: int = 0,
+    skip_incomplete: bool = False,
 ) -> xr.DataArray:
     """Embed the tiles of one stage of a triplet dataset.
 
@@ -199,6 +200,8 @@ def get_embeddings(
     device : torch device; default CUDA when available, else CPU.
     progress : show a tqdm progress bar.
     num_workers : DataLoader worker processes decoding PNGs (0: in this process).
+    skip_incomplete : leave out triplets missing a file (with a warning)
+        instead of refusing the stage, as training does.
 
     Returns
     -------
@@ -229,7 +232,8 @@ def get_embeddings(
         tile_type = dataset_or_folder.tile_type
         stage = dataset_or_folder.stage
     else:
-        datasets = {t: TileDataset(dataset_or_folder, stage=stage, tile_type=t, progress=progress) for t in types}
+        datasets = {t: TileDataset(dataset_or_folder, stage=stage, tile_type=t, progress=progress,
+                                   skip_incomplete=skip_incomplete) for t in types}
     if tile_type == "all":
         common = sorted(set.intersection(*(set(d.ids) for d in datasets.values())))
         if not common:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..._io import atomic_path
+from ..._io import atomic_path, remove_temps_of
 from ..model_file import CHECKPOINT_FORMAT, encoder_of, file_dict, plain, read_model_file, write_model_file
 from ._fastai import Callback, L, Learner
 
@@ -173,6 +173,7 @@ class CheckpointCallback(Callback):
         done = self.epoch + 1
         last = save_checkpoint(self.learn, self.folder / "last.pt", done)
         if self.keep_all:
+            remove_temps_of(self.folder / f"epoch_{done:03d}.pt")  # left by a killed run
             with atomic_path(self.folder / f"epoch_{done:03d}.pt") as tmp:
                 shutil.copyfile(last, tmp)
 

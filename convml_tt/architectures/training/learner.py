@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from ... import __version__
-from ..._io import resolve_device
+from ..._io import check_writable_folder, resolve_device
 from ...config import TrainingSettings, settings_from
 from ...data.dataset.torch import TripletDataset
 from ..encoder import TripletEncoder, TripletModel, splitter
@@ -204,6 +204,11 @@ def train(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name such as model.pt")
+    # before any training: an unwritable output would otherwise fail after the first epoch
+    check_writable_folder(out.parent, "the model file", "choose a writable --out")
+    if checkpoint_dir is not None:
+        check_writable_folder(checkpoint_dir, "checkpoints",
+                              "choose a writable --checkpoint-dir (or --no-checkpoints)")
     learn = make_learner(dataset, s, loss_func=loss_func, checkpoint_dir=checkpoint_dir, progress=not quiet)
     start = 0
     if resume is not None:

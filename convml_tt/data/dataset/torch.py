@@ -117,6 +117,33 @@ def _check_shapes(paths: Iterable[Path], what: str) -> tuple[int, int, int]:
     )
 
 
+def _complete_only(stage_dir: Path, found: dict[int, dict[str, Path]], skip_incomplete: bool
+                   ) -> dict[int, dict[str, Path]]:
+    """The complete triplets of ``found`` (:func:`~convml_tt.data.dataset.format.incomplete_triplets`
+    is the one rule). Incomplete ones raise, naming what is missing, unless
+    ``skip_incomplete`` (then a warning says how many were left out). Both torch
+    datasets follow this, so training and embedding see the same triplets."""
+    incomplete = incomplete_triplets(stage_dir, found)
+    if not incomplete:
+        return found
+    missing = [str(p) for ps in incomplete.values() for p in ps]
+    shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    if not skip_incomplete:
+        raise ValueError(
+            f"{len(incomplete)} incomplete triplet(s) in {str(stage_dir)!r}: missing "
+            f"{shown}. Each triplet needs an anchor, neighbor and distant PNG (and its "
+            f"_meta.yaml in folders with a dataset meta.yaml); re-run `convml_tt triplets` with the "
+            f"same settings to complete them, or pass skip_incomplete=True (CLI: --skip-incomplete) "
+            f"to leave them out."
+        )
+    warnings.warn(f"skipping {len(incomplete)} incomplete triplet(s) in "
+                  f"{str(stage_dir)!r} (missing {shown})", stacklevel=3)
+    found = {i: m for i, m in found.items() if i not in incomplete}
+    if not found:
+        raise ValueError(f"stage folder {str(stage_dir)!r} has no complete triplet")
+    return found
+
+
 # --------------------------------------------------------------------------
 # datasets
 # --------------------------------------------------------------------------
@@ -183,22 +210,7 @@ class TripletDataset(_TileFolderDataset):
                 f"stage folder {str(self.stage_dir)!r} holds no triplet tiles; expected files named "
                 f"like 00000_anchor.png, 00000_neighbor.png, 00000_distant.png"
             )
-        incomplete = incomplete_triplets(self.stage_dir, found)
-        if incomplete:
-            missing = [str(p) for ps in incomplete.values() for p in ps]
-            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            if not skip_incomplete:
-                raise ValueError(
-                    f"{len(incomplete)} incomplete triplet(s) in {str(self.stage_dir)!r}: missing "
-                    f"{shown}. Each triplet needs an anchor, neighbor and distant PNG (and its "
-                    f"_meta.yaml in folders with a dataset meta.yaml); pass "
-                    f"skip_incomplete=True (CLI: --skip-incomplete) to leave them out."
-                )
-            warnings.warn(f"skipping {len(incomplete)} incomplete triplet(s) in "
-                          f"{str(self.stage_dir)!r} (missing {shown})", stacklevel=2)
-            found = {i: m for i, m in found.items() if i not in incomplete}
-            if not found:
-                raise ValueError(f"stage folder {str(self.stage_dir)!r} has no complete triplet")
+        found = _complete_only(self.stage_dir, found, skip_incomplete)
         self.ids: list[int] = sorted(found)
         self._paths: list[tuple[Path, Path, Path]] = [
             tuple(found[i][t] for t in TILE_TYPES) for i in self.ids  # type: ignore[misc]
@@ -323,7 +335,10 @@ class TileDataset(_TileFolderDataset):
     """Single tiles of one type (``anchor``, ``neighbor`` or ``distant``) of one stage.
 
     Reads folders with or without metadata. Items are ``uint8`` tensors of
-    shape ``(C, H, W)``; ``ids`` lists the triplet id of each item.
+    shape ``(C, H, W)``; ``ids`` lists the triplet id of each item. Only
+    tiles of complete triplets are read, by the same rule as
+    :class:`TripletDataset`: incomplete triplets raise unless
+    ``skip_incomplete`` (then they are left out with a warning).
     """
 
     def __init__(
@@ -334,12 +349,16 @@ class TileDataset(_TileFolderDataset):
         preload: bool = False,
         check_tiles: bool = True,
         progress: bool = True,
+        skip_incomplete: bool = False,
     ) -> None:
         if tile_type not in TILE_TYPES:
             raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
         self.stage, self.tile_type = stage, tile_type
         self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
-        found = {i: m[tile_type] for i, m in scan_stage(self.stage_dir).items() if tile_type in m}
+        triplets = scan_stage(self.stage_dir)
+        if any(tile_type in m for m in triplets.values()):
+            triplets = _complete_only(self.stage_dir, triplets, skip_incomplete)
+        found = {i: m[tile_type] for i, m in triplets.items() if tile_type in m}
         if not found:
             raise ValueError(f"stage folder {str(self.stage_dir)!r} holds no {tile_type} tiles; "
                              f"expected files named like 00000_{tile_type}.png")
