@@ -62,6 +62,15 @@ def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
     return cls(**picked)
 
 
+def _satellite(v: Any) -> int | None:
+    """``satellite`` as an int 16-19 or None; ``ValueError`` otherwise."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or int(v) != v or int(v) not in (16, 17, 18, 19):
+        raise ValueError(f"satellite={v!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or None: any)")
+    return int(v)
+
+
 def _whole(name: str, v: Any, least: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < least:
         raise ValueError(f"{name}={v!r} must be a whole number >= {least}")
@@ -202,6 +211,7 @@ class CompositeSettings:
             raise ValueError(f"resolution_km={self.resolution_km!r} must be a positive number of km")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        object.__setattr__(self, "satellite", _satellite(self.satellite))
         _whole("margin", self.margin, 0)
         _whole("dqf_max", self.dqf_max, 0)
 
@@ -251,6 +261,10 @@ class TripletSettings:
     gamma:
         display gamma of the PNGs (``255 * clip(r, 0, 1) ** (1/gamma)``;
         None: the display default of :mod:`convml_tt.data.composites.enhance`).
+    satellite:
+        the GOES satellite (16-19) whose composites are used; None: the only
+        one there is (composites of several satellites are refused: a
+        dataset is made from one satellite).
     """
 
     domain: tuple[float, float, float, float]
@@ -266,11 +280,13 @@ class TripletSettings:
     method: Literal["bilinear", "nearest"] = "bilinear"
     max_tries: int = 200
     gamma: float | None = None
+    satellite: int | None = None
 
     def __post_init__(self) -> None:
         from .data.abi.navigation import check_bbox
 
         object.__setattr__(self, "domain", check_bbox(self.domain))
+        object.__setattr__(self, "satellite", _satellite(self.satellite))
         if self.gamma is None:
             from .data.composites.enhance import GAMMA
 
@@ -302,6 +318,8 @@ class TripletSettings:
         d = asdict(self)
         d["domain"] = [float(v) for v in self.domain]
         d["tile_size"] = float(self.tile_size)
+        if self.satellite is None:
+            del d["satellite"]  # as datasets made before the setting existed say it
         return d
 
 

@@ -12,6 +12,7 @@ function listed in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .. import __version__
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    # the library's warnings (e.g. a cached scene skipped for a missing band), one line each
+    library_log = logging.getLogger("convml_tt")
+    lines = _WarningLines(args.command)
+    library_log.addHandler(lines)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, RuntimeError) as err:
@@ -63,6 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         # should be) name the path
         print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+    finally:
+        library_log.removeHandler(lines)
+
+
+class _WarningLines(logging.Handler):
+    """Prints each warning the library logs as one line on (the current) stderr."""
+
+    def __init__(self, command: str):
+        super().__init__(logging.WARNING)
+        self.command = command
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        print(f"convml_tt {self.command}: warning: {text}", file=sys.stderr)
 
 
 def _one_line(err: BaseException) -> str:

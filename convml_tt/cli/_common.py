@@ -5,7 +5,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole"]
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive",
+           "satellite_number", "tolerance_minutes"]
 
 
 def whole(least: int):
@@ -22,6 +23,44 @@ def whole(least: int):
 
     parse.__name__ = f"whole number >= {least}"
     return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0, else an error saying so."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use one > 0)") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use a number > 0")
+    return v
+
+
+def satellite_number(text: str) -> int:
+    """An argparse type: a GOES-R satellite number 16-19, else an error naming them."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = None
+    if v not in (16, 17, 18, 19):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GOES-R satellite: use 16, 17, 18 or 19")
+    return v
+
+
+def tolerance_minutes(text: str) -> float:
+    """An argparse type: minutes from local noon, 0 < minutes <= 720 (half a day)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes (use 0 < minutes <= 720)") from None
+    if not (math.isfinite(v) and 0 < v <= 720):
+        raise argparse.ArgumentTypeError(
+            f"{text} minutes is out of range: use 0 < minutes <= 720 (at most half a day either side of noon)")
+    return v
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -5,7 +5,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from ._common import add_common, add_domain_and_times, parse_interval, parse_time
+from ._common import (add_common, add_domain_and_times, parse_interval, parse_time, satellite_number,
+                      tolerance_minutes)
 
 
 def _add_synthetic(sub) -> None:
@@ -34,7 +35,7 @@ def _add_synthetic(sub) -> None:
     p.add_argument("--variability", type=float, default=1.0,
                    help="day-to-day variability of cloud size, fraction and brightness: "
                         "0 (none) to 2 (default 1)")
-    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16-19 (default 16)")
+    p.add_argument("--satellite", type=satellite_number, default=16, help="GOES satellite 16-19 (default 16)")
     p.add_argument("--sector", default="M1", help="sector in the file names: M1 (default), M2, C or F")
     p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="bands (default 1 2 3)")
     p.set_defaults(func=_run_synthetic)
@@ -66,7 +67,8 @@ def _add_fetch(sub) -> None:
         ),
     )
     add_common(p)
-    p.add_argument("--satellite", type=int, default=16, help="GOES satellite 16, 17, 18 or 19 (default 16)")
+    p.add_argument("--satellite", type=satellite_number, default=16,
+                   help="GOES satellite 16, 17, 18 or 19 (default 16)")
     p.add_argument("--product", default="Rad", help="ABI product: Rad (L1b) or an L2 product such as CMIP")
     p.add_argument("--sector", default="F", help="ABI sector: F, C, M1 or M2 (default F)")
     p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="ABI bands (default 1 2 3)")
@@ -74,8 +76,9 @@ def _add_fetch(sub) -> None:
     p.add_argument("--end", type=parse_time, required=True, help="last scan start, UTC (ISO 8601)")
     p.add_argument("--near-local-noon", type=float, metavar="LON", default=None,
                    help="keep, each day, the scene nearest local solar noon at LON degrees east")
-    p.add_argument("--tolerance", type=float, default=30.0, metavar="MINUTES",
-                   help="with --near-local-noon, largest distance from noon in minutes (default 30)")
+    p.add_argument("--tolerance", type=tolerance_minutes, default=30.0, metavar="MINUTES",
+                   help="with --near-local-noon, largest distance from noon in minutes, "
+                        "0 < MINUTES <= 720 (default 30)")
     p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
     p.add_argument("--endpoint-url", default=None, help="S3-compatible server instead of AWS")
     p.add_argument("--workers", type=int, default=8, help="concurrent downloads (default 8)")
@@ -156,7 +159,11 @@ def _add_composite(sub) -> None:
     which.add_argument("--band", type=int, default=None,
                        help="single-band composite of this ABI band, the same as --recipe C{BAND:02d} "
                             "(default: true colour from bands 1-3)")
-    p.add_argument("--satellite", type=int, default=None, help="only scenes of this GOES satellite")
+    p.add_argument("--satellite", type=satellite_number, default=None,
+                   help="only scenes of this GOES satellite (16-19); composites are made per satellite")
+    p.add_argument("--strict", action="store_true",
+                   help="fail, before compositing, if a cached scan lacks a band of the recipe "
+                        "(default: skip it with a warning)")
     p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
                    help="print the built-in recipes (name, bands, units, description) and exit")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -175,7 +182,7 @@ def _run_composite(args) -> int:
     # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
     recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
     settings = settings_from(CompositeSettings, args, recipe=recipe.name)
-    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet)
+    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet, strict=args.strict)
     for p in paths:
         print(p)
     return 0
@@ -201,6 +208,7 @@ def _add_triplets(sub) -> None:
     p.add_argument("--distant", choices=("other_scene", "same_scene"), default="other_scene",
                    help="where distant tiles come from (default: another scene)")
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
+    p.add_argument("--satellite", type=satellite_number, help="GOES satellite (16-19) to use if the cache has several")
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",

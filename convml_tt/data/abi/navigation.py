@@ -232,10 +232,14 @@ def bbox_window(
         lat_e, lon_e = _sector_latlon_extent(ds, grid)
         what = "outside" if not overlaps else "not wholly inside"
         off = "" if ok.all() else " (part of it is off the Earth's disk)"
+        within = lon_e[0] <= bbox[0] and bbox[2] <= lon_e[1] and lat_e[0] <= bbox[1] and bbox[3] <= lat_e[1]
+        why = ("; the sector is a rectangle of scan angles, not of latitude and longitude, so its edges "
+               "are not lines of constant lat or lon and a box within those ranges can still cross them"
+               if within else "")
         raise OffDiskError(
             f"bbox {bbox}{off} is {what} the sector of {src}, which covers about "
-            f"lon {lon_e[0]:.2f} to {lon_e[1]:.2f}, lat {lat_e[0]:.2f} to {lat_e[1]:.2f}; "
-            "choose a domain inside it"
+            f"lon {lon_e[0]:.2f} to {lon_e[1]:.2f}, lat {lat_e[0]:.2f} to {lat_e[1]:.2f}{why}: "
+            f"choose a domain inside it{_fitting_hint(grid, bbox, x, y)}"
         )
     c0, r0 = max(c0 - margin, 0), max(r0 - margin, 0)
     c1, r1 = min(c1 + margin, x.size - 1), min(r1 + margin, y.size - 1)
@@ -292,6 +296,73 @@ def _window_ends_without_proj(grid: FixedGrid, lat, lon, x0, dx, y0, dy):
     if not np.all(np.isfinite(ends)) or np.any(np.abs(ends - np.rint(ends)) < 1e-6):
         return None
     return int(np.floor(ends[0])), int(np.ceil(ends[1])), int(np.floor(ends[2])), int(np.ceil(ends[3]))
+
+
+def _fits(grid: FixedGrid, bbox, x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``bbox`` passes :func:`bbox_window`'s inside test for a sector
+    of pixel centres ``x``, ``y`` (every sample on the disk, within the
+    first and last pixel centre)."""
+    lat, lon = _bbox_samples(bbox)
+    sx, sy = grid.latlon_to_scan(lat, lon)
+    if not (np.all(np.isfinite(sx)) and np.all(np.isfinite(sy))):
+        return False
+    dx = float(x[1] - x[0]) if x.size > 1 else 1.0
+    dy = float(y[1] - y[0]) if y.size > 1 else -1.0
+    cols, rows = (sx - x[0]) / dx, (sy - y[0]) / dy
+    return bool(cols.min() >= 0 and rows.min() >= 0 and cols.max() <= x.size - 1 and rows.max() <= y.size - 1)
+
+
+def fitting_bbox(grid: FixedGrid, bbox: Sequence[float], x: np.ndarray, y: np.ndarray):
+    """A lat/lon box inside the sector with pixel centres ``x``, ``y``
+    (radians) near ``bbox``: the largest one with ``bbox``'s centre and
+    proportions, or, when that centre is not in the sector, a box of those
+    proportions (at most ``bbox``'s size) at the sector's centre; rounded
+    inwards to a few decimals. Returns ``(box, where)`` with ``where``
+    ``"centre"`` or ``"sector"``, or None when no such box fits."""
+    lon_min, lat_min, lon_max, lat_max = check_bbox(bbox)
+    hw, hh = (lon_max - lon_min) / 2, (lat_max - lat_min) / 2
+    slat, slon = grid.scan_to_latlon((x[0] + x[-1]) / 2, (y[0] + y[-1]) / 2)
+    for where, clon, clat in (("centre", lon_min + hw, lat_min + hh), ("sector", float(slon), float(slat))):
+        if not (np.isfinite(clon) and np.isfinite(clat)):
+            continue
+
+        def box(s: float) -> tuple[float, float, float, float]:
+            return clon - s * hw, clat - s * hh, clon + s * hw, clat + s * hh
+
+        if not _fits(grid, box(1e-6), x, y):
+            continue
+        lo, hi = 1e-6, 1.0
+        if _fits(grid, box(hi), x, y):
+            lo = hi
+        else:
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if _fits(grid, box(mid), x, y) else (lo, mid)
+        decimals = max(2, int(np.ceil(-np.log10(max(lo * min(hw, hh), 1e-9) / 10))))
+        step = 10.0 ** -decimals
+        for shrink in (1.0, 0.99, 0.95, 0.9):
+            a, b, c, d = box(lo * shrink)
+            rounded = (np.ceil(a / step) * step, np.ceil(b / step) * step,
+                       np.floor(c / step) * step, np.floor(d / step) * step)
+            rounded = tuple(round(float(v), decimals) for v in rounded)
+            if rounded[0] < rounded[2] and rounded[1] < rounded[3] and _fits(grid, rounded, x, y):
+                return rounded, where
+    return None
+
+
+def _fitting_hint(grid: FixedGrid, bbox, x: np.ndarray, y: np.ndarray) -> str:
+    """``", e.g. the domain A B C D (...)"`` for the error of a box that does
+    not fit, or ``""`` when none is found."""
+    try:
+        found = fitting_bbox(grid, bbox, x, y)
+    except ValueError:
+        found = None
+    if found is None:
+        return ""
+    box, where = found
+    why = ("the largest box with this domain's centre and proportions that fits" if where == "centre"
+           else "this domain's centre is not in the sector: a box of its proportions at the sector's centre")
+    return f", e.g. the domain {' '.join(f'{v:g}' for v in box)} (lon_min lat_min lon_max lat_max; {why})"
 
 
 def _sector_latlon_extent(ds: xr.Dataset, grid: FixedGrid):

@@ -4,9 +4,12 @@
   (:class:`Recipe`; the registry: :func:`register_recipe`,
   :func:`get_recipe`, :func:`list_recipes`; true colour and one recipe per
   ABI band are registered);
+- :mod:`~convml_tt.data.composites.scenes`: the scenes of the source cache
+  (:func:`find_scenes`, :func:`scan_sources`, :class:`SkippedScene`: the
+  scans left out and why) and the one satellite of a triplet dataset;
 - :mod:`~convml_tt.data.composites.build`: making and caching composites
-  (:func:`make_composite`, :func:`make_composites`, :func:`composite_path`,
-  :func:`load_composite`, :func:`find_scenes`), with the raster maths in
+  (:func:`make_composite`, :func:`make_composites` -> :class:`Composites`,
+  :func:`composite_path`, :func:`load_composite`), with the raster maths in
   :mod:`~convml_tt.data.composites.raster`;
 - :mod:`~convml_tt.data.composites.enhance`: display stretches
   (:func:`to_uint8`, :func:`to_display`);
@@ -40,7 +43,10 @@ _LAZY = {
     "make_composites": "build",
     "composite_path": "build",
     "load_composite": "build",
-    "find_scenes": "build",
+    "find_scenes": "scenes",
+    "scan_sources": "scenes",
+    "SkippedScene": "scenes",
+    "Composites": "build",
     "scene_key": "build",
     "CompositeReader": "reader",
     "open_composite": "reader",

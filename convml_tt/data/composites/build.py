@@ -42,9 +42,10 @@ composite at the same time).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 import xarray as xr
@@ -55,7 +56,8 @@ from .. import abi
 from ..abi import FixedGrid, OffDiskError, check_bbox
 from ..goes import ABIKey
 from .raster import _latlon_raster, _read_band, _row_blocks, _spacing, _target_raster
-from .recipes import TRUECOLOR_BANDS, Kind, Recipe, get_recipe
+from .recipes import Kind, Recipe, get_recipe
+from .scenes import SkippedScene, find_scenes, no_scenes_error, scan_sources
 
 __all__ = [
     "make_composite",
@@ -64,13 +66,16 @@ __all__ = [
     "load_composite",
     "find_scenes",
     "scene_key",
+    "Composites",
 ]
+
+log = logging.getLogger(__name__)
 
 Scene = Union[Mapping[int, Union[str, os.PathLike]], Sequence[Union[str, os.PathLike]]]
 
 
 # -----------------------------------------------------------------------------
-# scenes in the source cache
+# scenes
 # -----------------------------------------------------------------------------
 def _scene_files(scene: Scene) -> dict[int, Path]:
     if isinstance(scene, Mapping):
@@ -88,49 +93,6 @@ def scene_key(scene: Scene) -> ABIKey:
     """The :class:`~convml_tt.data.goes.ABIKey` of a scene's first band file."""
     files = _scene_files(scene)
     return ABIKey.parse(str(files[min(files)]))
-
-
-def find_scenes(
-    data_root: str | os.PathLike,
-    bands: Iterable[int] = TRUECOLOR_BANDS,
-    start: dt.datetime | None = None,
-    end: dt.datetime | None = None,
-    satellite: int | None = None,
-    product: str | None = None,
-    sector: str | None = None,
-) -> list[dict[int, Path]]:
-    """Scenes in the local source cache ``{data_root}/sources/goes*/`` that
-    have every band of ``bands``, scan start in ``[start, end]``.
-
-    Returns a list (sorted by scan start, satellite) of ``{band: path}``;
-    files are grouped by satellite, product, sector, scan mode and scan start
-    time. Works offline; nothing is downloaded.
-    """
-    want = tuple(sorted(set(int(b) for b in bands)))
-    root = Path(data_root) / "sources"
-    groups: dict[tuple, dict[int, Path]] = {}
-    for path in sorted(root.glob("goes*/**/OR_ABI-*.nc")):
-        try:
-            key = ABIKey.parse(path.name)
-        except ValueError:
-            continue
-        if key.band not in want:
-            continue
-        if satellite is not None and key.satellite != satellite:
-            continue
-        if product is not None and key.product != product:
-            continue
-        if sector is not None and key.sector != sector:
-            continue
-        if (start is not None and key.start < start) or (end is not None and key.start > end):
-            continue
-        gid = (key.start.replace(microsecond=0), key.satellite, key.product, key.sector, key.mode)
-        groups.setdefault(gid, {})[key.band] = path
-    return [
-        dict(sorted(files.items()))
-        for gid, files in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))
-        if tuple(sorted(files)) == want
-    ]
 
 
 # -----------------------------------------------------------------------------
@@ -418,6 +380,18 @@ _KEYWORD_DEFAULTS = {"domain": None, "start": None, "end": None, "kind": "trueco
                      "resolution_km": 1.0, "satellite": None}
 
 
+class Composites(list):
+    """What :func:`make_composites` returns: the composite paths (a list, in
+    time order) plus ``skipped``, the :class:`~convml_tt.data.composites.scenes.SkippedScene`
+    of every cached scan that was not composited (a band missing, a file in
+    another satellite's folder or, with ``skip_outside``, a sector that does
+    not cover the domain), each with :meth:`~SkippedScene.describe`."""
+
+    def __init__(self, paths: Sequence[Path] = (), skipped: Sequence[SkippedScene] = ()):
+        super().__init__(paths)
+        self.skipped: list[SkippedScene] = list(skipped)
+
+
 def make_composites(
     data_root: str | os.PathLike,
     domain: Sequence[float] | None = None,
@@ -429,11 +403,15 @@ def make_composites(
     skip_outside: bool = False,
     progress: bool = True,
     settings: CompositeSettings | None = None,
+    strict: bool = False,
     **kwargs,
-) -> list[Path]:
+) -> Composites:
     """Composites of every cached scene (``{data_root}/sources``) with scan start
     in ``[start, end]``, written to :func:`composite_path` (existing ones are
-    reused). Returns their paths, in time order.
+    reused). Returns their paths, in time order, as a :class:`Composites`
+    list whose ``skipped`` names the scans left out and why; each is also
+    logged as a warning (logger ``convml_tt.data.composites.build``), which
+    the CLI prints.
 
     The settings come either as ``settings`` (a
     :class:`~convml_tt.config.CompositeSettings`) or as the keywords
@@ -443,8 +421,14 @@ def make_composites(
     ``overwrite`` (rebuild existing composites).
     ``skip_outside``: skip scenes whose sector does not cover the domain
     (e.g. mesoscale sectors) instead of raising :class:`OffDiskError`.
+    ``strict``: raise :class:`~convml_tt.data.goes.MissingBandsError`, before
+    any composite is made, when a scan of the cache lacks a band of the
+    recipe (or a file is in another satellite's folder), instead of
+    skipping it.
     """
     from tqdm.auto import tqdm
+
+    from ..goes import MissingBandsError
 
     overwrite = bool(kwargs.pop("overwrite", False))
     if settings is None:
@@ -461,14 +445,19 @@ def make_composites(
                             f"give the composite settings one way, not both")
     recipe = get_recipe(settings.recipe)
     start, end = settings.start, settings.end
-    scenes = find_scenes(data_root, recipe.bands, start, end, satellite=settings.satellite)
+    scenes, skipped = scan_sources(data_root, recipe.bands, start, end, satellite=settings.satellite)
+    if strict and skipped:
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        raise MissingBandsError(
+            f"{len(skipped)} cached scene(s) cannot be composited with {recipe.name!r}: "
+            + "; ".join(s.describe() for s in skipped[:3]) + more
+            + "; fetch the missing bands (convml_tt fetch) or drop --strict (strict=False) to "
+            "composite the complete scenes only")
+    for s in skipped:
+        log.warning("%s", s.describe())
     if not scenes:
-        raise FileNotFoundError(
-            f"no cached scenes with bands {list(recipe.bands)} in {Path(data_root) / 'sources'}"
-            + (f" between {start} and {end}" if start or end else "")
-            + "; fetch some with `convml_tt fetch` (or make synthetic ones with `convml_tt synthetic`)"
-        )
-    paths = []
+        raise no_scenes_error(data_root, recipe.bands, start, end, settings.satellite, skipped)
+    paths = Composites(skipped=skipped)
     for files in tqdm(scenes, desc="composites", unit="scene", disable=not progress):
         out = composite_path(data_root, files, settings.domain, recipe, settings.resolution_km)
         fp = _fingerprint({b: Path(files[b]) for b in recipe.bands}, settings, recipe)
@@ -479,6 +468,12 @@ def make_composites(
             _make(files, settings, recipe, out, reuse=False)
         except OffDiskError:
             if skip_outside:
+                key = scene_key(files)
+                s = SkippedScene(key.satellite, key.product, key.sector, key.start,
+                                 f"its sector does not cover the domain {settings.domain}", (),
+                                 tuple(Path(files[b]).name for b in sorted(files)))
+                paths.skipped.append(s)
+                log.info("%s", s.describe())
                 continue
             raise
         paths.append(out)

@@ -36,6 +36,8 @@ from ...config import TripletSettings
 from ..composites.build import make_composites
 from ..composites.enhance import to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
+from ..composites.recipes import TRUECOLOR_BANDS
+from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
 from ..labels import Labeler, check_labels
 from ..sampling.base import Sampler
 from ..sampling.triplets import TripletSampler, check_tile_fits, split_scenes
@@ -116,7 +118,8 @@ def make_triplets(
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
-        ``resolution_km``, ``method``, ``max_tries``, ``gamma``).
+        ``resolution_km``, ``method``, ``max_tries``, ``gamma``, ``satellite``:
+        the one GOES satellite whose composites are used).
 
     Returns
     -------
@@ -125,7 +128,8 @@ def make_triplets(
     Raises
     ------
     ValueError
-        tile larger than the domain, mixed satellites in a split, fewer than
+        tile larger than the domain, composites of several satellites and
+        no ``satellite`` setting (or none of the one chosen), fewer than
         two scenes where distant tiles need another scene, an existing
         dataset made with other parameters.
     PermissionError
@@ -155,9 +159,13 @@ def make_triplets(
     check_writable_folder(out, "the triplet dataset", "choose a writable --out folder")
     data_root = Path(data_root)
     if composites is None:
+        # one satellite: refused before anything is composited when the cache mixes them
+        when = f" with scan start {start or '...'} to {end or '...'}" if start or end else ""
+        cached = scan_sources(data_root, TRUECOLOR_BANDS, start, end)[0]
+        choose_satellite(satellite_counts(cached), params.satellite, f"the cached scenes{when}")
         composites = make_composites(
             data_root, params.domain, start=start, end=end,
-            resolution_km=params.resolution_km, progress=progress,
+            resolution_km=params.resolution_km, satellite=params.satellite, progress=progress,
         )
     scenes = _split(composites, params)
     need = {"train": params.n_train, "study": params.n_study}
@@ -229,6 +237,13 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
         c = CompositeReader(p)
         infos.append((dt.datetime.fromisoformat(c.time), c.satellite))
         c.close()
+    # a dataset is made from one satellite: the chosen one, or the only one there is
+    counts: dict[int, int] = {}
+    for _, sat in infos:
+        counts[sat] = counts.get(sat, 0) + 1
+    chosen = choose_satellite(counts, params.satellite, f"the {len(paths)} composites")
+    keep = [i for i in range(len(paths)) if infos[i][1] == chosen]
+    paths, infos = [paths[i] for i in keep], [infos[i] for i in keep]
     order = sorted(range(len(paths)), key=lambda i: (infos[i][0], paths[i]))
     paths = [paths[i] for i in order]
     infos = [infos[i] for i in order]
@@ -238,13 +253,6 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
     for s in STAGES:
         if need[s] == 0:
             continue
-        sats = sorted({infos[i][1] for i in split[s]})
-        if len(sats) > 1:
-            raise ValueError(
-                f"the {s} split mixes scenes from GOES-{', GOES-'.join(map(str, sats))}; "
-                "make a dataset from one satellite (pass --start/--end or select composites "
-                "of one satellite)"
-            )
         if not scenes[s]:
             raise ValueError(
                 f"no scenes for the {s} split ({len(paths)} scene(s) in all, split by date: "

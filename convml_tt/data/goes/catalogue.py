@@ -352,7 +352,8 @@ class GOESCatalogue(DownloadMixin):
             only the complete scene nearest that longitude's local solar noon
             (within ``tolerance``); only the hour folders around noon are listed.
         tolerance:
-            for ``near_local_noon``, the largest allowed distance from noon.
+            for ``near_local_noon``, the largest allowed distance from noon
+            (``0 < tolerance <= 12 h``; a number is seconds).
         strict:
             raise :class:`MissingBandsError` (instead of warning) when a
             scan lacks a requested band or a date has no scene near noon.
@@ -383,6 +384,9 @@ class GOESCatalogue(DownloadMixin):
 
     def _query_noon(self, t0, t1, bands_t, lon, tolerance, strict) -> QueryResult:
         tol = tolerance if isinstance(tolerance, dt.timedelta) else dt.timedelta(seconds=float(tolerance))
+        if not dt.timedelta(0) < tol <= dt.timedelta(hours=12):
+            raise ValueError(f"tolerance {tol} from local solar noon is out of range: use 0 < tolerance <= 12 h "
+                             f"(--tolerance 0 < MINUTES <= 720), e.g. 30 minutes")
         windows = []
         day = (t0 - dt.timedelta(days=1)).date()
         while day <= (t1 + dt.timedelta(days=1)).date():
