@@ -5,7 +5,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive",
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive", "number_in",
            "satellite_number", "tolerance_minutes"]
 
 
@@ -25,17 +25,32 @@ def whole(least: int):
     return parse
 
 
-def positive(text: str) -> float:
-    """An argparse type: a finite number > 0, else an error saying so."""
+def number_in(high: float = float("inf"), unit: str = ""):
+    """An argparse type: a finite number ``v`` with ``0 < v <= high`` (in
+    ``unit``), else an error naming the range."""
     import math
 
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use one > 0)") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"{text} is out of range: use a number > 0")
-    return v
+    rng = f"0 < {unit or 'v'} <= {high:g}" if math.isfinite(high) else "a number > 0"
+    suffix = f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number{' of ' + unit if unit else ''} "
+                                             f"(use {rng})") from None
+        if not (math.isfinite(v) and 0 < v <= high):
+            raise argparse.ArgumentTypeError(f"{text}{suffix} is out of range: use {rng}")
+        return v
+
+    parse.__name__ = rng
+    return parse
+
+
+#: a positive finite number (tile sizes, strides, resolutions)
+positive = number_in()
+#: minutes from local noon: 0 < minutes <= 720 (at most half a day either side of noon)
+tolerance_minutes = number_in(720.0, "minutes")
 
 
 def satellite_number(text: str) -> int:
@@ -46,20 +61,6 @@ def satellite_number(text: str) -> int:
         v = None
     if v not in (16, 17, 18, 19):
         raise argparse.ArgumentTypeError(f"{text!r} is not a GOES-R satellite: use 16, 17, 18 or 19")
-    return v
-
-
-def tolerance_minutes(text: str) -> float:
-    """An argparse type: minutes from local noon, 0 < minutes <= 720 (half a day)."""
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes (use 0 < minutes <= 720)") from None
-    if not (math.isfinite(v) and 0 < v <= 720):
-        raise argparse.ArgumentTypeError(
-            f"{text} minutes is out of range: use 0 < minutes <= 720 (at most half a day either side of noon)")
     return v
 
 
