@@ -142,6 +142,20 @@ class Tile:
         interpolated (separable cubic spline); ``coarse=None`` maps every
         pixel exactly.
         """
+        h = grid.perspective_point_height
+        if coarse is None or coarse >= self.n:
+            u, v = self.local_coords()
+            uu, vv = np.meshgrid(u, v)
+            px, py = self._transformer(grid).transform(uu, vv, errcheck=False)
+            return _finite(px) / h, _finite(py) / h
+        projected = self.coarse_projection(grid, coarse)
+        if projected is None:
+            # part of the tile is off the disk: exact mapping shows which pixels
+            return self.scan_angles(grid, coarse=None)
+        return self.upsample_projection(grid, *projected)
+
+    def _transformer(self, grid: FixedGrid) -> pyproj.Transformer:
+        """The PROJ pipeline tile metres -> fixed-grid projection metres (on the grid's ellipsoid)."""
         if grid.sweep_angle_axis != "x" or (grid.semi_major_axis, grid.semi_minor_axis) != (
             self.a,
             self.b,
@@ -149,25 +163,35 @@ class Tile:
             tile = Tile(self.lat0, self.lon0, self.size, self.n, grid.semi_major_axis, grid.semi_minor_axis)
         else:
             tile = self
-        tr = _pipeline(tile.proj4, grid)
-        h = grid.perspective_point_height
-        if coarse is None or coarse >= self.n:
-            u, v = self.local_coords()
-            uu, vv = np.meshgrid(u, v)
-            px, py = tr.transform(uu, vv, errcheck=False)
-            return _finite(px) / h, _finite(py) / h
+        return _pipeline(tile.proj4, grid)
+
+    def coarse_projection(self, grid: FixedGrid, coarse: int = 17) -> tuple[np.ndarray, np.ndarray] | None:
+        """The exact mapping that :meth:`scan_angles` computes on its coarse
+        sub-grid: fixed-grid projection coordinates ``(px, py)`` in metres
+        (scan angles times the perspective height), each ``(coarse, coarse)``,
+        on points spanning the pixel centres; None when some of them are off
+        the Earth's disk. It depends only on the tile and the satellite's
+        fixed grid, not on a composite's pixels, so callers cutting the same
+        tile from many scenes can keep it and pass it to
+        :meth:`upsample_projection`."""
         k = int(coarse)
         if k < 4:
             raise ValueError(f"coarse={coarse!r} must be >= 4 (or None for the exact mapping)")
         c = _centres(self.size, self.n)
         uc = np.linspace(c[0], c[-1], k)
         uu, vv = np.meshgrid(uc, -uc)
-        px, py = tr.transform(uu, vv, errcheck=False)
+        px, py = self._transformer(grid).transform(uu, vv, errcheck=False)
         px, py = _finite(px), _finite(py)
         if not (np.isfinite(px).all() and np.isfinite(py).all()):
-            # part of the tile is off the disk: exact mapping shows which pixels
-            return self.scan_angles(grid, coarse=None)
-        m = _spline_matrix(self.n, k)
+            return None
+        return px, py
+
+    def upsample_projection(self, grid: FixedGrid, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scan angles ``(x, y)`` (radians, each ``(n, n)``) of every pixel from
+        the coarse mapping of :meth:`coarse_projection` (separable cubic
+        spline): exactly what :meth:`scan_angles` returns."""
+        m = _spline_matrix(self.n, px.shape[0])
+        h = grid.perspective_point_height
         return _upsample(m, px) / h, _upsample(m, py) / h
 
 
@@ -284,6 +308,10 @@ class ScanGrid:
         """Fractional ``(row, col)`` indices (each ``(n, n)``) of every pixel of
         ``tile`` in this grid; NaN off the disk."""
         sx, sy = tile.scan_angles(self.grid, coarse=coarse)
+        return self.angles_to_indices(sx, sy)
+
+    def angles_to_indices(self, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional ``(row, col)`` indices of scan angles ``sx``, ``sy`` (radians)."""
         return (sy - self.y0) / self.dy, (sx - self.x0) / self.dx
 
 

@@ -4,7 +4,8 @@ A :class:`CompositeReader` holds one composite file open (netCDF4) and
 interpolates tiles (:class:`~convml_tt.data.tiles.Tile`) out of its image.
 :func:`open_composite` keeps the readers of a process in a small
 least-recently-used table, so that a worker sampling many tiles from the
-same composites opens each once; :func:`close_composites` closes them all.
+same composites opens each once; :func:`release_composite` closes one,
+:func:`close_composites` closes them all.
 
 The images themselves are kept in memory, as float32 planes, up to a
 per-process budget of ``CONVML_TT_COMPOSITE_CACHE_MB`` megabytes (default
@@ -21,7 +22,7 @@ from .. import abi
 from ..abi import FixedGrid
 from ..tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes
 
-__all__ = ["CompositeReader", "open_composite", "close_composites"]
+__all__ = ["CompositeReader", "open_composite", "release_composite", "close_composites"]
 
 
 class CompositeReader:
@@ -93,6 +94,13 @@ class CompositeReader:
     def tile_planes(self, tile: Tile, method: str) -> np.ndarray | None:
         """The tile as ``(C, n, n)`` float32, or None when invalid."""
         rows, cols = self.sg.indices(tile)
+        return self.cut(rows, cols, method)
+
+    def cut(self, rows: np.ndarray, cols: np.ndarray, method: str) -> np.ndarray | None:
+        """The image interpolated at fractional pixel indices ``rows``, ``cols``
+        (each ``(n, n)``, e.g. from :meth:`ScanGrid.indices`): ``(C, n, n)``
+        float32, or None when a point needs a pixel outside the image or a
+        masked one."""
         win = index_window(rows, cols, self.sg.shape)
         if win is None:
             return None
@@ -136,6 +144,15 @@ def open_composite(path: str | os.PathLike) -> CompositeReader:
     else:
         _OPEN.move_to_end(path)
     return c
+
+
+def release_composite(path: str | os.PathLike) -> None:
+    """Close the reader :func:`open_composite` holds for ``path`` (if any) and
+    drop its cached image, e.g. when a loop over scenes is done with one (the
+    next :func:`open_composite` of it opens it again)."""
+    c = _OPEN.pop(str(path), None)
+    if c is not None:
+        c.close()
 
 
 def close_composites() -> None:

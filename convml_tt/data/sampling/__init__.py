@@ -2,9 +2,12 @@
 
 - :mod:`.base`: the :class:`Sampler` base class, seeded by ``(seed, stage, index)``;
 - :mod:`.triplets`: :class:`TripletSampler` (anchor, neighbour, distant) and the
-  train/study split of scenes by date.
+  train/study split of scenes by date;
+- :mod:`.grid`: :class:`GridSampler`, one tile per cell of a regular grid of
+  centres over a domain (sliding windows, for embedding maps).
 """
 from .base import DrawnTile, Sampler
+from .grid import GridSampler
 from .triplets import TripletSampler, check_tile_fits, split_scenes
 
-__all__ = ["DrawnTile", "Sampler", "TripletSampler", "check_tile_fits", "split_scenes"]
+__all__ = ["DrawnTile", "Sampler", "TripletSampler", "GridSampler", "check_tile_fits", "split_scenes"]

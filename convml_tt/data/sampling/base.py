@@ -32,11 +32,13 @@ __all__ = ["DrawnTile", "Sampler"]
 @dataclass
 class DrawnTile:
     """One drawn tile: its geometry, the index of its scene in the stage's
-    composites and its image ``(n, n, C)`` (float32, composite units)."""
+    composites and its image ``(n, n, C)`` (float32, composite units), or
+    None where a sampler reports a tile it could not cut (a grid cell whose
+    tile leaves the composite's valid area; triplet samplers redraw instead)."""
 
     tile: Tile
     scene: int
-    image: np.ndarray
+    image: np.ndarray | None
 
 
 class Sampler(ABC):

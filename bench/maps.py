@@ -1,0 +1,256 @@
+"""Benchmark: embedding maps (``interpretation.maps.embed_domain``), three ratios measured side by side.
+
+    .venv/bin/python bench/maps.py                     # CPU, resnet18, 64 px / 64 km tiles, stride 32 km
+    .venv/bin/python bench/maps.py --threads 1 --num-workers 1
+    .venv/bin/python bench/maps.py --device cuda --num-workers 8
+
+Synthetic scenes (``write_synthetic_scenes``, 1800 km sector at 15 N 50 W,
+hourly) with their 1 km true-colour composites over two domains, a small
+one and one of 4x its area, are written to a temporary folder first (not
+timed). A resnet18 encoder (random weights, emb_dim 100, 64 px, as the
+demo's) embeds them.
+
+1. *throughput*: tiles/s of ``embed_domain`` on ``--scenes`` scenes of the
+   small domain (sampler, 8-bit conversion, model, part files, the map
+   file) / tiles/s of the bare model, ``embed_tiles`` on the same tiles
+   already cut, in memory. Trials alternate; medians of wall time, and of
+   CPU time (this process and its finished workers: the per-core cost,
+   what a loaded shared machine still measures). Target >= 0.9.
+2. *time per km2*: ``embed_domain`` on two scenes of the large domain vs
+   the small one, seconds per km2 of the domain's extent (and per cell),
+   alternating. Target: within 10 %.
+3. *peak memory*: ``embed_domain(..., out=...)`` on 8 scenes vs 2 scenes,
+   each in a fresh subprocess, peak resident memory of that process
+   (``VmHWM``; ``ru_maxrss`` would count the parent's pages from before
+   ``exec``). Target: within 10 %.
+
+``--threads`` sets torch's intra-op threads (default: torch's own choice).
+
+Prints a markdown table; exit status 0 when all three meet their targets.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CENTER = (15.0, -50.0)
+SCENE_KM = 1800.0
+#: half sides (degrees of latitude) of the small and large domains: 4x the area
+HALF_SMALL, HALF_LARGE = 3.75, 7.5
+TILE, PIXELS, STRIDE = 64e3, 64, 32e3
+
+
+def domain(half_lat: float) -> tuple[float, float, float, float]:
+    lat, lon = CENTER
+    half_lon = half_lat / math.cos(math.radians(lat))
+    return (lon - half_lon, lat - half_lat, lon + half_lon, lat + half_lat)
+
+
+def build(root: Path, n_scenes: int) -> dict:
+    """Scenes and composites for both domains; their paths as JSON-able lists."""
+    from convml_tt.data.composites import make_composites
+    from convml_tt.data.synthetic import write_synthetic_scenes
+
+    write_synthetic_scenes(root, dt.datetime(2020, 1, 2, 13), count=n_scenes, interval=dt.timedelta(hours=1),
+                           center=CENTER, size_km=SCENE_KM, progress=False)
+    return {"small": [str(p) for p in make_composites(root, domain(HALF_SMALL), progress=False)],
+            "large": [str(p) for p in make_composites(root, domain(HALF_LARGE), progress=False)[:2]]}
+
+
+def model_file(root: Path) -> Path:
+    import torch
+
+    from convml_tt.architectures import TripletEncoder, save_model
+
+    torch.manual_seed(0)
+    enc = TripletEncoder("resnet18", 3, 100, config={"tile_size": PIXELS})
+    return save_model(enc, root / "model.pt")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have finished (seconds)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, device: str) -> tuple[float, float, object]:
+    """``(wall s, CPU s, result)`` of ``fn()``."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    res = fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, cpu_seconds() - c0, res
+
+
+def run_map(model, comps, device, num_workers, out=None, batch_size=256):
+    from convml_tt.interpretation.maps import embed_domain
+
+    return timed(lambda: embed_domain(model, comps, TILE, STRIDE, tile_pixels=PIXELS, out=out, device=device,
+                                      progress=False, num_workers=num_workers, batch_size=batch_size), device)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process since its ``exec`` (``VmHWM``), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cut_tiles(comps) -> "np.ndarray":  # noqa: F821
+    """Every valid tile of the small-domain grid in ``comps``, 8-bit, channel first, in memory."""
+    import numpy as np
+
+    from convml_tt.data.composites.enhance import to_display
+    from convml_tt.data.composites.reader import open_composite
+    from convml_tt.data.sampling import GridSampler
+
+    g = GridSampler(domain(HALF_SMALL), TILE, PIXELS, STRIDE, {"map": comps})
+    out = []
+    for k, p in enumerate(comps):
+        units = open_composite(p).units
+        out += [to_display(im, units) for _, im in g.scene_tiles("map", k) if im is not None]
+    return np.stack(out)
+
+
+def child_memory(args) -> int:
+    """Subprocess: embed ``--child`` scenes of the small domain with out=; print peak RSS (MiB)."""
+    comps = json.loads(Path(args.paths).read_text())["small"][: args.child]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_map(args.model, comps, args.device, args.num_workers, out=Path(tmp) / "map.nc")[2].close()
+    print(json.dumps({"peak_mib": peak_rss_mib()}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--num-workers", type=int, default=0, help="embed_domain's cutting workers")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--scenes", type=int, default=8, help="scenes of the throughput measurement (<= 8)")
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    p.add_argument("--data", default=None, help="folder for the scenes, kept and reused (default: a temporary one)")
+    p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--paths", default="", help=argparse.SUPPRESS)
+    p.add_argument("--model", default="", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        return child_memory(args)
+
+    from convml_tt.architectures import load_model
+    from convml_tt.architectures.inference import embed_tiles
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda given but no CUDA GPU is available")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(args.data or tmp)
+        paths = tmp / "paths.json"
+        if paths.exists():
+            comps = json.loads(paths.read_text())
+        else:
+            comps = build(tmp, 8)
+            paths.write_text(json.dumps(comps))
+        mfile = model_file(tmp)
+        model = load_model(mfile, device=args.device)
+        small = comps["small"][: args.scenes]
+
+        # 1. throughput: the map vs the bare model on the same tiles, cut beforehand
+        tiles = cut_tiles(small)
+        n_tiles = len(tiles)
+
+        def bare():
+            return timed(lambda: embed_tiles(model, tiles, batch_size=args.batch_size, device=args.device),
+                         args.device)
+
+        def mapped():
+            wall, cpu, ds = run_map(model, small, args.device, args.num_workers, batch_size=args.batch_size)
+            assert int(ds["valid"].sum()) == n_tiles
+            return wall, cpu, ds
+
+        bare(), mapped()  # warm-up
+        t_bare, t_map = [], []
+        for _ in range(args.trials):
+            t_bare.append(bare()[:2])
+            t_map.append(mapped()[:2])
+        med = lambda ts, i: statistics.median(t[i] for t in ts)  # noqa: E731
+        rate_bare, rate_map = n_tiles / med(t_bare, 0), n_tiles / med(t_map, 0)
+        ratio, cpu_ratio = rate_map / rate_bare, med(t_bare, 1) / med(t_map, 1)
+
+        # 2. time per km2: large domain vs small domain (two scenes each)
+        from convml_tt.data.sampling import GridSampler
+
+        def area_km2(dom) -> tuple[float, int]:
+            g = GridSampler(dom, TILE, PIXELS, STRIDE, {"map": []})
+            x_w, x_e, y_s, y_n = g.extent
+            return (x_e - x_w) * (y_n - y_s) / 1e6, g.n_cells
+
+        a_small, c_small = area_km2(domain(HALF_SMALL))
+        a_large, c_large = area_km2(domain(HALF_LARGE))
+        ts, tl = [], []
+        for _ in range(args.trials):
+            ts.append(run_map(model, comps["small"][:2], args.device, args.num_workers,
+                              batch_size=args.batch_size)[:2])
+            tl.append(run_map(model, comps["large"], args.device, args.num_workers,
+                              batch_size=args.batch_size)[:2])
+        per_km2_small, per_km2_large = med(ts, 0) / a_small, med(tl, 0) / a_large
+        per_cell_small, per_cell_large = med(ts, 0) / c_small, med(tl, 0) / c_large
+        km2_ratio = per_km2_large / per_km2_small
+        km2_cpu_ratio = (med(tl, 1) / a_large) / (med(ts, 1) / a_small)
+
+        # 3. peak memory: 8 scenes vs 2, each in a fresh process
+        rss = {}
+        for n in (2, 8):
+            res = subprocess.run([sys.executable, __file__, "--child", str(n), "--paths", str(paths), "--model",
+                                  str(mfile), "--device", args.device, "--num-workers", str(args.num_workers),
+                                  "--threads", str(args.threads)],
+                                 capture_output=True, text=True, check=True)
+            rss[n] = json.loads(res.stdout.strip().splitlines()[-1])["peak_mib"]
+        mem_ratio = rss[8] / rss[2]
+
+    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else \
+        f"CPU ({torch.get_num_threads()} threads)"
+    print(f"embedding maps, resnet18, {PIXELS} px / {TILE / 1e3:g} km tiles, stride {STRIDE / 1e3:g} km, "
+          f"batch {args.batch_size}, {name}, num_workers {args.num_workers}, median of {args.trials} trials, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| bare model, `embed_tiles` on {n_tiles} tiles cut beforehand | {rate_bare:.1f} tiles/s | |")
+    print(f"| `embed_domain`, {args.scenes} scenes x {n_tiles // args.scenes} cells | {rate_map:.1f} tiles/s | |")
+    print(f"| **(i) throughput ratio map / bare** | **{ratio:.3f}** (CPU time: {cpu_ratio:.3f}) | >= 0.9 |")
+    print(f"| small domain, 2 scenes: {a_small:.0f} km2, {c_small} cells | {med(ts, 0):.2f} s = "
+          f"{per_km2_small * 1e6:.1f} s per 10^6 km2, {per_cell_small * 1e3:.2f} ms per cell | |")
+    print(f"| large domain, 2 scenes: {a_large:.0f} km2 ({a_large / a_small:.2f}x), {c_large} cells | "
+          f"{med(tl, 0):.2f} s = {per_km2_large * 1e6:.1f} s per 10^6 km2, "
+          f"{per_cell_large * 1e3:.2f} ms per cell | |")
+    print(f"| **(ii) time per km2, large / small** | **{km2_ratio:.3f}** (CPU time: {km2_cpu_ratio:.3f}; "
+          f"per cell: {per_cell_large / per_cell_small:.3f}) | within 10 % |")
+    print(f"| peak RSS, 2 scenes / 8 scenes | {rss[2]:.0f} MiB / {rss[8]:.0f} MiB | |")
+    print(f"| **(iii) peak memory, 8 scenes / 2 scenes** | **{mem_ratio:.3f}** | within 10 % |")
+    ok = ratio >= 0.9 and abs(km2_ratio - 1) <= 0.1 and abs(mem_ratio - 1) <= 0.1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Featurizers of embedding maps: what turns 8-bit tiles into embedding vectors.
+
+* a network: a model file (``convml_tt train`` output, loaded as
+  :func:`~convml_tt.interpretation.get_embeddings` loads it) or an encoder
+  ``nn.Module`` (e.g. :func:`~convml_tt.interpretation.evaluate.untrained_like`),
+  run through the one embedding loop
+  (:func:`~convml_tt.architectures.inference.embed_tiles`); recorded as
+  ``"model"`` or, when the caller says so, ``"untrained"``;
+* ``"tile_statistics"``: the hand-crafted features of
+  :func:`~convml_tt.interpretation.evaluate.tile_statistics_features` of
+  each tile scaled to 0..1 (raw, not z-scored).
+
+Used by :func:`convml_tt.interpretation.maps.embed_domain`; torch is
+imported only for a network.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["FEATURIZERS", "Featurizer", "make_featurizer", "model_sha256"]
+
+#: names of featurizers recorded in a map's ``featurizer`` attribute
+FEATURIZERS = ("model", "untrained", "tile_statistics")
+
+
+@dataclass
+class Featurizer:
+    """What turns 8-bit tiles into embeddings: ``embed((N, C, n, n) uint8) -> (N, E) float32``.
+
+    ``name`` is one of :data:`FEATURIZERS`; ``in_channels`` the channels it
+    takes (None: any); ``config``, ``path`` and ``sha256`` describe the
+    network (empty for ``tile_statistics``); ``tile_pixels`` / ``tile_size``
+    (m) are the defaults its training data suggests (None when unknown).
+    """
+
+    name: str
+    embed: Callable[[np.ndarray], np.ndarray]
+    in_channels: int | None = None
+    config: dict = field(default_factory=dict)
+    path: str = ""
+    sha256: str = ""
+    tile_pixels: int | None = None
+    tile_size: float | None = None
+    emb_dim: int | None = None
+
+
+def model_sha256(model: Any) -> str:
+    """Hex sha256 of a model file's bytes (a path) or of a module's
+    ``state_dict`` tensors (names and bytes, in order)."""
+    h = hashlib.sha256()
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    import torch
+
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _training_meta(config: dict) -> dict:
+    """The ``params`` of the training dataset's ``meta.yaml`` (empty when unknown)."""
+    from ..data.dataset.format import read_dataset_meta
+
+    p = config.get("training_data_path")
+    if not p:
+        return {}
+    for folder in (Path(p), Path(p).parent):
+        try:
+            meta = read_dataset_meta(folder)
+        except (OSError, ValueError):
+            meta = None
+        if meta and isinstance(meta.get("params"), dict):
+            return meta["params"]
+    return {}
+
+
+def make_featurizer(model: Any, device: Any = None, batch_size: int = 256,
+                    featurizer_name: str | None = None) -> Featurizer:
+    """The :class:`Featurizer` of ``model``: ``"tile_statistics"``, a model
+    file (loaded as :func:`~convml_tt.interpretation.get_embeddings` loads
+    it) or an encoder ``nn.Module``; ``featurizer_name`` ("model",
+    "untrained") is what the map records for a network (default "model")."""
+    if isinstance(model, str) and model == "tile_statistics":
+        if featurizer_name not in (None, "tile_statistics"):
+            raise ValueError(f"featurizer_name={featurizer_name!r} does not fit the 'tile_statistics' "
+                             f"featurizer; leave it unset")
+        from .evaluate import tile_statistics_features
+
+        def stats(tiles: np.ndarray) -> np.ndarray:
+            return np.stack([tile_statistics_features(np.moveaxis(t, 0, -1) / 255.0) for t in tiles]
+                            ).astype(np.float32)
+
+        return Featurizer("tile_statistics", stats)
+    name = featurizer_name or "model"
+    if name not in ("model", "untrained"):
+        raise ValueError(f"featurizer_name={featurizer_name!r}: a network is recorded as 'model' or "
+                         f"'untrained'")
+    from .._io import resolve_device
+    from ..architectures.inference import embed_tiles, model_input_channels
+    from .embeddings import _load_model
+
+    dev = resolve_device(device)
+    module, path = _load_model(model, dev)
+    module = module.to(dev).eval()
+    config = dict(getattr(module, "config", None) or {})
+    sha = model_sha256(model if isinstance(model, (str, os.PathLike)) else module)
+    params = _training_meta(config)
+    size = config.get("tile_size")
+    pixels = size if isinstance(size, int) and not isinstance(size, bool) else params.get("tile_pixels")
+
+    def embed(tiles: np.ndarray) -> np.ndarray:
+        return embed_tiles(module, tiles, batch_size=batch_size, device=dev).numpy()
+
+    emb_dim = config.get("emb_dim")
+    return Featurizer(name, embed, model_input_channels(module), config, path, sha,
+                      int(pixels) if pixels else None,
+                      float(params["tile_size"]) if params.get("tile_size") else None,
+                      emb_dim if isinstance(emb_dim, int) and not isinstance(emb_dim, bool) else None)
+
+

@@ -1,0 +1,489 @@
+"""Embedding maps: a sliding window of tiles over a whole domain, every scene, embedded.
+
+``embed_domain(model, composites, tile_size, stride)`` cuts one tile per cell
+of the regular grid of :class:`~convml_tt.data.sampling.grid.GridSampler`
+(centres ``stride`` metres apart in the domain's local equal-area frame)
+out of every composite, converts each to 8-bit exactly as the triplet
+writer does for PNG tiles (:func:`~convml_tt.data.composites.enhance.to_display`),
+and embeds them through the one embedding loop
+(:func:`~convml_tt.architectures.inference.embed_tiles`). The result, an
+*embedding map*, is an :class:`xarray.Dataset`:
+
+* ``embedding(time, y, x, emb_dim)`` float32, NaN where a cell is invalid;
+* ``valid(time, y, x)`` int8: 1, or 0 where the tile leaves the
+  composite's valid area (space, masked pixels, outside the composite);
+* ``x(x)``, ``y(y)`` metres in the grid frame (``y`` decreasing: row 0 is
+  the northernmost), ``lat(y, x)``, ``lon(y, x)`` degrees of the cell
+  centres, ``time`` (scan start, UTC), ``composite(time)`` (its file), a
+  ``crs`` variable with the CF grid-mapping attributes (Lambert azimuthal
+  equal-area, GRS80);
+* with a labeler, ``true_<key>(time, y, x)`` for each numeric value it
+  gives (``true_regime`` int16, -1 unknown/invalid; ``true_regime_fraction``
+  float32, NaN invalid) and the attribute ``regime_names`` (JSON list);
+* attributes ``tile_size`` (m), ``tile_pixels``, ``stride`` (m), ``domain``,
+  ``model_path``, ``model_config`` (JSON), ``model_sha256``, ``featurizer``,
+  ``method``, ``gamma``, ``convml_tt_version``, ``Conventions = "CF-1.8"``.
+
+Featurizers: a model file, an encoder ``nn.Module`` (``featurizer="model"``;
+pass ``featurizer_name="untrained"`` for a network with its initial weights,
+e.g. :func:`convml_tt.interpretation.evaluate.untrained_like`), or the
+string ``"tile_statistics"``: the hand-crafted features of
+:func:`~convml_tt.interpretation.evaluate.tile_statistics_features` of each
+8-bit tile (scaled to 0..1; raw, not z-scored).
+
+Scenes are processed one at a time (memory: one scene's composite and map
+plus one batch of tiles). With ``out=``, each scene's result is written, as
+it is done, to a hidden parts folder beside ``out`` (``.{name}.parts``),
+under a fingerprint of the model, the settings and the composite; a rerun
+after an interruption skips the scenes already there, the parts are
+combined into ``out`` scene by scene (atomic) and the folder is removed.
+The featurizers live in :mod:`.featurizers`, the netCDF I/O in
+:mod:`._map_io` (:func:`save_map`, :func:`load_map`).
+This module imports torch only inside the functions that need a network.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import __version__
+from .._io import atomic_path, remove_stale_temps
+from ..data.abi.navigation import check_bbox
+from ..data.composites.enhance import GAMMA, to_display
+from ..data.composites.reader import open_composite, release_composite
+from ..data.labels import check_labels
+from ..data.sampling.grid import GROUP, GridSampler
+from ..data.tiles import serial_blas
+from ._map_io import combine_parts, load_map, read_part, save_map, write_part
+from .featurizers import FEATURIZERS, Featurizer, make_featurizer, model_sha256
+
+__all__ = ["embed_domain", "make_featurizer", "Featurizer", "model_sha256", "save_map", "load_map",
+           "FEATURIZERS"]
+
+#: the sampler stage of map scenes
+_STAGE = "map"
+
+
+# --- the scenes ---------------------------------------------------------------------------
+@dataclass
+class _Scene:
+    """What the map needs of one composite: scan start (ISO 8601), channels, domain (or None), GOES number."""
+
+    time: str
+    channels: int
+    domain: tuple[float, ...] | None
+    satellite: int
+
+
+def _scenes(composites: Any) -> tuple[list[str], dict[str, _Scene]]:
+    """The composite paths, checked, in order of scan start (then path), and
+    what each holds. The files are closed again (worker processes open their own)."""
+    if isinstance(composites, (str, os.PathLike)):
+        composites = [composites]
+    paths = list(dict.fromkeys(str(Path(p).resolve()) for p in (composites or [])))
+    if not paths:
+        raise ValueError("no composites given: embed_domain needs the composite files of the scenes "
+                         "(make_composites(...) or `convml_tt composite`)")
+    info = {}
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"composite {p!r} does not exist; make it with `convml_tt composite`")
+        r = open_composite(p)
+        dom = r.nc.getncattr("domain") if "domain" in r.nc.ncattrs() else None
+        info[p] = _Scene(r.time, int(r.var.shape[2]) if len(r.var.shape) == 3 else 1,
+                         None if dom is None else tuple(round(float(v), 6) for v in str(dom).split()),
+                         int(r.satellite))
+        release_composite(p)
+    sats = sorted({s.satellite for s in info.values()})
+    if len(sats) > 1:
+        example = {s.satellite: p for p, s in info.items()}
+        raise ValueError(f"the composites come from {len(sats)} satellites (GOES-{', GOES-'.join(map(str, sats))}, "
+                         f"e.g. {example[sats[0]]!r} and {example[sats[1]]!r}); a map is made from one "
+                         f"satellite's scenes: choose the composites of one of them")
+    return sorted(paths, key=lambda p: (info[p].time, p)), info
+
+
+def _composite_domain(info: dict[str, _Scene]) -> tuple[float, ...]:
+    """The domain the composites were made for (their ``domain`` attribute)."""
+    missing = [p for p, s in info.items() if s.domain is None]
+    if missing:
+        raise ValueError(f"composite {missing[0]!r} does not record its domain; pass domain=(lon_min, "
+                         f"lat_min, lon_max, lat_max)")
+    found = {s.domain for s in info.values()}
+    if len(found) > 1:
+        raise ValueError(f"the composites were made for {len(found)} different domains {sorted(found)}; "
+                         f"pass domain=(lon_min, lat_min, lon_max, lat_max)")
+    return found.pop()
+
+
+def _fingerprint(run: dict, path: str) -> str:
+    st = os.stat(path)
+    text = json.dumps(run, sort_keys=True) + f"\n{path}\n{st.st_size} {st.st_mtime_ns}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- cutting: one chunk of cells of one scene ------------------------------------------------
+class _Chunks:
+    """Chunks of cells to embed, item ``i`` -> the 8-bit tiles of the valid
+    cells of chunk ``items[i] = (scene, start, stop)`` (and their labels);
+    also a map-style source for a torch DataLoader (cutting in workers)."""
+
+    def __init__(self, sampler: GridSampler, items: list[tuple[int, int, int]], gamma: float,
+                 labeler: Any, channels: int) -> None:
+        self.sampler, self.items, self.gamma, self.labeler = sampler, items, gamma, labeler
+        self.channels = channels
+        self._scene: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def release(self) -> None:
+        """Close the composite of the scene being cut (it is done)."""
+        if self._scene is not None:
+            release_composite(self.sampler.scenes[_STAGE][self._scene])
+            self._scene = None
+
+    def __getitem__(self, i: int) -> dict:
+        scene, start, stop = self.items[i]
+        if self._scene != scene:
+            self.release()
+            self._scene = scene
+        s = self.sampler
+        reader = open_composite(s.scenes[_STAGE][scene])
+        valid = np.zeros(stop - start, bool)
+        tiles, labels = [], []
+        for g in range(start, stop, GROUP):
+            cells = list(range(g, min(g + GROUP, stop)))
+            ok, images = s.cut_cells(reader, cells)
+            valid[g - start:g - start + len(cells)] = ok
+            if len(images):
+                # the same stretch (and bytes) as the triplet writer's PNG tiles
+                tiles.append(to_display(images, reader.units, self.gamma))
+            if self.labeler is not None:
+                for cell in np.asarray(cells)[ok]:
+                    got = self.labeler.label(s.tile(int(cell)), reader.source_paths)
+                    labels.append(check_labels(got, self.labeler))
+        n = s.tile_pixels
+        arr = np.concatenate(tiles) if tiles else np.zeros((0, self.channels, n, n), np.uint8)
+        return {"scene": scene, "start": start, "stop": stop, "valid": valid, "tiles": arr, "labels": labels}
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def _init_worker(worker_id: int) -> None:
+    """A cutting worker: numpy's BLAS single-threaded for its whole life
+    (the spline upsampling of each tile is faster so, see ``tiles.serial_blas``)."""
+    serial_blas().__enter__()
+
+
+def _chunk_stream(source: _Chunks, num_workers: int):
+    """The chunks in order: cut here (``num_workers=0``) or by a torch
+    DataLoader's worker processes, a few chunks ahead of the model."""
+    if num_workers == 0 or len(source) == 0:
+        try:
+            for i in range(len(source)):
+                yield source[i]
+        finally:
+            source.release()
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=num_workers,
+                        collate_fn=_as_is, prefetch_factor=2, worker_init_fn=_init_worker)
+    yield from loader
+
+
+class _SceneMap:
+    """The map of one scene being filled: validity and labels chunk by
+    chunk, embeddings batch by batch (``pending``: valid cells cut but not
+    embedded yet; ``cut``: cells cut so far)."""
+
+    def __init__(self, scene: int, shape: tuple[int, int], emb_dim: int) -> None:
+        self.scene, self.shape = scene, shape
+        self.embedding = np.full((shape[0] * shape[1], emb_dim), np.nan, np.float32)
+        self.valid = np.zeros(shape[0] * shape[1], np.int8)
+        self.labels: dict[str, dict[int, Any]] = {}
+        self.cut = self.pending = 0
+
+    def add(self, chunk: dict) -> np.ndarray:
+        """Record a cut chunk; returns its valid cells."""
+        cells = chunk["start"] + np.flatnonzero(chunk["valid"])
+        self.valid[cells] = 1
+        for cell, lab in zip(cells, chunk["labels"]):
+            for k, v in lab.items():
+                self.labels.setdefault(k, {})[int(cell)] = v
+        self.cut += chunk["stop"] - chunk["start"]
+        self.pending += len(cells)
+        return cells
+
+
+class _Batcher:
+    """Valid tiles of consecutive chunks (and scenes) gathered into batches
+    of exactly ``batch_size`` for the featurizer (a new batch shape costs a
+    network a lot the first time), the last one of a run smaller."""
+
+    def __init__(self, feat: Featurizer, batch_size: int) -> None:
+        self.feat, self.batch_size = feat, batch_size
+        self.queue: deque = deque()  # (scene map, cells, tiles)
+        self.n = 0
+
+    def put(self, scene: _SceneMap, cells: np.ndarray, tiles: np.ndarray) -> None:
+        if len(cells):
+            self.queue.append((scene, cells, tiles))
+            self.n += len(cells)
+        while self.n >= self.batch_size:
+            self._embed(self.batch_size)
+
+    def flush(self) -> None:
+        if self.n:
+            self._embed(self.n)
+
+    def _embed(self, size: int) -> None:
+        parts, left = [], size
+        while left:
+            scene, cells, tiles = self.queue.popleft()
+            if len(cells) > left:
+                self.queue.appendleft((scene, cells[left:], tiles[left:]))
+                cells, tiles = cells[:left], tiles[:left]
+            parts.append((scene, cells, tiles))
+            left -= len(cells)
+        emb = self.feat.embed(np.concatenate([t for _, _, t in parts]) if len(parts) > 1 else parts[0][2])
+        at = 0
+        for scene, cells, _ in parts:
+            scene.embedding[cells] = emb[at:at + len(cells)]
+            scene.pending -= len(cells)
+            at += len(cells)
+        self.n -= size
+
+
+# --- the map ----------------------------------------------------------------------------
+def embed_domain(
+    model: Any,
+    composites: Sequence[str | os.PathLike] | str | os.PathLike,
+    tile_size: float | None = None,
+    stride: float | None = None,
+    tile_pixels: int | None = None,
+    domain: Sequence[float] | None = None,
+    out: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    device: Any = None,
+    progress: bool = True,
+    labeler: Any = None,
+    method: str = "bilinear",
+    gamma: float = GAMMA,
+    num_workers: int = 0,
+    featurizer_name: str | None = None,
+):
+    """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
+
+    Parameters
+    ----------
+    model:
+        a model file (``convml_tt train`` output), an encoder ``nn.Module``
+        (e.g. ``load_model(...)``, ``evaluate.untrained_like(config)``) or
+        ``"tile_statistics"`` (hand-crafted features, no network).
+    composites:
+        composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene.
+    tile_size:
+        tile side, metres; None: that of the model's training dataset.
+    stride:
+        distance between tile centres, metres; None: half the tile size.
+    tile_pixels:
+        tile side, pixels; None: the model's training tile size (its
+        config's ``tile_size``, else the training dataset's ``tile_pixels``).
+    domain:
+        ``(lon_min, lat_min, lon_max, lat_max)`` degrees; None: the domain
+        the composites were made for.
+    out:
+        netCDF file to write (resumable, see the module docstring); None:
+        nothing is kept on disk.
+    batch_size:
+        cells cut and embedded at a time (one forward pass).
+    device:
+        torch device; None: CUDA when available, else CPU.
+    progress:
+        show a progress bar over the cells of all scenes.
+    labeler:
+        a :class:`~convml_tt.data.labels.Labeler` (e.g.
+        :class:`~convml_tt.data.synthetic.RegimeLabeler`) whose numeric
+        values become ``true_<key>`` variables.
+    method:
+        tile interpolation, ``"bilinear"`` or ``"nearest"``.
+    gamma:
+        display gamma of the 8-bit conversion (as the triplet writer's).
+    num_workers:
+        worker processes cutting tiles while the model runs (0: in this process).
+    featurizer_name:
+        recorded as the map's ``featurizer`` for a network: ``"model"``
+        (default) or ``"untrained"``.
+
+    Returns
+    -------
+    The map (:class:`xarray.Dataset`, layout in the module docstring); with
+    ``out``, opened lazily from it (close it when done), else in memory.
+    """
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r} must be a positive number of tiles")
+    if int(num_workers) != num_workers or num_workers < 0:
+        raise ValueError(f"num_workers {num_workers!r} must be a whole number >= 0")
+    if out is not None and Path(out).is_dir():
+        raise ValueError(f"out {str(out)!r} is a folder; give a file name such as map.nc")
+    paths, info = _scenes(composites)
+    domain = check_bbox(domain) if domain is not None else _composite_domain(info)
+    feat = make_featurizer(model, device, int(batch_size), featurizer_name)
+    if tile_size is None:
+        if feat.tile_size is None:
+            raise ValueError("tile_size is needed (metres): the model does not record its training dataset's "
+                             "tile size; pass tile_size=... (CLI: --tile-size)")
+        tile_size = feat.tile_size
+    if tile_pixels is None:
+        if feat.tile_pixels is None:
+            raise ValueError(f"tile_pixels is needed: the {feat.name} featurizer does not record the tile size "
+                             f"it was trained on; pass tile_pixels=... (CLI: --tile-pixels)")
+        tile_pixels = feat.tile_pixels
+    stride = float(tile_size) / 2 if stride is None else stride
+    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
+    channels = sorted({s.channels for s in info.values()})
+    if len(channels) > 1:
+        raise ValueError(f"the composites have different numbers of channels {channels}; make a map from "
+                         f"composites of one recipe")
+    n_ch = channels[0]
+    if feat.in_channels is not None and feat.in_channels != n_ch:
+        raise ValueError(f"the model takes {feat.in_channels}-channel tiles but the composites have {n_ch} "
+                         f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
+    emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
+    if emb_dim is None:  # a module that does not say: one tile through it
+        emb_dim = int(feat.embed(np.zeros((1, n_ch, sampler.tile_pixels, sampler.tile_pixels), np.uint8)).shape[1])
+    run = {"model_sha256": feat.sha256, "featurizer": feat.name, "tile_size": sampler.tile_size,
+           "tile_pixels": sampler.tile_pixels, "stride": sampler.stride, "domain": list(domain),
+           "method": method, "gamma": float(gamma), "shape": list(sampler.shape), "emb_dim": emb_dim,
+           "labeler": "" if labeler is None else f"{type(labeler).__module__}.{type(labeler).__qualname__}",
+           "convml_tt_version": __version__}
+    attrs = _global_attrs(feat, sampler, method, gamma, labeler)
+
+    tmp_dir = None
+    if out is None:
+        tmp_dir = tempfile.TemporaryDirectory(prefix="convml_tt-map-")
+        target = Path(tmp_dir.name) / "map.nc"
+    else:
+        target = Path(out)
+    parts_dir = target.parent / f".{target.name}.parts"
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(parts_dir)
+        fps = [_fingerprint(run, p) for p in paths]
+        part_paths = [parts_dir / f"{fp[:32]}.nc" for fp in fps]
+        keep = set(part_paths)
+        for old in parts_dir.iterdir():  # parts of another run never mix in
+            if old not in keep:
+                old.unlink() if old.is_file() else shutil.rmtree(old)
+        todo = [k for k, pp in enumerate(part_paths) if read_part(pp, fps[k]) is None]
+        _run_scenes(sampler, feat, todo, part_paths, fps, {p: s.time for p, s in info.items()}, n_ch, emb_dim,
+                    int(batch_size), gamma, labeler, int(num_workers), progress)
+        n_valid = sum(read_part(pp, fps[k])["n_valid"] for k, pp in enumerate(part_paths))
+        if n_valid == 0:
+            shutil.rmtree(parts_dir, ignore_errors=True)
+            try:
+                made_for = f" (they were made for {_composite_domain(info)})"
+            except ValueError:
+                made_for = ""
+            raise ValueError(
+                f"no cell of the {sampler.shape[0]} x {sampler.shape[1]} grid over the domain {tuple(domain)} "
+                f"is valid in any of the {len(paths)} composites: the domain lies outside the scenes; choose "
+                f"a domain inside them{made_for}")
+        with atomic_path(target) as tmp:
+            combine_parts(part_paths, tmp, sampler, attrs, emb_dim, progress=progress)
+        shutil.rmtree(parts_dir, ignore_errors=True)
+        if tmp_dir is not None:
+            return load_map(target, load=True)
+        return load_map(target, load=False)
+    finally:
+        if tmp_dir is not None:
+            tmp_dir.cleanup()
+
+
+def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_paths: list[Path],
+                fps: list[str], times: dict[str, str], channels: int, emb_dim: int, batch_size: int,
+                gamma: float, labeler: Any, num_workers: int, progress: bool) -> None:
+    """Cut, embed and write the parts of the scenes ``todo``, one scene at a time."""
+    from tqdm.auto import tqdm
+
+    n = sampler.n_cells
+    items = [(k, s, min(s + batch_size, n)) for k in todo for s in range(0, n, batch_size)]
+    paths = sampler.scenes[_STAGE]
+    source = _Chunks(sampler, items, gamma, labeler, channels)
+    batcher = _Batcher(feat, batch_size)
+    scenes: deque = deque()  # scene maps in order, until written
+
+    def write_done() -> None:
+        while scenes and scenes[0].cut == n and scenes[0].pending == 0:
+            done = scenes.popleft()
+            k = done.scene
+            _write_part(part_paths[k], fps[k], done, paths[k], times[paths[k]], sampler.shape)
+
+    # serial BLAS for the cutting done here (torch's own BLAS and threads are not affected)
+    with serial_blas(), tqdm(total=len(todo) * n, desc="map", unit="tile", disable=not progress) as bar:
+        for chunk in _chunk_stream(source, num_workers):
+            if not scenes or scenes[-1].scene != chunk["scene"]:
+                scenes.append(_SceneMap(chunk["scene"], sampler.shape, emb_dim))
+            cells = scenes[-1].add(chunk)
+            batcher.put(scenes[-1], cells, np.asarray(chunk["tiles"]))
+            bar.update(chunk["stop"] - chunk["start"])
+            write_done()
+        batcher.flush()
+        write_done()
+
+
+def _write_part(path: Path, fingerprint: str, scene: _SceneMap, composite: str, time: str,
+                shape: tuple[int, int]) -> None:
+    """Write one scene's finished map (a module function so that tests can interrupt a run here)."""
+    write_part(path, fingerprint, scene, composite, time, shape)
+
+
+def _global_attrs(feat: Featurizer, sampler: GridSampler, method: str, gamma: float, labeler: Any) -> dict:
+    from .embeddings import _json_default
+
+    attrs: dict[str, Any] = {
+        "Conventions": "CF-1.8",
+        "title": f"convml_tt embedding map ({feat.name})",
+        "source": "convml_tt.interpretation.maps.embed_domain",
+        "tile_size": float(sampler.tile_size),
+        "tile_pixels": int(sampler.tile_pixels),
+        "stride": float(sampler.stride),
+        "domain": np.asarray(sampler.domain, np.float64),
+        "method": method,
+        "gamma": float(gamma),
+        "model_path": feat.path,
+        "model_config": json.dumps(feat.config, default=_json_default, sort_keys=True),
+        "model_sha256": feat.sha256,
+        "featurizer": feat.name,
+        "convml_tt_version": __version__,
+    }
+    names = _regime_names(labeler)
+    if names is not None:
+        attrs["regime_names"] = json.dumps(list(names))
+    return attrs
+
+
+def _regime_names(labeler: Any) -> Sequence[str] | None:
+    """The regime names of a labeler: its ``REGIMES``/``regimes``, the
+    synthetic regimes for a :class:`~convml_tt.data.synthetic.RegimeLabeler`."""
+    if labeler is None:
+        return None
+    names = getattr(labeler, "REGIMES", None) or getattr(labeler, "regimes", None)
+    if names is None:
+        from ..data.synthetic import REGIMES, RegimeLabeler
+
+        names = REGIMES if isinstance(labeler, RegimeLabeler) else None
+    return None if names is None else [str(n) for n in names]
