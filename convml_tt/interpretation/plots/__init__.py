@@ -1,15 +1,20 @@
-"""Plots of embeddings: dendrogram, annotated scatter, grid overview.
+"""Plots of embeddings (dendrogram, annotated scatter, grid overview) and of
+regime maps (regime_map, regime_fractions_plot).
 
-All plots take embeddings (tile_id, emb_dim) from
+The embedding plots take embeddings (tile_id, emb_dim) from
 :func:`convml_tt.interpretation.embeddings.get_embeddings` and read the tile
 images from the dataset folder named in its ``dataset_path`` attribute
 (override with ``dataset_path=``). Each returns the matplotlib figure (save
-with ``fig.savefig("figure.png", dpi=100)``) plus what it computed.
+with ``save_figure(fig, "figure.png")``) plus what it computed. The map
+plots take a regime map (:func:`convml_tt.interpretation.regimes.assign_regimes`)
+and return the figure.
 """
 from ._common import save_figure
 from .dendrogram import dendrogram
 from .grid import grid, grid_layout
 from .insets import place_insets
+from .maps import regime_fractions_plot, regime_map
 from .scatter import scatter
 
-__all__ = ["dendrogram", "scatter", "grid", "grid_layout", "place_insets", "save_figure"]
+__all__ = ["dendrogram", "scatter", "grid", "grid_layout", "place_insets", "regime_map", "regime_fractions_plot",
+           "save_figure"]
