@@ -1,9 +1,9 @@
 """The ``convml_tt`` command line: one subcommand per step of the data flow.
 
-    convml_tt synthetic | fetch | composite | triplets | train | embed | plot | evaluate | demo
+    convml_tt synthetic | fetch | composite | triplets | train | embed | map | regimes | plot | evaluate | demo
 
 Each subcommand is registered by an ``_add_<name>`` function (in
-:mod:`.data`, :mod:`.model`, :mod:`.interpret`) that builds its parser and
+:mod:`.data`, :mod:`.model`, :mod:`.maps`, :mod:`.interpret`) that builds its parser and
 points ``func`` at a runner; runners import the heavy modules (torch,
 fastai) only when they run, so ``convml_tt --help`` and the data steps stay
 fast on nodes without a GPU stack. A new subcommand is one ``_add_<name>``
@@ -19,6 +19,7 @@ from .. import __version__
 from ._common import parse_interval, parse_time
 from .data import _add_composite, _add_fetch, _add_synthetic, _add_triplets
 from .interpret import _add_demo, _add_evaluate, _add_plot
+from .maps import _add_map, _add_regimes
 from .model import _add_embed, _add_train
 
 __all__ = ["main", "build_parser", "parse_time", "parse_interval", "SUBCOMMANDS"]
@@ -32,6 +33,8 @@ SUBCOMMANDS: list = [
     _add_triplets,
     _add_train,
     _add_embed,
+    _add_map,
+    _add_regimes,
     _add_plot,
     _add_evaluate,
     _add_demo,

@@ -42,6 +42,29 @@ def _add_plot(sub) -> None:
     projection(q)
     q.add_argument("--rows", type=whole(1), default=6, help="grid rows (default 6)")
     q.add_argument("--cols", type=whole(1), default=8, help="grid columns (default 8)")
+
+    def regime_map_args(q) -> None:
+        q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
+                       help="regime map written by `convml_tt regimes assign`")
+        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
+        q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
+        q.add_argument("--title", default=None, help="figure title")
+        q.add_argument("--no-truth", action="store_true", help="leave out the true regimes, where known")
+
+    q = kinds.add_parser("map", help="regimes of one scene over its composite (with the true regimes, "
+                                     "where known)")
+    regime_map_args(q)
+    q.add_argument("--time", default="0", metavar="INDEX|TIME",
+                   help="scene: an index into the map's times or a scan time (default 0, the first)")
+    q.add_argument("--regimes", type=Path, default=None, metavar="REGIMES.json",
+                   help="regimes file, for an example tile of each regime in the legend")
+    q.add_argument("--composite", type=Path, default=None,
+                   help="composite to draw under the regimes (default: the one the map names)")
+    q = kinds.add_parser("fractions", help="fraction of the domain in each regime through time")
+    regime_map_args(q)
+    q.add_argument("--bbox", type=float, nargs=4, default=None,
+                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
+                   help="only cells centred in this box (degrees; default the whole map)")
     p.set_defaults(func=_run_plot)
 
 
@@ -52,6 +75,8 @@ def _run_plot(args) -> int:
     from ..interpretation.embeddings import load_embeddings
     from ..interpretation.plots import dendrogram, grid, save_figure, scatter
 
+    if args.kind in ("map", "fractions"):
+        return _plot_regime_map(args)
     da = load_embeddings(args.embeddings)
     if "tile_type" in da.dims:
         if args.tile_type not in da.tile_type.values:
@@ -77,6 +102,22 @@ def _run_plot(args) -> int:
     return 0
 
 
+def _plot_regime_map(args) -> int:
+    from ..interpretation.plots import regime_fractions_plot, regime_map, save_figure
+    from ..interpretation.regimes import load_regime_map
+
+    ds = load_regime_map(args.regime_map)
+    if args.kind == "map":
+        time = int(args.time) if args.time.lstrip("-").isdigit() else args.time
+        fig = regime_map(ds, time=time, composite=args.composite, regimes=args.regimes,
+                         truth=not args.no_truth, title=args.title)
+    else:
+        fig = regime_fractions_plot(ds, bbox=args.bbox, truth=not args.no_truth, title=args.title)
+    save_figure(fig, args.out, dpi=args.dpi)
+    print(f"wrote {args.kind} of {args.regime_map} to {args.out}")
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -88,7 +129,9 @@ def _add_evaluate(sub) -> None:
             "network and for hand-crafted tile statistics."
         ),
     )
-    p.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+    p.add_argument("embeddings", type=Path,
+                   help="netCDF file written by `convml_tt embed`, or a regime map from `convml_tt regimes "
+                        "assign` (then: map accuracy and regime-fraction error against the true regimes)")
     p.add_argument("--model", type=Path, default=None,
                    help="model file (default: the one named in the embeddings, if it still exists)")
     p.add_argument("--dataset-path", type=Path, default=None, help="dataset folder, if it moved")
@@ -108,7 +151,17 @@ def _run_evaluate(args) -> int:
     from .._io import write_text
     from ..interpretation.embeddings import load_embeddings
     from ..interpretation.evaluate import quality_table, to_markdown
+    from ..interpretation.regimes import is_regime_map, load_regime_map, map_quality
 
+    if is_regime_map(args.embeddings):
+        import pandas as pd
+
+        q = map_quality(load_regime_map(args.embeddings))
+        text = to_markdown(pd.DataFrame([q], index=[str(args.embeddings.name)]))
+        print(text)
+        if args.markdown is not None:
+            write_text(args.markdown, text + "\n")
+        return 0
     da = load_embeddings(args.embeddings)
     df = quality_table(da, model=args.model, label=args.label, k=args.k, n_clusters=args.n_clusters,
                        baselines=not args.no_baselines, dataset_path=args.dataset_path, device=args.device,

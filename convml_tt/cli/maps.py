@@ -1,0 +1,132 @@
+"""Subcommands of regime maps: map (embedding maps over a domain), regimes (fit, assign)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_common, add_domain_and_times, positive, whole
+
+
+def _add_map(sub) -> None:
+    p = sub.add_parser(
+        "map",
+        help="embed a sliding-window grid of tiles over a domain, scene by scene (netCDF map)",
+        description=(
+            "Cut tiles of --tile-size metres (--tile-pixels pixels) centred on a regular grid with "
+            "spacing --stride metres over --domain, in every composite of the cached scenes with scan "
+            "start in [--start, --end], and embed them with MODEL: a netCDF map embedding(time, y, x, "
+            "emb_dim) on the grid of tile centres (local equal-area frame of the domain, 2-D lat/lon, "
+            "CF). Each scene is written as it is done; an interrupted run resumes at the next scene. "
+            "Tiles that leave the composites' valid area are marked invalid (valid = 0)."
+        ),
+    )
+    p.add_argument("model", type=Path, metavar="MODEL",
+                   help="model file written by `convml_tt train` (or 'tile_statistics' for the "
+                        "hand-crafted baseline)")
+    add_common(p)
+    add_domain_and_times(p)
+    p.add_argument("--tile-size", type=positive, default=None, metavar="METRES",
+                   help="tile side, metres (default: that of the model's training dataset)")
+    p.add_argument("--tile-pixels", type=whole(2), default=None,
+                   help="tile side, pixels (default: that of the model's training tiles)")
+    p.add_argument("--stride", type=positive, default=None, metavar="METRES",
+                   help="distance between tile centres, metres (default: half the tile size)")
+    p.add_argument("--out", type=Path, required=True, metavar="MAP.nc", help="map netCDF file to write")
+    p.add_argument("--resolution-km", type=positive, default=1.0, help="composite resolution, km (default 1)")
+    p.add_argument("--satellite", type=int, choices=(16, 17, 18, 19), default=None,
+                   help="only scenes of this GOES satellite")
+    p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
+                   help="store per cell the true regime of synthetic scenes (default; nothing for real "
+                        "scenes) or nothing ('none')")
+    p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
+    p.add_argument("--batch-size", type=whole(1), default=256, help="tiles per forward pass (default 256)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    p.add_argument("--num-workers", type=whole(0), default=0,
+                   help="DataLoader worker processes cutting tiles (default 0: in this process)")
+    p.set_defaults(func=_run_map)
+
+
+def _run_map(args) -> int:
+    from .._io import check_writable_folder
+    from ..data.composites import make_composites
+    from ..interpretation.maps import embed_domain
+
+    if args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as map.nc")
+    check_writable_folder(args.out.parent, "the map", "choose a writable --out")
+    composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end,
+                                 resolution_km=args.resolution_km, satellite=args.satellite,
+                                 progress=not args.quiet)
+    labeler = None
+    if args.labels == "synthetic":
+        from ..data.synthetic import RegimeLabeler
+
+        labeler = RegimeLabeler()
+    model = "tile_statistics" if str(args.model) == "tile_statistics" else args.model
+    ds = embed_domain(model, composites, tile_size=args.tile_size, stride=args.stride,
+                      tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
+                      batch_size=args.batch_size, device=args.device, progress=not args.quiet,
+                      labeler=labeler, method=args.method, num_workers=args.num_workers)
+    shape = " x ".join(f"{d}={n}" for d, n in ds["embedding"].sizes.items())
+    valid = float(ds["valid"].mean())
+    print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")
+    return 0
+
+
+def _add_regimes(sub) -> None:
+    p = sub.add_parser("regimes", help="fit regimes to tile embeddings; assign a map's cells to them")
+    what = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = what.add_parser(
+        "fit", help="cluster tile embeddings into N regimes (k-means or Ward): a JSON regimes file",
+        description=(
+            "Fit N regimes to the tile embeddings of EMBEDDINGS (e.g. the study set, from `convml_tt "
+            "embed`): their centroids, names A, B, ... (those of the dendrogram's leaves), an example "
+            "tile each and, when the tiles carry true labels, the label each regime matches (Hungarian "
+            "method). Plain JSON: no pickle."
+        ),
+    )
+    q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+    q.add_argument("--n", type=whole(2), required=True, metavar="N", help="number of regimes (>= 2)")
+    q.add_argument("--method", choices=("kmeans", "ward"), default="kmeans", help="clustering (default kmeans)")
+    q.add_argument("--seed", type=int, default=0, help="random seed of k-means (default 0)")
+    q.add_argument("--label", default=None,
+                   help="coordinate of true labels to match the regimes to (default: regime, when present)")
+    q.add_argument("--out", type=Path, required=True, metavar="REGIMES.json", help="regimes file to write")
+    q.set_defaults(func=_run_regimes_fit)
+    q = what.add_parser(
+        "assign", help="the regime of every cell of a map (nearest centroid) and its distance",
+        description="Assign every valid cell of MAP (from `convml_tt map`) to the nearest regime of "
+                    "REGIMES; writes regime(time, y, x) and regime_distance(time, y, x).",
+    )
+    q.add_argument("map", type=Path, metavar="MAP.nc", help="map written by `convml_tt map`")
+    q.add_argument("regimes", type=Path, metavar="REGIMES.json", help="file written by `convml_tt regimes fit`")
+    q.add_argument("--out", type=Path, required=True, metavar="REGIME_MAP.nc", help="regime map to write")
+    add_common(q, data_root=False)
+    q.set_defaults(func=_run_regimes_assign)
+
+
+def _run_regimes_fit(args) -> int:
+    from ..interpretation.embeddings import load_embeddings
+    from ..interpretation.regimes import fit_regimes
+
+    regimes = fit_regimes(load_embeddings(args.embeddings), args.n, method=args.method, seed=args.seed,
+                          label=args.label)
+    regimes.save(args.out)
+    matched = ""
+    if regimes.match is not None and regimes.label_names:
+        matched = "; matched to " + ", ".join(
+            f"{n}={regimes.label_names[m] if m >= 0 else '?'}" for n, m in zip(regimes.names, regimes.match))
+    print(f"wrote {regimes.n_regimes} {regimes.method} regimes ({', '.join(regimes.names)}) of "
+          f"{regimes.n_tiles} tiles to {args.out}{matched}")
+    return 0
+
+
+def _run_regimes_assign(args) -> int:
+    from .._io import check_writable_folder
+    from ..interpretation.regimes import Regimes, assign_regimes, regime_fractions
+
+    check_writable_folder(args.out.parent, "the regime map", "choose a writable --out")
+    ds = assign_regimes(args.map, Regimes.load(args.regimes), out=args.out, progress=not args.quiet)
+    fr = regime_fractions(ds).mean("time")
+    share = ", ".join(f"{n} {100 * float(v):.0f} %" for n, v in zip(fr["regime"].values, fr.values))
+    print(f"wrote regime map to {args.out} (mean fractions: {share})")
+    return 0
