@@ -31,6 +31,7 @@ class DemoResult:
     load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
     epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
     step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
+    map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells per embedding
 
     @property
     def total_s(self) -> float:
@@ -43,8 +44,9 @@ class DemoResult:
         return all(t["met"] for t in self.targets)
 
 
-def check_targets(quality: Any, total_s: float | None = None, n_reused: int = 0) -> list[dict[str, Any]]:
-    """Compare a quality table with :data:`TARGETS`.
+def check_targets(quality: Any, total_s: float | None = None, n_reused: int = 0,
+                  map_quality: Any = None) -> list[dict[str, Any]]:
+    """Compare a quality table (and the map-quality table) with :data:`TARGETS`.
 
     Returns one dict per target: ``target`` (text), ``value`` (measured,
     text), ``met`` (bool; False when not measurable). With ``total_s``
@@ -73,6 +75,24 @@ def check_targets(quality: Any, total_s: float | None = None, n_reused: int = 0)
                 "value": f"{100 * diff:+.1f} points ({v:.3f} vs {b:.3f})" if math.isfinite(diff) else "not measured",
                 "met": bool(diff >= margin - 1e-12),
             })
+    if map_quality is not None:
+        def mget(row: str, col: str) -> float:
+            try:
+                return float(map_quality.loc[row, col])
+            except (KeyError, TypeError, ValueError):
+                return float("nan")
+
+        acc, un = mget("trained", "map_accuracy"), mget("untrained", "map_accuracy")
+        goal = TARGETS["map_accuracy"]
+        rows.append({"target": f"regime-map accuracy >= {goal:.2f}", "value": f"{acc:.3f}",
+                     "met": bool(acc >= goal)})
+        margin = TARGETS["map_margin_over_untrained"]
+        rows.append({"target": f"regime-map accuracy: >= {100 * margin:.0f} points above untrained",
+                     "value": f"{100 * (acc - un):+.1f} points ({acc:.3f} vs {un:.3f})",
+                     "met": bool(acc - un >= margin - 1e-12)})
+        err, goal = mget("trained", "fraction_mae"), TARGETS["fraction_error"]
+        rows.append({"target": f"regime-fraction error <= {goal:.2f}", "value": f"{err:.3f}",
+                     "met": bool(err <= goal)})
     if total_s is not None:
         goal = TARGETS["wall_time_s"]
         note = f" ({n_reused} step(s) reused from an earlier run)" if n_reused else ""
@@ -107,6 +127,21 @@ def format_report(result: DemoResult) -> str:
         "",
         to_markdown(result.quality),
         "",
+    ]
+    if result.map_quality is not None:
+        lines += [
+            "## Regime maps (study scenes)",
+            "",
+            f"Tiles every {s.stride / 1e3:g} km over the domain in every study scene; k-means regimes "
+            "fitted to the study anchors of each embedding, matched once to the true regimes (Hungarian "
+            "method on the study tiles). `map_accuracy`: fraction of valid cells whose matched regime is "
+            "the true regime covering most of the cell's tile; `fraction_mae`: mean absolute error of "
+            "the per-scene regime fractions.",
+            "",
+            to_markdown(result.map_quality),
+            "",
+        ]
+    lines += [
         "## Targets",
         "",
         "| target | measured | met |",
@@ -133,8 +168,9 @@ def format_report(result: DemoResult) -> str:
     total_cpu = sum(result.cpu.values()) if result.cpu else None
     lines += [f"| **total** | **{result.total_s:.1f}** | {'' if total_cpu is None else f'{total_cpu:.1f}'} | |",
               "", "## Figures", ""]
-    for name in ("domain", "dendrogram", "scatter", "grid"):
-        lines.append(f"![{name}]({result.paths[name].name})")
+    for name in ("domain", "dendrogram", "scatter", "grid", "regime_map", "fractions"):
+        if name in result.paths and result.paths[name].exists():
+            lines.append(f"![{name}]({result.paths[name].name})")
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
     for k, v in s.to_dict().items():
         lines.append(f"| {k} | {v} |")

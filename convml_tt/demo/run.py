@@ -17,9 +17,14 @@ each step through the same public functions the CLI subcommands use:
    (:func:`convml_tt.interpretation.embeddings.get_embeddings`);
 6. the quality table, trained vs the untrained network and tile statistics
    (:func:`convml_tt.interpretation.evaluate.quality_table`);
-7. dendrogram, annotated scatter and grid overview
-   (:mod:`convml_tt.interpretation.plots`);
-8. a markdown report (quality table, targets met or not, timings, settings).
+7. regime maps of every study scene (:func:`convml_tt.interpretation.maps.embed_domain`)
+   with the trained encoder and both baselines, k-means regimes fitted to
+   the study tiles (:mod:`convml_tt.interpretation.regimes`), the map
+   quality against the true regimes, a regime map beside the true one and
+   the regime fractions through the study days (:mod:`.maps`);
+8. dendrogram, annotated scatter and grid overview
+   (:mod:`convml_tt.interpretation.plots`), and a markdown report (quality
+   and map-quality tables, targets met or not, timings, settings).
 
 Everything goes under one output folder (default ``demo_output/``)::
 
@@ -28,8 +33,9 @@ Everything goes under one output folder (default ``demo_output/``)::
       dataset/         triplet dataset (train/, study/, meta.yaml)
       model.pt         trained encoder (model.pt.checkpoints/ while training, for resuming)
       embeddings_study.nc
-      domain.png dendrogram.png scatter.png grid.png
-      quality.csv report.md settings.json demo_state.json
+      maps/            embedding maps, regimes files and regime maps of the study scenes
+      domain.png dendrogram.png scatter.png grid.png regime_map.png fractions.png
+      quality.csv map_quality.csv report.md settings.json demo_state.json
 
 A second run with the same :class:`DemoSettings` reuses what the first made
 (scenes, composites, dataset, model, embeddings, quality table); changed
@@ -52,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._io import write_text
+from .maps import map_tiles_estimate, run_maps, study_composites
 from .report import DemoResult, check_targets, format_report
 from .settings import DemoSettings
 
@@ -158,8 +165,12 @@ def _say(quiet: bool, text: str) -> None:
 LEARNER_OVERHEAD_S = 0.07
 
 
+#: seconds to cut and convert one map tile (sampling, display stretch), per featurizer
+MAP_TILE_S = 1e-3
+
+
 def epochs_within_budget(step_s: float, s: DemoSettings, seconds_left: float,
-                         overhead_s: float = LEARNER_OVERHEAD_S) -> int:
+                         overhead_s: float = LEARNER_OVERHEAD_S, map_tiles: int = 0) -> int:
     """How many epochs of training (at most ``s.epochs``, at least 1) fit in
     ``seconds_left`` seconds when one bare training step takes ``step_s``
     seconds, keeping time for the steps after training.
@@ -167,9 +178,11 @@ def epochs_within_budget(step_s: float, s: DemoSettings, seconds_left: float,
     An epoch is ``ceil(0.9 n_train / batch_size)`` training steps of ``step_s
     + overhead_s``, the validation batches (forward only, a third of a step
     each) and ~1.5 s of checkpoint writing; after training come the forward
-    passes of the embeddings and the untrained baseline (6 ``n_study`` tiles)
-    and ~20 s of statistics and plots (docs/benchmarks.md compares the
-    estimate with measured runs).
+    passes of the embeddings and the untrained baseline (6 ``n_study`` tiles),
+    the regime maps (``map_tiles`` tiles through the trained and the
+    untrained network, each tile cut three times at :data:`MAP_TILE_S`) and
+    ~20 s of statistics and plots (docs/benchmarks.md compares the estimate
+    with measured runs).
     """
     if not step_s > 0:
         raise ValueError(f"step_s={step_s!r} must be a positive number of seconds")
@@ -177,7 +190,8 @@ def epochs_within_budget(step_s: float, s: DemoSettings, seconds_left: float,
     train_batches = math.ceil((s.n_train - n_valid) / s.batch_size)
     valid_batches = math.ceil(n_valid / s.batch_size)
     epoch_s = train_batches * (step_s + overhead_s) + valid_batches * step_s / 3 + 1.5
-    after_s = 20.0 + step_s / 3 * math.ceil(6 * s.n_study / (3 * s.batch_size))
+    forward_s = step_s / 3 / (3 * s.batch_size)  # one tile, forward only
+    after_s = 20.0 + forward_s * (6 * s.n_study + 2 * map_tiles) + 3 * MAP_TILE_S * map_tiles
     return int(min(s.epochs, max(1, math.floor((seconds_left - after_s) / epoch_s))))
 
 
@@ -262,6 +276,10 @@ def _run_demo(
         "dendrogram": out / "dendrogram.png",
         "scatter": out / "scatter.png",
         "grid": out / "grid.png",
+        "maps": out / "maps",
+        "map_quality": out / "map_quality.csv",
+        "regime_map": out / "regime_map.png",
+        "fractions": out / "fractions.png",
         "report": out / "report.md",
         "settings": out / "settings.json",
     }
@@ -271,12 +289,12 @@ def _run_demo(
     reused: dict[str, bool] = {}
 
     # 1. synthetic scenes ---------------------------------------------------------------
-    say(f"[1/7] synthetic scenes: {s.n_scenes} x {s.size_km:g} km at {s.center} from {s.start}")
+    say(f"[1/8] synthetic scenes: {s.n_scenes} x {s.size_km:g} km at {s.center} from {s.start}")
     _, fresh = _timed(timings, "scenes", cpu=cpu, fn=lambda: _scenes(s, data_root, progress))
     reused["scenes"] = not fresh
 
     # 2. composites ---------------------------------------------------------------------------
-    say(f"[2/7] composites over {s.domain}")
+    say(f"[2/8] composites over {s.domain}")
     start, end = _scene_window(s)
     composites = _timed(timings, "composites", cpu=cpu, fn=lambda: make_composites(
         data_root, s.domain, start=start, end=end, progress=progress, overwrite=fresh))
@@ -288,12 +306,12 @@ def _run_demo(
     key = s.step_key("triplets")
     if fresh or state.stale("triplets", key):
         # scenes rewritten or settings changed: the old dataset (and all after it) is stale
-        for step in ("triplets", "training", "embeddings", "quality"):
+        for step in ("triplets", "training", "embeddings", "quality", "maps"):
             state.mark(step, None)
-        for p in ("dataset", "model", "checkpoints", "embeddings", "quality"):
+        for p in ("dataset", "model", "checkpoints", "embeddings", "quality", "maps", "map_quality"):
             _remove(paths[p])
     reused["triplets"] = state.done("triplets", key)
-    say(f"[3/7] triplets: {s.n_train} train + {s.n_study} study, {s.tile_size / 1e3:g} km tiles of "
+    say(f"[3/8] triplets: {s.n_train} train + {s.n_study} study, {s.tile_size / 1e3:g} km tiles of "
         f"{s.tile_pixels} px ({'reused' if reused['triplets'] else f'{s.workers} worker(s)'})")
 
     def make_dataset() -> None:
@@ -308,9 +326,9 @@ def _run_demo(
     # 4. training -------------------------------------------------------------------------------
     key = s.step_key("training")
     if state.stale("training", key) or state.data.get("training_started") not in (None, key):
-        for step in ("training", "embeddings", "quality"):
+        for step in ("training", "embeddings", "quality", "maps"):
             state.mark(step, None)
-        for p in ("model", "checkpoints", "embeddings", "quality"):
+        for p in ("model", "checkpoints", "embeddings", "quality", "maps", "map_quality"):
             _remove(paths[p])
     reused["training"] = state.done("training", key) and paths["model"].exists()
     last = paths["checkpoints"] / "last.pt"
@@ -325,8 +343,9 @@ def _run_demo(
         step_s = _timed(timings, "training", cpu=cpu, fn=lambda: time_training_step(
             arch=s.arch, n_input_channels=3, emb_dim=s.emb_dim, tile_pixels=s.tile_pixels,  # RGB composites
             batch_size=s.batch_size, device=dev, negatives=s.negatives))
-        epochs = epochs_within_budget(step_s, s, s.time_budget_s - sum(timings.values()))
-    say(f"[4/7] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
+        n_map = map_tiles_estimate(s, len(study_composites(paths["dataset"], data_root)))
+        epochs = epochs_within_budget(step_s, s, s.time_budget_s - sum(timings.values()), map_tiles=n_map)
+    say(f"[4/8] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
         + (f" (of {s.epochs}: {step_s:.2f} s per batch here, {s.time_budget_s:g} s budget)"
            if epochs < s.epochs and step_s is not None else "")
         + (": reusing " + str(paths["model"]) if reused["training"] else "")
@@ -352,7 +371,7 @@ def _run_demo(
     # 5. embeddings --------------------------------------------------------------------------
     key = s.step_key("embeddings")
     reused["embeddings"] = state.done("embeddings", key) and paths["embeddings"].exists()
-    say(f"[5/7] embeddings of the study set ({'reused' if reused['embeddings'] else 'anchor, neighbor, distant'})")
+    say(f"[5/8] embeddings of the study set ({'reused' if reused['embeddings'] else 'anchor, neighbor, distant'})")
 
     def do_embed():
         if reused["embeddings"]:
@@ -370,7 +389,7 @@ def _run_demo(
 
     key = s.step_key("quality")
     reused["quality"] = state.done("quality", key) and paths["quality"].exists()
-    say("[6/7] quality: trained vs untrained network vs tile statistics"
+    say("[6/8] quality: trained vs untrained network vs tile statistics"
         + (" (reused)" if reused["quality"] else ""))
 
     def do_quality():
@@ -384,8 +403,24 @@ def _run_demo(
     quality = _timed(timings, "quality", cpu=cpu, fn=do_quality)
     state.mark("quality", key)
 
+    # 7. regime maps -----------------------------------------------------------------------------
+    key = s.step_key("maps")
+    reused["maps"] = state.done("maps", key) and all(
+        paths[p].exists() for p in ("map_quality", "regime_map", "fractions"))
+    say(f"[7/8] regime maps of the study scenes (tiles every {s.stride / 1e3:g} km)"
+        + (" (reused)" if reused["maps"] else ""))
+
+    def do_maps():
+        if reused["maps"]:
+            return pd.read_csv(paths["map_quality"], index_col=0)
+        _remove(paths["maps"])
+        return run_maps(s, paths, emb_all, dev, progress, say)
+
+    map_q = _timed(timings, "maps", cpu=cpu, fn=do_maps)
+    state.mark("maps", key)
+
     # 7. plots --------------------------------------------------------------------------------------
-    say("[7/7] plots: dendrogram, scatter, grid")
+    say("[8/8] plots: dendrogram, scatter, grid")
 
     def do_plots() -> None:
         da = emb_all.sel(tile_type="anchor").assign_attrs(tile_type="anchor")
@@ -411,8 +446,9 @@ def _run_demo(
         plt.close(plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"]))
 
     targets = check_targets(quality, total_s=float(sum(timings.values())),
-                            n_reused=sum(bool(v) for v in reused.values()))
+                            n_reused=sum(bool(v) for v in reused.values()), map_quality=map_q)
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
+                        map_quality=map_q,
                         timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)

@@ -42,6 +42,11 @@ class DemoSettings:
         says how many epochs fit in what is left of it, and training runs
         that many, at most ``epochs`` and at least one (None: always
         ``epochs``).
+    Regime maps
+        a sliding-window map of every study scene with tiles centred every
+        ``map_stride`` metres (None: half the tile size), for the trained
+        encoder and both baselines; ``n_regimes`` k-means regimes fitted to
+        the study anchors (None: as many as the true regimes among them).
     Evaluation and plots
         ``knn_k`` neighbours in the kNN vote; ``n_leaves``/``n_examples`` of
         the dendrogram; ``n_insets`` of the scatter (PCA projection);
@@ -78,6 +83,9 @@ class DemoSettings:
     preload: bool = True
     train_seed: int = 42
     time_budget_s: float | None = 580.0
+    # regime maps
+    map_stride: float | None = None
+    n_regimes: int | None = None
     # evaluation and plots
     knn_k: int = 5
     n_leaves: int = 10
@@ -108,6 +116,12 @@ class DemoSettings:
             raise ValueError(f"time_budget_s={self.time_budget_s!r} must be a positive number of seconds "
                              f"or None (no budget: train all epochs)")
         self.scene_settings, self.triplet_settings, self.training_settings  # the steps' checks
+        if self.map_stride is not None and not (self.map_stride > 0 and math.isfinite(self.map_stride)):
+            raise ValueError(f"map_stride={self.map_stride!r} must be a positive number of metres or None "
+                             f"(half the tile size)")
+        if self.n_regimes is not None and (int(self.n_regimes) != self.n_regimes or self.n_regimes < 2):
+            raise ValueError(f"n_regimes={self.n_regimes!r} must be a whole number >= 2 or None "
+                             f"(as many as the true regimes of the study tiles)")
         if self.n_train < 2 or self.n_study < 3:
             raise ValueError(f"the demo needs n_train >= 2 and n_study >= 3 triplets, got "
                              f"{self.n_train} and {self.n_study}")
@@ -137,6 +151,11 @@ class DemoSettings:
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, preload=self.preload,
             seed=self.train_seed,
         )
+
+    @property
+    def stride(self) -> float:
+        """Distance between the centres of map tiles, metres."""
+        return float(self.map_stride) if self.map_stride is not None else self.tile_size / 2
 
     @property
     def start_time(self) -> dt.datetime:
@@ -175,6 +194,7 @@ class DemoSettings:
                      "train_seed", "time_budget_s"),
         "embeddings": (),
         "quality": ("knn_k",),
+        "maps": ("map_stride", "n_regimes"),
     }
 
     def step_key(self, step: str) -> str:
@@ -196,7 +216,10 @@ TARGETS = {
     "triplet_accuracy": 0.95,  # study-set triplet accuracy of the trained encoder
     "knn_accuracy": 0.90,  # leave-one-out kNN regime accuracy
     "margin_over_baselines": 0.10,  # both metrics at least this far above both baselines
+    "map_accuracy": 0.90,  # regime-map cells whose (matched) regime is the true one, stride tile_size / 2
+    "map_margin_over_untrained": 0.10,  # map accuracy at least this far above the untrained network's
+    "fraction_error": 0.05,  # mean absolute error of the per-scene regime fractions
     "wall_time_s": 600.0,  # the whole demo, from nothing to the report
 }
 
-STEPS = ("setup", "scenes", "composites", "triplets", "training", "embeddings", "quality", "plots")
+STEPS = ("setup", "scenes", "composites", "triplets", "training", "embeddings", "quality", "maps", "plots")
