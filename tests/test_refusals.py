@@ -29,6 +29,13 @@ def _err(capsys) -> str:
     (["embed", "m.pt", "ds", "--out", "e.nc", "--batch-size", "0"], "use a whole number >= 1"),
     (["demo", "--workers", "0"], "0 is out of range: use a whole number >= 1"),
     (["demo", "--epochs", "two"], "'two' is not a whole number"),
+    (["triplets", "--domain", "0", "0", "1", "1", "--n-train", "3", "--out", "x", "--workers", "-1"],
+     "-1 is out of range: use a whole number >= 1"),
+    (["triplets", "--domain", "0", "0", "1", "1", "--n-train", "-2", "--out", "x"], "use a whole number >= 0"),
+    (["train", "ds", "--out", "m.pt", "--epochs", "0"], "0 is out of range: use a whole number >= 1"),
+    (["train", "ds", "--out", "m.pt", "--batch-size", "0"], "use a whole number >= 1"),
+    (["synthetic", "--count", "0"], "0 is out of range: use a whole number >= 1"),
+    (["fetch", "--start", "2020-01-01", "--end", "2020-01-02", "--workers", "0"], "use a whole number >= 1"),
 ])
 def test_cli_options_are_checked_where_they_are_parsed(argv, says, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from ._common import (add_common, add_domain_and_times, parse_interval, parse_time, satellite_number,
-                      tolerance_minutes)
+                      tolerance_minutes, whole)
 
 
 def _add_synthetic(sub) -> None:
@@ -22,7 +22,7 @@ def _add_synthetic(sub) -> None:
     add_common(p)
     p.add_argument("--start", type=parse_time, default=parse_time("2020-01-02T14:00"),
                    help="scan start of the first scene, UTC (ISO 8601; default 2020-01-02T14:00)")
-    p.add_argument("--count", type=int, default=6, help="number of scenes (default 6)")
+    p.add_argument("--count", type=whole(1), default=6, help="number of scenes (default 6)")
     p.add_argument("--interval", type=parse_interval, default=parse_interval("1D"),
                    help="time between scenes, e.g. 1D, 6h, 30min (default 1D)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -81,8 +81,8 @@ def _add_fetch(sub) -> None:
                         "0 < MINUTES <= 720 (default 30)")
     p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
     p.add_argument("--endpoint-url", default=None, help="S3-compatible server instead of AWS")
-    p.add_argument("--workers", type=int, default=8, help="concurrent downloads (default 8)")
-    p.add_argument("--retries", type=int, default=5, help="retries per request on transient errors")
+    p.add_argument("--workers", type=whole(1), default=8, help="concurrent downloads (default 8)")
+    p.add_argument("--retries", type=whole(0), default=5, help="retries per request on transient errors")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="read timeout: seconds to wait for the server to answer a request (default 30)")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
@@ -196,11 +196,11 @@ def _add_triplets(sub) -> None:
     add_common(p)
     add_domain_and_times(p)
     p.add_argument("--tile-size", type=float, default=200e3, help="tile side, metres (default 200e3)")
-    p.add_argument("--tile-pixels", type=int, default=256, help="tile side, pixels (default 256)")
-    p.add_argument("--n-train", type=int, required=True, help="number of train triplets")
-    p.add_argument("--n-study", type=int, default=0, help="number of study triplets")
+    p.add_argument("--tile-pixels", type=whole(2), default=256, help="tile side, pixels (default 256)")
+    p.add_argument("--n-train", type=whole(0), required=True, help="number of train triplets")
+    p.add_argument("--n-study", type=whole(0), default=0, help="number of study triplets")
     p.add_argument("--out", type=Path, required=True, help="dataset folder")
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--workers", type=whole(1), default=1, help="processes (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--resolution-km", type=float, default=1.0, help="composite resolution, km")
     p.add_argument("--neighbor-distance", type=float, default=1.0,

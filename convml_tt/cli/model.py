@@ -25,10 +25,10 @@ def _add_train(sub) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
                         "backbone with convml_tt.architectures.register_backbone(name, factory); repeatable")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of one-cycle training (default 10)")
-    p.add_argument("--batch-size", type=int, default=50, help="triplets per batch (default 50)")
+    p.add_argument("--epochs", type=whole(1), default=10, help="epochs of one-cycle training (default 10)")
+    p.add_argument("--batch-size", type=whole(1), default=50, help="triplets per batch (default 50)")
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
-    p.add_argument("--emb-dim", type=int, default=100, help="embedding size (default 100)")
+    p.add_argument("--emb-dim", type=whole(1), default=100, help="embedding size (default 100)")
     p.add_argument("--head", default="fastai", choices=["fastai", "linear"],
                    help="embedding head: the 2019 fastai head (default) or a linear one")
     p.add_argument("--pretrained", default=None, metavar="PATH",
@@ -52,7 +52,7 @@ def _add_train(sub) -> None:
     p.add_argument("--jitter", type=float, default=0.0, help="brightness/contrast jitter, e.g. 0.05")
     p.add_argument("--no-augment", action="store_true", help="no flips/rotations")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--workers", type=int, default=None, help="data loading processes")
+    p.add_argument("--workers", type=whole(0), default=None, help="data loading processes")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="folder for per-epoch checkpoints (default: MODEL.checkpoints/)")
     p.add_argument("--no-checkpoints", action="store_true", help="do not write epoch checkpoints")
