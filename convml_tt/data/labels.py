@@ -39,7 +39,9 @@ class Labeler(Protocol):
     scene; it returns a mapping of metadata keys to plain values (``int``,
     ``float``, ``str``, ``bool``), or ``None`` when it knows nothing about
     this tile (e.g. a real scene without a label map). Keys must not clash
-    with the keys the writer sets itself (:data:`RESERVED_KEYS`).
+    with the keys the writer sets itself (:data:`RESERVED_KEYS`). An optional
+    ``regimes`` attribute (a sequence of names) names the integer values of
+    its ``regime`` key; regime maps record it.
     """
 
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> Mapping[str, Any] | None:

@@ -477,13 +477,10 @@ def _global_attrs(feat: Featurizer, sampler: GridSampler, method: str, gamma: fl
 
 
 def _regime_names(labeler: Any) -> Sequence[str] | None:
-    """The regime names of a labeler: its ``REGIMES``/``regimes``, the
-    synthetic regimes for a :class:`~convml_tt.data.synthetic.RegimeLabeler`."""
+    """The names of a labeler's integer labels: its ``regimes`` (or
+    ``REGIMES``) attribute, e.g. those of
+    :class:`~convml_tt.data.synthetic.RegimeLabeler`; None when it has none."""
     if labeler is None:
         return None
-    names = getattr(labeler, "REGIMES", None) or getattr(labeler, "regimes", None)
-    if names is None:
-        from ..data.synthetic import REGIMES, RegimeLabeler
-
-        names = REGIMES if isinstance(labeler, RegimeLabeler) else None
+    names = getattr(labeler, "regimes", None) or getattr(labeler, "REGIMES", None)
     return None if names is None else [str(n) for n in names]

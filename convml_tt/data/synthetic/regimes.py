@@ -172,6 +172,9 @@ class RegimeLabeler:
 
     #: points per side of the grid on which a tile's regime fractions are counted
     samples = 16
+    #: the names of the integer labels it gives (``regime`` indexes them); maps
+    #: of its labels record them
+    regimes = REGIMES
 
     def __init__(self) -> None:
         self._maps: dict[tuple[str, ...], xr.DataArray | None] = {}
