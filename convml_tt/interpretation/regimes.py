@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .._io import atomic_path, write_text
+from .featurizers import model_sha256
 from .metrics import leaf_members, ward_linkage
 from .regime_maps import (
     is_regime_map,
@@ -60,9 +60,9 @@ WARD_LETTER_TILES = 20000
 
 
 def regime_letters(n: int) -> list[str]:
-    """Names of ``n`` regimes: ``A`` .. ``Z``, then ``AA``, ``AB``, ... (the
-    letters :func:`convml_tt.interpretation.plots.dendrogram` gives its
-    leaves, left to right)."""
+    """Names of ``n`` regimes or clusters: ``A`` .. ``Z``, then ``AA``, ``AB``,
+    ... (also the letters of the leaves of
+    :func:`convml_tt.interpretation.plots.dendrogram`, left to right)."""
     base = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     return [base[i] if i < 26 else base[i // 26 - 1] + base[i % 26] for i in range(n)]
 
@@ -192,14 +192,6 @@ class Regimes:
 
 
 # --- fitting ---------------------------------------------------------------------
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _tile_embeddings(embeddings: Any) -> xr.DataArray:
     """The embeddings as (tile_id, emb_dim): loaded from a path, anchors of
     (tile_type, tile_id, emb_dim)."""
@@ -357,7 +349,7 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
     model_path = str(attrs.get("model_path") or "")
     sha = str(attrs.get("model_sha256") or "")
     if not sha and model_path and Path(model_path).is_file():
-        sha = _file_sha256(model_path)
+        sha = model_sha256(model_path)  # the identity embedding maps record
     featurizer = str(attrs.get("featurizer") or "")
     if not featurizer:
         featurizer = "tile_statistics" if attrs.get("model") == "tile statistics" else ("model" if model_path else "")

@@ -2,7 +2,6 @@
 example tiles drawn under each leaf (the figure of the 2019 convml_tt README)."""
 from __future__ import annotations
 
-import string
 from pathlib import Path
 from typing import Sequence
 
@@ -10,14 +9,10 @@ import numpy as np
 import xarray as xr
 
 from ..metrics import leaf_members, ward_linkage
+from ..regimes import regime_letters
 from ._common import TileImages, check_tiles_array, show_tile
 
 __all__ = ["dendrogram"]
-
-
-def _letters(n: int) -> list[str]:
-    base = string.ascii_uppercase
-    return [base[i] if i < 26 else base[i // 26 - 1] + base[i % 26] for i in range(n)]
 
 
 def dendrogram(
@@ -69,7 +64,7 @@ def dendrogram(
     if examples not in ("central", "random"):
         raise ValueError(f"examples must be 'central' or 'random', got {examples!r}")
     if isinstance(letters, bool):
-        names = _letters(n_leaves) if letters else [str(i) for i in range(n_leaves)]
+        names = regime_letters(n_leaves) if letters else [str(i) for i in range(n_leaves)]
     else:
         names = [str(s) for s in letters]
         if len(names) != n_leaves:
