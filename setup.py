@@ -38,6 +38,17 @@ EXTRAS = {
         "nbformat>=5.11",
         "ipykernel>=7.4",
         "satpy>=0.60",
+        # the reference implementation of the organisation indices (tests only;
+        # 0.3.0 needs np.trapz, which the tests alias to np.trapezoid)
+        "cloudmetrics>=0.3.0",
+        "distributed>=2026.8",
+        "dask-jobqueue>=0.9",
+    ],
+    # the data steps on a dask.distributed cluster (convml_tt.compute), with
+    # workers from SLURM/SGE/PBS through dask-jobqueue
+    "cluster": [
+        "distributed>=2026.8",
+        "dask-jobqueue>=0.9",
     ],
     "bench": [
         "pyresample>=1.35",

@@ -189,7 +189,9 @@ class CompositeSettings:
     :class:`~convml_tt.data.composites.recipes.Recipe`; common pixel size
     ``resolution_km`` (0.5, 1, 2 km); only scenes of ``satellite`` (None:
     all); ``margin`` pixels around the domain window; pixels with a data
-    quality flag above ``dqf_max`` become NaN.
+    quality flag above ``dqf_max`` become NaN; ``sunz``: divide the
+    reflectance of reflective bands by the cosine of the solar zenith angle
+    (None: the recipe's default, ``Recipe.sunz``).
     """
 
     domain: tuple[float, float, float, float]
@@ -200,6 +202,7 @@ class CompositeSettings:
     satellite: int | None = None
     margin: int = 2
     dqf_max: int = 1
+    sunz: bool | None = None
 
     def __post_init__(self) -> None:
         from .data.abi.navigation import check_bbox
@@ -265,6 +268,20 @@ class TripletSettings:
         the GOES satellite (16-19) whose composites are used; None: the only
         one there is (composites of several satellites are refused: a
         dataset is made from one satellite).
+    recipe:
+        the composite recipe the tiles are cut from (a name of the recipe
+        registry, e.g. ``"truecolor"``, ``"C13"``); its channels are the
+        tiles' channels.
+    max_sza:
+        largest solar zenith angle, degrees (0-180), at which a tile is
+        sampled (None: the recipe's default ``Recipe.max_sza``).
+    max_sza_fraction:
+        None: a tile is refused when the solar zenith angle at its centre
+        exceeds ``max_sza``; a fraction in [0, 1): when more than this
+        fraction of its pixels exceed it.
+    fields:
+        co-located fields stored per tile (recipe names, e.g. ``("C13",)``):
+        statistics of each over the tile, from the same scan.
     """
 
     domain: tuple[float, float, float, float]
@@ -281,6 +298,10 @@ class TripletSettings:
     max_tries: int = 200
     gamma: float | None = None
     satellite: int | None = None
+    recipe: str = "truecolor"
+    max_sza: float | None = None
+    max_sza_fraction: float | None = None
+    fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from .data.abi.navigation import check_bbox
@@ -320,6 +341,14 @@ class TripletSettings:
         d["tile_size"] = float(self.tile_size)
         if self.satellite is None:
             del d["satellite"]  # as datasets made before the setting existed say it
+        # settings at their defaults are left out, as datasets made before
+        # the setting existed say it
+        for name, default in (("recipe", "truecolor"), ("max_sza", None), ("max_sza_fraction", None),
+                              ("fields", ())):
+            if d[name] == default or (name == "fields" and not d[name]):
+                del d[name]
+        if "fields" in d:
+            d["fields"] = list(d["fields"])
         return d
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from .enhance import GAMMA
 
 __all__ = [
+    "CloudMask",
     "TRUECOLOR_BANDS",
     "GREEN_FRACTIONS",
     "RECIPE_VERSION",
@@ -74,6 +75,26 @@ def simulated_green(red, veggie, blue):
     return f["red"] * red + f["veggie"] * veggie + f["blue"] * blue
 
 
+@dataclass(frozen=True)
+class CloudMask:
+    """Which pixels of a composite count as cloud, for the organisation
+    indices (:mod:`convml_tt.data.organisation`): ``plane`` (output plane,
+    index or channel name) compared with a threshold, ``above`` (cloud
+    where value > above, e.g. reflectance) or ``below`` (cloud where
+    value < below, e.g. brightness temperature in K); exactly one is given.
+    ``description`` says where the threshold comes from."""
+
+    plane: int | str = 0
+    above: float | None = None
+    below: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.above is None) == (self.below is None):
+            raise ValueError(f"a CloudMask needs exactly one of above= or below=, got above={self.above!r}, "
+                             f"below={self.below!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class Recipe:
     """How one kind of composite is made from ABI bands.
@@ -110,6 +131,17 @@ class Recipe:
         bump when the values change, so cached composites are rebuilt.
     description:
         one line for listings (None: ``long_name``).
+    sunz:
+        whether composites of this recipe divide the reflectance of its
+        reflective bands (1-6) by the cosine of the solar zenith angle by
+        default (``CompositeSettings.sunz`` / ``--sunz`` override it).
+    max_sza:
+        the default largest solar zenith angle (degrees) at which tiles of
+        this recipe are sampled and map cells are valid (None: no limit,
+        e.g. infrared recipes).
+    cloud_mask:
+        the :class:`CloudMask` of this recipe's composites (None: the
+        organisation indices are not defined for it).
 
     Raises ``ValueError`` for a band outside 1-16, an invalid name or a plane
     that nothing fills.
@@ -126,6 +158,9 @@ class Recipe:
     read_into: Mapping[int, int] | None = None
     version: int = RECIPE_VERSION
     description: str | None = None
+    sunz: bool = False
+    max_sza: float | None = None
+    cloud_mask: CloudMask | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
