@@ -15,7 +15,11 @@ after one warm-up in that process; peak memory: the child's ``ru_maxrss``
 once its composites are done, before it saves the arrays for the agreement
 check, and its increase over the size after imports):
 
-- convml_tt: ``make_composite(files, domain)`` (1 km, windowed reads);
+- convml_tt: ``make_composite(files, domain, sunz=False)`` (1 km, windowed
+  reads, the plain reflectance factor);
+- convml_tt sun-zenith corrected: ``make_composite(files, domain)`` (true
+  colour's default ``sunz=True``: bands divided by cos(SZA) before the
+  recipe combines them);
 - satpy ``true_color_nocorr``: ``Scene(reader="abi_l1b")``,
   ``load(["true_color_nocorr"])``, ``resample(scn.coarsest_area(),
   resampler="native")``, ``crop(ll_bbox=domain)``, values computed;
@@ -24,7 +28,12 @@ check, and its increase over the size after imports):
   crop, then convml_tt's recipe (green = 0.45 red + 0.10 veggie + 0.45 blue)
   on the dask arrays, values computed. This is the like-for-like
   comparison of the reflectances (satpy's ``true_color_nocorr`` uses
-  another green, 0.465/0.465/0.07, and self-sharpening).
+  another green, 0.465/0.465/0.07, and self-sharpening);
+- satpy, same recipe, sun-zenith corrected: as above with
+  ``DataQuery(name=..., modifiers=("sunz_corrected",))`` for C01-C03, the
+  like-for-like of the corrected convml_tt composite (satpy's ``true_color``
+  also applies a Rayleigh correction, whose pyspectral tables must be
+  downloaded, so it is not measured here).
 
 Reflectance agreement: largest and mean difference over the pixels both
 produce (matched by scan angle).
@@ -48,14 +57,14 @@ CASES = {
     "large": {"size_km": 5000.0, "center": (15.0, -60.0), "domain": (-65.0, 8.0, -51.0, 22.0)},
     "small": {"size_km": 1000.0, "center": (15.0, -50.0), "domain": (-53.0, 12.0, -47.0, 18.0)},
 }
-WORKERS = ("convml", "satpy_nocorr", "satpy_recipe")
+WORKERS = ("convml", "convml_sunz", "satpy_nocorr", "satpy_recipe", "satpy_sunz")
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_convml(files: dict, domain, repeat: int, out: str) -> dict:
+def run_convml(files: dict, domain, repeat: int, out: str, sunz: bool = False) -> dict:
     import numpy as np
 
     from convml_tt.data.composites import make_composite
@@ -64,7 +73,7 @@ def run_convml(files: dict, domain, repeat: int, out: str) -> dict:
     times = []
     for _ in range(repeat + 1):
         t = time.perf_counter()
-        ds = make_composite(files, domain)
+        ds = make_composite(files, domain, sunz=sunz)
         times.append(time.perf_counter() - t)
         if len(times) <= repeat:
             del ds  # measure one composite at a time
@@ -73,7 +82,7 @@ def run_convml(files: dict, domain, repeat: int, out: str) -> dict:
     return {"time_s": min(times[1:]), "peak_mb": peak, "base_mb": base, "shape": list(ds.rgb.shape)}
 
 
-def run_satpy(files: dict, domain, repeat: int, out: str, recipe: bool) -> dict:
+def run_satpy(files: dict, domain, repeat: int, out: str, recipe: bool, sunz: bool = False) -> dict:
     import warnings
 
     import numpy as np
@@ -82,7 +91,7 @@ def run_satpy(files: dict, domain, repeat: int, out: str, recipe: bool) -> dict:
     import dask
 
     dask.config.set(scheduler="threads")
-    from satpy import Scene
+    from satpy import DataQuery, Scene
 
     from convml_tt.data.composites import GREEN_FRACTIONS as G
 
@@ -92,12 +101,14 @@ def run_satpy(files: dict, domain, repeat: int, out: str, recipe: bool) -> dict:
         t = time.perf_counter()
         scn = Scene(reader="abi_l1b", filenames=[str(p) for p in files.values()])
         if recipe:
-            scn.load(["C01", "C02", "C03"], calibration="reflectance")
+            mods = ("sunz_corrected",) if sunz else ()
+            queries = [DataQuery(name=c, calibration="reflectance", modifiers=mods) for c in ("C01", "C02", "C03")]
+            scn.load(queries)
             crop = scn.resample(scn.coarsest_area(), resampler="native").crop(ll_bbox=domain)
-            b, r, v = (crop[c].data for c in ("C01", "C02", "C03"))
+            b, r, v = (crop[q].data for q in queries)
             rgb = dask.array.stack([r, G["red"] * r + G["veggie"] * v + G["blue"] * b, b]) / 100.0
             arr = rgb.compute()
-            area = crop["C02"].attrs["area"]
+            area = crop[queries[1]].attrs["area"]
         else:
             scn.load(["true_color_nocorr"])
             crop = scn.resample(scn.coarsest_area(), resampler="native").crop(ll_bbox=domain)
@@ -167,10 +178,11 @@ def main() -> None:
     if a.worker:
         files = {int(k): v for k, v in json.loads(a.files).items()}
         domain = tuple(json.loads(a.domain))
-        if a.worker == "convml":
-            r = run_convml(files, domain, a.repeat, a.out)
+        if a.worker.startswith("convml"):
+            r = run_convml(files, domain, a.repeat, a.out, sunz=a.worker == "convml_sunz")
         else:
-            r = run_satpy(files, domain, a.repeat, a.out, recipe=a.worker == "satpy_recipe")
+            r = run_satpy(files, domain, a.repeat, a.out, recipe=a.worker != "satpy_nocorr",
+                          sunz=a.worker == "satpy_sunz")
         print(json.dumps(r))
         return
     cache = Path(a.cache)
@@ -203,14 +215,20 @@ def main() -> None:
                   f"domain {c['domain']}, 1 km output")
             print(f"{'':26s} {'time s':>8s} {'peak MB':>8s} {'+MB':>8s} {'speed-up':>9s} {'mem ratio':>9s} "
                   f"{'+mem ratio':>10s} shape")
-            for k, w in (("convml_tt", "convml"), ("satpy true_color_nocorr", "satpy_nocorr"),
-                         ("satpy C01-C03 same recipe", "satpy_recipe")):
-                r = res[w]
+            # each satpy row against the convml_tt composite of the same kind (corrected or not)
+            for k, w, ours in (("convml_tt", "convml", "convml"), ("satpy true_color_nocorr", "satpy_nocorr", "convml"),
+                               ("satpy C01-C03 same recipe", "satpy_recipe", "convml"),
+                               ("convml_tt sunz", "convml_sunz", "convml_sunz"),
+                               ("satpy same recipe, sunz", "satpy_sunz", "convml_sunz")):
+                r, cm = res[w], res[ours]
                 print(f"{k:26s} {r['time_s']:8.2f} {r['peak_mb']:8.0f} {r['peak_mb'] - r['base_mb']:8.0f} "
                       f"{r['time_s'] / cm['time_s']:9.1f} {cm['peak_mb'] / r['peak_mb']:9.2f} "
                       f"{(cm['peak_mb'] - cm['base_mb']) / max(r['peak_mb'] - r['base_mb'], 1e-9):10.2f} {r['shape']}")
-            for k, w in (("true_color_nocorr", "satpy_nocorr"), ("same recipe", "satpy_recipe")):
-                shape, mx, mean = compare(cm["arrays"], res[w]["arrays"])
+            print(f"sun-zenith correction costs convml_tt {res['convml_sunz']['time_s'] / res['convml']['time_s']:.2f}x "
+                  f"its uncorrected time")
+            for k, w, ours in (("true_color_nocorr", "satpy_nocorr", "convml"), ("same recipe", "satpy_recipe", "convml"),
+                               ("same recipe, sunz", "satpy_sunz", "convml_sunz")):
+                shape, mx, mean = compare(res[ours]["arrays"], res[w]["arrays"])
                 print(f"reflectance vs satpy {k}: {shape[0]}x{shape[1]} common pixels, max |diff| {mx:.2e}, "
                       f"mean {mean:.2e}")
     print("\ntargets: >= 5x faster than satpy at <= 0.2 of its peak memory "

@@ -44,7 +44,7 @@ def test_truecolor_reads_only_the_window_and_matches_the_recipe(scene, monkeypat
         return real_read(reader, rows, cols, dqf_max)
 
     monkeypatch.setattr(abi.WindowReader, "read", spy)
-    ds = C.make_composite(scene, DOMAIN)
+    ds = C.make_composite(scene, DOMAIN, sunz=False)  # the recipe on the plain reflectance factor
     # only a window of each file was read, covering the domain
     for b, ((rows, cols), ny, nx) in windows.items():
         assert rows.stop - rows.start < ny and cols.stop - cols.start < nx, b
@@ -72,9 +72,9 @@ def test_truecolor_reads_only_the_window_and_matches_the_recipe(scene, monkeypat
 
 
 def test_resolution_matching(scene):
-    ds05 = C.make_composite(scene, DOMAIN, resolution_km=0.5)
-    ds1 = C.make_composite(scene, DOMAIN, resolution_km=1.0)
-    ds2 = C.make_composite(scene, DOMAIN, resolution_km=2.0)
+    ds05 = C.make_composite(scene, DOMAIN, resolution_km=0.5, sunz=False)
+    ds1 = C.make_composite(scene, DOMAIN, resolution_km=1.0, sunz=False)
+    ds2 = C.make_composite(scene, DOMAIN, resolution_km=2.0, sunz=False)
     assert ds05.rgb.shape[0] == 2 * ds1.rgb.shape[0]
     assert abs(ds2.rgb.shape[0] - ds1.rgb.shape[0] / 2) <= 1
     # 0.5 km: blue (1 km) is replicated, red is the native band 2
@@ -297,7 +297,7 @@ def test_cli_user_recipe_from_a_plugin(registry, data_root, synthetic_scenes, tm
     (path,) = [Path(p) for p in out.split()]
     assert path.parts[-2] == "red_minus_blue_1km"
     v = C.load_composite(path, load=True).red_minus_blue.values
-    rgb = C.make_composite(synthetic_scenes[0].files, DOMAIN).rgb  # same 1 km raster: red C02, blue C01
+    rgb = C.make_composite(synthetic_scenes[0].files, DOMAIN, sunz=False).rgb  # same 1 km raster: red C02, blue C01
     np.testing.assert_array_equal(v, rgb.sel(channel="red").values - rgb.sel(channel="blue").values)
 
 

@@ -36,10 +36,12 @@ Tiles are cut from each composite exactly as
 :meth:`CompositeReader.tile <convml_tt.data.composites.reader.CompositeReader.tile>`
 cuts them (same mapping, same interpolation, same values); a cell whose tile
 touches masked or off-disk pixels or leaves the composite is *invalid* (its
-image is None), never dropped. The exact coarse mapping of each tile to the
-satellite's fixed grid (:meth:`Tile.coarse_projection`) does not depend on
-the scene, so it is computed once per cell and satellite position and kept
-(up to :data:`COARSE_CACHE_BYTES`).
+image is None), never dropped; so is, with ``max_sza``, a cell whose centre
+has a solar zenith angle above ``max_sza`` degrees at the scene's scan start.
+The exact coarse mapping of each tile to the satellite's fixed grid
+(:meth:`Tile.coarse_projection`) does not depend on the scene, so it is
+computed once per cell and satellite position and kept (up to
+:data:`COARSE_CACHE_BYTES`).
 """
 from __future__ import annotations
 
@@ -89,6 +91,9 @@ class GridSampler(Sampler):
         ``{stage: [composite paths]}``.
     method:
         tile interpolation, ``"bilinear"`` (default) or ``"nearest"``.
+    max_sza:
+        largest solar zenith angle (degrees) at a cell's centre, at the
+        scene's scan start, for the cell to be valid (None: no limit).
 
     Attributes
     ----------
@@ -113,8 +118,11 @@ class GridSampler(Sampler):
     tile_types = ("tile",)
 
     def __init__(self, domain: Sequence[float], tile_size: float, tile_pixels: int, stride: float,
-                 scenes: Mapping[str, Sequence[str]], method: str = "bilinear") -> None:
+                 scenes: Mapping[str, Sequence[str]], method: str = "bilinear",
+                 max_sza: float | None = None) -> None:
         super().__init__(scenes, seed=0)
+        self.max_sza = None if max_sza is None else self.checked_max_sza(max_sza)
+        self._dark: dict[str, np.ndarray] = {}
         self.domain = check_bbox(domain)
         tile_size, stride = float(tile_size), float(stride)
         if not (math.isfinite(tile_size) and tile_size > 0):
@@ -295,7 +303,10 @@ class GridSampler(Sampler):
         valid = np.zeros(len(cells), bool)
         done: dict[int, np.ndarray] = {}
         rows, cols, mapped = [], [], []
+        dark = self.dark_cells(reader.time)
         for k, cell in enumerate(cells):
+            if dark is not None and dark[int(cell)]:
+                continue  # beyond max_sza: invalid
             tile, proj = self.tile(int(cell)), self._projection(grid, int(cell))
             if proj is False:  # partly off the disk: the exact per-pixel mapping
                 image = reader.tile_planes(tile, self.method)
@@ -331,6 +342,27 @@ class GridSampler(Sampler):
             np.zeros((0, n_ch, self.tile_pixels, self.tile_pixels), np.float32)
         return valid, images
 
+    @staticmethod
+    def checked_max_sza(v) -> float:
+        """``v`` as a float; ``ValueError`` unless 0 < v <= 180 (degrees)."""
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 < float(v) <= 180:
+            raise ValueError(f"max_sza {v!r} must be a solar zenith angle 0 < max_sza <= 180 (degrees) or None")
+        return float(v)
+
+    def dark_cells(self, time: str) -> np.ndarray | None:
+        """``(n_cells,)`` bool: cells whose centre's solar zenith angle exceeds
+        :attr:`max_sza` at ``time`` (ISO 8601, UTC; a composite's scan start),
+        or None without a limit (cached per time)."""
+        if self.max_sza is None:
+            return None
+        dark = self._dark.get(time)
+        if dark is None:
+            from ..abi.solar import solar_zenith_angle
+
+            t = np.datetime64(time.rstrip("Z"), "ns")
+            dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()
+        return dark
+
     def _projection(self, grid: FixedGrid, cell: int):
         """The cell's mapping to ``grid`` as :meth:`Tile.scan_angles` computes it (cached):
         ``("coarse", px, py)`` to upsample, ``("exact", x, y)`` scan angles of
@@ -356,6 +388,7 @@ class GridSampler(Sampler):
         # worker processes rebuild their own caches
         state = self.__dict__.copy()
         state["_coarse"], state["_n_coarse"] = {}, 0
+        state["_dark"] = {}
         state.pop("_tiles", None)
         return state
 

@@ -15,10 +15,21 @@ A tile that touches masked (space, bad-quality) pixels or leaves the domain
 is redrawn; after ``max_tries`` failed draws for one triplet the run stops
 with an error saying the domain cannot fit the tiles. Scenes are split into
 train and study by date (:func:`split_scenes`).
+
+Daylight (``max_sza``): with a solar zenith angle limit (``settings.max_sza``,
+or the recipe's default ``Recipe.max_sza``: 80 degrees for true colour and
+the reflective bands, none for infrared bands), a tile whose centre has a
+solar zenith angle above the limit at the scene's scan start (or, with
+``max_sza_fraction``, more than that fraction of a 9 x 9 grid of its
+pixels) is redrawn like a masked one. Scenes in which no point of the
+domain is within the limit are left out beforehand with a warning
+(:func:`daylit_scenes`), and when none is left the run stops with a
+one-line "no daylit tiles" error.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from typing import Mapping, Sequence
 
@@ -30,7 +41,16 @@ from ..composites.reader import open_composite
 from ..tiles import Tile
 from .base import DrawnTile, Sampler
 
-__all__ = ["TripletSampler", "split_scenes", "check_tile_fits"]
+__all__ = ["TripletSampler", "split_scenes", "check_tile_fits", "effective_max_sza", "daylit_scenes",
+           "tile_is_daylit"]
+
+log = logging.getLogger(__name__)
+#: points along each side of the lat/lon grid over the domain on which a
+#: scene's smallest solar zenith angle is found (:func:`daylit_scenes`)
+DOMAIN_SZA_POINTS = 17
+#: points along each side of the grid of a tile's pixels on which its
+#: fraction beyond ``max_sza`` is found (``max_sza_fraction``)
+TILE_SZA_POINTS = 9
 
 
 def _geod():
@@ -110,6 +130,111 @@ def _uniform_centre(rng: np.random.Generator, domain, tile_size: float) -> tuple
     return float(lat), float(lon)
 
 
+# -----------------------------------------------------------------------------
+# daylight
+# -----------------------------------------------------------------------------
+def effective_max_sza(params: TripletSettings) -> float | None:
+    """The solar zenith angle limit (degrees) of a dataset: ``params.max_sza``
+    or, when None, the default of its recipe (``Recipe.max_sza``; None: no limit)."""
+    if params.max_sza is not None:
+        return float(params.max_sza)
+    from ..composites.recipes import get_recipe
+
+    limit = get_recipe(getattr(params, "recipe", "truecolor")).max_sza
+    return None if limit is None else float(limit)
+
+
+def _scan_time(path: str) -> np.datetime64:
+    return np.datetime64(open_composite(path).time.rstrip("Z"), "ns")
+
+
+def _domain_min_sza(domain, time: np.datetime64) -> float:
+    """Smallest solar zenith angle (degrees) over a lat/lon grid of the domain
+    (corners, edges and inside, :data:`DOMAIN_SZA_POINTS` a side) at ``time``."""
+    from ..abi.solar import solar_zenith_angle
+
+    lon_min, lat_min, lon_max, lat_max = domain
+    lat = np.linspace(lat_min, lat_max, DOMAIN_SZA_POINTS)[:, None]
+    lon = np.linspace(lon_min, lon_max, DOMAIN_SZA_POINTS)[None, :]
+    return float(np.min(solar_zenith_angle(time, lat, lon)))
+
+
+def tile_is_daylit(tile: Tile, time: np.datetime64, max_sza: float, fraction: float | None = None) -> bool:
+    """Whether ``tile`` is within the solar zenith angle limit ``max_sza``
+    (degrees) at ``time``: its centre's angle (``fraction`` None), or at most
+    ``fraction`` of a :data:`TILE_SZA_POINTS` x :data:`TILE_SZA_POINTS`
+    grid of its pixel centres beyond the limit."""
+    from ..abi.solar import solar_zenith_angle
+
+    if fraction is None:
+        return bool(solar_zenith_angle(time, tile.lat0, tile.lon0) <= max_sza)
+    u, _ = tile.local_coords()
+    pick = np.linspace(0, tile.n - 1, min(TILE_SZA_POINTS, tile.n)).round().astype(int)
+    g = u[pick]
+    lat, lon = tile.latlon(*np.meshgrid(g, -g))
+    beyond = solar_zenith_angle(time, lat, lon) > max_sza
+    return bool(np.mean(beyond) <= fraction)
+
+
+def _no_daylight(params: TripletSettings, limit: float, stage: str, paths: Sequence[str], smallest) -> ValueError:
+    lo = min(smallest, key=lambda v: v[0]) if smallest else (float("nan"), "")
+    return ValueError(
+        f"no daylit tiles: the solar zenith angle at every point of the domain {tuple(params.domain)} "
+        f"exceeds --max-sza {limit:g} degrees in all {len(paths)} {stage} scene(s) (the smallest is "
+        f"{lo[0]:.1f} degrees, at {lo[1]}); use an infrared recipe (--recipe C13) or daytime scenes "
+        f"(or a larger --max-sza)")
+
+
+def _daylit_indices(params: TripletSettings, scenes: Mapping[str, Sequence[str]], warn: bool = True
+                    ) -> dict[str, list[int]]:
+    """``{stage: indices of its scenes with a point of the domain within the
+    limit}`` (all of them without a limit); raises the "no daylit tiles"
+    ``ValueError`` for a stage that has scenes and triplets to draw but no daylit scene."""
+    limit = effective_max_sza(params)
+    if limit is None:
+        return {s: list(range(len(v))) for s, v in scenes.items()}
+    need = {"train": params.n_train, "study": params.n_study}
+    out = {}
+    for stage, paths in scenes.items():
+        keep, smallest = [], []
+        for i, p in enumerate(paths):
+            t = _scan_time(str(p))
+            z = _domain_min_sza(params.domain, t)
+            smallest.append((z, str(t)[:19]))
+            if z <= limit:
+                keep.append(i)
+        if paths and not keep and need.get(stage, 1) > 0:
+            raise _no_daylight(params, limit, stage, paths, smallest)
+        if params.distant == "other_scene" and need.get(stage, 1) > 0 and len(keep) == 1 < len(paths):
+            raise ValueError(
+                f"the {stage} split has 1 daylit scene (of {len(paths)}; the others exceed --max-sza "
+                f"{limit:g} degrees over the domain) but distant tiles must come from another scene: "
+                f"use daytime scenes, distant='same_scene' (--distant same_scene) or an infrared recipe "
+                f"(--recipe C13)")
+        if warn:
+            for i, p in enumerate(paths):
+                if i not in keep:
+                    log.warning("%s: left out: the solar zenith angle over the domain is %.1f degrees or more "
+                                "at its scan start %s, beyond --max-sza %g", p, smallest[i][0], smallest[i][1],
+                                limit)
+        out[stage] = keep
+    return out
+
+
+def daylit_scenes(params: TripletSettings, scenes: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """``scenes`` (``{stage: [composite paths]}``) without the scenes in
+    which no point of the domain (a grid of :data:`DOMAIN_SZA_POINTS` a side)
+    has a solar zenith angle within the dataset's limit
+    (:func:`effective_max_sza`) at the scan start; each one left out is
+    logged as a warning.
+
+    Raises ``ValueError`` ("no daylit tiles: ...") when a stage with
+    triplets to draw keeps no scene, or keeps one where distant tiles must
+    come from another scene."""
+    idx = _daylit_indices(params, scenes)
+    return {s: [scenes[s][i] for i in idx[s]] for s in scenes}
+
+
 class TripletSampler(Sampler):
     """Random triplets (anchor, neighbour, distant) from each stage's composites.
 
@@ -128,20 +253,36 @@ class TripletSampler(Sampler):
     def __init__(self, settings: TripletSettings, scenes: Mapping[str, Sequence[str]]) -> None:
         super().__init__(scenes, seed=settings.seed)
         self.settings = settings
+        #: the solar zenith angle limit (degrees; None: none) and, per stage,
+        #: the scenes that have a point of the domain within it
+        self.max_sza = effective_max_sza(settings)
+        self.daylit = _daylit_indices(settings, self.scenes)
 
     def sample(self, stage: str, index: int) -> dict[str, DrawnTile]:
         """Draw triplet ``index`` of ``stage``: ``{"anchor", "neighbor", "distant"}``,
         each a :class:`DrawnTile` with its scene index into ``self.scenes[stage]``.
         Deterministic in ``(seed, stage, index)``."""
-        return _draw(self.settings, self.scenes[stage], stage, index, self.rng(stage, index))
+        return _draw(self.settings, self.scenes[stage], stage, index, self.rng(stage, index),
+                     self.daylit[stage], self.max_sza)
 
 
 def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
-          rng: np.random.Generator) -> dict[str, DrawnTile]:
-    n_sc = len(scenes)
+          rng: np.random.Generator, daylit: Sequence[int] | None = None,
+          max_sza: float | None = None) -> dict[str, DrawnTile]:
+    # scenes are drawn from ``daylit`` (all of them without a limit: the same
+    # draws as before the limit existed)
+    daylit = list(range(len(scenes))) if daylit is None else list(daylit)
     size, n, dom = params.tile_size, params.tile_pixels, params.domain
     geod = _geod()
     tries = 0
+    times: dict[int, np.datetime64] = {}
+
+    def dark(t: Tile, scene: int) -> bool:
+        if max_sza is None:
+            return False
+        if scene not in times:
+            times[scene] = _scan_time(scenes[scene])
+        return not tile_is_daylit(t, times[scene], max_sza, params.max_sza_fraction)
 
     def draw_uniform(scene: int, avoid: Tile | None = None) -> DrawnTile | None:
         nonlocal tries
@@ -153,7 +294,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
                 if dist < params.distant_min_distance * size:
                     continue
             t = Tile(lat, lon, size, n)
-            if not _inside(t, dom):
+            if not _inside(t, dom) or dark(t, scene):
                 continue
             img = open_composite(scenes[scene]).tile(t, params.method)
             if img is not None:
@@ -161,7 +302,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
         return None
 
     while tries < params.max_tries:
-        a_scene = int(rng.integers(n_sc))
+        a_scene = daylit[int(rng.integers(len(daylit)))]
         anchor = draw_uniform(a_scene)
         if anchor is None:
             break
@@ -173,7 +314,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
             az = rng.uniform(-180.0, 180.0)
             lon, lat, _ = geod.fwd(anchor.tile.lon0, anchor.tile.lat0, az, params.neighbor_distance * size)
             t = Tile(float(lat), float((lon + 180) % 360 - 180), size, n)
-            if not _inside(t, dom):
+            if not _inside(t, dom) or dark(t, a_scene):
                 continue
             img = open_composite(scenes[a_scene]).tile(t, params.method)
             if img is not None:
@@ -182,9 +323,8 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
         if neighbor is None:
             continue
         if params.distant == "other_scene":
-            d_scene = int(rng.integers(n_sc - 1))
-            d_scene += d_scene >= a_scene
-            distant = draw_uniform(d_scene)
+            others = [s for s in daylit if s != a_scene]
+            distant = draw_uniform(others[int(rng.integers(len(others)))])
         else:
             distant = draw_uniform(a_scene, avoid=anchor.tile)
         if distant is None:
@@ -193,6 +333,8 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
     raise RuntimeError(
         f"{stage} triplet {idx}: no valid triplet in {params.max_tries} draws: tiles of "
         f"{size / 1e3:g} km keep touching masked/space pixels or leaving the domain {dom}"
+        + (f" or lying where the solar zenith angle exceeds --max-sza {max_sza:g} degrees"
+           if max_sza is not None else "")
         + (f" (neighbour at {params.neighbor_distance:g} tile sizes, distant >= "
            f"{params.distant_min_distance:g} tile sizes away in the same scene)"
            if params.distant == "same_scene" else "")
