@@ -16,9 +16,23 @@ Registered here:
 
       green = 0.45 * red + 0.10 * veggie + 0.45 * blue
 
-  stored as linear reflectances (red, green, blue);
-- ``C01`` .. ``C06``: one band's reflectance factor (units ``"1"``);
-- ``C07`` .. ``C16``: one band's brightness temperature (K).
+  stored as linear reflectances (red, green, blue), sun-zenith corrected
+  (``sunz=True``: divided by the cosine of the solar zenith angle) and
+  sampled where the solar zenith angle is at most :data:`DAYLIGHT_MAX_SZA`
+  (80 degrees, ``max_sza``);
+- ``C01`` .. ``C06``: one band's reflectance factor (units ``"1"``; not
+  sun-zenith corrected unless asked, ``max_sza`` 80 degrees);
+- ``C07`` .. ``C16``: one band's brightness temperature (K; no solar
+  zenith limit).
+
+Band lists: :func:`get_recipe` also takes a list of bands, ``"C13+C14+C15"``
+(the canonical name), ``"C13,C14,C15"`` or ``"13,14,15"``, and builds (once
+per process, without registering it) a recipe of one channel per band, in
+the order given (:func:`band_list_recipe`). Its channels may mix units
+(reflectance factor ``"1"`` and brightness temperature ``"K"``): the
+variable's ``channel_units`` attribute gives one units string per channel
+(space separated) and ``units`` is the common one, or ``"mixed"``;
+:func:`channel_units` reads them for any recipe.
 
 A recipe's name is the composite's ``kind``: it names the cache folder
 (``{name}_{res}km``), the ``kind`` attribute of the fingerprint and the
@@ -37,6 +51,7 @@ from .enhance import GAMMA
 
 __all__ = [
     "CloudMask",
+    "DAYLIGHT_MAX_SZA",
     "TRUECOLOR_BANDS",
     "GREEN_FRACTIONS",
     "RECIPE_VERSION",
@@ -44,6 +59,8 @@ __all__ = [
     "register_recipe",
     "get_recipe",
     "list_recipes",
+    "band_list_recipe",
+    "channel_units",
     "simulated_green",
 ]
 
@@ -53,6 +70,13 @@ TRUECOLOR_BANDS = (1, 2, 3)
 GREEN_FRACTIONS = {"red": 0.45, "veggie": 0.10, "blue": 0.45}
 #: bump when the recipe changes, so cached composites are rebuilt
 RECIPE_VERSION = 1
+#: the largest solar zenith angle (degrees) at which tiles of the reflective
+#: recipes are sampled and map cells are valid (``Recipe.max_sza``): below
+#: 80 degrees ``1 / cos(SZA)`` (at most 5.8) still makes the plane-parallel
+#: sun-zenith correction meaningful; beyond it long slant paths (Rayleigh
+#: scattering, the Earth's curvature) and cloud shadows dominate the image,
+#: so tiles near the terminator would not look like the same clouds at noon.
+DAYLIGHT_MAX_SZA = 80.0
 #: ABI band numbers; bands 1-6 are reflective, 7-16 emissive
 _ABI_BANDS = range(1, 17)
 _FIRST_EMISSIVE = 7
@@ -256,7 +280,8 @@ def register_recipe(recipe: Recipe, overwrite: bool = False) -> Recipe:
 def get_recipe(kind: Kind) -> Recipe:
     """The recipe for a composite ``kind``: a registered name (any case;
     ``"truecolour"`` and ``"rgb"`` mean ``"truecolor"``), an ABI band number
-    1-16 (``13`` or ``"13"`` means ``"C13"``) or a :class:`Recipe`.
+    1-16 (``13`` or ``"13"`` means ``"C13"``), a band list (``"C13+C14"``,
+    ``"C13,C14"``, ``"13,14"``: :func:`band_list_recipe`) or a :class:`Recipe`.
 
     Raises ``ValueError`` for anything else.
     """
@@ -266,16 +291,98 @@ def get_recipe(kind: Kind) -> Recipe:
         found = _lookup(kind)
         if found is not None:
             return found
+        listed = _parse_band_list(kind)
+        if listed is not None:
+            return band_list_recipe(listed)
     try:
         band = int(kind)
     except (TypeError, ValueError):
         raise ValueError(
-            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16, or a registered "
-            f"recipe: {', '.join(_RECIPES)} (register more with register_recipe)"
+            f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16, a band list such as "
+            f"C13+C14+C15, or a registered recipe: {', '.join(_RECIPES)} (register more with register_recipe)"
         ) from None
     if band not in _ABI_BANDS:
         raise ValueError(f"composite band {band} must be an ABI band number 1-16")
     return _RECIPES[f"C{band:02d}"]
+
+
+#: recipes of band lists, built on first use (not registered): {bands: recipe}
+_BAND_LISTS: dict[tuple[int, ...], Recipe] = {}
+_BAND_ITEM = re.compile(r"\s*[Cc]?0*(\d{1,2})\s*")
+
+
+def _parse_band_list(text: str) -> tuple[int, ...] | None:
+    """The bands of a band list ``"C13+C14"``, ``"C13,C14"``, ``"13, 14"``;
+    None when ``text`` is not one (e.g. a recipe name)."""
+    if "+" not in text and "," not in text:
+        return None
+    parts = re.split(r"[+,]", text.strip().strip("+,"))
+    matches = [_BAND_ITEM.fullmatch(p) for p in parts]
+    if not all(matches):
+        return None
+    return tuple(int(m.group(1)) for m in matches)  # type: ignore[union-attr]
+
+
+def band_list_recipe(bands) -> Recipe:
+    """The recipe of one channel per ABI band of ``bands`` (in that order):
+    name ``"C13+C14+C15"``, variable ``"C13_C14_C15"``, channels ``("C13",
+    "C14", "C15")``, each band's calibrated values (reflectance factor for
+    bands 1-6, brightness temperature in K for 7-16) as read. ``units`` is
+    the bands' common units or ``"mixed"``; the ``channel_units`` attribute
+    gives each channel's. ``sunz`` is on when it is for any band's own
+    recipe, ``max_sza`` is the smallest of theirs (a reflective band limits
+    the whole list to daylight) and the cloud mask is that of the first band
+    whose recipe has one. One band gives its registered recipe (``C13``).
+
+    Raises ``ValueError`` for a band outside 1-16, a repeated band or an empty list.
+    """
+    try:
+        bands = tuple(int(b) for b in ([bands] if isinstance(bands, (int, np.integer)) else bands))
+    except (TypeError, ValueError):
+        raise ValueError(f"band list {bands!r} must be ABI band numbers 1-16, e.g. (13, 14, 15)") from None
+    bad = [b for b in bands if b not in _ABI_BANDS]
+    if bad or not bands or len(set(bands)) != len(bands):
+        raise ValueError(f"band list {bands} must hold distinct ABI band numbers 1-16, e.g. C13+C14+C15")
+    if len(bands) == 1:
+        return _RECIPES[f"C{bands[0]:02d}"]
+    found = _BAND_LISTS.get(bands)
+    if found is not None:
+        return found
+    singles = [_RECIPES[f"C{b:02d}"] for b in bands]
+    names = tuple(r.name for r in singles)
+    units = tuple(r.units for r in singles)
+    mask = next(((k, r.cloud_mask) for k, r in enumerate(singles) if r.cloud_mask is not None), None)
+    limits = [r.max_sza for r in singles if r.max_sza is not None]
+    what = sorted({"brightness temperature (K)" if u == "K" else "reflectance factor" for u in units})
+    recipe = Recipe(
+        name="+".join(names),
+        bands=bands,
+        variable="_".join(names),
+        channels=names,
+        units=units[0] if len(set(units)) == 1 else "mixed",
+        long_name=f"ABI bands {', '.join(map(str, bands))}: {' and '.join(what)}",
+        attrs={"channel_units": " ".join(units)},
+        description="one channel per band: " + ", ".join(f"{n} ({_WAVELENGTH_UM[b]:g} um)"
+                                                         for n, b in zip(names, bands)),
+        sunz=any(r.sunz for r in singles),
+        max_sza=min(limits) if limits else None,
+        cloud_mask=None if mask is None else CloudMask(mask[0], mask[1].above, mask[1].below,
+                                                      f"channel {names[mask[0]]}: {mask[1].description}"),
+    )
+    _BAND_LISTS[bands] = recipe
+    return recipe
+
+
+def channel_units(recipe: Kind) -> tuple[str, ...]:
+    """The units of each output plane of ``recipe`` (its ``channel_units``
+    attribute, or ``units`` for every plane)."""
+    r = get_recipe(recipe)
+    given = r.attrs.get("channel_units")
+    units = tuple(str(given).split()) if given else (r.units,) * r.n_planes
+    if len(units) != r.n_planes:
+        raise ValueError(f"recipe {r.name!r}: channel_units {given!r} names {len(units)} channels but it has "
+                         f"{r.n_planes} planes")
+    return units
 
 
 def list_recipes() -> list[Recipe]:
@@ -307,7 +414,52 @@ register_recipe(Recipe(
     # band 2 -> red, band 3 (veggie) -> green (then the simulated green), band 1 -> blue
     read_into={2: 0, 3: 1, 1: 2},
     description="CIMSS natural true colour: red C02, simulated green, blue C01 (reflectance factor)",
+    # sun-zenith corrected: tiles of mornings, noons and evenings look alike
+    sunz=True,
+    max_sza=DAYLIGHT_MAX_SZA,
+    # the synthetic scenes' own definition of cloud (band-2 reflectance
+    # factor > 0.10, convml_tt.data.synthetic.CLOUD_REFLECTANCE_THRESHOLD); the
+    # sun-zenith corrected clear ocean is ~0.03-0.07 at 0.64 um, marine Sc > 0.2
+    cloud_mask=CloudMask("red", above=0.10, description=(
+        "red (C02, 0.64 um) reflectance > 0.10: the synthetic scenes' cloud definition; clear ocean "
+        "0.03-0.07, stratocumulus > 0.2 (docs/organisation.md)")),
 ))
+#: cloud masks of the one-band recipes (docs/organisation.md): thresholds from
+#: the real GOES-17 scan of 2019-10-27 20:00 UTC off California (2 km): clear
+#: ocean vs marine stratocumulus (low cloud) vs the frontal high cloud over it
+_BAND_CLOUD_MASKS = {
+    1: CloudMask(above=0.16, description="reflectance > 0.16: above the Rayleigh-bright clear ocean (0.115-0.129 "
+                 "in the real scan, not sun-zenith corrected); low cloud >= 0.20; smoke (0.13-0.20) partly counts"),
+    2: CloudMask(above=0.10, description="reflectance > 0.10: the synthetic scenes' cloud definition (band 2)"),
+    3: CloudMask(above=0.10, description="reflectance > 0.10: clear ocean 0.02-0.03, low cloud >= 0.14 in the real "
+                 "scan (vegetated land is bright too: ocean scenes)"),
+    4: CloudMask(above=0.02, description="reflectance > 0.02: 1.37 um sees only high cloud (real scan: clear "
+                 "and low cloud <= 0.012, high cloud >= 0.09)"),
+    5: CloudMask(above=0.08, description="reflectance > 0.08: clear ocean ~0.01, low cloud >= 0.12 in the real scan"),
+    6: CloudMask(above=0.05, description="reflectance > 0.05: clear ocean ~0.006, low cloud >= 0.06 in the real scan"),
+    # window bands: 3.5 K below the real scan's clear-ocean median (C11 286.6,
+    # C13 288.5, C14 288.7, C15 287.2 K; marine Sc tops 280-288 K)
+    11: CloudMask(below=283.0, description="BT < 283 K: 3.5 K below the clear ocean (286.6 K) of the real scan"),
+    13: CloudMask(below=285.0, description="BT < 285 K: 3.5 K below the clear ocean (288.5 K) of the real scan; "
+                  "marine Sc tops 280-288 K (regional: tropical clear sky is ~296 K)"),
+    14: CloudMask(below=285.0, description="BT < 285 K: 3.5 K below the clear ocean (288.7 K) of the real scan"),
+    15: CloudMask(below=284.0, description="BT < 284 K: 3.5 K below the clear ocean (287.2 K) of the real scan"),
+    # absorbing bands see only cloud above the absorber: high-cloud masks,
+    # midway between the real scan's high cloud (95th percentile) and its
+    # clear sky / low cloud (5th percentile)
+    7: CloudMask(below=280.0, description="BT < 280 K: high cloud only (by day 3.9 um low cloud reflects sunlight "
+                 "and looks warmer than the sea: 302 K vs 289 K in the real scan)"),
+    8: CloudMask(below=231.0, description="BT < 231 K: high cloud only (water vapour band; real scan high cloud "
+                 "<= 227 K, clear/low >= 234 K)"),
+    9: CloudMask(below=241.0, description="BT < 241 K: high cloud only (water vapour band; real scan high cloud "
+                 "<= 234 K, clear/low >= 249 K)"),
+    10: CloudMask(below=250.0, description="BT < 250 K: high cloud only (water vapour band; real scan high cloud "
+                  "<= 239 K, clear/low >= 261 K)"),
+    12: CloudMask(below=247.0, description="BT < 247 K: high cloud only (ozone band; real scan high cloud "
+                  "<= 239 K, clear/low >= 256 K)"),
+    16: CloudMask(below=252.0, description="BT < 252 K: high cloud only (CO2 band; real scan high cloud "
+                  "<= 240 K, clear/low >= 266 K)"),
+}
 for _b in _ABI_BANDS:
     _bt = _b >= _FIRST_EMISSIVE
     _what = "brightness temperature" if _bt else "reflectance factor"
@@ -317,5 +469,9 @@ for _b in _ABI_BANDS:
         units="K" if _bt else "1",
         long_name=f"ABI band {_b} {_what}",
         description=f"ABI band {_b} ({_WAVELENGTH_UM[_b]:g} um) {_what}",
+        # reflective bands stay the plain reflectance factor (sunz off) but are
+        # only sampled in daylight; infrared bands day and night
+        max_sza=None if _bt else DAYLIGHT_MAX_SZA,
+        cloud_mask=_BAND_CLOUD_MASKS[_b],
     ))
 del _b, _bt, _what
