@@ -125,7 +125,8 @@ def test_round_trip_reflectance_within_packing_precision(synthetic_scenes):
     for band, path in scene.files.items():
         ds = read_abi(path, band=band)
         refl = calibrate(ds).values
-        want = fields.reflectance[band]
+        # the radiance carries cos(solar zenith angle) of the scan time and place
+        want = fields.reflectance[band] * syn.illumination(fields.geometry, fields.resolution_km[band], scene.time)
         assert refl.shape == want.shape
         kappa0 = float(ds["kappa0"])
         step = syn.BAND_CONSTANTS[band][3] * kappa0  # reflectance of one count
@@ -434,7 +435,7 @@ def test_off_disk_centre_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="count"):
         syn.write_synthetic_scenes(tmp_path, T0, count=0, progress=False)
     with pytest.raises(ValueError, match="band"):
-        syn.write_synthetic_scenes(tmp_path, T0, count=1, bands=(13,), size_km=20, progress=False)
+        syn.write_synthetic_scenes(tmp_path, T0, count=1, bands=(14,), size_km=20, progress=False)
     with pytest.raises(ValueError, match="satellite"):
         syn.write_synthetic_scenes(tmp_path, T0, count=1, satellite=15, progress=False)
 

@@ -61,9 +61,17 @@ beside the band files (its name does not start with ``OR_ABI``, so catalogue
 queries skip it), holds ``regime`` (int8, ``-1`` off the Earth's disk) on
 the 1 km grid of the scene.
 
+Sunlight: the reflectance fields are the pattern with the Sun overhead;
+the radiance written carries the cosine of the solar zenith angle of each
+pixel at the scan start (:func:`illumination`), as a real scene does, so
+the sun-zenith-corrected composites (true colour by default) give back the
+pattern and the uncorrected reflectance factor is ``pattern * cos(SZA)``
+(the default scenes, 14:00 UTC near 15N 50W, are lit at SZA ~40-50 degrees).
+
 Round trips (tested): reflectance read back through
-:func:`convml_tt.data.abi.calibrate` equals the generated field within half
-a packing step (band 1: ~6e-4, band 2: 1.5e-4, band 3: ~6e-4); satpy's
+:func:`convml_tt.data.abi.calibrate` equals the generated field times
+``illumination`` within half a packing step (band 1: ~6e-4, band 2:
+1.5e-4, band 3: ~6e-4); satpy's
 ``abi_l1b`` reader (0.60) opens the files, its reflectances (percent) agree
 with ``convml_tt.data.abi`` to float32 rounding (relative 1e-5; measured
 max 8e-6 %) and its longitudes/latitudes within 1e-5 degrees (measured
@@ -103,7 +111,7 @@ from .regimes import (
     load_regime_labels,
     regime_at,
 )
-from .scenes import SyntheticScene, write_synthetic_scenes
+from .scenes import SyntheticScene, illumination, write_synthetic_scenes
 
 __all__ = [
     "REGIMES",
@@ -118,6 +126,7 @@ __all__ = [
     "DayToDay",
     "day_to_day",
     "write_synthetic_scenes",
+    "illumination",
     "write_abi_l1b",
     "load_regime_labels",
     "regime_at",

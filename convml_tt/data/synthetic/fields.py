@@ -37,7 +37,7 @@ import numpy as np
 
 from ...config import SceneSettings
 from .geometry import _EARTH_RADIUS_KM, SectorGeometry, _latlon_on_grid, _pixel_km, sector_geometry
-from .l1b import _J2000, BAND_CONSTANTS
+from .l1b import _J2000, BAND_CONSTANTS, EMISSIVE_CONSTANTS
 from .regimes import _BRIGHTNESS, CLOUD_FRACTION, CLOUD_REFLECTANCE_THRESHOLD, REGIMES
 from .textures import _block_mean, _hash_uniform, _shade, _texture, _Texturer
 
@@ -63,6 +63,13 @@ DRIFT_EPOCH = dt.datetime(2000, 1, 1, 12)
 OCEAN_REFLECTANCE = {1: 0.085, 2: 0.045, 3: 0.020, 4: 0.005, 5: 0.012, 6: 0.008}
 #: multiplier of the cloud reflectance by band (clouds are nearly grey)
 CLOUD_GAIN = {1: 0.97, 2: 1.0, 3: 0.98, 4: 0.02, 5: 0.70, 6: 0.45}
+#: band-13 brightness temperature of the clear-sky tropical ocean, K (SST ~300 K
+#: seen through the moist boundary layer)
+CLEAR_SKY_BT = 296.0
+#: band-13 brightness temperature of opaque shallow-cloud tops (~2 km), K
+CLOUD_TOP_BT = 282.0
+#: cloud reflectance at which a cloud is opaque at 10.3 um
+OPAQUE_CLOUD_REFLECTANCE = 0.6
 
 
 # -----------------------------------------------------------------------------
@@ -210,6 +217,10 @@ class SceneFields:
         nominal resolution of the label grid.
     day:
         the scene's day-to-day factors (:class:`DayToDay`).
+    brightness_temperature:
+        emissive band (13) -> brightness temperature, K, float32 ``(ny, nx)``
+        on the band's grid (NaN off the Earth's disk): :data:`CLEAR_SKY_BT`
+        over the ocean, colder where cloudy (:func:`cloud_brightness_temperature`).
     """
 
     time: dt.datetime
@@ -222,6 +233,7 @@ class SceneFields:
     region_km: float = 0.0
     day: DayToDay | None = None
     meta: dict = field(default_factory=dict)
+    brightness_temperature: dict[int, np.ndarray] = field(default_factory=dict)
 
     def xy(self, band: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scan angles (rad) of a band's grid, or of the label grid."""
@@ -230,12 +242,26 @@ class SceneFields:
 
 
 def _band_resolution(band: int, resolution_km: float | None) -> float:
-    if band not in BAND_CONSTANTS:
+    if band not in BAND_CONSTANTS and band not in EMISSIVE_CONSTANTS:
         raise ValueError(
-            f"band {band!r} is not a reflective ABI band this module can synthesise: "
-            f"expected one of {tuple(BAND_CONSTANTS)}"
+            f"band {band!r} is not an ABI band this module can synthesise: "
+            f"expected one of {tuple(BAND_CONSTANTS) + tuple(EMISSIVE_CONSTANTS)}"
         )
-    return BAND_CONSTANTS[band][1] if resolution_km is None else float(resolution_km)
+    if resolution_km is not None:
+        return float(resolution_km)
+    return BAND_CONSTANTS[band][1] if band in BAND_CONSTANTS else EMISSIVE_CONSTANTS[band][1]
+
+
+def cloud_brightness_temperature(cloud: np.ndarray) -> np.ndarray:
+    """Band-13 (10.3 um) brightness temperature (K, float32) of pixels whose
+    cloud reflectance (the cloud part of the band-2 reflectance factor, 0
+    for clear sky) is ``cloud``: :data:`CLEAR_SKY_BT` for clear sky, falling
+    linearly to :data:`CLOUD_TOP_BT` as the cloud thickens to reflectance
+    :data:`OPAQUE_CLOUD_REFLECTANCE` (thicker clouds are opaque and reach
+    higher: colder tops), a simple emissivity-weighted mix of surface and
+    cloud-top emission for shallow trade-wind clouds (tops at 1-2 km)."""
+    eps = np.clip(np.asarray(cloud, np.float32) / np.float32(OPAQUE_CLOUD_REFLECTANCE), 0.0, 1.0)
+    return (np.float32(CLEAR_SKY_BT) - eps * np.float32(CLEAR_SKY_BT - CLOUD_TOP_BT)).astype(np.float32)
 
 
 def _scene_rng(seed: int, time: dt.datetime, stream: int = 0) -> np.random.Generator:
@@ -346,6 +372,11 @@ def make_scene_fields(
     if up > 1:
         fine_off = np.repeat(np.repeat(fine_off, up, 0), up, 1)
     for b in bands:
+        if b in EMISSIVE_CONSTANTS:  # brightness temperature: colder where cloudy
+            bt = cloud_brightness_temperature(cloud) + np.float32(0.3) * (ocean_var / np.float32(0.004))
+            bt[fine_off] = np.nan
+            fields.brightness_temperature[b] = _block_mean(bt.astype(np.float32), int(round(band_res[b] / fine_res)))
+            continue
         ocean = OCEAN_REFLECTANCE[b] * (1.0 + ocean_var / 0.045 * 0.5)
         refl = ocean + CLOUD_GAIN[b] * cloud * (1.0 - ocean)
         refl = refl.astype(np.float32)

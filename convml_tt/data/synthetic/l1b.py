@@ -27,7 +27,7 @@ from ..abi import FixedGrid
 from .geometry import SATELLITE_POSITIONS
 from .textures import _hash_uniform
 
-__all__ = ["BAND_CONSTANTS", "SCAN_SECONDS", "SCENE_IDS", "CHUNK", "earth_sun_distance_au", "kappa0_for", "write_abi_l1b"]
+__all__ = ["BAND_CONSTANTS", "EMISSIVE_CONSTANTS", "brightness_temperature_to_radiance", "SCAN_SECONDS", "SCENE_IDS", "CHUNK", "earth_sun_distance_au", "kappa0_for", "write_abi_l1b"]
 
 #: per-band constants of real GOES-16 L1b files: (central wavelength um,
 #: nominal resolution km, bit depth, Rad scale_factor, Rad add_offset, esun W m-2 um-1)
@@ -38,6 +38,13 @@ BAND_CONSTANTS: dict[int, tuple[float, float, int, float, float, float]] = {
     4: (1.378, 2.0, 11, 0.07073108, -4.5223684, 360.90176),
     5: (1.61, 1.0, 10, 0.09580004, -3.0596137, 242.54037),
     6: (2.25, 2.0, 10, 0.030088475, -0.9609507, 76.8999),
+}
+#: constants of the emissive bands written, from the real GOES-17 band-13 L1b file
+#: of the shared goes_real data: (central wavelength um, nominal resolution km,
+#: bit depth, Rad scale_factor, Rad add_offset, planck_fk1 (W m-1), planck_fk2 (K),
+#: planck_bc1 (K), planck_bc2)
+EMISSIVE_CONSTANTS: dict[int, tuple[float, float, int, float, float, float, float, float, float]] = {
+    13: (10.33, 2.0, 12, 0.04572892, -1.6443, 10835.6, 1394.12, 0.07786, 0.99974),
 }
 #: scan duration by sector in scan mode 6 (s), as in real file names
 SCAN_SECONDS = {"M1": 7.0, "M2": 7.0, "C": 157.0, "F": 571.0}
@@ -61,6 +68,16 @@ def kappa0_for(band: int, time: dt.datetime) -> tuple[np.float32, np.float32, np
     d = np.float32(earth_sun_distance_au(time))
     kappa0 = np.float32(np.pi * float(d) ** 2 / float(esun))
     return kappa0, esun, d
+
+
+def brightness_temperature_to_radiance(bt, band: int):
+    """Radiance (mW m-2 sr-1 (cm-1)-1) of brightness temperature ``bt`` (K)
+    in emissive ``band``: the inverse of the ABI Planck calibration (PUG
+    5.1.3.6.6) ``bt = (fk2 / ln(fk1 / rad + 1) - bc1) / bc2`` with the band's
+    :data:`EMISSIVE_CONSTANTS`."""
+    fk1, fk2, bc1, bc2 = EMISSIVE_CONSTANTS[band][5:]
+    t_eff = bc1 + bc2 * np.asarray(bt, np.float64)
+    return fk1 / np.expm1(fk2 / t_eff)
 
 
 def _j2000(t: dt.datetime) -> float:
@@ -112,7 +129,8 @@ def write_abi_l1b(
         radiance, W m-2 sr-1 um-1, float ``(ny, nx)``, row 0 north; NaN for
         pixels off the Earth's disk (written as ``_FillValue``, DQF 255).
     band:
-        reflective ABI band, 1-6.
+        reflective ABI band 1-6, or an emissive band of :data:`EMISSIVE_CONSTANTS`
+        (13; ``rad`` then in mW m-2 sr-1 (cm-1)-1, Planck constants written).
     x, y:
         ``(scale_factor, add_offset)`` float32 packing of the scan angles (rad);
         the pixel centres are ``offset + i * scale`` (``y``'s scale negative).
@@ -130,16 +148,22 @@ def write_abi_l1b(
     import netCDF4
 
     path = Path(path)
-    if band not in BAND_CONSTANTS:
-        raise ValueError(f"band {band!r} must be a reflective ABI band 1-6")
-    wavelength, band_res, bits, scale, offset, _ = BAND_CONSTANTS[band]
+    emissive = band in EMISSIVE_CONSTANTS
+    if band not in BAND_CONSTANTS and not emissive:
+        raise ValueError(f"band {band!r} must be a reflective ABI band 1-6 or an emissive band of "
+                         f"{tuple(EMISSIVE_CONSTANTS)}")
+    wavelength, band_res, bits, scale, offset = (EMISSIVE_CONSTANTS[band] if emissive else BAND_CONSTANTS[band])[:5]
     res = band_res if resolution_km is None else float(resolution_km)
     rad = np.asarray(rad)
     if rad.ndim != 2:
         raise ValueError(f"rad must be a 2-d (y, x) array, got shape {rad.shape}")
     ny, nx = rad.shape
     fill = 2**bits - 1
-    kappa0, esun, dsun = kappa0_for(band, start)
+    if emissive:  # real emissive files: esun and kappa0 are fill values
+        kappa0, esun = np.float32(-999.0), np.float32(-999.0)
+        dsun = np.float32(earth_sun_distance_au(start))
+    else:
+        kappa0, esun, dsun = kappa0_for(band, start)
     scale32, offset32 = np.float32(scale), np.float32(offset)
 
     valid = np.isfinite(rad)
@@ -184,13 +208,14 @@ def write_abi_l1b(
                 chunksizes=chunks, fill_value=np.int16(fill),
             )
             v.long_name = "ABI L1b Radiances"
-            v.standard_name = "toa_outgoing_radiance_per_unit_wavelength"
+            v.standard_name = ("toa_outgoing_radiance_per_unit_wavenumber" if emissive
+                               else "toa_outgoing_radiance_per_unit_wavelength")
             v._Unsigned = "true"
             v.sensor_band_bit_depth = np.int8(bits)
             v.valid_range = np.array([0, fill - 1], np.int16)
             v.scale_factor = scale32
             v.add_offset = offset32
-            v.units = "W m-2 sr-1 um-1"
+            v.units = "mW m-2 sr-1 (cm-1)-1" if emissive else "W m-2 sr-1 um-1"
             sp = abs(float(x[0]))
             v.resolution = f"y: {sp:.6f} rad x: {sp:.6f} rad"
             v.coordinates = "band_id band_wavelength t y x"
@@ -331,24 +356,24 @@ def write_abi_l1b(
             c.units = "(W m-2 um-1)-1"
             c.coordinates = "band_id band_wavelength t"
             c[...] = kappa0
-            for name, units in (
+            for k, (name, units) in enumerate((
                 ("planck_fk1", "W m-1"), ("planck_fk2", "K"), ("planck_bc1", "K"), ("planck_bc2", "1"),
-            ):
+            )):
                 c = nc.createVariable(name, "f4", fill_value=np.float32(-999.0))
                 c.long_name = f"wavenumber-dependent coefficient ({name[-3:]}) used in the ABI emissive band monochromatic brightness temperature computation"
                 c.units = units
                 c.coordinates = "band_id band_wavelength t"
-                c[...] = np.float32(np.nan)
+                c[...] = np.float32(EMISSIVE_CONSTANTS[band][5 + k] if emissive else np.nan)
             c = nc.createVariable("earth_sun_distance_anomaly_in_AU", "f4")
             c.long_name = "earth sun distance anomaly in astronomical units"
             c.units = "ua"
             c[...] = dsun
 
             stats = {
-                "min_radiance_value_of_valid_pixels": (good.min() if good.size else np.nan, "W m-2 sr-1 um-1"),
-                "max_radiance_value_of_valid_pixels": (good.max() if good.size else np.nan, "W m-2 sr-1 um-1"),
-                "mean_radiance_value_of_valid_pixels": (good.mean() if good.size else np.nan, "W m-2 sr-1 um-1"),
-                "std_dev_radiance_value_of_valid_pixels": (good.std() if good.size else np.nan, "W m-2 sr-1 um-1"),
+                "min_radiance_value_of_valid_pixels": (good.min() if good.size else np.nan, "mW m-2 sr-1 (cm-1)-1" if emissive else "W m-2 sr-1 um-1"),
+                "max_radiance_value_of_valid_pixels": (good.max() if good.size else np.nan, "mW m-2 sr-1 (cm-1)-1" if emissive else "W m-2 sr-1 um-1"),
+                "mean_radiance_value_of_valid_pixels": (good.mean() if good.size else np.nan, "mW m-2 sr-1 (cm-1)-1" if emissive else "W m-2 sr-1 um-1"),
+                "std_dev_radiance_value_of_valid_pixels": (good.std() if good.size else np.nan, "mW m-2 sr-1 (cm-1)-1" if emissive else "W m-2 sr-1 um-1"),
             }
             for name, (val, units) in stats.items():
                 c = nc.createVariable(name, "f4")
@@ -397,8 +422,10 @@ def write_abi_l1b(
                 "dataset_name": key_name,
                 "iso_series_metadata_id": "a70be540-c38b-11e0-962b-0800200c9a66",
                 "title": "ABI L1b Radiances",
-                "summary": "Single reflective band ABI L1b Radiance Products are digital maps of outgoing radiance values at the top of the atmosphere for visible and near-IR bands.",
-                "keywords": "SPECTRAL/ENGINEERING > VISIBLE WAVELENGTHS > RADIANCE",
+                "summary": ("Single emissive band ABI L1b Radiance Products are digital maps of outgoing radiance values at the top of the atmosphere for IR bands." if emissive else
+                            "Single reflective band ABI L1b Radiance Products are digital maps of outgoing radiance values at the top of the atmosphere for visible and near-IR bands."),
+                "keywords": ("SPECTRAL/ENGINEERING > INFRARED WAVELENGTHS > INFRARED RADIANCE" if emissive else
+                             "SPECTRAL/ENGINEERING > VISIBLE WAVELENGTHS > RADIANCE"),
                 "keywords_vocabulary": "NASA Global Change Master Directory (GCMD) Earth Science Keywords, Version 7.0.0.0.0",
                 "license": "Unclassified data.  Access is restricted to approved users only.",
                 "processing_level": "National Aeronautics and Space Administration (NASA) L1b",

@@ -21,10 +21,29 @@ from ...config import SceneSettings
 from ..goes import ABIKey
 from .fields import DRIFT_KMH, SceneFields, day_to_day, make_scene_fields
 from .geometry import sector_geometry
-from .l1b import _iso, _write_projection, CHUNK, SCAN_SECONDS, kappa0_for, write_abi_l1b
+from .l1b import _iso, _write_projection, CHUNK, SCAN_SECONDS, brightness_temperature_to_radiance, kappa0_for, write_abi_l1b
 from .regimes import CLOUD_FRACTION, REGIMES, label_path_for
 
-__all__ = ["SyntheticScene", "write_synthetic_scenes"]
+__all__ = ["SyntheticScene", "write_synthetic_scenes", "illumination"]
+
+
+def illumination(geom, resolution_km: float, time: dt.datetime) -> np.ndarray:
+    """``max(cos(SZA), 0)`` (float32 ``(ny, nx)``, NaN off the Earth's disk)
+    on the grid of ``geom`` (a :class:`~.geometry.SectorGeometry`) at
+    ``resolution_km``, for the solar zenith angle SZA at ``time`` (the scan
+    start, naive UTC): the factor between a band's reflectance pattern (the
+    reflectance factor with the Sun overhead) and what the satellite
+    measures. Computed in blocks of rows (lat/lon of the fixed grid, float32,
+    then :func:`convml_tt.data.abi.solar.cos_solar_zenith`)."""
+    from ..abi.solar import cos_solar_zenith
+    from ..composites.raster import _grid_latlon, _row_blocks
+
+    x, y = geom.xy(resolution_km)
+    out = np.empty((y.size, x.size), np.float32)
+    for r0, r1 in _row_blocks(y.size, 256):
+        lat, lon = _grid_latlon(geom.grid, x, y[r0:r1])
+        out[r0:r1] = np.maximum(cos_solar_zenith(time, lat, lon), 0.0)
+    return out
 
 
 @dataclass
@@ -95,7 +114,8 @@ def write_synthetic_scenes(
     size_km:
         side of the square sector, nominal km (1 km pixels).
     bands:
-        reflective bands to write (default 1, 2, 3).
+        bands to write (default 1, 2, 3): reflective 1-6, and 13 (brightness
+        temperature, colder where cloudy).
     resolution_km:
         None for the real per-band resolutions, or 0.5/1/2 for all bands.
     region_km:
@@ -144,8 +164,15 @@ def write_synthetic_scenes(
         for b in s.bands:
             key = ABIKey(start=time, satellite=s.satellite, product="Rad", sector=s.sector, band=b,
                          mode=6, end=end, created=created)
-            kappa0, _, _ = kappa0_for(b, time)
-            rad = fields.reflectance[b].astype(np.float64) / float(kappa0)
+            if b in fields.brightness_temperature:  # emissive band: Planck radiance of its brightness temperature
+                rad = brightness_temperature_to_radiance(fields.brightness_temperature[b], b)
+            else:
+                # the radiance of the reflectance pattern lit by the Sun at this
+                # time and place: it carries cos(solar zenith angle), so a
+                # sun-zenith-corrected composite gives back the pattern
+                kappa0, _, _ = kappa0_for(b, time)
+                rad = fields.reflectance[b].astype(np.float64) / float(kappa0)
+                rad *= illumination(geom, fields.resolution_km[b], time)
             res = fields.resolution_km[b]
             p = geom.packed_xy(res)
             files[b] = write_abi_l1b(
