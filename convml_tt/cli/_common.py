@@ -5,8 +5,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "whole", "positive", "number_in",
-           "satellite_number", "tolerance_minutes"]
+__all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "add_compute", "whole", "positive",
+           "number_in", "satellite_number", "tolerance_minutes", "fraction_below_one"]
 
 
 def whole(least: int):
@@ -45,6 +45,17 @@ def number_in(high: float = float("inf"), unit: str = ""):
 
     parse.__name__ = rng
     return parse
+
+
+def fraction_below_one(text: str) -> float:
+    """An argparse type: a fraction ``0 <= f < 1``, else an error naming the range."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use a fraction 0 <= F < 1)") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: use a fraction 0 <= F < 1")
+    return v
 
 
 #: a positive finite number (tile sizes, strides, resolutions)
@@ -98,6 +109,18 @@ def add_common(p: argparse.ArgumentParser, data_root: bool = True) -> None:
             help="root of the source cache and composites (default: ./data)",
         )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_compute(p: argparse.ArgumentParser, what: str) -> None:
+    """``--workers K`` (local processes) and ``--scheduler ADDRESS`` (a dask
+    cluster) for the tasks of a step (``what``: e.g. "scenes"); checked
+    together by :func:`convml_tt.compute.compute_settings` (not both)."""
+    p.add_argument("--workers", type=whole(1), default=None, metavar="K",
+                   help=f"local worker processes for the {what} (default 1: in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"run the {what} on a dask cluster: its scheduler's address (tcp://host:8786) or "
+                        f"scheduler file (JSON); data root and outputs must be on storage the workers share "
+                        f"(docs/cluster.md)")
 
 
 def add_domain_and_times(p: argparse.ArgumentParser) -> None:

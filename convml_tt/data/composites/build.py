@@ -8,9 +8,14 @@ recipe (:mod:`convml_tt.data.composites.recipes`; default: true colour):
    :class:`~convml_tt.data.abi.WindowReader`, which gives the values of
    :func:`~convml_tt.data.abi.read_abi` with ``window=`` straight through
    netCDF4);
-2. radiances are calibrated to reflectance factor (bands 1-6, not divided by
-   the cosine of the solar zenith angle) or brightness temperature (K,
-   bands 7-16); L2 ``CMI`` is already calibrated;
+2. radiances are calibrated to reflectance factor (bands 1-6) or
+   brightness temperature (K, bands 7-16); L2 ``CMI`` is already
+   calibrated; with the sun-zenith correction (``sunz``: the recipe's
+   default ``Recipe.sunz``, on for true colour), reflective bands are
+   divided by the cosine of the solar zenith angle at each pixel at the
+   scan start (:func:`~convml_tt.data.abi.solar.sunz_correction_factor`:
+   ``1 / cos(SZA)`` up to 88 degrees, then tapered to 0 at 95 degrees),
+   after they are on the common raster and before the recipe combines them;
 3. space pixels (fill values, off the Earth's disk) and pixels whose data
    quality flag ``DQF`` exceeds ``dqf_max`` (default 1: keep "good" and
    "conditionally usable") become NaN;
@@ -146,8 +151,19 @@ def load_composite(path: str | os.PathLike, load: bool = False) -> xr.Dataset:
 # -----------------------------------------------------------------------------
 # making composites
 # -----------------------------------------------------------------------------
+def _sunz(settings: CompositeSettings, recipe: Recipe) -> bool:
+    """Whether the reflective bands of ``recipe`` are sun-zenith corrected
+    (``settings.sunz``, or the recipe's default; False without reflective bands)."""
+    on = recipe.sunz if settings.sunz is None else bool(settings.sunz)
+    return on and any(b in abi.REFLECTIVE_BANDS for b in recipe.bands)
+
+
+#: fingerprint attributes that composites made before them lack, and the value that meant
+_ABSENT = {"sunz": "0"}
+
+
 def _fingerprint(files: dict[int, Path], settings: CompositeSettings, recipe: Recipe) -> dict:
-    return {
+    fp = {
         "kind": recipe.name,
         "domain": " ".join(f"{v:.6f}" for v in check_bbox(settings.domain)),
         "resolution_km": float(settings.resolution_km),
@@ -156,6 +172,9 @@ def _fingerprint(files: dict[int, Path], settings: CompositeSettings, recipe: Re
         "recipe_version": recipe.version,
         "source_files": "\n".join(files[b].name for b in sorted(files)),
     }
+    if any(b in abi.REFLECTIVE_BANDS for b in recipe.bands):
+        fp["sunz"] = int(_sunz(settings, recipe))  # a corrected composite is not an uncorrected one
+    return fp
 
 
 def _matches(path: Path, fp: dict) -> bool:
@@ -167,7 +186,7 @@ def _matches(path: Path, fp: dict) -> bool:
     except (OSError, ValueError, KeyError, RuntimeError):
         return False
     return all(
-        str(attrs.get(k)) == str(v) if not isinstance(v, float) else
+        str(attrs.get(k, _ABSENT.get(k))) == str(v) if not isinstance(v, float) else
         bool(np.isclose(float(attrs.get(k, np.nan)), v))
         for k, v in fp.items()
     )
@@ -182,6 +201,7 @@ def make_composite(
     margin: int = 2,
     dqf_max: int = 1,
     overwrite: bool = False,
+    sunz: bool | None = None,
 ) -> xr.Dataset:
     """Composite of one scene over a lat/lon domain.
 
@@ -212,6 +232,16 @@ def make_composite(
         1 = conditionally usable, 2 = out of range, 3 = no value).
     overwrite:
         rebuild even if ``out_path`` holds a matching composite.
+    sunz:
+        divide the reflectance of the reflective bands (1-6) by the cosine
+        of the solar zenith angle at the scan start (None: the recipe's
+        default ``Recipe.sunz``: on for ``truecolor``, off for ``C01``-``C06``,
+        which then stay the plain reflectance factor; no effect on
+        infrared bands). The correction is ``1 / cos(SZA)`` up to
+        ``SZA = 88`` degrees, then tapered linearly to 0 at 95 degrees
+        (night pixels are 0); see :func:`convml_tt.data.abi.solar.sunz_correction_factor`.
+        The composite's ``sunz`` attribute (1/0) records it, and a cached
+        composite is reused only with the same setting.
 
     Returns
     -------
@@ -227,7 +257,7 @@ def make_composite(
         a domain off the Earth's disk or not wholly inside the files' sector.
     """
     settings = CompositeSettings(domain=domain, recipe=kind, resolution_km=resolution_km,
-                                 margin=margin, dqf_max=dqf_max)
+                                 margin=margin, dqf_max=dqf_max, sunz=sunz)
     return _make(scene, settings, get_recipe(kind), out_path, reuse=not overwrite)
 
 
@@ -327,6 +357,7 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
         "lon": (("y", "x"), lon, {"units": "degrees_east", "long_name": "longitude"}),
         "time": ((), np.datetime64(key.start, "ns"), {"long_name": "scan start time (UTC)"}),
     }
+    sunz_attrs = _correct_sunz(recipe, arrays, key.start, lat, lon) if _sunz(settings, recipe) else {}
     _combine(recipe, planes, arrays)
     del planes, arrays
     img[space] = np.nan
@@ -354,11 +385,36 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
             "source_paths": "\n".join(str(files[b]) for b in sorted(files)),
             "Conventions": "CF-1.8",
             **fp,
+            **sunz_attrs,
         }
     )
     if out_path is not None:
         _write_netcdf(ds, out_path, name)
     return ds
+
+
+def _correct_sunz(recipe: Recipe, arrays: dict[int, np.ndarray], start: dt.datetime, lat: np.ndarray,
+                  lon: np.ndarray) -> dict:
+    """Divide the recipe's reflective bands (``arrays``, float32 ``(ny, nx)``
+    on the composite's raster, in place) by cos(SZA) at ``start`` and the
+    pixels' ``lat``/``lon``, with the limit of
+    :func:`~convml_tt.data.abi.solar.sunz_correction_factor`; returns the
+    attributes that record it. Row blocks bound the float64 temporaries."""
+    from ..abi import solar
+
+    refl = [b for b in recipe.bands if b in abi.REFLECTIVE_BANDS]
+    for o0, o1 in _row_blocks(lat.shape[0], 256):
+        f = solar.sunz_correction_factor(solar.cos_solar_zenith(start, lat[o0:o1], lon[o0:o1]))
+        for b in refl:
+            arrays[b][o0:o1] *= f
+    return {
+        "sunz_correction": (
+            f"bands {', '.join(f'C{b:02d}' for b in refl)} divided by cos(solar zenith angle) at the scan start "
+            f"{start.isoformat()} up to {solar.SUNZ_LIMIT:g} degrees, then by a factor tapering linearly to 0 "
+            f"at {solar.SUNZ_MAX:g} degrees (convml_tt.data.abi.solar)"),
+        "sunz_limit_deg": float(solar.SUNZ_LIMIT),
+        "sunz_max_deg": float(solar.SUNZ_MAX),
+    }
 
 
 def _write_netcdf(ds: xr.Dataset, out_path: Path, name: str) -> None:
@@ -404,6 +460,9 @@ def make_composites(
     progress: bool = True,
     settings: CompositeSettings | None = None,
     strict: bool = False,
+    workers: int | None = None,
+    scheduler: str | os.PathLike | None = None,
+    client: Any = None,
     **kwargs,
 ) -> Composites:
     """Composites of every cached scene (``{data_root}/sources``) with scan start
@@ -416,7 +475,7 @@ def make_composites(
     The settings come either as ``settings`` (a
     :class:`~convml_tt.config.CompositeSettings`) or as the keywords
     ``domain``, ``start``, ``end``, ``kind`` (the recipe), ``resolution_km``,
-    ``satellite`` and, in ``kwargs``, ``margin`` and ``dqf_max`` (see
+    ``satellite`` and, in ``kwargs``, ``margin``, ``dqf_max`` and ``sunz`` (see
     :func:`make_composite`), not both. ``kwargs`` may also hold
     ``overwrite`` (rebuild existing composites).
     ``skip_outside``: skip scenes whose sector does not cover the domain
@@ -425,9 +484,15 @@ def make_composites(
     any composite is made, when a scan of the cache lacks a band of the
     recipe (or a file is in another satellite's folder), instead of
     skipping it.
+    ``workers``, ``scheduler``, ``client``: where the scenes' composites are
+    made (one task per scene, :mod:`convml_tt.compute`): in this process
+    (None or 1), ``workers`` local processes, or on a dask cluster (its
+    address or scheduler file, or a ``distributed.Client``), whose workers
+    read the band files from the source cache and write the composites
+    (both on storage they share). A recipe registered by a plugin must be
+    importable (by module name) in the worker processes.
     """
-    from tqdm.auto import tqdm
-
+    from ...compute import compute_settings, run_tasks
     from ..goes import MissingBandsError
 
     overwrite = bool(kwargs.pop("overwrite", False))
@@ -443,6 +508,7 @@ def make_composites(
         if both:
             raise TypeError(f"make_composites got settings= and the keyword(s) {both}; "
                             f"give the composite settings one way, not both")
+    compute_settings(workers, scheduler, client)  # bad choices fail before anything is read
     recipe = get_recipe(settings.recipe)
     start, end = settings.start, settings.end
     scenes, skipped = scan_sources(data_root, recipe.bands, start, end, satellite=settings.satellite)
@@ -458,23 +524,64 @@ def make_composites(
     if not scenes:
         raise no_scenes_error(data_root, recipe.bands, start, end, settings.satellite, skipped)
     paths = Composites(skipped=skipped)
-    for files in tqdm(scenes, desc="composites", unit="scene", disable=not progress):
-        out = composite_path(data_root, files, settings.domain, recipe, settings.resolution_km)
-        fp = _fingerprint({b: Path(files[b]) for b in recipe.bands}, settings, recipe)
-        if out.exists() and not overwrite and _matches(out, fp):
-            paths.append(out)
-            continue
-        try:
-            _make(files, settings, recipe, out, reuse=False)
-        except OffDiskError:
-            if skip_outside:
-                key = scene_key(files)
-                s = SkippedScene(key.satellite, key.product, key.sector, key.start,
-                                 f"its sector does not cover the domain {settings.domain}", (),
-                                 tuple(Path(files[b]).name for b in sorted(files)))
-                paths.skipped.append(s)
-                log.info("%s", s.describe())
-                continue
-            raise
-        paths.append(out)
+    config = {"data_root": str(data_root), "settings": settings, "recipe": recipe,
+              "overwrite": overwrite, "skip_outside": bool(skip_outside)}
+    tasks = [{int(b): str(p) for b, p in files.items()} for files in scenes]
+    # composites already made are found here (a header read each); only the others become tasks
+    got: list[Any] = [_reusable(config, t) for t in tasks]
+    todo = [k for k, g in enumerate(got) if g is None]
+    made = run_tasks(_composite_task, [tasks[k] for k in todo], setup=_composite_setup, config=config,
+                     workers=workers, scheduler=scheduler, client=client, progress=progress,
+                     desc="composites", unit="scene", initial=len(tasks) - len(todo))
+    for k, result in zip(todo, made):
+        got[k] = result
+    for result in got:
+        if isinstance(result, SkippedScene):
+            paths.skipped.append(result)
+            log.info("%s", result.describe())
+        else:
+            paths.append(Path(result))
     return paths
+
+
+_COMPOSITE_CONFIG: dict[str, Any] = {}
+
+
+def _composite_setup(config: dict) -> None:
+    """Set a process up for :func:`_composite_task` (settings, recipe, options)."""
+    _COMPOSITE_CONFIG.clear()
+    _COMPOSITE_CONFIG.update(config)
+
+
+def _reusable(config: dict, files: dict[int, str]) -> str | None:
+    """The path of the scene's composite when one made from the same files
+    with the same settings exists (and ``overwrite`` is off), else None."""
+    settings, recipe = config["settings"], config["recipe"]
+    out = composite_path(config["data_root"], files, settings.domain, recipe, settings.resolution_km)
+    fp = _fingerprint({b: Path(files[b]) for b in recipe.bands}, settings, recipe)
+    if out.exists() and not config["overwrite"] and _matches(out, fp):
+        return str(out)
+    return None
+
+
+def _composite_task(files: dict[int, str]) -> str | SkippedScene:
+    """A task of :mod:`convml_tt.compute`: one scene's composite (``files``:
+    band -> path of its band file), reused when a matching one exists;
+    returns its path, or the :class:`SkippedScene` of a sector that does
+    not cover the domain when ``skip_outside``."""
+    c = _COMPOSITE_CONFIG
+    settings, recipe = c["settings"], c["recipe"]
+    reused = _reusable(c, files)
+    if reused is not None:
+        return reused
+    out = composite_path(c["data_root"], files, settings.domain, recipe, settings.resolution_km)
+    try:
+        _make(files, settings, recipe, out, reuse=False)
+    except OffDiskError:
+        if c["skip_outside"]:
+            key = scene_key(files)
+            return SkippedScene(key.satellite, key.product, key.sector, key.start,
+                                f"its sector does not cover the domain {settings.domain}", (),
+                                tuple(Path(files[b]).name for b in sorted(files)))
+        raise
+    return str(out)
