@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..config import TrainingSettings
+from .collectives import all_gather_cat
 
 __all__ = ["TripletLoss", "default_loss", "dist_an", "dist_ad", "triplet_acc"]
 
@@ -53,13 +54,27 @@ class TripletLoss(nn.Module):
     of another place or time; use ``"own"`` for a dataset whose distant tiles
     were chosen to differ from their anchor.
 
+    Data-parallel training (torch DDP, :mod:`convml_tt.architectures.training.distributed`):
+    with ``negatives="batch"`` and ``gather_negatives`` (default), "the
+    batch" is the *global* batch: while gradients are recorded, the distant
+    embeddings of all ranks are gathered (an autograd-aware all-gather, a
+    few kB per step) and each rank's anchors are compared with all ``N * B``
+    of them. This gives ``N`` times more negatives at no extra forward or
+    backward cost, and makes ``N`` ranks with ``B`` triplets each train
+    exactly like one process with ``N * B`` (DDP averages the per-rank mean
+    losses, which equals the global mean for equal per-rank batches).
+    ``gather_negatives=False`` keeps each rank's own batch. Under
+    ``torch.no_grad`` (validation, on every rank's full validation set)
+    nothing is gathered. Without a multi-process group nothing changes.
+
     The target (fastai's dummy, zeros) is ignored. ``reduction`` is
     ``"mean"`` or ``"none"`` (per triplet), as fastai expects.
     """
 
     def __init__(self, margin: float = 1.0, l2: float | None = None, distance: str = "euclidean",
-                 reduction: str = "mean", negatives: str = "own") -> None:
+                 reduction: str = "mean", negatives: str = "own", gather_negatives: bool = True) -> None:
         super().__init__()
+        self.gather_negatives = bool(gather_negatives)
         if distance not in ("euclidean", "squared"):
             raise ValueError(f"distance={distance!r}; use 'euclidean' or 'squared'")
         if negatives not in ("own", "batch"):
@@ -78,7 +93,9 @@ class TripletLoss(nn.Module):
         d_an, d_ad = _distances(pred, squared=squared)
         if self.negatives == "batch":
             a, _, d = pred.float().unbind(1)
-            d_ad = (a[:, None, :] - d[None, :, :]).pow(2).sum(2)  # (B anchors, B distant tiles)
+            if self.gather_negatives and torch.is_grad_enabled():
+                d = all_gather_cat(d)  # (N*B, E): the distant tiles of every rank (DDP); else d
+            d_ad = (a[:, None, :] - d[None, :, :]).pow(2).sum(2)  # (B anchors, N*B distant tiles)
             if not squared:
                 d_ad = d_ad.clamp_min(1e-12).sqrt()
             loss = torch.relu(d_an[:, None] - d_ad + self.margin).mean(1)
@@ -94,7 +111,10 @@ class TripletLoss(nn.Module):
 
     @property
     def config(self) -> dict:
-        return {"distance": self.distance, "margin": self.margin, "l2": self.l2, "negatives": self.negatives}
+        cfg = {"distance": self.distance, "margin": self.margin, "l2": self.l2, "negatives": self.negatives}
+        if not self.gather_negatives:  # the default is left out: configs of older models stay equal
+            cfg["gather_negatives"] = False
+        return cfg
 
 
 def default_loss(settings: TrainingSettings | None = None, **overrides: Any) -> TripletLoss:

@@ -6,8 +6,13 @@ One file of plain types only (no pickled classes), read with
     {"format": "convml_tt.triplet_encoder", "format_version": 1,
      "config": {arch, n_input_channels, emb_dim, head, dropout, normalization:
                 {kind, mean, std}, tile_size, pretrained, training_data_path,
-                loss, convml_tt_version},
+                loss, convml_tt_version, recipe, channels},
      "state_dict": {...}}
+
+``recipe`` is the composite recipe of the training tiles (e.g.
+``"truecolor"``, ``"C13"``, ``"C13+C14+C15"``) and ``channels`` what each
+input channel holds (name, units, display stretch), both from the training
+dataset's ``meta.yaml`` (None when it has none; absent in older files).
 
 Epoch checkpoints (:mod:`.training.checkpoints`) have the same fields plus
 ``optimizer``, ``epoch`` (epochs completed) and ``fit`` (``n_epoch``);
@@ -136,6 +141,8 @@ def plain(obj: Any) -> Any:
 def encoder_of(learn_or_model: Any) -> TripletEncoder:
     """The :class:`TripletEncoder` of a fastai Learner, a TripletModel (compiled or not) or an encoder."""
     m = getattr(learn_or_model, "model", learn_or_model)
+    if isinstance(m, torch.nn.parallel.DistributedDataParallel):  # during a data-parallel fit
+        m = m.module
     m = getattr(m, "encoder", m)
     m = getattr(m, "_orig_mod", m)  # torch.compile wrapper
     if not isinstance(m, TripletEncoder):

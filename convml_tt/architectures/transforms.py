@@ -44,15 +44,27 @@ class TileAugment:
     def active(self) -> bool:
         return self.flips or self.rot90 or self.jitter > 0
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Augment ``x`` (float, ``(N, C, H, W)``, values in [0, 1]); returns a new tensor."""
+    def __call__(self, x: torch.Tensor, generator: torch.Generator,
+                 part: tuple[int, int] | None = None) -> torch.Tensor:
+        """Augment ``x`` (float, ``(N, C, H, W)``, values in [0, 1]); returns a new tensor.
+
+        ``part=(i, k)``: ``x`` is part ``i`` of ``k`` equal consecutive parts of
+        a larger batch (data-parallel training: one rank's share of the global
+        batch). The draws are made for the whole ``k * N`` images and part
+        ``i``'s are used, so each image gets the transform it would get in the
+        undivided batch from the same generator state."""
         n, _, h, w = x.shape
+        i, k_parts = part if part is not None else (0, 1)
+        if not (0 <= i < k_parts):
+            raise ValueError(f"part={part!r}: expected (index, count) with 0 <= index < count")
+        total, sl = n * k_parts, slice(i * n, (i + 1) * n)
         rot = self.rot90 and h == w
         # dihedral element k = 4*flip + quarter turns
-        turns = torch.randint(0, 4, (n,), generator=generator)
+        turns = torch.randint(0, 4, (total,), generator=generator)[sl]
         if not rot:
             turns = (turns // 2) * 2  # 0 or 180 degrees keep non-square shapes
-        flip = torch.randint(0, 2, (n,), generator=generator) if self.flips else torch.zeros(n, dtype=torch.long)
+        flip = (torch.randint(0, 2, (total,), generator=generator)[sl] if self.flips
+                else torch.zeros(n, dtype=torch.long))
         if not (self.rot90 or self.flips):
             turns = torch.zeros(n, dtype=torch.long)
         k = turns + 4 * flip
@@ -69,8 +81,8 @@ class TileAugment:
                 out.index_copy_(0, sel, part)
         if self.jitter > 0:
             j = self.jitter
-            bright = 1 + (torch.rand(n, generator=generator) * 2 - 1) * j
-            contrast = 1 + (torch.rand(n, generator=generator) * 2 - 1) * j
+            bright = 1 + (torch.rand(total, generator=generator)[sl] * 2 - 1) * j
+            contrast = 1 + (torch.rand(total, generator=generator)[sl] * 2 - 1) * j
             bright = bright.to(x.device, x.dtype).view(n, 1, 1, 1)
             contrast = contrast.to(x.device, x.dtype).view(n, 1, 1, 1)
             m = out.mean(dim=(1, 2, 3), keepdim=True)
@@ -135,8 +147,12 @@ class TripletBatchTransform:
         return x
 
     def __call__(
-        self, batch: torch.Tensor, generator: torch.Generator | None = None, train: bool = True
+        self, batch: torch.Tensor, generator: torch.Generator | None = None, train: bool = True,
+        part: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``part=(rank, world_size)``: the batch is that rank's share of a global
+        batch of ``world_size`` equal, consecutive shares; augmentations are drawn
+        as for the global batch (see :meth:`TileAugment.__call__`)."""
         if batch.ndim != 5 or batch.shape[1] != 3:
             raise ValueError(f"expected a triplet batch of shape (B, 3, C, H, W), got {tuple(batch.shape)}")
         b, _, c, h, w = batch.shape
@@ -144,7 +160,7 @@ class TripletBatchTransform:
         if train and self.augment is not None and self.augment.active:
             if generator is None:
                 generator = torch.Generator().manual_seed(0)
-            x = self.augment(x, generator)
+            x = self.augment(x, generator, part=part)
         x = self.normalize(x)
         x = x.reshape(b, 3, *x.shape[1:])
         target = torch.zeros(b, device=batch.device, dtype=torch.float32)

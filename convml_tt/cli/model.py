@@ -1,6 +1,8 @@
 """Subcommands of the model steps: train, embed."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from ._common import add_common, whole
@@ -14,7 +16,9 @@ def _add_train(sub) -> None:
             "Train an encoder (a registered backbone, by default a ResNet) with a triplet loss "
             "(fastai, one-cycle schedule) on the train/ stage of DATASET, print the per-epoch table, "
             "checkpoint every epoch and write the model file (weights + config) to --out. "
-            "Settings: convml_tt.config.TrainingSettings."
+            "Under `torchrun --nproc_per_node N -m convml_tt train ...` one model is trained on N "
+            "processes (DDP; NCCL on GPUs, gloo on CPU; --batch-size is per process; rank 0 writes "
+            "checkpoints and the model). Settings: convml_tt.config.TrainingSettings."
         ),
     )
     p.add_argument("dataset", type=Path, metavar="DATASET", help="triplet dataset folder (with train/)")
@@ -60,16 +64,24 @@ def _add_train(sub) -> None:
                    help="continue training from an epoch checkpoint")
     p.add_argument("--skip-incomplete", action="store_true", help="skip triplets missing a tile")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch table")
+    p.add_argument("--ddp-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="data-parallel training under torchrun: how long a rank waits for the others in a "
+                        "collective before it gives up with an error naming the last checkpoint (default 300)")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args) -> int:
     from ..architectures import get_backbone, load_plugin, resolve_device, train
+    from ..architectures.training.distributed import LostRankError, ddp_device, launched_distributed
     from ..config import TrainingSettings, settings_from
 
     for module in args.plugin:
         load_plugin(module)  # registers its backbones before --arch is looked up
-    device = resolve_device(args.device)  # clear error for --device cuda without a GPU
+    if not (args.ddp_timeout > 0 and args.ddp_timeout < float("inf")):
+        raise ValueError(f"--ddp-timeout {args.ddp_timeout} must be a positive number of seconds, e.g. 300")
+    distributed = launched_distributed()
+    # clear error for --device cuda without a GPU; under torchrun: cuda:LOCAL_RANK or cpu
+    device = ddp_device(args.device) if distributed else resolve_device(args.device)
     # flags named as the settings fields are taken as they are; these three are named otherwise
     s = settings_from(TrainingSettings, args, device=device, mixed_precision=args.precision,
                       num_workers=args.workers, augment=not args.no_augment)
@@ -77,11 +89,26 @@ def _run_train(args) -> int:
     ckpt = None
     if not args.no_checkpoints:
         ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
-    learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet)
+    try:
+        learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet,
+                      ddp_timeout=args.ddp_timeout)
+    except LostRankError as err:
+        if not distributed:
+            raise
+        # this rank's job is over, and tearing down a process group with a dead peer can abort
+        # the interpreter at exit ("terminate called ..."): print the one line and leave now
+        print(f"convml_tt train: error: {' '.join(str(err).split())}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+    # the process group is gone by now (train tears down the one it set up): the launcher's rank
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if distributed and rank != 0:
+        return 0  # rank 0 reports
     names = list(learn.recorder.metric_names[1:-1])
     last = learn.recorder.values[-1] if learn.recorder.values else []
     summary = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, last) if v is not None)
-    print(f"wrote {args.out} ({s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {device}"
+    on = f"{world} processes (DDP, batch {world} x {s.batch_size})" if distributed else str(device)
+    print(f"wrote {args.out} ({s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {on}"
           + (f"; {summary}" if summary else "") + ")")
     return 0
 

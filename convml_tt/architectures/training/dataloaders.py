@@ -40,9 +40,20 @@ class TripletDataLoader(DataLoader):
 
     ``n_inp = 3``: fastai passes the first three batch elements to the model
     and the fourth (zeros, shape ``(B,)``) to the loss as its target.
+
+    Data-parallel training (:meth:`set_shard`, done by
+    :class:`~.distributed.DataParallel`): with ``shard=(rank, world_size)``
+    every rank draws the same shuffled order from the same seed, cuts it
+    into *global* batches of ``world_size * bs`` triplets (dropping the
+    incomplete last one) and yields share ``rank`` of each: triplets
+    ``[rank * bs, (rank + 1) * bs)`` of the global batch. Augmentations are
+    drawn for the global batch and each rank applies its share's, so the
+    ``world_size`` ranks together see exactly the batches, and the
+    augmented tiles, of one process with batch size ``world_size * bs``.
     """
 
     n_inp = 3
+    shard: tuple[int, int] = (0, 1)
 
     def __init__(
         self,
@@ -66,6 +77,38 @@ class TripletDataLoader(DataLoader):
             kwargs.setdefault(k, getattr(self, k))
         return super().new(dataset=dataset, cls=cls, **kwargs)
 
+    def set_shard(self, rank: int = 0, world_size: int = 1) -> None:
+        """Yield share ``rank`` of ``world_size`` of each global batch (see the class
+        docstring); ``(0, 1)``: the whole data set, as usual."""
+        rank, world_size = int(rank), int(world_size)
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"shard rank={rank}, world_size={world_size}: need 0 <= rank < world_size")
+        if world_size > 1:
+            if not self.drop_last:
+                raise ValueError("only a loader that drops its last incomplete batch (the training "
+                                 "loader) can be sharded across ranks")
+            if self.n is not None and self.n < self.bs * world_size:
+                raise ValueError(
+                    f"{world_size} ranks x batch_size={self.bs} = {world_size * self.bs} triplets per "
+                    f"global batch, but the training part holds only {self.n}; use a batch size of at "
+                    f"most {max(self.n // world_size, 1)} per rank, or fewer ranks")
+        self.shard = (rank, world_size)
+
+    def get_idxs(self):
+        idxs = super().get_idxs()  # the same shuffled order on every rank (same loader seed)
+        rank, world = self.shard
+        if world == 1:
+            return idxs
+        g = self.bs * world
+        start = rank * self.bs
+        return [idxs[k * g + start + j] for k in range(len(idxs) // g) for j in range(self.bs)]
+
+    def __len__(self) -> int:
+        rank, world = self.shard
+        if world == 1:
+            return super().__len__()
+        return self.n // (self.bs * world)
+
     def before_iter(self) -> None:
         # called in the main process at the start of each pass, after the
         # loader's rng was advanced: one augmentation stream per pass
@@ -78,7 +121,8 @@ class TripletDataLoader(DataLoader):
     def after_batch(self, b):
         if self.transform is None:
             return b
-        return self.transform(b, self._gen, train=self.augment_batches)
+        part = self.shard if self.shard[1] > 1 else None
+        return self.transform(b, self._gen, train=self.augment_batches, part=part)
 
 
 def make_dataloaders(

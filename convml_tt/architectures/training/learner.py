@@ -33,6 +33,7 @@ import torch.nn as nn
 from ... import __version__
 from ..._io import check_writable_folder, resolve_device
 from ...config import TrainingSettings, settings_from
+from ...data.dataset.format import dataset_recipe
 from ...data.dataset.torch import TripletDataset
 from ..encoder import TripletEncoder, TripletModel, splitter
 from ..losses import default_loss, dist_ad, dist_an, triplet_acc
@@ -41,6 +42,8 @@ from ..pretrained import init_from_pretrained
 from ._fastai import Adam, BnFreeze, DataLoaders, Learner, set_seed
 from .checkpoints import CheckpointCallback, resume_from_checkpoint
 from .dataloaders import build_dataloaders
+from .distributed import (DEFAULT_TIMEOUT_S, DataParallel, LostRankError, ddp_device, describe_lost_rank,
+                          get_rank, get_world_size, init_distributed, is_distributed, launched_distributed)
 from .precision import CPUAutocast, resolve_precision
 
 __all__ = ["make_learner", "train"]
@@ -59,6 +62,7 @@ def make_learner(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     path: str | Path | None = None,
+    distributed: bool | None = None,
     **overrides: Any,
 ) -> Learner:
     """Build a fastai ``Learner`` that trains a triplet encoder.
@@ -110,11 +114,30 @@ def make_learner(
         name) is stored in the model config as ``loss``.
     checkpoint_dir:
         save a checkpoint there after every epoch (:class:`~.checkpoints.CheckpointCallback`).
+    distributed:
+        data-parallel training on the ranks of the torch.distributed process
+        group (:mod:`~.distributed`; one learner per rank, same settings):
+        None (default): when a group of more than one process is
+        initialised. Then the device defaults to ``cuda:LOCAL_RANK`` (NCCL)
+        or the CPU (gloo), ``batch_size`` is per rank (the global batch is
+        ``world_size * batch_size``), the :class:`~.distributed.DataParallel`
+        callback wraps the model in DDP during each fit, and only rank 0
+        checkpoints, shows progress and logs.
 
     Seeds python/numpy/torch with ``seed`` before building the model; the data
     order and augmentations also derive from ``seed``.
     """
     s = settings_from(TrainingSettings, settings, **overrides)
+    if distributed is None:
+        distributed = is_distributed()
+    elif distributed and not is_distributed():
+        raise ValueError("distributed=True needs an initialised torch.distributed process group of more "
+                         "than one process; launch with torchrun (convml_tt train does the rest) or call "
+                         "convml_tt.architectures.training.distributed.init_distributed() first")
+    rank0 = get_rank() == 0 or not distributed
+    if distributed:
+        s = s.replace(device=ddp_device(s.device))
+        progress = progress and rank0
     channels_last = s.channels_last
     if isinstance(dataset_path_or_dls, DataLoaders):
         dls = dataset_path_or_dls
@@ -150,6 +173,8 @@ def make_learner(
         "loss": _loss_config(loss_func),
         "convml_tt_version": __version__,
     }
+    # the recipe the tiles were cut from and each channel's units and stretch (maps cut the same)
+    config.update(dataset_recipe(info["training_data_path"]))
     n_channels = info["n_input_channels"]
     encoder = TripletEncoder(s.arch, n_channels, s.emb_dim, s.head, s.dropout, config=config)
     if s.pretrained:
@@ -160,8 +185,10 @@ def make_learner(
         model = model.to(memory_format=torch.channels_last)
 
     cbs = []
-    if checkpoint_dir is not None:
+    if checkpoint_dir is not None and rank0:
         cbs.append(CheckpointCallback(checkpoint_dir))
+    if distributed:
+        cbs.append(DataParallel())
     if s.freeze_body:
         cbs.append(BnFreeze())
     learn = Learner(
@@ -170,6 +197,9 @@ def make_learner(
         train_bn=not s.freeze_body, cbs=cbs,
     )
     model.to(dev)
+    if not rank0:  # one progress bar and one epoch table: rank 0's
+        learn.remove_cb(learn.progress)
+        learn.logger = _no_log
     if s.freeze_body:
         learn.freeze()
     if mp == "bf16" and dev.type == "cpu":
@@ -181,6 +211,10 @@ def make_learner(
     return learn
 
 
+def _no_log(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 def train(
     dataset: str | Path,
     out: str | Path,
@@ -190,6 +224,7 @@ def train(
     resume: str | Path | None = None,
     quiet: bool = False,
     loss_func: nn.Module | None = None,
+    ddp_timeout: float = DEFAULT_TIMEOUT_S,
     **overrides: Any,
 ) -> Learner:
     """Train an encoder on ``dataset`` with one-cycle for ``epochs`` at maximum
@@ -199,8 +234,45 @@ def train(
     (``epochs`` and ``lr`` are settings fields). With ``resume`` (a
     checkpoint), training continues after the epochs the checkpoint
     completed. Prints fastai's per-epoch table unless ``quiet``.
+
+    Data-parallel (:mod:`~.distributed`): run under ``torchrun --nproc_per_node
+    N`` (``WORLD_SIZE`` > 1 in the environment) the process group is set up
+    here (NCCL on GPUs, gloo on CPU, ``ddp_timeout`` seconds for any
+    collective) and torn down at the end; with a process group already
+    initialised (by the caller) that one is used and left alone. Every rank
+    calls ``train`` with the same arguments; ``batch_size`` is per rank; only
+    rank 0 writes checkpoints and ``out`` (the other ranks wait for it), and
+    every rank reads ``resume``. When another rank dies or stops answering,
+    this raises a one-line :class:`~.distributed.LostRankError` (a
+    ``RuntimeError``) within ``ddp_timeout`` naming the last checkpoint to
+    resume from; the process group is then broken: end the process.
     """
     s = settings_from(TrainingSettings, settings, **overrides)
+    own_group = False
+    if not is_distributed() and launched_distributed():
+        init_distributed(s.device, timeout=ddp_timeout)
+        own_group = True
+    try:
+        learn = _train(dataset, out, s, checkpoint_dir=checkpoint_dir, resume=resume, quiet=quiet,
+                       loss_func=loss_func)
+    except Exception as err:
+        lost = describe_lost_rank(err) if is_distributed() else None
+        if lost is None:
+            raise
+        last = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+        where = (f"resume from the last checkpoint with --resume {last}" if last is not None and last.exists()
+                 else "no checkpoint was written")
+        raise LostRankError(f"rank {get_rank()} of {get_world_size()}: another rank died or stopped "
+                            f"answering during data-parallel training ({lost}); {where}") from None
+    if own_group:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return learn
+
+
+def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, loss_func) -> Learner:
+    rank0 = get_rank() == 0
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name such as model.pt")
@@ -209,7 +281,8 @@ def train(
     if checkpoint_dir is not None:
         check_writable_folder(checkpoint_dir, "checkpoints",
                               "choose a writable --checkpoint-dir (or --no-checkpoints)")
-    learn = make_learner(dataset, s, loss_func=loss_func, checkpoint_dir=checkpoint_dir, progress=not quiet)
+    learn = make_learner(dataset, s, loss_func=loss_func, checkpoint_dir=checkpoint_dir,
+                         progress=not quiet and rank0)
     start = 0
     if resume is not None:
         start = resume_from_checkpoint(learn, resume)
@@ -217,11 +290,16 @@ def train(
             raise ValueError(f"checkpoint {str(resume)!r} already completed {start} epoch(s); ask for "
                              f"more than {start} epochs to continue")
     with ExitStack() as stack:
-        if quiet:
+        if quiet and rank0:  # the other ranks have neither (make_learner)
             stack.enter_context(learn.no_bar())
             stack.enter_context(learn.no_logging())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*upsample.*")
             learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start)
-    save_model(learn, out, epochs_trained=s.epochs)
+    if rank0:
+        save_model(learn, out, epochs_trained=s.epochs)
+    if is_distributed():
+        import torch.distributed as dist
+
+        dist.barrier()  # the model file exists when train returns on any rank
     return learn
