@@ -217,6 +217,11 @@ class CompositeSettings:
         object.__setattr__(self, "satellite", _satellite(self.satellite))
         _whole("margin", self.margin, 0)
         _whole("dqf_max", self.dqf_max, 0)
+        if self.sunz is not None:
+            if not (isinstance(self.sunz, bool) or type(self.sunz).__name__ == "bool_"):
+                raise TypeError(f"sunz={self.sunz!r} must be True (divide reflectances by cos(solar zenith "
+                                f"angle)), False or None (the recipe's default)")
+            object.__setattr__(self, "sunz", bool(self.sunz))
 
 
 # -----------------------------------------------------------------------------
@@ -224,6 +229,8 @@ class CompositeSettings:
 # -----------------------------------------------------------------------------
 #: the largest tile side (pixels) a triplet dataset may ask for
 MAX_TILE_PIXELS = 4096
+#: the most channels a tile may have: a PNG holds 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA)
+MAX_TILE_CHANNELS = 4
 
 
 def _triplet_bytes(n: int) -> int:
@@ -270,8 +277,9 @@ class TripletSettings:
         dataset is made from one satellite).
     recipe:
         the composite recipe the tiles are cut from (a name of the recipe
-        registry, e.g. ``"truecolor"``, ``"C13"``); its channels are the
-        tiles' channels.
+        registry, e.g. ``"truecolor"``, ``"C13"``, or a band list such as
+        ``"C13+C14+C15"``, stored as its canonical name); its channels (at
+        most :data:`MAX_TILE_CHANNELS`, 4) are the tiles' channels.
     max_sza:
         largest solar zenith angle, degrees (0-180), at which a tile is
         sampled (None: the recipe's default ``Recipe.max_sza``).
@@ -333,6 +341,74 @@ class TripletSettings:
             raise ValueError(f"method={self.method!r} must be 'bilinear' or 'nearest'")
         if not self.neighbor_distance > 0:
             raise ValueError(f"neighbor_distance={self.neighbor_distance!r} must be > 0 (tile sizes)")
+        if self.max_sza is not None:
+            object.__setattr__(self, "max_sza", self.checked_max_sza(self.max_sza))
+        if self.max_sza_fraction is not None:
+            f = self.max_sza_fraction
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not (0.0 <= float(f) < 1.0):
+                raise ValueError(f"max_sza_fraction={f!r} must be a fraction 0 <= f < 1 of a tile's pixels "
+                                 f"(or None: the tile centre's solar zenith angle decides)")
+            object.__setattr__(self, "max_sza_fraction", float(f))
+        object.__setattr__(self, "recipe", self.checked_recipe(self.recipe))
+        object.__setattr__(self, "fields", self.checked_fields(self.fields))
+
+    @staticmethod
+    def checked_recipe(recipe: Any) -> str:
+        """The canonical name of ``recipe`` (``"rgb"`` -> ``"truecolor"``, ``13``
+        -> ``"C13"``, ``"13,14,15"`` -> ``"C13+C14+C15"``); ``ValueError`` for
+        a name the recipe registry does not know (listing the registered
+        ones) or a recipe of more planes than a PNG tile holds (4)."""
+        from .data.composites.recipes import Recipe, get_recipe, list_recipes
+
+        # only a name is stored (in meta.yaml): a Recipe must be the one registered under its name
+        name = recipe.name if isinstance(recipe, Recipe) else recipe
+        try:
+            found = get_recipe(name)
+        except ValueError:
+            raise ValueError(f"recipe={name!r} is not a recipe of the registry: use one of "
+                             f"{', '.join(r.name for r in list_recipes())}, or a band list such as "
+                             f"C13+C14+C15 (`convml_tt composite --list-recipes`)") from None
+        if isinstance(recipe, Recipe) and found is not recipe:
+            raise ValueError(f"recipe {recipe.name!r} is not the registered recipe of that name; "
+                             f"register it (register_recipe) to make tiles of it")
+        if found.n_planes > MAX_TILE_CHANNELS:
+            raise ValueError(f"recipe {found.name!r} has {found.n_planes} channels but a PNG tile holds at most "
+                             f"{MAX_TILE_CHANNELS} (L, LA, RGB, RGBA): choose at most {MAX_TILE_CHANNELS} bands")
+        return found.name
+
+    @staticmethod
+    def checked_fields(fields: Any) -> tuple[str, ...]:
+        """``fields`` as a tuple of canonical recipe names (``"c13"`` and ``13``
+        -> ``"C13"``; a comma-separated text is split); ``ValueError`` for a
+        name the recipe registry does not know, a recipe of several planes
+        (e.g. true colour) or a name given twice."""
+        from .data.composites.recipes import get_recipe
+
+        if fields is None:
+            return ()
+        if isinstance(fields, (str, int)):
+            fields = [f for f in str(fields).split(",") if f.strip()]
+        out = []
+        for f in fields:
+            try:
+                recipe = get_recipe(f.strip() if isinstance(f, str) else f)
+            except ValueError as err:
+                raise ValueError(f"fields: {f!r} is not a recipe of the registry ({err})") from None
+            if recipe.n_planes != 1:
+                raise ValueError(f"fields: recipe {recipe.name!r} has {recipe.n_planes} planes "
+                                 f"{recipe.channels}; a co-located field is one plane, e.g. 'C13'")
+            if recipe.name in out:
+                raise ValueError(f"fields: {recipe.name!r} is given twice")
+            out.append(recipe.name)
+        return tuple(out)
+
+    @staticmethod
+    def checked_max_sza(v: Any) -> float:
+        """``v`` as a float; ``ValueError`` unless a number 0 < v <= 180 (degrees)."""
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0.0 < float(v) <= 180.0):
+            raise ValueError(f"max_sza={v!r} must be a solar zenith angle 0 < max_sza <= 180 (degrees), "
+                             f"e.g. 80 (or None: the recipe's default)")
+        return float(v)
 
     def to_yaml_dict(self) -> dict:
         """Plain dict as written to the dataset's ``meta.yaml``."""

@@ -5,8 +5,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from ._common import (add_common, add_domain_and_times, parse_interval, parse_time, satellite_number,
-                      tolerance_minutes, whole)
+from ._common import (add_common, add_compute, add_domain_and_times, fraction_below_one, number_in, parse_interval,
+                      parse_time, satellite_number, tolerance_minutes, whole)
 
 
 def _add_synthetic(sub) -> None:
@@ -129,7 +129,9 @@ def _run_fetch(args) -> int:
     return 0
 
 
-def _add_composite(sub) -> None:
+def _recipe_listing():
+    """The table of the registered recipes (lines) and an argparse action
+    printing it and exiting (``--list-recipes``)."""
     from ..data.composites.recipes import list_recipes
 
     recipes = list_recipes()
@@ -143,6 +145,11 @@ def _add_composite(sub) -> None:
             print("\n".join(lines))
             parser.exit(0)
 
+    return lines, ListRecipes
+
+
+def _add_composite(sub) -> None:
+    lines, ListRecipes = _recipe_listing()
     p = sub.add_parser(
         "composite",
         help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
@@ -164,11 +171,16 @@ def _add_composite(sub) -> None:
     p.add_argument("--strict", action="store_true",
                    help="fail, before compositing, if a cached scan lacks a band of the recipe "
                         "(default: skip it with a warning)")
+    p.add_argument("--sunz", choices=("on", "off"), default=None,
+                   help="divide reflective bands (1-6) by the cosine of the solar zenith angle (up to 88 "
+                        "degrees, tapered to 0 at 95); default: the recipe's (on for truecolor, off for "
+                        "C01-C06)")
     p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
                    help="print the built-in recipes (name, bands, units, description) and exit")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name or a .py file) first, e.g. one that calls "
                         "convml_tt.data.composites.register_recipe; may be repeated")
+    add_compute(p, "scenes' composites")
     p.set_defaults(func=_run_composite)
 
 
@@ -181,8 +193,10 @@ def _run_composite(args) -> int:
         load_plugin(module)  # registers its recipes before --recipe is looked up
     # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
     recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
-    settings = settings_from(CompositeSettings, args, recipe=recipe.name)
-    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet, strict=args.strict)
+    sunz = None if args.sunz is None else args.sunz == "on"
+    settings = settings_from(CompositeSettings, args, recipe=recipe.name, sunz=sunz)
+    paths = make_composites(args.data_root, settings=settings, progress=not args.quiet, strict=args.strict,
+                            workers=args.workers, scheduler=args.scheduler)
     for p in paths:
         print(p)
     return 0
@@ -200,7 +214,7 @@ def _add_triplets(sub) -> None:
     p.add_argument("--n-train", type=whole(0), required=True, help="number of train triplets")
     p.add_argument("--n-study", type=whole(0), default=0, help="number of study triplets")
     p.add_argument("--out", type=Path, required=True, help="dataset folder")
-    p.add_argument("--workers", type=whole(1), default=1, help="processes (default 1)")
+    add_compute(p, "composites and blocks of triplets")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--resolution-km", type=float, default=1.0, help="composite resolution, km")
     p.add_argument("--neighbor-distance", type=float, default=1.0,
@@ -209,6 +223,29 @@ def _add_triplets(sub) -> None:
                    help="where distant tiles come from (default: another scene)")
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
     p.add_argument("--satellite", type=satellite_number, help="GOES satellite (16-19) to use if the cache has several")
+    p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
+                   help="sample only tiles whose centre's solar zenith angle at the scan start is at most DEG "
+                        "(0-180; default: the recipe's, 80 for truecolor and C01-C06, none for infrared)")
+    p.add_argument("--max-sza-fraction", type=fraction_below_one, default=None, metavar="F",
+                   help="with a --max-sza limit: refuse a tile when more than this fraction (0 <= F < 1) of "
+                        "its pixels exceed it, instead of judging by its centre")
+    _, ListRecipes = _recipe_listing()
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--recipe", default=None, metavar="NAME",
+                       help="composite recipe the tiles are cut from (default truecolor): a registered recipe "
+                            "(--list-recipes), e.g. C13 (10.3 um brightness temperature), or a band list "
+                            "C13+C14+C15 (one channel per band); 1-4 channels: PNG L, LA, RGB, RGBA")
+    which.add_argument("--bands", nargs="+", default=None, metavar="BAND",
+                       help="one tile channel per ABI band, e.g. --bands 13 14 15 (the recipe C13+C14+C15)")
+    p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
+                   help="print the registered recipes (name, bands, units, description) and exit")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
+                        "recipe; may be repeated")
+    p.add_argument("--fields", default=None, metavar="NAME[,NAME...]",
+                   help="co-located fields of the same scans stored per tile (min, mean, max over the tile "
+                        "in its _meta.yaml): single-plane recipes, e.g. C13 (10.3 um brightness "
+                        "temperature) or C13,C07")
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
@@ -222,8 +259,14 @@ def _add_triplets(sub) -> None:
 
 
 def _run_triplets(args) -> int:
+    from .._io import load_plugin
     from ..config import TripletSettings, settings_from
     from ..data.dataset import make_triplets, plot_triplets
+
+    for module in args.plugin:
+        load_plugin(module)  # registers its recipes before --recipe is looked up
+    if args.bands:  # --bands 13 14 15 (or 13,14,15): the band list recipe C13+C14+C15
+        args.recipe = "+".join(b.strip() for a in args.bands for b in a.split(",") if b.strip())
 
     labeler = None
     if args.labels == "synthetic":
@@ -241,7 +284,7 @@ def _run_triplets(args) -> int:
         print(f"verified {args.out}: {n_bad} damaged triplet(s)" + (" rewritten" if n_bad else ""))
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
-        start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
+        scheduler=args.scheduler, start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)

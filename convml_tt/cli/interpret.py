@@ -7,7 +7,8 @@ from ._common import add_common, whole
 
 
 def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="dendrogram, annotated scatter or grid overview of embeddings")
+    p = sub.add_parser("plot", help="dendrogram, annotated scatter or grid overview of embeddings, physical "
+                                    "variables per cluster, regime maps")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     def common(q) -> None:
@@ -42,6 +43,23 @@ def _add_plot(sub) -> None:
     projection(q)
     q.add_argument("--rows", type=whole(1), default=6, help="grid rows (default 6)")
     q.add_argument("--cols", type=whole(1), default=8, help="grid columns (default 8)")
+
+    q = kinds.add_parser("boxplots", help="box plots of the organisation indices and co-located fields per "
+                                          "cluster (Ward clusters, or a label such as regime_name)")
+    common(q)
+    q.add_argument("--clusters", default="ward",
+                   help="'ward' (default: Ward clusters of the embeddings, A, B, ... as the dendrogram's "
+                        "leaves) or a per-tile coordinate, e.g. regime_name")
+    q.add_argument("--n-clusters", type=whole(2), default=None,
+                   help="Ward clusters (default: the number of true regimes, or 6)")
+    q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
+                   help="coordinates to plot (default: every organisation index and field statistic)")
+    q = kinds.add_parser("pc-correlations", help="heatmap of the correlation of the embeddings' principal "
+                                                 "components with the organisation indices and fields")
+    common(q)
+    q.add_argument("--n-components", type=whole(1), default=5, help="principal components (default 5)")
+    q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
+                   help="coordinates to correlate with (default: every organisation index and field statistic)")
 
     def regime_map_args(q) -> None:
         q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
@@ -83,6 +101,18 @@ def _run_plot(args) -> int:
             raise ValueError(f"--tile-type {args.tile_type!r} is not in {args.embeddings} "
                              f"(holds {list(da.tile_type.values)})")
         da = da.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
+    if args.kind in ("boxplots", "pc-correlations"):
+        from ..interpretation.plots.physical import cluster_boxplots, pc_correlation_heatmap
+
+        if args.kind == "boxplots":
+            fig, medians = cluster_boxplots(da, clusters=args.clusters, variables=args.variables,
+                                            n_clusters=args.n_clusters, title=args.title)
+        else:
+            fig, _ = pc_correlation_heatmap(da, n_components=args.n_components, variables=args.variables,
+                                            title=args.title)
+        save_figure(fig, args.out, dpi=args.dpi)
+        print(f"wrote {args.kind} to {args.out}")
+        return 0
     if args.kind == "dendrogram":
         fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples,
                                  letters=not args.no_letters, dataset_path=args.dataset_path, title=args.title)
@@ -150,14 +180,18 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from .._io import write_text
     from ..interpretation.embeddings import load_embeddings
-    from ..interpretation.evaluate import quality_table, to_markdown
+    from ..interpretation.evaluate import map_physical_medians, physical_medians, quality_table, to_markdown
     from ..interpretation.regimes import is_regime_map, load_regime_map, map_quality
 
     if is_regime_map(args.embeddings):
         import pandas as pd
 
-        q = map_quality(load_regime_map(args.embeddings))
+        rmap = load_regime_map(args.embeddings)
+        q = map_quality(rmap)
         text = to_markdown(pd.DataFrame([q], index=[str(args.embeddings.name)]))
+        medians = map_physical_medians(rmap)
+        if medians is not None:
+            text += "\n\nPer-regime medians of the organisation indices of the map cells:\n\n" + to_markdown(medians)
         print(text)
         if args.markdown is not None:
             write_text(args.markdown, text + "\n")
@@ -167,6 +201,10 @@ def _run_evaluate(args) -> int:
                        baselines=not args.no_baselines, dataset_path=args.dataset_path, device=args.device,
                        batch_size=args.batch_size, progress=not args.quiet)
     text = to_markdown(df)
+    medians = physical_medians(da, n_clusters=args.n_clusters)
+    if medians is not None:
+        text += ("\n\nPer-cluster medians of the organisation indices and fields (Ward clusters of the "
+                 "embeddings, A, B, ... as the dendrogram's leaves):\n\n" + to_markdown(medians))
     print(text)
     if args.markdown is not None:
         write_text(args.markdown, text + "\n")

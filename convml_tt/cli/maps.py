@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, add_domain_and_times, positive, whole
+from ._common import add_common, add_compute, add_domain_and_times, number_in, positive, whole
 
 
 def _add_map(sub) -> None:
@@ -32,44 +32,68 @@ def _add_map(sub) -> None:
                    help="distance between tile centres, metres (default: half the tile size)")
     p.add_argument("--out", type=Path, required=True, metavar="MAP.nc", help="map netCDF file to write")
     p.add_argument("--resolution-km", type=positive, default=1.0, help="composite resolution, km (default 1)")
+    p.add_argument("--recipe", default=None, metavar="NAME",
+                   help="composite recipe of the tiles (default: the one the model was trained on, e.g. C13; "
+                        "truecolor for tile_statistics)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE (a module name or a .py file) first, e.g. one registering the recipe")
     p.add_argument("--satellite", type=int, choices=(16, 17, 18, 19), default=None,
                    help="only scenes of this GOES satellite")
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
                    help="store per cell the true regime of synthetic scenes (default; nothing for real "
                         "scenes) or nothing ('none')")
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
+    p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
+                   help="cells whose centre's solar zenith angle at the scan start exceeds DEG (0-180) are "
+                        "invalid (default: the recipe's, 80 for truecolor and C01-C06, none for infrared)")
     p.add_argument("--batch-size", type=whole(1), default=256, help="tiles per forward pass (default 256)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--num-workers", type=whole(0), default=0,
                    help="DataLoader worker processes cutting tiles (default 0: in this process)")
+    add_compute(p, "composites and the cutting of tiles (not with --num-workers)")
     p.set_defaults(func=_run_map)
 
 
 def _run_map(args) -> int:
-    from .._io import check_writable_folder
+    from .._io import check_writable_folder, load_plugin
     from ..data.composites import make_composites
     from ..interpretation.maps import embed_domain
 
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as map.nc")
     check_writable_folder(args.out.parent, "the map", "choose a writable --out")
-    composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end,
+    for module in args.plugin:
+        load_plugin(module)
+    model = "tile_statistics" if str(args.model) == "tile_statistics" else args.model
+    recipe = args.recipe or _model_recipe(model)
+    composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, workers=args.workers, scheduler=args.scheduler)
     labeler = None
     if args.labels == "synthetic":
         from ..data.synthetic import RegimeLabeler
 
         labeler = RegimeLabeler()
-    model = "tile_statistics" if str(args.model) == "tile_statistics" else args.model
     ds = embed_domain(model, composites, tile_size=args.tile_size, stride=args.stride,
                       tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
-                      labeler=labeler, method=args.method, num_workers=args.num_workers)
+                      labeler=labeler, method=args.method, num_workers=args.num_workers,
+                      workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza)
     shape = " x ".join(f"{d}={n}" for d, n in ds["embedding"].sizes.items())
     valid = float(ds["valid"].mean())
     print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")
     return 0
+
+
+def _model_recipe(model) -> str:
+    """The recipe a model file was trained on (``truecolor`` for
+    ``tile_statistics`` and models that do not say)."""
+    if model == "tile_statistics":
+        return "truecolor"
+    from ..architectures.model_file import read_model_file
+    from ..interpretation.featurizers import model_recipe
+
+    return model_recipe(dict(read_model_file(model)["config"])) or "truecolor"
 
 
 def _add_regimes(sub) -> None:

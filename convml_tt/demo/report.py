@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .settings import STEPS, TARGETS, DemoSettings
 
-__all__ = ["DemoResult", "check_targets", "format_report"]
+__all__ = ["DemoResult", "check_targets", "format_report", "regime_index_checks", "regime_medians",
+           "physical_section"]
 
 
 @dataclass
@@ -32,6 +35,7 @@ class DemoResult:
     epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
     step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
     map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells per embedding
+    physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
 
     @property
     def total_s(self) -> float:
@@ -101,6 +105,100 @@ def check_targets(quality: Any, total_s: float | None = None, n_reused: int = 0,
     return rows
 
 
+#: what the synthetic generator (convml_tt.data.synthetic: regimes.py, textures.py) makes each
+#: regime, as statements on the per-regime medians of the organisation indices: (statement,
+#: indices needed, regimes needed, test on {regime: {index: median}} and its cloudy regimes);
+#: the comparisons are among the regimes present
+_REGIME_EXPECTATIONS = (
+    ("clear has the lowest and stratocumulus the highest cloud fraction (the generator's nominal "
+     "cloud fractions: clear 0.02 ... stratocumulus 0.88)", ("cloud_fraction",), ("clear", "stratocumulus"),
+     lambda m, cloudy: min(m, key=lambda r: m[r]["cloud_fraction"]) == "clear"
+     and max(m, key=lambda r: m[r]["cloud_fraction"]) == "stratocumulus"),
+    ("sugar has the smallest cloud objects of the cloudy regimes (small cumuli)", ("mean_object_size_m",),
+     ("sugar",), lambda m, cloudy: min(cloudy, key=lambda r: m[r]["mean_object_size_m"]) == "sugar"),
+    ("sugar has the most cloud objects (many small, evenly spread cumuli)", ("n_objects",), ("sugar",),
+     lambda m, cloudy: max(m, key=lambda r: m[r]["n_objects"]) == "sugar"),
+    ("sugar is the most regular of the cloudy regimes (lowest I_org)", ("iorg",), ("sugar",),
+     lambda m, cloudy: min(cloudy, key=lambda r: m[r]["iorg"]) == "sugar"),
+    ("flowers have larger objects than sugar and gravel (large rounded patches)", ("mean_object_size_m",),
+     ("flowers",), lambda m, cloudy: all(m["flowers"]["mean_object_size_m"] > m[r]["mean_object_size_m"]
+                                         for r in ("sugar", "gravel") if r in m)),
+    ("stratocumulus has the largest objects and the least open sky (a closed deck)",
+     ("mean_object_size_m", "open_sky"), ("stratocumulus",),
+     lambda m, cloudy: max(m, key=lambda r: m[r]["mean_object_size_m"]) == "stratocumulus"
+     and min(m, key=lambda r: m[r]["open_sky"]) == "stratocumulus"),
+)
+
+
+def regime_index_checks(medians: Any) -> list[tuple[str, bool | None]]:
+    """Whether the per-regime medians of the organisation indices are ordered
+    as the synthetic generator made the regimes: ``[(statement, holds)]``
+    (comparisons among the regimes present), ``holds`` None where a regime
+    or index a statement needs is missing, or fewer than three cloudy regimes
+    are there to compare. ``medians``: a DataFrame, one row per regime name,
+    one column per index."""
+    m = {str(r): {str(k): float(v) for k, v in row.items() if isinstance(v, (int, float, np.number))}
+         for r, row in medians.iterrows()}
+    cloudy = {r: v for r, v in m.items() if r != "clear"}
+    out: list[tuple[str, bool | None]] = []
+    for text, needs, regimes, test in _REGIME_EXPECTATIONS:
+        ok = (len(cloudy) >= 3 and all(r in m for r in regimes)
+              and all(k in v and np.isfinite(v[k]) for v in m.values() for k in needs))
+        out.append((text, bool(test(m, cloudy)) if ok else None))
+    return out
+
+
+def regime_medians(embeddings: Any) -> Any:
+    """Per-regime medians of the organisation indices of embeddings whose tiles
+    carry true regimes (``regime_name``) and indices: a DataFrame, one row
+    per regime in regime order, ``n_tiles`` then one column per index (sizes
+    in km); None when either is missing."""
+    import pandas as pd
+
+    from ..interpretation.physical import cluster_medians, physical_variables
+
+    da = embeddings.sel(tile_type="anchor") if "tile_type" in embeddings.dims else embeddings
+    variables = physical_variables(da)
+    if "regime_name" not in da.coords or not variables:
+        return None
+    med = cluster_medians(da, clusters="regime_name", variables=variables)
+    df = pd.DataFrame(med.values, index=pd.Index([str(c) for c in med.cluster.values], name="regime"),
+                      columns=[str(v) for v in med["variable"].values])
+    df.insert(0, "n_tiles", med.n_tiles.values.astype(int))
+    return df
+
+
+def physical_section(medians: Any, figures: dict[str, Path] | None = None) -> list[str]:
+    """The report's markdown section on the regimes in physical terms: the
+    per-regime medians table, the expected-order checks and the figures."""
+    from ..interpretation.evaluate import to_markdown
+
+    if medians is None or len(medians) == 0:
+        return []
+    checks = regime_index_checks(medians)
+    known = [c for c in checks if c[1] is not None]
+    lines = [
+        "## Regimes in physical terms",
+        "",
+        "Medians of the organisation indices of the study-set anchor tiles, by true regime (cloud mask of "
+        "the composites' recipe, computed from the tiles' reflectances while the dataset was written; "
+        "object sizes in km).",
+        "",
+        to_markdown(medians.rename(columns=lambda c: f"{c[:-2]} (km)" if str(c).endswith("_size_m") else c)),
+        "",
+        f"Expected order of the regimes, as the synthetic generator made them: {sum(h for _, h in known)} of "
+        f"{len(known)} hold" + (f" ({len(checks) - len(known)} not checkable: regimes or indices missing)"
+                                if len(known) < len(checks) else "") + ".",
+        "",
+    ]
+    lines += [f"- {'yes' if h else ('NO' if h is not None else 'n/a')}: {text}" for text, h in checks]
+    lines.append("")
+    for name, path in (figures or {}).items():
+        if path is not None and Path(path).exists():
+            lines.append(f"![{name}]({Path(path).name})")
+    return lines + [""]
+
+
 def _machine() -> str:
     import torch
 
@@ -141,6 +239,7 @@ def format_report(result: DemoResult) -> str:
             to_markdown(result.map_quality),
             "",
         ]
+    lines += physical_section(result.physical, {k: result.paths.get(k) for k in ("physical", "pc_correlations")})
     lines += [
         "## Targets",
         "",

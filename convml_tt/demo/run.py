@@ -23,8 +23,12 @@ each step through the same public functions the CLI subcommands use:
    quality against the true regimes, a regime map beside the true one and
    the regime fractions through the study days (:mod:`.maps`);
 8. dendrogram, annotated scatter and grid overview
-   (:mod:`convml_tt.interpretation.plots`), and a markdown report (quality
-   and map-quality tables, targets met or not, timings, settings).
+   (:mod:`convml_tt.interpretation.plots`), the organisation indices per
+   true regime (box plots, medians checked against the order the generator
+   made, correlation with the principal components:
+   :mod:`convml_tt.interpretation.physical`), and a markdown report (quality
+   and map-quality tables, regimes in physical terms, targets met or not,
+   timings, settings).
 
 Everything goes under one output folder (default ``demo_output/``)::
 
@@ -35,7 +39,8 @@ Everything goes under one output folder (default ``demo_output/``)::
       embeddings_study.nc
       maps/            embedding maps, regimes files and regime maps of the study scenes
       domain.png dendrogram.png scatter.png grid.png regime_map.png fractions.png
-      quality.csv map_quality.csv report.md settings.json demo_state.json
+      physical.png pc_correlations.png
+      quality.csv map_quality.csv regime_indices.csv report.md settings.json demo_state.json
 
 A second run with the same :class:`DemoSettings` reuses what the first made
 (scenes, composites, dataset, model, embeddings, quality table); changed
@@ -253,7 +258,8 @@ def _run_demo(
     from ..data.synthetic import RegimeLabeler
     from ..interpretation.embeddings import get_embeddings, load_embeddings, save_embeddings
     from ..interpretation.evaluate import quality_table
-    from ..interpretation.plots import dendrogram, grid, save_figure, scatter
+    from ..interpretation.plots import cluster_boxplots, dendrogram, grid, pc_correlation_heatmap, save_figure, scatter
+    from .report import regime_medians
 
     s = settings if settings is not None else DemoSettings()
     if not isinstance(s, DemoSettings):
@@ -280,6 +286,9 @@ def _run_demo(
         "map_quality": out / "map_quality.csv",
         "regime_map": out / "regime_map.png",
         "fractions": out / "fractions.png",
+        "physical": out / "physical.png",
+        "pc_correlations": out / "pc_correlations.png",
+        "regime_indices": out / "regime_indices.csv",
         "report": out / "report.md",
         "settings": out / "settings.json",
     }
@@ -440,7 +449,19 @@ def _run_demo(
                       title="study-set anchors ordered along the first two principal components")
         save_figure(fig, paths["grid"])
         plt.close(fig)
+        # the regimes in physical terms: organisation indices per true regime, and against the PCs
+        physical["medians"] = regime_medians(da)
+        if physical["medians"] is not None:
+            write_text(paths["regime_indices"], physical["medians"].to_csv())
+            fig, _ = cluster_boxplots(da, clusters="regime_name",
+                                      title="study-set anchors: organisation indices per synthetic regime")
+            save_figure(fig, paths["physical"])
+            plt.close(fig)
+            fig, _ = pc_correlation_heatmap(da, n_components=min(5, int(da.sizes["emb_dim"])))
+            save_figure(fig, paths["pc_correlations"])
+            plt.close(fig)
 
+    physical: dict[str, Any] = {"medians": None}
     _timed(timings, "plots", cpu=cpu, fn=do_plots)
     if not paths["domain"].exists():  # reused dataset from a run that stopped before its plot
         plt.close(plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"]))
@@ -448,7 +469,7 @@ def _run_demo(
     targets = check_targets(quality, total_s=float(sum(timings.values())),
                             n_reused=sum(bool(v) for v in reused.values()), map_quality=map_q)
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
-                        map_quality=map_q,
+                        map_quality=map_q, physical=physical["medians"],
                         timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)

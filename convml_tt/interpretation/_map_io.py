@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from .._io import atomic_path
+from ..data.colocated import statistic_attrs
 
 __all__ = ["save_map", "load_map", "write_part", "read_part", "combine_parts", "TIME_UNITS"]
 
@@ -63,16 +64,18 @@ def write_part(path: Path, fingerprint: str, scene: Any, composite: str, time: s
             nc.createVariable("embedding", "f4", ("y", "x", "emb_dim"), fill_value=False)[:] = \
                 scene.embedding.reshape(ny, nx, -1)
             nc.createVariable("valid", "i1", ("y", "x"), fill_value=False)[:] = scene.valid.reshape(ny, nx)
-            for key, by_cell in scene.labels.items():
+            # truth of the labeler (true_<key>) and organisation indices (<key>) per cell
+            per_cell = [(f"true_{k}", k, "truth", c) for k, c in scene.labels.items()]
+            per_cell += [(k, k, "index", c) for k, c in getattr(scene, "indices", {}).items()]
+            for name, key, role, by_cell in per_cell:
                 kind = _label_kind(by_cell.values())
                 if kind is None:
                     continue
-                name = f"true_{key}"
                 dtype, fill = _truth_dtype(name, kind)
                 a = np.full(ny * nx, fill, dtype)
                 a[np.fromiter(by_cell.keys(), np.int64)] = np.array(list(by_cell.values()), dtype=np.float64)
                 v = nc.createVariable(name, dtype, ("y", "x"), fill_value=False)
-                v.setncatts({"label_kind": kind, "label_key": key})
+                v.setncatts({"label_kind": kind, "label_key": key, "cell_value": role})
                 v[:] = a.reshape(ny, nx)
 
 
@@ -88,7 +91,7 @@ def read_part(path: Path, fingerprint: str) -> dict | None:
             if nc.getncattr("fingerprint") != fingerprint or nc.getncattr("format") != _PART_FORMAT:
                 return None
             truth = {n: (v.getncattr("label_kind"), v.getncattr("label_key"))
-                     for n, v in nc.variables.items() if n.startswith("true_")}
+                     for n, v in nc.variables.items() if "label_key" in v.ncattrs()}
             return {"n_valid": int(nc.getncattr("n_valid")), "time": str(nc.getncattr("time")),
                     "composite": str(nc.getncattr("composite")), "truth": truth}
     except (OSError, AttributeError, KeyError, RuntimeError):
@@ -113,7 +116,7 @@ def combine_parts(part_paths: Sequence[Path], tmp: Path, sampler: Any, attrs: di
         with netCDF4.Dataset(p) as nc:
             infos.append({"time": str(nc.getncattr("time")), "composite": str(nc.getncattr("composite")),
                           "truth": {n: (v.getncattr("label_kind"), v.getncattr("label_key"))
-                                    for n, v in nc.variables.items() if n.startswith("true_")}})
+                                    for n, v in nc.variables.items() if "label_key" in v.ncattrs()}})
     truth: dict[str, tuple[str, str]] = {}
     for info in infos:
         for name, (kind, key) in info["truth"].items():
@@ -161,6 +164,9 @@ def combine_parts(part_paths: Sequence[Path], tmp: Path, sampler: Any, attrs: di
         for name, (kind, key) in truth.items():
             dtype, fill = _truth_dtype(name, kind)
             v = nc.createVariable(name, dtype, ("time", "y", "x"), fill_value=dtype(fill))
+            if not name.startswith("true_"):  # an organisation index of the cell's tile
+                v.setncatts({**(statistic_attrs(key) or {"long_name": f"{key} of the tile"}), **on_grid})
+                continue
             v.setncatts({"long_name": f"true {key} of the tile (from the labeler)", **on_grid})
             if name == "true_regime" and names:
                 v.setncatts({"flag_values": np.arange(len(names), dtype=dtype),

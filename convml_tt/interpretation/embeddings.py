@@ -11,7 +11,12 @@ tile types) carrying
   (degrees north/east of the tile centre), ``time`` (scene time, UTC),
   ``stage``, and for synthetic scenes ``regime`` (integer label of the
   regime covering most of the tile), ``regime_name`` and ``regime_fraction``
-  (the fraction of the tile it covers).
+  (the fraction of the tile it covers); the organisation indices of each
+  tile (``cloud_fraction``, ``iorg``, ``scai``, ``cop``, ``n_objects``,
+  ``mean_object_size_m``, ``max_object_size_m``, ``open_sky``) and the
+  statistics of the dataset's co-located fields (``C13_min``, ``C13_mean``,
+  ``C13_max``, ...) where the dataset stored them, each with CF ``units``
+  and ``long_name`` (NaN where a tile has no value).
 
 Saved and loaded as netCDF with :func:`save_embeddings` / :func:`load_embeddings`.
 """
@@ -27,7 +32,7 @@ import xarray as xr
 
 from .. import __version__
 from .._io import atomic_path
-from ..data.dataset.format import TILE_TYPES, TripletMeta, read_triplet_meta
+from ..data.dataset.format import DATASET_META, TILE_TYPES, TripletMeta, read_dataset_meta, read_triplet_meta
 
 __all__ = [
     "get_embeddings",
@@ -117,6 +122,11 @@ def _meta_record(meta: TripletMeta | None, tile_type: str) -> dict[str, Any]:
     for key, v in e.labels.items():  # whatever the dataset's labeler recorded
         if isinstance(v, (bool, int, float, str)) and key not in _RESERVED_COORDS:
             rec[key] = v
+    # organisation indices and co-located field statistics (None: no value -> NaN)
+    for where in (e.indices, e.fields):
+        for key, v in where.items():
+            if (v is None or isinstance(v, (bool, int, float))) and key not in _RESERVED_COORDS:
+                rec[key] = v
     return rec
 
 
@@ -297,7 +307,22 @@ def get_embeddings(
         da["regime"].attrs["long_name"] = "synthetic regime covering most of the tile (-1: unknown)"
     if "regime_fraction" in da.coords:
         da["regime_fraction"].attrs.update(units="1", long_name="fraction of the tile covered by its regime")
+    _physical_attrs(da, read_dataset_meta(ds_root) if (ds_root / DATASET_META).exists() else None)
     return da
+
+
+def _physical_attrs(da: xr.DataArray, dataset_meta: dict | None) -> None:
+    """CF ``units``/``long_name`` of the organisation-index and field-statistic
+    coordinates (units of fields from the dataset's ``meta.yaml``)."""
+    from ..data.colocated import statistic_attrs
+
+    fields = (dataset_meta or {}).get("fields") or {}
+    for name in da.coords:
+        if name in _RESERVED_COORDS:
+            continue
+        attrs = statistic_attrs(str(name), fields)
+        if attrs is not None and da[name].dtype.kind in "fiu":
+            da[name].attrs.update(attrs)
 
 
 # --- saving and loading ------------------------------------------------------------------

@@ -285,6 +285,63 @@ def quality_table(
     return df
 
 
+def physical_medians(embeddings: xr.DataArray, clusters: Any = "ward", n_clusters: int | None = None,
+                     variables: Sequence[str] | None = None) -> pd.DataFrame | None:
+    """Per-cluster medians of the organisation indices and co-located field
+    statistics the embeddings carry (:func:`convml_tt.interpretation.physical.cluster_medians`):
+    one row per cluster (Ward clusters of the embeddings by default, named
+    A, B, ... as the dendrogram's leaves; ``n_clusters`` as in
+    :func:`quality_table`), columns ``n_tiles``, ``regime_name`` (the most
+    common true regime, when known) and one per variable (sizes in km).
+    None when the embeddings carry no such values (older datasets)."""
+    from .physical import cluster_medians, physical_variables, variable_label
+
+    da = _anchor_view(embeddings)
+    if variables is None and not physical_variables(da):
+        return None
+    med = cluster_medians(da, clusters=clusters, variables=variables, n_clusters=n_clusters)
+    df = pd.DataFrame(med.values, index=pd.Index([str(c) for c in med.cluster.values], name="cluster"),
+                      columns=[variable_label(da, str(v)) for v in med["variable"].values])
+    df.insert(0, "n_tiles", med.n_tiles.values.astype(int))
+    if "regime_name" in med.coords:
+        df.insert(1, "regime_name", [str(v) for v in med.regime_name.values])
+    return df
+
+
+def map_physical_medians(regime_map: xr.Dataset) -> pd.DataFrame | None:
+    """Per-regime medians of the organisation indices of the cells of a
+    regime map (its ``regime(time, y, x)`` and the index variables
+    ``embed_domain`` stored per cell): one row per regime name (cells with a
+    valid regime), columns ``n_cells`` and one per index (sizes in km).
+    None when the map carries no indices."""
+    from ..data.organisation import INDEX_NAMES
+
+    names = [n for n in INDEX_NAMES if n in regime_map.variables and regime_map[n].dims == ("time", "y", "x")]
+    if not names or "regime" not in regime_map.variables:
+        return None
+    regime = np.asarray(regime_map["regime"].transpose("time", "y", "x").values).astype(np.int64).ravel()
+    letters = json.loads(regime_map.attrs["regime_names"]) if "regime_names" in regime_map.attrs else None
+    cols: dict[str, np.ndarray] = {}
+    for n in names:
+        v = np.asarray(regime_map[n].transpose("time", "y", "x").values, np.float64).ravel()
+        if v.dtype.kind == "f" and regime_map[n].dtype.kind in "iu":
+            v[v < 0] = np.nan  # -1: no value
+        if n.endswith("_size_m"):
+            n, v = f"{n[:-2]} (km)", v / 1e3
+        cols[n] = v
+    rows = {}
+    for k in sorted(set(regime[regime >= 0].tolist())):
+        sel = regime == k
+        row = {"n_cells": int(sel.sum())}
+        for n, v in cols.items():
+            ok = v[sel][np.isfinite(v[sel])]
+            row[n] = float(np.median(ok)) if ok.size else np.nan
+        rows[letters[k] if letters and k < len(letters) else str(k)] = row
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "regime"
+    return df
+
+
 def _model_config(model: Any) -> dict:
     if isinstance(model, (str, Path)):
         from ..architectures.model_file import load_model

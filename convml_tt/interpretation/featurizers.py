@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["FEATURIZERS", "Featurizer", "make_featurizer", "model_sha256"]
+__all__ = ["FEATURIZERS", "Featurizer", "make_featurizer", "model_recipe", "model_sha256"]
 
 #: names of featurizers recorded in a map's ``featurizer`` attribute
 FEATURIZERS = ("model", "untrained", "tile_statistics")
@@ -36,7 +36,10 @@ class Featurizer:
     ``name`` is one of :data:`FEATURIZERS`; ``in_channels`` the channels it
     takes (None: any); ``config``, ``path`` and ``sha256`` describe the
     network (empty for ``tile_statistics``); ``tile_pixels`` / ``tile_size``
-    (m) are the defaults its training data suggests (None when unknown).
+    (m) are the defaults its training data suggests (None when unknown);
+    ``recipe`` the composite recipe of its training tiles (the model
+    config's ``recipe``, else its training dataset's; None: any, e.g.
+    ``tile_statistics``, or unknown).
     """
 
     name: str
@@ -48,6 +51,7 @@ class Featurizer:
     tile_pixels: int | None = None
     tile_size: float | None = None
     emb_dim: int | None = None
+    recipe: str | None = None
 
 
 def model_sha256(model: Any) -> str:
@@ -125,6 +129,17 @@ def make_featurizer(model: Any, device: Any = None, batch_size: int = 256,
     return Featurizer(name, embed, model_input_channels(module), config, path, sha,
                       int(pixels) if pixels else None,
                       float(params["tile_size"]) if params.get("tile_size") else None,
-                      emb_dim if isinstance(emb_dim, int) and not isinstance(emb_dim, bool) else None)
+                      emb_dim if isinstance(emb_dim, int) and not isinstance(emb_dim, bool) else None,
+                      model_recipe(config, params))
+
+
+def model_recipe(config: dict, params: dict | None = None) -> str | None:
+    """The composite recipe a model was trained on: its config's ``recipe``,
+    else ``params.recipe`` of its training dataset's ``meta.yaml``
+    (``"truecolor"`` when that leaves it out); None when neither is known."""
+    if config.get("recipe"):
+        return str(config["recipe"])
+    params = _training_meta(config) if params is None else params
+    return str(params.get("recipe", "truecolor")) if params else None
 
 

@@ -17,6 +17,12 @@ and embeds them through the one embedding loop
   centres, ``time`` (scan start, UTC), ``composite(time)`` (its file), a
   ``crs`` variable with the CF grid-mapping attributes (Lambert azimuthal
   equal-area, GRS80);
+* the organisation indices of each cell's tile (physical values, before the
+  stretch; :func:`convml_tt.data.organisation.tile_indices` with the
+  composites' recipe, when it has a cloud mask): ``cloud_fraction``,
+  ``iorg``, ``scai``, ``cop``, ``mean_object_size_m``,
+  ``max_object_size_m``, ``open_sky`` float32 and ``n_objects`` int32
+  ``(time, y, x)`` (NaN / -1 where invalid), with CF units and long names;
 * with a labeler, ``true_<key>(time, y, x)`` for each numeric value it
   gives (``true_regime`` int16, -1 unknown/invalid; ``true_regime_fraction``
   float32, NaN invalid) and the attribute ``regime_names`` (JSON list);
@@ -59,6 +65,7 @@ from .. import __version__
 from .._io import atomic_path, remove_stale_temps
 from ..data.abi.navigation import check_bbox
 from ..data.composites.enhance import GAMMA, to_display
+from ..data.colocated import cell_indices, composite_recipe
 from ..data.composites.reader import open_composite, release_composite
 from ..data.labels import check_labels
 from ..data.sampling.grid import GROUP, GridSampler
@@ -82,6 +89,7 @@ class _Scene:
     channels: int
     domain: tuple[float, ...] | None
     satellite: int
+    kind: str | None = None
 
 
 def _scenes(composites: Any) -> tuple[list[str], dict[str, _Scene]]:
@@ -101,7 +109,7 @@ def _scenes(composites: Any) -> tuple[list[str], dict[str, _Scene]]:
         dom = r.nc.getncattr("domain") if "domain" in r.nc.ncattrs() else None
         info[p] = _Scene(r.time, int(r.var.shape[2]) if len(r.var.shape) == 3 else 1,
                          None if dom is None else tuple(round(float(v), 6) for v in str(dom).split()),
-                         int(r.satellite))
+                         int(r.satellite), str(r.nc.getncattr("kind")) if "kind" in r.nc.ncattrs() else None)
         release_composite(p)
     sats = sorted({s.satellite for s in info.values()})
     if len(sats) > 1:
@@ -160,21 +168,25 @@ class _Chunks:
         s = self.sampler
         reader = open_composite(s.scenes[_STAGE][scene])
         valid = np.zeros(stop - start, bool)
-        tiles, labels = [], []
+        tiles, labels, indices = [], [], []
+        recipe = composite_recipe(reader)
         for g in range(start, stop, GROUP):
             cells = list(range(g, min(g + GROUP, stop)))
             ok, images = s.cut_cells(reader, cells)
             valid[g - start:g - start + len(cells)] = ok
             if len(images):
                 # the same stretch (and bytes) as the triplet writer's PNG tiles
-                tiles.append(to_display(images, reader.units, self.gamma))
+                tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1))
+                # organisation indices of each valid cell, from its physical values
+                indices += cell_indices(images, recipe, s.tile_size / s.tile_pixels)
             if self.labeler is not None:
                 for cell in np.asarray(cells)[ok]:
                     got = self.labeler.label(s.tile(int(cell)), reader.source_paths)
                     labels.append(check_labels(got, self.labeler))
         n = s.tile_pixels
         arr = np.concatenate(tiles) if tiles else np.zeros((0, self.channels, n, n), np.uint8)
-        return {"scene": scene, "start": start, "stop": stop, "valid": valid, "tiles": arr, "labels": labels}
+        return {"scene": scene, "start": start, "stop": stop, "valid": valid, "tiles": arr, "labels": labels,
+                "indices": indices}
 
 
 def _as_is(item: Any) -> Any:
@@ -187,9 +199,32 @@ def _init_worker(worker_id: int) -> None:
     serial_blas().__enter__()
 
 
-def _chunk_stream(source: _Chunks, num_workers: int):
-    """The chunks in order: cut here (``num_workers=0``) or by a torch
-    DataLoader's worker processes, a few chunks ahead of the model."""
+_CUT: dict[str, Any] = {}
+
+
+def _cut_setup(source: _Chunks) -> None:
+    """Set a process up for :func:`_cut_task` (the chunks of this map)."""
+    _CUT["source"] = source
+
+
+def _cut_task(i: int) -> dict:
+    """A task of :mod:`convml_tt.compute`: chunk ``i`` of the map's cells cut
+    (its 8-bit tiles, validity and labels), BLAS single-threaded."""
+    with serial_blas():
+        return _CUT["source"][i]
+
+
+def _chunk_stream(source: _Chunks, num_workers: int, compute: dict | None = None):
+    """The chunks in order: cut here (``num_workers=0``), by a torch
+    DataLoader's worker processes, or as tasks of :mod:`convml_tt.compute`
+    (``compute``: its ``workers``/``scheduler``/``client``), a few chunks
+    (two per worker) ahead of the model."""
+    if compute and len(source):
+        from ..compute import iter_tasks
+
+        yield from iter_tasks(_cut_task, range(len(source)), setup=_cut_setup, config=source, progress=False,
+                              window_per_worker=2, **compute)
+        return
     if num_workers == 0 or len(source) == 0:
         try:
             for i in range(len(source)):
@@ -214,6 +249,7 @@ class _SceneMap:
         self.embedding = np.full((shape[0] * shape[1], emb_dim), np.nan, np.float32)
         self.valid = np.zeros(shape[0] * shape[1], np.int8)
         self.labels: dict[str, dict[int, Any]] = {}
+        self.indices: dict[str, dict[int, Any]] = {}
         self.cut = self.pending = 0
 
     def add(self, chunk: dict) -> np.ndarray:
@@ -223,6 +259,9 @@ class _SceneMap:
         for cell, lab in zip(cells, chunk["labels"]):
             for k, v in lab.items():
                 self.labels.setdefault(k, {})[int(cell)] = v
+        for cell, ind in zip(cells, chunk.get("indices", ())):
+            for k, v in ind.items():
+                self.indices.setdefault(k, {})[int(cell)] = v
         self.cut += chunk["stop"] - chunk["start"]
         self.pending += len(cells)
         return cells
@@ -284,6 +323,10 @@ def embed_domain(
     gamma: float = GAMMA,
     num_workers: int = 0,
     featurizer_name: str | None = None,
+    workers: int | None = None,
+    scheduler: str | os.PathLike | None = None,
+    client: Any = None,
+    max_sza: float | None = None,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -327,6 +370,18 @@ def embed_domain(
     featurizer_name:
         recorded as the map's ``featurizer`` for a network: ``"model"``
         (default) or ``"untrained"``.
+    workers, scheduler, client:
+        cut the tiles as tasks of :mod:`convml_tt.compute` (a chunk of
+        ``batch_size`` cells of a scene each): ``workers`` local processes,
+        or the workers of a dask cluster (scheduler address or file, or a
+        ``distributed.Client``), who open the composites themselves (shared
+        storage); embedding stays in this process, on ``device``. The map is
+        the same in every mode. Not with ``num_workers``.
+    max_sza:
+        cells whose centre has a solar zenith angle above this (degrees) at
+        the scene's scan start are invalid (``valid = 0``); None: the
+        default of the composites' recipe (``Recipe.max_sza``: 80 for true
+        colour and the reflective bands, no limit for infrared bands).
 
     Returns
     -------
@@ -337,6 +392,14 @@ def embed_domain(
         raise ValueError(f"batch_size {batch_size!r} must be a positive number of tiles")
     if int(num_workers) != num_workers or num_workers < 0:
         raise ValueError(f"num_workers {num_workers!r} must be a whole number >= 0")
+    from ..compute import compute_settings
+
+    compute = None
+    if compute_settings(workers, scheduler, client).mode != "process":
+        if num_workers:
+            raise ValueError(f"give num_workers ({num_workers}, DataLoader processes) or workers/scheduler "
+                             f"(tasks of convml_tt.compute) to cut the tiles, not both")
+        compute = {"workers": workers, "scheduler": scheduler, "client": client}
     if out is not None and Path(out).is_dir():
         raise ValueError(f"out {str(out)!r} is a folder; give a file name such as map.nc")
     paths, info = _scenes(composites)
@@ -359,6 +422,22 @@ def embed_domain(
         raise ValueError(f"the composites have different numbers of channels {channels}; make a map from "
                          f"composites of one recipe")
     n_ch = channels[0]
+    kinds = sorted({s.kind for s in info.values() if s.kind is not None})
+    if len(kinds) > 1:
+        raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
+                         f"recipe")
+    if feat.recipe is not None and kinds and kinds[0] != feat.recipe:
+        raise ValueError(f"the model was trained on {feat.recipe!r} tiles but the composites are {kinds[0]!r} "
+                         f"composites ({paths[0]!r}); make {feat.recipe!r} composites (`convml_tt map` does "
+                         f"by default, or --recipe {feat.recipe})")
+    if max_sza is None and kinds:
+        from ..data.composites.recipes import get_recipe
+
+        try:
+            max_sza = get_recipe(kinds[0]).max_sza
+        except ValueError:  # a recipe this process has not registered: no default limit
+            max_sza = None
+    sampler.max_sza = None if max_sza is None else GridSampler.checked_max_sza(max_sza)
     if feat.in_channels is not None and feat.in_channels != n_ch:
         raise ValueError(f"the model takes {feat.in_channels}-channel tiles but the composites have {n_ch} "
                          f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
@@ -370,6 +449,8 @@ def embed_domain(
            "method": method, "gamma": float(gamma), "shape": list(sampler.shape), "emb_dim": emb_dim,
            "labeler": "" if labeler is None else f"{type(labeler).__module__}.{type(labeler).__qualname__}",
            "convml_tt_version": __version__}
+    if sampler.max_sza is not None:
+        run["max_sza"] = sampler.max_sza
     attrs = _global_attrs(feat, sampler, method, gamma, labeler)
 
     tmp_dir = None
@@ -390,7 +471,7 @@ def embed_domain(
                 old.unlink() if old.is_file() else shutil.rmtree(old)
         todo = [k for k, pp in enumerate(part_paths) if read_part(pp, fps[k]) is None]
         _run_scenes(sampler, feat, todo, part_paths, fps, {p: s.time for p, s in info.items()}, n_ch, emb_dim,
-                    int(batch_size), gamma, labeler, int(num_workers), progress)
+                    int(batch_size), gamma, labeler, int(num_workers), progress, compute)
         n_valid = sum(read_part(pp, fps[k])["n_valid"] for k, pp in enumerate(part_paths))
         if n_valid == 0:
             shutil.rmtree(parts_dir, ignore_errors=True)
@@ -401,7 +482,9 @@ def embed_domain(
             raise ValueError(
                 f"no cell of the {sampler.shape[0]} x {sampler.shape[1]} grid over the domain {tuple(domain)} "
                 f"is valid in any of the {len(paths)} composites: the domain lies outside the scenes; choose "
-                f"a domain inside them{made_for}")
+                f"a domain inside them{made_for}"
+                + (f" (or every cell is beyond max_sza {sampler.max_sza:g} degrees: use daytime scenes or an "
+                   f"infrared recipe)" if sampler.max_sza is not None else ""))
         with atomic_path(target) as tmp:
             combine_parts(part_paths, tmp, sampler, attrs, emb_dim, progress=progress)
         shutil.rmtree(parts_dir, ignore_errors=True)
@@ -415,7 +498,8 @@ def embed_domain(
 
 def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_paths: list[Path],
                 fps: list[str], times: dict[str, str], channels: int, emb_dim: int, batch_size: int,
-                gamma: float, labeler: Any, num_workers: int, progress: bool) -> None:
+                gamma: float, labeler: Any, num_workers: int, progress: bool,
+                compute: dict | None = None) -> None:
     """Cut, embed and write the parts of the scenes ``todo``, one scene at a time."""
     from tqdm.auto import tqdm
 
@@ -434,7 +518,7 @@ def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_pa
 
     # serial BLAS for the cutting done here (torch's own BLAS and threads are not affected)
     with serial_blas(), tqdm(total=len(todo) * n, desc="map", unit="tile", disable=not progress) as bar:
-        for chunk in _chunk_stream(source, num_workers):
+        for chunk in _chunk_stream(source, num_workers, compute):
             if not scenes or scenes[-1].scene != chunk["scene"]:
                 scenes.append(_SceneMap(chunk["scene"], sampler.shape, emb_dim))
             cells = scenes[-1].add(chunk)

@@ -7,15 +7,24 @@ temperature in K); these functions turn them into bytes for display only:
   (``round(255 * r ** (1 / 2.2))``);
 - brightness temperature (units ``"K"``): 200 K (white) .. 320 K (black),
   linear, like infrared imagery.
+
+A composite of several channels may mix them (e.g. a band list
+``C01+C13``): :func:`to_display` takes one units string per channel and
+stretches each channel by its own units. :func:`display_stretch` describes
+the stretch of one channel as plain data (kind, range, gamma, formula), as a
+triplet dataset's ``meta.yaml`` records it, and :func:`from_display` inverts
+it (8-bit value -> physical value at the centre of its quantisation step).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GAMMA", "to_uint8", "to_display"]
+__all__ = ["GAMMA", "BT_WARM", "BT_COLD", "to_uint8", "to_display", "display_stretch", "from_display"]
 
 #: display gamma: 8-bit value = 255 * clip(r, 0, 1) ** (1 / GAMMA)
 GAMMA = 2.2
+#: brightness temperature (K) shown black (and NaN) / white
+BT_WARM, BT_COLD = 320.0, 200.0
 
 
 def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
@@ -33,15 +42,92 @@ def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
     return v.astype(np.uint8)
 
 
-def to_display(image: np.ndarray, units: str, gamma: float = GAMMA) -> np.ndarray:
+def _channel_units(units) -> tuple[str, ...] | str:
+    """``units`` as one string (all channels alike) or a tuple of strings, one per channel."""
+    if isinstance(units, str):
+        if units == "mixed":
+            raise ValueError("units 'mixed' (a composite whose channels have different units): pass one "
+                             "units string per channel, e.g. CompositeReader.channel_units")
+        return units
+    units = tuple(str(u) for u in units)
+    if not units:
+        raise ValueError("units must be a string or one units string per channel, got an empty sequence")
+    return units[0] if len(units) == 1 else units
+
+
+def _display_one(image: np.ndarray, units: str, gamma: float) -> np.ndarray:
+    if units == "K":
+        # brightness temperature: 200 K (white) .. 320 K (black), like IR imagery
+        v = (BT_WARM - np.nan_to_num(image, nan=BT_WARM)) / (BT_WARM - BT_COLD)
+        return to_uint8(v, gamma=1.0)
+    return to_uint8(image, gamma=gamma)
+
+
+def to_display(image: np.ndarray, units, gamma: float = GAMMA, channel_axis: int = -1) -> np.ndarray:
     """8-bit display image (same shape, uint8) of composite values in ``units``.
 
     ``units == "K"`` (brightness temperature): ``(320 - T) / 120`` stretched
     linearly (gamma 1), so 200 K is white and 320 K (and NaN) black; any
     other units (reflectance factor ``"1"``): :func:`to_uint8` with ``gamma``.
+
+    ``units`` may also be a sequence of one units string per channel (the
+    axis ``channel_axis`` of ``image``, e.g. -1 for ``(n, n, C)`` tiles, 1
+    for ``(N, C, n, n)`` batches): each channel is stretched by its own
+    units. Raises ``ValueError`` when their number is not the channel count.
     """
+    u = _channel_units(units)
+    if isinstance(u, str):
+        return _display_one(image, u, gamma)
+    image = np.asarray(image)
+    if image.ndim == 0 or image.shape[channel_axis] != len(u):
+        raise ValueError(f"units {u} name {len(u)} channels but the image of shape {image.shape} has "
+                         f"{image.shape[channel_axis] if image.ndim else 0} on axis {channel_axis}")
+    if len(set(u)) == 1:
+        return _display_one(image, u[0], gamma)
+    out = np.empty(image.shape, np.uint8)
+    src, dst = np.moveaxis(image, channel_axis, 0), np.moveaxis(out, channel_axis, 0)
+    for k, uk in enumerate(u):
+        dst[k] = _display_one(src[k], uk, gamma)
+    return out
+
+
+def display_stretch(units: str, gamma: float = GAMMA) -> dict:
+    """The display stretch of one channel in ``units`` as plain data (what
+    :func:`to_display` does to it), e.g. for a dataset's ``meta.yaml``:
+
+    - ``"K"``: ``{"kind": "linear", "units": "K", "black": 320.0, "white":
+      200.0, "formula": ...}``: ``uint8 = round(255 * clip((320 - T) / 120,
+      0, 1))``, NaN black;
+    - other units: ``{"kind": "gamma", "units": ..., "black": 0.0, "white":
+      1.0, "gamma": gamma, "formula": ...}``: ``uint8 = round(255 * clip(r, 0,
+      1) ** (1 / gamma))``, NaN black.
+    """
+    units = _channel_units(str(units))
     if units == "K":
-        # brightness temperature: 200 K (white) .. 320 K (black), like IR imagery
-        v = (320.0 - np.nan_to_num(image, nan=320.0)) / 120.0
-        return to_uint8(v, gamma=1.0)
-    return to_uint8(image, gamma=gamma)
+        span = BT_WARM - BT_COLD
+        return {"kind": "linear", "units": "K", "black": BT_WARM, "white": BT_COLD,
+                "formula": f"uint8 = round(255 * clip(({BT_WARM:g} - T) / {span:g}, 0, 1)); NaN -> 0"}
+    g = float(gamma)
+    return {"kind": "gamma", "units": units, "black": 0.0, "white": 1.0, "gamma": g,
+            "formula": f"uint8 = round(255 * clip(r, 0, 1) ** (1 / {g:g})); NaN -> 0"}
+
+
+def from_display(values: np.ndarray, stretch: dict) -> np.ndarray:
+    """Physical values (float32, same shape) of 8-bit display values under a
+    ``stretch`` as :func:`display_stretch` gives it (or as read back from a
+    dataset's ``meta.yaml``): the inverse of the stretch at each byte, so
+    ``to_display(from_display(b, s)) == b``. Values at the ends (0, 255) are
+    the ends of the range: clipped values are not recovered.
+
+    Raises ``ValueError`` for a stretch of unknown kind.
+    """
+    v = np.asarray(values, np.float32) / np.float32(255.0)
+    kind = stretch.get("kind") if isinstance(stretch, dict) else None
+    if kind in ("linear", "gamma"):
+        black, white = float(stretch["black"]), float(stretch["white"])
+    if kind == "linear":
+        return (black + (white - black) * v).astype(np.float32)
+    if kind == "gamma":
+        return (black + (white - black) * v ** np.float32(float(stretch["gamma"]))).astype(np.float32)
+    raise ValueError(f"stretch {stretch!r} is not a display stretch: its kind must be 'linear' or 'gamma' "
+                     f"(see convml_tt.data.composites.enhance.display_stretch)")

@@ -46,7 +46,12 @@ class CompositeReader:
     nbytes:
         size of its image as float32, bytes.
     units:
-        units of its values (``"K"``, ``"1"``: reflectance factor).
+        units of its values (``"K"``, ``"1"``: reflectance factor; ``"mixed"``
+        when its channels differ).
+    channel_units:
+        units of each channel (a tuple; the variable's ``channel_units``
+        attribute, else ``units`` for every channel): what
+        :func:`~convml_tt.data.composites.enhance.to_display` takes.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -75,6 +80,9 @@ class CompositeReader:
         self.source_paths = str(self.nc.getncattr("source_paths")).split("\n")
         self.nbytes = 4 * int(np.prod(self.var.shape))
         self.units = str(getattr(self.var, "units", "1"))
+        n_ch = int(self.var.shape[2]) if len(self.var.shape) == 3 else 1
+        given = str(getattr(self.var, "channel_units", "")).split()
+        self.channel_units: tuple[str, ...] = tuple(given) if len(given) == n_ch else (self.units,) * n_ch
 
     def planes(self) -> np.ndarray | None:
         """The whole image as ``(C, H * W)`` float32 planes (cached), or None

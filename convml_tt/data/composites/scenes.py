@@ -171,6 +171,16 @@ def no_scenes_error(data_root: str | os.PathLike, bands: Iterable[int], start: d
     if skipped:
         more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
         msg += f"; {skipped[0].describe()}{more}"
+    else:
+        # no file of any band asked for: name the scans there are, with the files found
+        others = [s for s in scan_sources(data_root, range(1, 17), start, end, satellite)[1]
+                  if s.missing]
+        if others:
+            o = others[0]
+            more = f" (and {len(others) - 1} more scan(s))" if len(others) > 1 else ""
+            what = "band" if len(bands) == 1 else "bands"
+            msg += (f"; the cached GOES-{o.satellite} {o.product}{o.sector} scan {o.start:%Y-%m-%dT%H:%M:%S} "
+                    f"lacks {what} {', '.join(map(str, bands))} (files found: {', '.join(o.files)}){more}")
     return FileNotFoundError(
         msg + "; fetch some with `convml_tt fetch` (or make synthetic ones with `convml_tt synthetic`)")
 

@@ -29,7 +29,13 @@ Per-triplet metadata (``{id:05d}_meta.yaml``)::
 start (ISO 8601, UTC); ``composite``: path relative to the data root;
 ``source_files``: names of the scene's band files; ``<labels>``: whatever
 the dataset's labeler knew about the tile (e.g. ``regime``,
-``regime_name``, ``regime_fraction`` for synthetic scenes).
+``regime_name``, ``regime_fraction`` for synthetic scenes); ``indices``:
+the organisation indices of the tile (``cloud_fraction``, ``iorg``,
+``scai``, ``cop``, ``n_objects``, ``mean_object_size_m``,
+``max_object_size_m``, ``open_sky``; absent in older datasets and for
+recipes without a cloud mask); ``fields``: per-tile statistics of the
+dataset's co-located fields (``C13_min``, ``C13_mean``, ``C13_max``, in the
+units the dataset's ``meta.yaml`` gives under ``fields:``).
 
 This module needs no torch; the torch datasets and the interpretation code
 read folders through it.
@@ -64,6 +70,7 @@ __all__ = [
     "tile_ids",
     "incomplete_triplets",
     "read_dataset_meta",
+    "dataset_recipe",
     "write_dataset_meta",
     "read_triplet_meta",
     "write_triplet_meta",
@@ -197,6 +204,8 @@ def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]
 # metadata
 # -----------------------------------------------------------------------------
 _TILE_KEYS = ("lat", "lon", "time", "satellite", "composite", "source_files")
+#: nested mappings of a tile's record: organisation indices and co-located field statistics
+_NESTED_KEYS = ("indices", "fields")
 
 
 @dataclass
@@ -207,7 +216,13 @@ class TileMeta:
     (ISO 8601 text, UTC); ``satellite``: GOES number; ``composite``: the
     composite file, relative to the data root; ``source_files``: band file
     names; ``labels``: the labeler's values (e.g. ``regime``), in the order
-    they were given. Fields that are None are not written.
+    they were given; ``indices``: the organisation indices of the tile's
+    cloud mask (:func:`convml_tt.data.organisation.tile_indices`: keys
+    ``cloud_fraction``, ``iorg``, ... ; written as a nested ``indices:``
+    mapping); ``fields``: statistics of co-located fields over the tile
+    (``{C13_min: K, C13_mean: K, C13_max: K}``, nested ``fields:``). Fields
+    that are None (and empty mappings) are not written; records of older
+    datasets have no ``indices``/``fields`` and read with empty ones.
     """
 
     lat: float | None = None
@@ -217,6 +232,8 @@ class TileMeta:
     composite: str | None = None
     source_files: list[str] = field(default_factory=list)
     labels: dict[str, Any] = field(default_factory=dict)
+    indices: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -225,6 +242,9 @@ class TileMeta:
             if v is not None and not (k == "source_files" and not v):
                 d[k] = v
         d.update(self.labels)
+        for k in _NESTED_KEYS:
+            if getattr(self, k):
+                d[k] = dict(getattr(self, k))
         return d
 
     @classmethod
@@ -232,14 +252,20 @@ class TileMeta:
         d = dict(d or {})
         kw = {k: d.pop(k) for k in _TILE_KEYS if k in d}
         kw["source_files"] = list(kw.get("source_files") or [])
+        for k in _NESTED_KEYS:
+            if isinstance(d.get(k), dict):
+                kw[k] = dict(d.pop(k))
         return cls(**kw, labels=d)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A field or a label by name."""
+        """A field, a label, an organisation index or a field statistic by name."""
         if key in _TILE_KEYS:
             v = getattr(self, key)
             return default if v is None else v
-        return self.labels.get(key, default)
+        for where in (self.labels, self.indices, self.fields):
+            if key in where:
+                return where[key]
+        return default
 
 
 @dataclass
@@ -319,6 +345,25 @@ def read_dataset_meta(dataset: str | os.PathLike) -> dict | None:
     return d
 
 
+def dataset_recipe(dataset: str | os.PathLike) -> dict:
+    """``{"recipe": name, "channels": [...]}`` of a dataset folder (or one of
+    its stage folders): the recipe its tiles were cut from (``params.recipe``
+    of its ``meta.yaml``, ``"truecolor"`` when left out) and what each tile
+    channel holds (its ``channels``: name, units, display stretch; None in
+    datasets made before they were recorded). Both None for folders without
+    a ``meta.yaml``."""
+    folders = [Path(dataset)] + ([Path(dataset).parent] if Path(dataset).name in STAGES else [])
+    for folder in folders:
+        try:
+            meta = read_dataset_meta(folder)
+        except (OSError, ValueError):
+            meta = None
+        if meta is not None:
+            params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+            return {"recipe": str(params.get("recipe", "truecolor")), "channels": meta.get("channels")}
+    return {"recipe": None, "channels": None}
+
+
 def write_dataset_meta(dataset: str | os.PathLike, meta: dict) -> Path:
     """Write the dataset-level ``meta.yaml`` (atomically)."""
     return write_bytes(Path(dataset) / DATASET_META, yaml_bytes(meta))
@@ -368,13 +413,15 @@ def read_tile_array(path: str | os.PathLike) -> np.ndarray:
 # -----------------------------------------------------------------------------
 # verification
 # -----------------------------------------------------------------------------
-def _tile_problem(path: Path, pixels: int | None) -> str | None:
+def _tile_problem(path: Path, pixels: int | None, channels: int | None = None) -> str | None:
     try:
         a = read_tile_array(path)
     except (FileNotFoundError, ValueError) as err:
         return str(err).split(";")[0]
     if pixels is not None and a.shape[:2] != (pixels, pixels):
         return f"tile {str(path)!r} is {a.shape[1]} x {a.shape[0]} pixels, the dataset's are {pixels} x {pixels}"
+    if channels is not None and a.shape[2] != channels:
+        return f"tile {str(path)!r} has {a.shape[2]} channel(s), the dataset's have {channels}"
     return None
 
 
@@ -384,7 +431,8 @@ def damaged_triplets(dataset: str | os.PathLike, stage: str, progress: bool = Fa
 
     Every PNG is decoded in full (a truncated file has a valid header), its
     size checked against the dataset's ``tile_pixels`` (when its
-    ``meta.yaml`` says), and every ``_meta.yaml`` parsed. Triplets missing a
+    ``meta.yaml`` says), its channel count against the dataset's
+    ``channels`` (when recorded), and every ``_meta.yaml`` parsed. Triplets missing a
     file are :func:`incomplete_triplets`, not damaged. Costs one decode per
     tile (about a millisecond for a 64-pixel tile).
     """
@@ -395,12 +443,15 @@ def damaged_triplets(dataset: str | os.PathLike, stage: str, progress: bool = Fa
     meta = read_dataset_meta(dataset)
     pixels = (meta or {}).get("params", {}).get("tile_pixels")
     pixels = int(pixels) if isinstance(pixels, (int, float)) else None
+    # the channel count its recipe gives (datasets that record their channels)
+    channels = (meta or {}).get("channels")
+    channels = len(channels) if isinstance(channels, list) and channels else None
     out: dict[int, str] = {}
     for i, files in tqdm(sorted(found.items()), desc=f"verifying {stage}", unit="triplet",
                          disable=not progress, leave=False):
         for t in TILE_TYPES:
             if t in files:
-                problem = _tile_problem(files[t], pixels)
+                problem = _tile_problem(files[t], pixels, channels)
                 if problem:
                     out[i] = problem
                     break

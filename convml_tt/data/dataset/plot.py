@@ -31,7 +31,7 @@ def plot_triplets(
     import matplotlib.pyplot as plt
 
     from ..composites.build import load_composite
-    from ..composites.enhance import to_uint8
+    from ..composites.enhance import to_display
     from ..tiles import ScanGrid, Tile
 
     dataset = Path(dataset)
@@ -51,14 +51,18 @@ def plot_triplets(
     sg = ScanGrid.from_dataset(comp)
     name = comp.attrs["composite_variable"]
     img = comp[name].values
-    img = to_uint8(img) if img.ndim == 3 else img
+    # the tiles' stretch (per channel); one grey channel unless it is three (RGB)
+    attrs = comp[name].attrs
+    img = to_display(img, str(attrs.get("channel_units", "")).split() or str(attrs.get("units", "1")))
+    if img.ndim == 3 and img.shape[2] != 3:
+        img = img[:, :, 0] if img.shape[2] < 3 else img[:, :, :3]
     x = comp["x"].values * 1e3
     y = comp["y"].values * 1e3
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 8 * len(y) / max(len(x), 1) + 0.5))
     else:
         fig = ax.figure
-    ax.imshow(img, extent=(x[0], x[-1], y[-1], y[0]), origin="upper", cmap="gray")
+    ax.imshow(img, extent=(x[0], x[-1], y[-1], y[0]), origin="upper", cmap="gray", vmin=0, vmax=255)
     cs = ax.contour(x, y, comp["lat"].values, colors="w", linewidths=0.4, alpha=0.6)
     ax.clabel(cs, fontsize=6, fmt="%g°N")
     cs = ax.contour(x, y, comp["lon"].values, colors="w", linewidths=0.4, alpha=0.6)

@@ -17,13 +17,18 @@ from ..._io import write_bytes
 __all__ = ["png_bytes", "write_png"]
 
 
+#: PNG colour types of 2, 3 and 4 channels: grey + alpha, RGB, RGB + alpha
+_COLOR_TYPES = {2: 4, 3: 2, 4: 6}
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 def png_bytes(img: np.ndarray, level: int = 1) -> bytes:
-    """An 8-bit image ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB) as PNG bytes
-    (filter type None on every row, zlib ``level``)."""
+    """An 8-bit image ``(H, W)`` or ``(H, W, 1)`` (grey, PNG colour type L),
+    ``(H, W, 2)`` (LA), ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA) as PNG
+    bytes (filter type None on every row, zlib ``level``)."""
     a = np.asarray(img)
     if a.dtype != np.uint8:
         raise ValueError(f"PNG tiles must be uint8, got {a.dtype}")
@@ -31,10 +36,11 @@ def png_bytes(img: np.ndarray, level: int = 1) -> bytes:
         a = a[:, :, 0]
     if a.ndim == 2:
         color = 0
-    elif a.ndim == 3 and a.shape[2] == 3:
-        color = 2
+    elif a.ndim == 3 and a.shape[2] in _COLOR_TYPES:
+        color = _COLOR_TYPES[a.shape[2]]
     else:
-        raise ValueError(f"PNG tiles must be (H, W) or (H, W, 3), got shape {a.shape}")
+        raise ValueError(f"PNG tiles must be (H, W) or (H, W, C) with C = 1, 2, 3 or 4 channels (L, LA, RGB, "
+                         f"RGBA), got shape {a.shape}")
     h, w = a.shape[:2]
     raw = np.empty((h, 1 + a[0].size), np.uint8)
     raw[:, 0] = 0  # filter type None on every row

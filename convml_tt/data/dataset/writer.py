@@ -6,7 +6,11 @@ study by date, and each triplet is drawn by a sampler
 any sampler of anchor, neighbour and distant tiles given as ``sampler=``),
 stretched for display (:func:`~convml_tt.data.composites.enhance.to_display`)
 and written as PNGs plus its metadata (:mod:`.format`), optionally with what
-a labeler (:mod:`convml_tt.data.labels`) knows about each tile.
+a labeler (:mod:`convml_tt.data.labels`) knows about each tile. Each tile's
+metadata also holds the organisation indices of its cloud mask (from its
+physical values, before the stretch, when the recipe has a cloud mask) and,
+with ``fields=`` (``TripletSettings.fields``, ``--fields C13``), the
+statistics of co-located fields of the same scan (:mod:`convml_tt.data.colocated`).
 
 Every triplet's random numbers come from ``(seed, stage, id)``, so a dataset
 depends only on the seed, the settings and the composites, not on the
@@ -14,33 +18,37 @@ number of worker processes. Every file is written to a temporary name and
 renamed; a triplet's ``_meta.yaml`` is written last and marks it complete,
 so a killed run that is restarted redoes only the unfinished triplets.
 
-With ``workers > 1`` the worker processes exit when the calling process
-dies, even by SIGKILL (:func:`convml_tt._io.die_with_parent`); SIGTERM or
-Ctrl-C of the calling process stops the pool (pending work cancelled,
-workers terminated) before :class:`convml_tt._io.Terminated` (exit status
-143) or ``KeyboardInterrupt`` propagates. Temporary files a killed run left
-in the stage folders are removed by the next run (one writer per dataset
-folder).
+Blocks of triplets are the tasks of :mod:`convml_tt.compute`: written in
+this process (``workers=1``), by a local pool (``workers=K``) or on a dask
+cluster (``scheduler=``/``client=``); each task carries the stage and ids,
+and a worker opens the composites itself. With ``workers > 1`` the worker
+processes exit when the calling process dies, even by SIGKILL
+(:func:`convml_tt._io.die_with_parent`); SIGTERM or Ctrl-C of the calling
+process stops the pool (pending work cancelled, workers terminated) before
+:class:`convml_tt._io.Terminated` (exit status 143) or ``KeyboardInterrupt``
+propagates. A block whose worker died is written again (by a restarted pool
+or another dask worker). Temporary files a killed run left in the stage
+folders are removed by the next run (one writer per dataset folder).
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..._io import check_writable_folder, die_with_parent, remove_stale_temps, sigterm_raises, stop_pool
+from ..._io import check_writable_folder, remove_stale_temps
+from ...compute import compute_settings, iter_tasks, session
 from ...config import TripletSettings
 from ..composites.build import make_composites
-from ..composites.enhance import to_display
+from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
-from ..composites.recipes import TRUECOLOR_BANDS
+from ..colocated import field_composites, fields_meta, tile_physical
+from ..composites.recipes import channel_units, get_recipe
 from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
 from ..labels import Labeler, check_labels
 from ..sampling.base import Sampler
-from ..sampling.triplets import TripletSampler, check_tile_fits, split_scenes
+from ..sampling.triplets import TripletSampler, check_tile_fits, daylit_scenes, split_scenes
 from ..tiles import serial_blas
 from .format import (
     DATASET_FORMAT,
@@ -56,7 +64,7 @@ from .format import (
 )
 from .png import write_png
 
-__all__ = ["make_triplets"]
+__all__ = ["make_triplets", "channels_meta"]
 
 
 def make_triplets(
@@ -68,7 +76,7 @@ def make_triplets(
     tile_size: float = 200e3,
     tile_pixels: int = 256,
     seed: int = 0,
-    workers: int = 1,
+    workers: int | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     progress: bool = True,
@@ -76,6 +84,8 @@ def make_triplets(
     labeler: Labeler | None = None,
     settings: TripletSettings | None = None,
     sampler: Callable[[TripletSettings, Mapping[str, Sequence[str]]], Sampler] = TripletSampler,
+    scheduler: str | os.PathLike | None = None,
+    client: Any = None,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -98,7 +108,13 @@ def make_triplets(
         all randomness (split and sampling); same seed -> same dataset,
         whatever ``workers``.
     workers:
-        processes (1: in this process).
+        processes (None or 1: in this process); not with ``scheduler``/``client``.
+    scheduler, client:
+        run the composites and triplet blocks on a dask cluster: its
+        scheduler's address (``tcp://host:8786``) or scheduler file, or a
+        ``distributed.Client`` (see :mod:`convml_tt.compute`); the
+        composites, the data root and ``out`` must be on storage the workers
+        share.
     composites:
         use these composite files instead of compositing the cache.
     labeler:
@@ -114,12 +130,19 @@ def make_triplets(
         class (or factory) called as ``sampler(settings, {stage: [composite
         paths]})`` whose ``tile_types`` are anchor, neighbor, distant; default
         :class:`~convml_tt.data.sampling.triplets.TripletSampler`. It must be
-        picklable (a module-level class) when ``workers > 1``.
+        picklable (a module-level class) when ``workers > 1`` or on a cluster.
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
         ``resolution_km``, ``method``, ``max_tries``, ``gamma``, ``satellite``:
-        the one GOES satellite whose composites are used).
+        the one GOES satellite whose composites are used; ``recipe``: the
+        composite recipe of the tiles, e.g. ``"C13"`` or ``"C13+C14+C15"``,
+        1-4 channels, each stretched by its units and recorded in
+        ``meta.yaml`` under ``channels``, see :func:`channels_meta`;
+        ``fields``: co-located single-plane recipes, e.g. ``("C13",)``, whose
+        composites are made for the same scans, tile by tile ``{C13_min,
+        C13_mean, C13_max}``; a scan lacking a field's band is refused before
+        sampling).
 
     Returns
     -------
@@ -135,10 +158,9 @@ def make_triplets(
     PermissionError
         an unwritable ``out``.
     """
-    from tqdm.auto import tqdm
-
     if out is None:
         raise TypeError("make_triplets needs out=, the dataset folder to write")
+    compute = compute_settings(workers, scheduler, client)  # where the tasks run; bad choices fail first
     if settings is None:
         if domain is None or n_train is None:
             raise TypeError("make_triplets needs domain= and n_train= (or settings=TripletSettings(...))")
@@ -161,21 +183,30 @@ def make_triplets(
     if composites is None:
         # one satellite: refused before anything is composited when the cache mixes them
         when = f" with scan start {start or '...'} to {end or '...'}" if start or end else ""
-        cached = scan_sources(data_root, TRUECOLOR_BANDS, start, end)[0]
+        cached = scan_sources(data_root, get_recipe(params.recipe).bands, start, end)[0]
         choose_satellite(satellite_counts(cached), params.satellite, f"the cached scenes{when}")
         composites = make_composites(
-            data_root, params.domain, start=start, end=end,
+            data_root, params.domain, start=start, end=end, kind=params.recipe,
             resolution_km=params.resolution_km, satellite=params.satellite, progress=progress,
+            workers=workers, scheduler=scheduler, client=client,
         )
     scenes = _split(composites, params)
+    # scenes wholly beyond --max-sza are left out (warned); none daylit: a "no daylit tiles" error
+    scenes = daylit_scenes(params, scenes)
     need = {"train": params.n_train, "study": params.n_study}
+    # co-located fields: each scan's field composites, found (or refused) before sampling
+    field_paths = field_composites(data_root, [p for s in STAGES for p in scenes[s]], params.fields,
+                                   params.domain, params.resolution_km, progress) if params.fields else {}
 
     meta = {
         "format": DATASET_FORMAT,
         "params": params.to_yaml_dict(),
         "data_root": str(data_root.resolve()),
         "scenes": {s: [os.path.relpath(p, data_root.resolve()) for p in scenes[s]] for s in STAGES},
+        "channels": channels_meta(params.recipe, params.gamma),
     }
+    if params.fields:
+        meta["fields"] = fields_meta(params.fields)
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(exist_ok=True)
@@ -190,42 +221,46 @@ def make_triplets(
         "data_root": str(data_root.resolve()),
         "labeler": labeler,
         "sampler": sampler,
+        "field_paths": field_paths,
     }
     total = need["train"] + need["study"]
-    bar = tqdm(total=total, initial=total - len(todo), desc="triplets", unit="triplet", disable=not progress)
+    # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
+    # most), so that workers finish together; in this process about 16 blocks (a progress bar
+    # that moves, little overhead)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            _init(config)
-            with serial_blas():
-                for s, i in todo:
-                    _make_one(s, i)
-                    bar.update(1)
-        else:
-            chunk = max(1, min(16, len(todo) // (4 * workers)))
+        with session(workers, scheduler, client) as (where, n_workers):
+            per = 4 * n_workers if compute.mode != "process" else 16
+            chunk = max(1, min(16, len(todo) // per))
             jobs = []
             for s in STAGES:
                 ids = [i for st, i in todo if st == s]
                 jobs += [(s, ids[k : k + chunk]) for k in range(0, len(ids), chunk)]
-            with sigterm_raises():
-                pool = ProcessPoolExecutor(
-                    max_workers=int(workers), mp_context=get_context("spawn"),
-                    initializer=_init_worker, initargs=(os.getpid(), config),
-                )
-                try:
-                    futures = [pool.submit(_make_chunk, s, ids) for s, ids in jobs]
-                    for f in as_completed(futures):
-                        bar.update(len(f.result()))
-                except BaseException:
-                    # SIGTERM (Terminated), Ctrl-C or a failed triplet: stop now
-                    stop_pool(pool)
-                    raise
-                finally:
-                    pool.shutdown()
+            for _ in iter_tasks(_make_block, jobs, setup=_init, config=config, progress=progress, desc="triplets",
+                                unit="triplet", sizes=[len(ids) for _, ids in jobs], initial=total - len(todo),
+                                **where):
+                pass
+        # a worker that died (or was stopped with its pool) may have left a temporary file; its
+        # triplets were written again, and every task is done: no writer is left
+        for s in STAGES:
+            remove_stale_temps(out / s)
     finally:
-        bar.close()
         close_composites()
     write_dataset_meta(out, {**meta, "status": "complete"})
     return out
+
+
+def channels_meta(recipe: Any, gamma: float) -> list[dict]:
+    """What each channel of a dataset's tiles holds, as its ``meta.yaml``
+    records it under ``channels``: per channel (PNG channel order: L; L, A;
+    R, G, B; R, G, B, A) its ``name`` (the recipe's channel, or the recipe's
+    name for one plane), ``units`` of the composite values and the display
+    ``stretch`` that made the bytes
+    (:func:`~convml_tt.data.composites.enhance.display_stretch`; invert it
+    with :func:`~convml_tt.data.composites.enhance.from_display`)."""
+    r = get_recipe(recipe)
+    names = r.channels if r.channels is not None else (r.name,)
+    return [{"name": str(n), "units": u, "stretch": display_stretch(u, gamma)}
+            for n, u in zip(names, channel_units(r))]
 
 
 def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> dict[str, list[str]]:
@@ -236,7 +271,13 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
     for p in paths:
         c = CompositeReader(p)
         infos.append((dt.datetime.fromisoformat(c.time), c.satellite))
+        kind = str(c.nc.getncattr("kind")) if "kind" in c.nc.ncattrs() else None
         c.close()
+        # the tiles' channels and stretch are those of the dataset's recipe
+        if kind is not None and kind != params.recipe:
+            raise ValueError(f"composite {p} is a {kind!r} composite but the dataset's recipe is "
+                             f"{params.recipe!r}: give composites of that recipe, or recipe={kind!r} "
+                             f"(--recipe {kind})")
     # a dataset is made from one satellite: the chosen one, or the only one there is
     counts: dict[int, int] = {}
     for _, sat in infos:
@@ -311,11 +352,10 @@ def _init(config: dict) -> None:
     _STATE["sampler"] = config["sampler"](config["settings"], config["scenes"])
 
 
-def _init_worker(parent_pid: int, config: dict) -> None:
-    """Initializer of a worker process: exit with the parent, leave Ctrl-C
-    to it, then :func:`_init`."""
-    die_with_parent(parent_pid, ignore_sigint=True)
-    _init(config)
+def _make_block(job: tuple[str, list[int]]) -> list[int]:
+    """A task of :mod:`convml_tt.compute`: the triplets ``ids`` of ``stage``
+    (``job = (stage, ids)``) in a process set up by :func:`_init`."""
+    return _make_chunk(*job)
 
 
 def _make_one(stage: str, idx: int) -> int:
@@ -324,13 +364,18 @@ def _make_one(stage: str, idx: int) -> int:
     labeler = _STATE["labeler"]
     out = Path(_STATE["out"])
     drawn = sampler.sample(stage, idx)
+    recipe = _recipe(params)
+    pixel_m = float(params.tile_size) / int(params.tile_pixels)
     meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size),
                        tile_pixels=int(params.tile_pixels))
     for kind in sampler.tile_types:
         d = drawn[kind]
         comp = open_composite(sampler.scenes[stage][d.scene])
-        write_png(out / stage / tile_name(idx, kind), to_display(d.image, comp.units, params.gamma))
+        write_png(out / stage / tile_name(idx, kind), to_display(d.image, comp.channel_units, params.gamma))
         labels = check_labels(labeler.label(d.tile, comp.source_paths), labeler) if labeler is not None else {}
+        # organisation indices (physical values, before the stretch) and co-located field statistics
+        indices, fields = tile_physical(d.image, recipe, pixel_m, d.tile,
+                                        _STATE.get("field_paths", {}).get(str(comp.path)), params.method)
         setattr(meta, kind, TileMeta(
             lat=round(float(d.tile.lat0), 6),
             lon=round(float(d.tile.lon0), 6),
@@ -339,9 +384,24 @@ def _make_one(stage: str, idx: int) -> int:
             composite=os.path.relpath(comp.path, _STATE["data_root"]),
             source_files=[Path(p).name for p in comp.source_paths],
             labels=labels,
+            indices=indices,
+            fields=fields,
         ))
     write_triplet_meta(out, meta)
     return idx
+
+
+def _recipe(params: TripletSettings):
+    """The dataset's recipe (cached per process; None for a name the registry
+    does not know here: no organisation indices then)."""
+    name = getattr(params, "recipe", "truecolor")
+    if _STATE.get("recipe_name") != name:
+        try:
+            _STATE["recipe"] = get_recipe(name)
+        except ValueError:
+            _STATE["recipe"] = None
+        _STATE["recipe_name"] = name
+    return _STATE["recipe"]
 
 
 def _make_chunk(stage: str, ids: list[int]) -> list[int]:

@@ -110,7 +110,7 @@ class TileImages:
         if self.stages is not None:
             stage = str(self.stages[self.index[int(tile_id)]])
         im = read_tile_array(Path(self.root) / stage / tile_name(int(tile_id), self.tile_type))
-        return im[:, :, 0] if im.shape[2] == 1 else im[:, :, :3]
+        return im[:, :, 0] if im.shape[2] < 3 else im[:, :, :3]  # L, LA: the grey channel; RGB(A): RGB
 
 
 def show_tile(ax, image: np.ndarray, edgecolor: str | None = None) -> None:

@@ -157,8 +157,10 @@ def background(composite: Any, extent: Sequence[float], max_pixels: int = 700) -
         r0, r1 = int(np.floor(rows[inside].min())), int(np.ceil(rows[inside].max()))
         c0, c1 = int(np.floor(cols[inside].min())), int(np.ceil(cols[inside].max()))
         values, _ = composite_values(ds.isel(y=slice(r0, r1 + 1), x=slice(c0, c1 + 1)))
-        units = str(ds[ds.attrs.get("composite_variable", "")].attrs.get("units", "1")) \
-            if ds.attrs.get("composite_variable") in ds else "1"
+        var_attrs = ds[ds.attrs["composite_variable"]].attrs if ds.attrs.get("composite_variable") in ds else {}
+        # one units string per channel shown (a band list may mix reflectance and K)
+        units = str(var_attrs.get("units", "1"))
+        units = str(var_attrs.get("channel_units", "")).split()[:min(values.shape[2], 3)] or units
         rr, cc = np.where(inside, rows - r0, -10.0), np.where(inside, cols - c0, -10.0)
         planes = [map_coordinates(values[:, :, k], [rr, cc], order=1, mode="constant", cval=np.nan)
                   for k in range(min(values.shape[2], 3))]
@@ -223,7 +225,7 @@ def _example_images(regimes, dataset_path: str | Path | None) -> list[np.ndarray
     out: list[np.ndarray | None] = []
     for t in regimes.example_tile_ids:
         im = read_tile_array(root / regimes.stage / tile_name(int(t), regimes.tile_type))
-        out.append(im[:, :, 0] if im.shape[2] == 1 else im[:, :, :3])
+        out.append(im[:, :, 0] if im.shape[2] < 3 else im[:, :, :3])  # L, LA: the grey channel
     return out
 
 

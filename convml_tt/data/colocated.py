@@ -1,0 +1,299 @@
+"""Co-located fields and per-tile physical values of triplet tiles.
+
+A triplet dataset made with ``fields=("C13",)`` (``convml_tt triplets
+--fields C13``) samples other recipes of the *same scan* on the same tile
+grid: for every composite the tiles are cut from, a composite of each field
+recipe is made from the same scan's band files (same domain and resolution,
+:func:`field_composites`), each tile is cut from it with the same
+:class:`~convml_tt.data.tiles.Tile` geometry and interpolation, and its
+statistics over the tile (:data:`FIELD_STATISTICS`: minimum, mean, maximum,
+in the recipe's units, e.g. K for brightness temperature) are stored in the
+tile's ``_meta.yaml`` under ``fields:`` as ``{C13_min, C13_mean, C13_max}``
+(:func:`field_statistics`); the dataset's ``meta.yaml`` names their units
+(:func:`fields_meta`).
+
+The organisation indices of each tile (:func:`tile_physical`, from
+:func:`convml_tt.data.organisation.tile_indices` of the tile's physical
+values, before the display stretch) are stored beside them under
+``indices:``.
+
+A scan is identified by (satellite, sector, scan start to the second): the
+band files of one scan have different names (each band its own file), so a
+field composite is found from the main composite's scan, not its files.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .composites.recipes import Recipe, get_recipe
+from .goes import ABIKey
+
+__all__ = [
+    "FIELD_STATISTICS",
+    "INDEX_ATTRS",
+    "field_statistics",
+    "field_attrs",
+    "fields_meta",
+    "statistic_attrs",
+    "scan_of",
+    "field_composites",
+    "tile_physical",
+    "composite_recipe",
+    "cell_indices",
+    "rounded",
+]
+
+#: statistics of a co-located field over a tile, in this order
+FIELD_STATISTICS = ("min", "mean", "max")
+
+#: CF attributes of the organisation indices (:func:`convml_tt.data.organisation.indices`)
+INDEX_ATTRS: dict[str, dict[str, str]] = {
+    "cloud_fraction": {"units": "1", "long_name": "cloud fraction of the tile's cloud mask"},
+    "iorg": {"units": "1", "long_name": "organisation index I_org (Tompkins and Semie 2017)"},
+    "scai": {"units": "1", "long_name": "simple convective aggregation index SCAI (Tobin et al. 2012)"},
+    "cop": {"units": "1", "long_name": "convective organisation potential COP (White et al. 2018)"},
+    "n_objects": {"units": "1", "long_name": "number of cloud objects in the tile"},
+    "mean_object_size_m": {"units": "m", "long_name": "mean cloud object size (square root of area)"},
+    "max_object_size_m": {"units": "m", "long_name": "largest cloud object size (square root of area)"},
+    "open_sky": {"units": "1", "long_name": "open-sky parameter (Antonissen 2018)"},
+}
+
+
+def rounded(v: Any) -> Any:
+    """A value as stored in YAML: ints as ints, floats to 7 significant
+    digits (float32 precision), None/NaN as None."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    v = float(v)
+    if not np.isfinite(v):
+        return None
+    return float(f"{v:.7g}")
+
+
+def field_statistics(name: str, values: np.ndarray | None) -> dict[str, float | None]:
+    """``{f"{name}_min", f"{name}_mean", f"{name}_max"}`` of a field's values
+    over one tile (``(n, n)`` or ``(n, n, 1)``, the field's units; NaN: no
+    data, left out). None values where the tile has no valid pixel (or
+    ``values`` is None: the tile could not be cut from the field's composite)."""
+    out: dict[str, float | None] = {f"{name}_{s}": None for s in FIELD_STATISTICS}
+    if values is None:
+        return out
+    v = np.asarray(values, np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size:
+        out[f"{name}_min"] = rounded(v.min())
+        out[f"{name}_mean"] = rounded(v.mean())
+        out[f"{name}_max"] = rounded(v.max())
+    return out
+
+
+def field_attrs(name: str) -> dict[str, str]:
+    """``{units, long_name}`` of a field recipe (as the dataset's ``meta.yaml`` holds them)."""
+    r = get_recipe(name)
+    return {"units": r.units, "long_name": r.long_name or r.description or r.name}
+
+
+def fields_meta(fields: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``{field: {units, long_name}}`` for the dataset's ``meta.yaml``."""
+    return {get_recipe(f).name: field_attrs(f) for f in fields}
+
+
+def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str] | None:
+    """CF attributes of a per-tile value: an organisation index
+    (:data:`INDEX_ATTRS`) or a field statistic ``{field}_{min,mean,max}``
+    (units from ``fields``, the dataset's ``fields:`` metadata, else the
+    recipe registry); None for other keys."""
+    if key in INDEX_ATTRS:
+        return dict(INDEX_ATTRS[key])
+    name, _, stat = key.rpartition("_")
+    if stat not in FIELD_STATISTICS or not name:
+        return None
+    meta = dict((fields or {}).get(name) or {})
+    if not meta:
+        try:
+            meta = field_attrs(name)
+        except ValueError:
+            return None
+    what = {"min": "minimum", "mean": "mean", "max": "maximum"}[stat]
+    return {"units": str(meta.get("units", "1")),
+            "long_name": f"{what} over the tile of {meta.get('long_name', name)}"}
+
+
+# -----------------------------------------------------------------------------
+# scans and field composites
+# -----------------------------------------------------------------------------
+def scan_of(source_paths: Sequence[str | os.PathLike]) -> tuple[int, str, str]:
+    """``(satellite, sector, scan start "YYYY-mm-ddTHH:MM:SS")`` of a scan's band files."""
+    key = ABIKey.parse(Path(source_paths[0]).name)
+    return key.satellite, key.sector, f"{key.start:%Y-%m-%dT%H:%M:%S}"
+
+
+def _scan_index(folder: Path) -> dict[tuple[int, str, str], dict[int, Path]]:
+    """``{scan: {band: file}}`` of the ABI band files under ``folder``
+    (recursively; see :func:`scan_of`); L1b radiance files are preferred to
+    L2 products of the same band."""
+    index: dict[tuple[int, str, str], dict[int, Path]] = {}
+    if not folder.is_dir():
+        return index
+    for p in sorted(folder.rglob("OR_ABI-*.nc")):
+        try:
+            key = ABIKey.parse(p.name)
+        except ValueError:
+            continue
+        if key.band is None:
+            continue
+        found = index.setdefault((key.satellite, key.sector, f"{key.start:%Y-%m-%dT%H:%M:%S}"), {})
+        if key.band not in found or (key.product == "Rad" and "-Rad" not in found[key.band].name):
+            found[key.band] = p
+    return index
+
+
+def field_composites(
+    data_root: str | os.PathLike,
+    composites: Sequence[str | os.PathLike],
+    fields: Sequence[str],
+    domain: Sequence[float],
+    resolution_km: float = 1.0,
+    progress: bool = True,
+) -> dict[str, dict[str, str]]:
+    """The composite of every field recipe for the scan of every composite.
+
+    Parameters
+    ----------
+    data_root:
+        the source cache root; the field's band files of a scan are looked
+        for under ``{data_root}/sources`` and beside the composite's own
+        source files, and its composite is written (or reused) at
+        :func:`~convml_tt.data.composites.composite_path`.
+    composites:
+        the composites the tiles are cut from.
+    fields:
+        field recipe names (single-plane recipes, e.g. ``"C13"``).
+    domain, resolution_km:
+        those of the composites (degrees; km).
+
+    Returns
+    -------
+    ``{str(composite): {field: field composite path}}``.
+
+    Raises
+    ------
+    ValueError
+        before any field composite is made, when a scan lacks a band of a
+        field (naming the band, the scan and the files found for it).
+    """
+    from tqdm.auto import tqdm
+
+    from .composites.build import composite_path, make_composite
+    from .composites.reader import CompositeReader
+
+    recipes: list[Recipe] = [get_recipe(f) for f in fields]
+    if not recipes:
+        return {}
+    sources = Path(data_root) / "sources"
+    indexed: dict[Path, dict] = {}  # folder -> its scan index, each folder listed once
+    plan: list[tuple[str, Recipe, dict[int, Path]]] = []
+    for comp in composites:
+        c = CompositeReader(comp)
+        try:
+            src = [p for p in c.source_paths if p]
+        finally:
+            c.close()
+        scan = scan_of(src)
+        files: dict[int, Path] = {}
+        for folder in [sources] + sorted({Path(p).parent for p in src}):
+            if folder not in indexed:
+                indexed[folder] = _scan_index(folder)
+            for band, path in indexed[folder].get(scan, {}).items():
+                files.setdefault(band, path)
+        for r in recipes:
+            missing = [b for b in r.bands if b not in files]
+            if missing:
+                found = ", ".join(p.name for _, p in sorted(files.items())) or "none"
+                raise ValueError(
+                    f"field {r.name!r} needs ABI band {', '.join(map(str, missing))} but the scan of "
+                    f"GOES-{scan[0]} {scan[1]} at {scan[2]} (composite {Path(comp).name}) has no such file "
+                    f"under {sources} or beside its source files; files found for that scan: {found}; fetch "
+                    f"the band (convml_tt fetch --bands ...) or drop the field")
+            plan.append((str(comp), r, {b: files[b] for b in r.bands}))
+    out: dict[str, dict[str, str]] = {str(c): {} for c in composites}
+    for comp, r, files in tqdm(plan, desc="field composites", unit="composite", disable=not progress):
+        path = composite_path(data_root, files, domain, r, resolution_km)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_composite(files, domain, kind=r, resolution_km=resolution_km, out_path=path).close()
+        out[comp][r.name] = str(path)
+    return out
+
+
+# -----------------------------------------------------------------------------
+# one tile
+# -----------------------------------------------------------------------------
+def tile_physical(
+    image: np.ndarray,
+    recipe: Recipe | None,
+    pixel_size_m: float,
+    tile: Any = None,
+    field_paths: Mapping[str, str] | None = None,
+    method: str = "bilinear",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(indices, fields)`` of one tile.
+
+    ``image``: the tile's physical values ``(n, n)`` or ``(n, n, C)``
+    (composite units, before the display stretch); ``recipe``: the recipe
+    of its composite (no indices when None or without a cloud mask);
+    ``pixel_size_m``: tile pixel side, m; ``tile`` and ``field_paths``
+    (``{field: composite path}``): where the co-located fields are cut
+    (:meth:`~convml_tt.data.composites.reader.CompositeReader.tile`, same
+    geometry and ``method``). Values are rounded for YAML (:func:`rounded`).
+    """
+    indices: dict[str, Any] = {}
+    if recipe is not None and recipe.cloud_mask is not None:
+        from .organisation import tile_indices
+
+        indices = {k: rounded(v) for k, v in tile_indices(image, recipe, pixel_size_m).items()}
+    fields: dict[str, Any] = {}
+    if field_paths:
+        from .composites.reader import open_composite
+
+        for name, path in field_paths.items():
+            values = open_composite(path).tile(tile, method)
+            fields.update(field_statistics(name, values))
+    return indices, fields
+
+
+def composite_recipe(reader: Any) -> Recipe | None:
+    """The recipe of an open composite (its ``kind`` attribute) when it has a
+    cloud mask, else None (no organisation indices: a recipe without a mask,
+    or a user recipe not registered in this process)."""
+    nc = getattr(reader, "nc", None)
+    if nc is None or "kind" not in nc.ncattrs():
+        return None
+    try:
+        r = get_recipe(str(nc.getncattr("kind")))
+    except ValueError:
+        return None
+    return r if r.cloud_mask is not None else None
+
+
+def cell_indices(images: np.ndarray, recipe: Recipe | None, pixel_size_m: float) -> list[dict[str, Any]]:
+    """The organisation indices of each of ``images`` (``(N, C, n, n)``
+    physical values, e.g. map cells cut by
+    :meth:`~convml_tt.data.sampling.grid.GridSampler.cut_cells`), one dict
+    per image; empty dicts when ``recipe`` is None or has no cloud mask."""
+    if recipe is None or recipe.cloud_mask is None:
+        return [{} for _ in range(len(images))]
+    from .organisation import tile_indices
+
+    out = []
+    for img in images:
+        values = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+        out.append(tile_indices(values, recipe, pixel_size_m))
+    return out
