@@ -15,7 +15,7 @@ import pytest
 from convml_tt.demo import TARGETS, DemoSettings, check_targets, epochs_within_budget, run_demo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = ("domain", "dendrogram", "scatter", "grid")
+FIGURES = ("domain", "dendrogram", "scatter", "grid", "physical", "pc_correlations")
 
 
 @pytest.fixture(scope="module")

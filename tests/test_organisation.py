@@ -553,3 +553,26 @@ def test_open_sky_search_equals_every_pixel():
         if not mask.all():
             assert org._open_sky_max(mask) == org._open_sky_areas(mask).max()
     assert n > 250
+
+
+def test_elongation_is_the_axis_ratio_of_the_objects():
+    """A k x 1 bar has elongation k in any orientation, a disc 1; the mean is
+    weighted by area, so specks do not dilute a large elongated object."""
+    bar = np.zeros((64, 64), bool)
+    bar[10:12, 5:45] = True  # 2 x 40
+    assert indices(bar, 1.0)["mean_object_elongation"] == pytest.approx(20.0)
+    assert indices(bar.T, 1.0)["mean_object_elongation"] == pytest.approx(20.0)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 < 15 ** 2
+    assert indices(disc, 1.0)["mean_object_elongation"] == pytest.approx(1.0, abs=0.01)
+    # a diagonal band of length ~60 px and width ~4 px
+    diag = np.abs(yy - xx) < 3
+    diag &= (yy > 10) & (yy < 54)
+    e = indices(diag, 1.0)["mean_object_elongation"]
+    assert 8 < e < 20
+    with_specks = bar.copy()
+    with_specks[50, ::8] = True  # eight 1-pixel objects: area 8 against 80
+    mixed = indices(with_specks, 1.0)["mean_object_elongation"]
+    assert mixed == pytest.approx((80 * 20.0 + 8 * 1.0) / 88)
+    assert indices(np.zeros((8, 8), bool), 1.0)["mean_object_elongation"] == 1.0
+    assert indices(np.ones((8, 16), bool), 1.0)["mean_object_elongation"] == 2.0

@@ -57,9 +57,11 @@ INDEX_ATTRS: dict[str, dict[str, str]] = {
     "scai": {"units": "1", "long_name": "simple convective aggregation index SCAI (Tobin et al. 2012)"},
     "cop": {"units": "1", "long_name": "convective organisation potential COP (White et al. 2018)"},
     "n_objects": {"units": "1", "long_name": "number of cloud objects in the tile"},
-    "mean_object_size_m": {"units": "m", "long_name": "mean cloud object size (square root of area)"},
-    "max_object_size_m": {"units": "m", "long_name": "largest cloud object size (square root of area)"},
-    "open_sky": {"units": "1", "long_name": "open-sky parameter (Antonissen 2018)"},
+    "mean_object_size_m": {"units": "m", "long_name": "cloud object size: square root of the mean object area"},
+    "max_object_size_m": {"units": "m", "long_name": "largest cloud object size: square root of its area"},
+    "open_sky": {"units": "1", "long_name": "open-sky parameter (largest open-sky rectangle, Antonissen 2019)"},
+    "mean_object_elongation": {"units": "1", "long_name": "area-weighted mean axis ratio of the cloud objects' "
+                               "second-moment ellipses (1: round)"},
 }
 
 

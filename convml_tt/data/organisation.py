@@ -45,6 +45,15 @@ an int):
     doi:10.1175/JAS-D-16-0307.1): the mean over all pairs of objects of
     ``(r_i + r_j) / d_ij`` with ``r = sqrt(area / pi)`` the radius of the
     object's equal-area circle and ``d_ij`` the distance between centroids.
+``mean_object_elongation``
+    how elongated the cloud objects are: for each object, the axis ratio
+    ``sqrt(l1 / l2)`` of the ellipse of its second moments (``l1 >= l2`` the
+    eigenvalues of the covariance of its pixel positions, each pixel a
+    square of side 1: ``1/12`` added to both variances), so 1 for a disc or
+    a square and ``k`` for a ``k x 1`` bar; the area-weighted mean over the
+    objects (large objects count more than specks). Not in cloudmetrics; a
+    measure of the elongated bands of "fish" against the round patches of
+    "flowers".
 ``open_sky``
     largest open-sky area (Antonissen 2019, as in cloudmetrics'
     ``open_sky`` with its default ``summary_measure="max"``): for each
@@ -72,7 +81,7 @@ inside a ring of cloud, come that close) are raised to it, so ``cop`` and
 Degenerate masks give defined, finite values and no warnings:
 
 - no cloud: ``cloud_fraction`` 0, ``n_objects`` 0, sizes 0 m, ``iorg`` 0.5,
-  ``scai`` 0, ``cop`` 0, ``open_sky`` 1;
+  ``scai`` 0, ``cop`` 0, ``mean_object_elongation`` 1, ``open_sky`` 1;
 - one object (including an all-cloudy mask): ``iorg`` 0.5, ``scai`` 0,
   ``cop`` 0; an all-cloudy mask has ``open_sky`` 0.
 
@@ -111,7 +120,7 @@ __all__ = [
 
 #: keys of the dict :func:`indices` returns, in order
 INDEX_NAMES = ("cloud_fraction", "iorg", "scai", "cop", "n_objects", "mean_object_size_m",
-               "max_object_size_m", "open_sky")
+               "max_object_size_m", "open_sky", "mean_object_elongation")
 #: most objects whose pairs are all used for ``scai`` and ``cop``
 MAX_EXACT_OBJECTS = 500
 #: most objects whose nearest-neighbour distances are all used for ``iorg``
@@ -274,9 +283,11 @@ def _pair_means(pos: np.ndarray, radius: np.ndarray) -> tuple[float, float]:
     return mean_log, float((radius * per_object).sum()) / d.size
 
 
-def _areas_and_centroids(mask: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Area (pixels, float) and centroid ``(row, column)`` (pixels, the mean
-    of the pixel indices) of each of the ``n`` labelled objects, summed over
+def _areas_and_centroids(mask: np.ndarray, labels: np.ndarray, n: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area (pixels, float), centroid ``(row, column)`` (pixels, the mean
+    of the pixel indices) and elongation (the axis ratio of the ellipse of
+    second moments, >= 1) of each of the ``n`` labelled objects, summed over
     the horizontal runs of cloud (far fewer than cloudy pixels, but for
     noise)."""
     ny, nx = mask.shape
@@ -292,8 +303,22 @@ def _areas_and_centroids(mask: np.ndarray, labels: np.ndarray, n: int) -> tuple[
     area = np.bincount(lab, weights=length, minlength=n + 1)[1:]
     row_sum = np.bincount(lab, weights=row * length, minlength=n + 1)[1:]
     # columns col .. col + length - 1 sum to length * (col + (length - 1) / 2)
-    col_sum = np.bincount(lab, weights=length * (col + 0.5 * (length - 1)), minlength=n + 1)[1:]
-    return area, np.column_stack((row_sum / area, col_sum / area))
+    mid = col + 0.5 * (length - 1)
+    col_sum = np.bincount(lab, weights=length * mid, minlength=n + 1)[1:]
+    # second moments: sum over k < length of (col + k)^2, row^2 and row (col + k)
+    col2 = length * col * col + col * length * (length - 1) + (length - 1) * length * (2 * length - 1) / 6.0
+    col2_sum = np.bincount(lab, weights=col2, minlength=n + 1)[1:]
+    row2_sum = np.bincount(lab, weights=length * row * row, minlength=n + 1)[1:]
+    rc_sum = np.bincount(lab, weights=length * row * mid, minlength=n + 1)[1:]
+    mr, mc = row_sum / area, col_sum / area
+    # covariance of the pixel positions, each pixel a unit square (+1/12)
+    vr = np.maximum(row2_sum / area - mr * mr, 0.0) + 1.0 / 12.0
+    vc = np.maximum(col2_sum / area - mc * mc, 0.0) + 1.0 / 12.0
+    cv = rc_sum / area - mr * mc
+    half_tr = 0.5 * (vr + vc)
+    root = np.sqrt(np.maximum(half_tr * half_tr - (vr * vc - cv * cv), 0.0))
+    elong = np.sqrt((half_tr + root) / np.maximum(half_tr - root, 1e-12 * half_tr))
+    return area, np.column_stack((mr, mc)), elong
 
 
 def indices(mask, pixel_size_m: float) -> dict[str, float]:
@@ -329,18 +354,21 @@ def indices(mask, pixel_size_m: float) -> dict[str, float]:
         "iorg": 0.5, "scai": 0.0, "cop": 0.0, "n_objects": 0,
         "mean_object_size_m": 0.0, "max_object_size_m": 0.0,
         "open_sky": 1.0 if n_cloud == 0 else 0.0,
+        "mean_object_elongation": 1.0,
     }
     if n_cloud == 0:
         return out
     if n_cloud == npix:
         # all cloudy: one object, the whole domain
-        out.update(n_objects=1, mean_object_size_m=math.sqrt(npix) * px, max_object_size_m=math.sqrt(npix) * px)
+        out.update(n_objects=1, mean_object_size_m=math.sqrt(npix) * px, max_object_size_m=math.sqrt(npix) * px,
+                   mean_object_elongation=max(ny, nx) / min(ny, nx))
         return out
     out["open_sky"] = _open_sky_max(m) / npix
 
     labels, n = ndimage.label(m)
-    area, pos = _areas_and_centroids(m, labels, n)
+    area, pos, elong = _areas_and_centroids(m, labels, n)
     out["n_objects"] = int(n)
+    out["mean_object_elongation"] = float((area * elong).sum() / area.sum())
     out["mean_object_size_m"] = math.sqrt(n_cloud / n) * px
     out["max_object_size_m"] = math.sqrt(float(area.max())) * px
     if n < 2:

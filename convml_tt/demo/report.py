@@ -123,6 +123,9 @@ _REGIME_EXPECTATIONS = (
     ("flowers have larger objects than sugar and gravel (large rounded patches)", ("mean_object_size_m",),
      ("flowers",), lambda m, cloudy: all(m["flowers"]["mean_object_size_m"] > m[r]["mean_object_size_m"]
                                          for r in ("sugar", "gravel") if r in m)),
+    ("fish are more elongated than flowers (bands of cloud against rounded patches)",
+     ("mean_object_elongation",), ("fish", "flowers"),
+     lambda m, cloudy: m["fish"]["mean_object_elongation"] > m["flowers"]["mean_object_elongation"]),
     ("stratocumulus has the largest objects and the least open sky (a closed deck)",
      ("mean_object_size_m", "open_sky"), ("stratocumulus",),
      lambda m, cloudy: max(m, key=lambda r: m[r]["mean_object_size_m"]) == "stratocumulus"

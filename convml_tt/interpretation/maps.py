@@ -448,7 +448,10 @@ def embed_domain(
            "tile_pixels": sampler.tile_pixels, "stride": sampler.stride, "domain": list(domain),
            "method": method, "gamma": float(gamma), "shape": list(sampler.shape), "emb_dim": emb_dim,
            "labeler": "" if labeler is None else f"{type(labeler).__module__}.{type(labeler).__qualname__}",
-           "convml_tt_version": __version__}
+           "convml_tt_version": __version__,
+           # version of a part's content: 2 = parts carry the organisation indices per cell
+           # (parts written before hold none, so they are not reused)
+           "part_format": 2}
     if sampler.max_sza is not None:
         run["max_sza"] = sampler.max_sza
     attrs = _global_attrs(feat, sampler, method, gamma, labeler)

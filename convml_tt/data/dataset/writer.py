@@ -178,7 +178,11 @@ def make_triplets(
     params = settings
     check_tile_fits(params.domain, params.tile_size)
     out = Path(out)
+    created = not out.exists()
     check_writable_folder(out, "the triplet dataset", "choose a writable --out folder")
+    if created:
+        # made again once the inputs are checked, so a refused run leaves no empty folder
+        out.rmdir()
     data_root = Path(data_root)
     if composites is None:
         # one satellite: refused before anything is composited when the cache mixes them
@@ -209,7 +213,7 @@ def make_triplets(
         meta["fields"] = fields_meta(params.fields)
     _check_existing(out, meta)
     for s in STAGES:
-        (out / s).mkdir(exist_ok=True)
+        (out / s).mkdir(parents=True, exist_ok=True)
         remove_stale_temps(out / s)
     write_dataset_meta(out, {**meta, "status": "incomplete"})
 
