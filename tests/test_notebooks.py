@@ -74,7 +74,9 @@ def test_model_interpretation_notebook(tmp_path):
     assert "| trained |" in outputs and "| untrained |" in outputs and "| tile statistics |" in outputs
     assert (work / "embeddings_study.nc").exists()
     images = sum("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", []))
-    assert images >= 6  # dendrogram, scatter, grid, nearest tiles, regime map, regime fractions
+    # dendrogram, scatter, grid, nearest tiles, box plots, PC correlations, regime map, regime fractions
+    assert images >= 8
+    assert "per-tile physical variables: cloud_fraction, iorg" in outputs
     assert "map quality: {'map_accuracy'" in outputs
     assert (work / "regime_map.nc").exists() and (work / "regimes.json").exists()
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
