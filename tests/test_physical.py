@@ -98,8 +98,15 @@ def test_c13_field_statistics_per_tile_and_units(field_dataset):
 
 
 def test_dataset_written_twice_and_with_two_workers_agrees(field_root, field_dataset, tmp_path):
-    again = make_triplets(field_root, out=tmp_path / "again", settings=_settings(fields=("C13",)), progress=False,
+    import shutil
+
+    # a fresh cache: the composites and the C13 field composites are made by a 2-process pool too
+    root = tmp_path / "root"
+    shutil.copytree(field_root / "sources", root / "sources")
+    again = make_triplets(root, out=tmp_path / "again", settings=_settings(fields=("C13",)), progress=False,
                           workers=2)
+    assert len(list((root / "composites").glob("goes*/*/C13_*/*.nc"))) == len(
+        list((field_root / "composites").glob("goes*/*/C13_*/*.nc"))) > 0
     for i in range(N_TRAIN):
         assert (again / "train" / f"{i:05d}_meta.yaml").read_bytes() == \
             (field_dataset / "train" / f"{i:05d}_meta.yaml").read_bytes()

@@ -165,6 +165,9 @@ def field_composites(
     domain: Sequence[float],
     resolution_km: float = 1.0,
     progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | os.PathLike | None = None,
+    client: Any = None,
 ) -> dict[str, dict[str, str]]:
     """The composite of every field recipe for the scan of every composite.
 
@@ -181,6 +184,10 @@ def field_composites(
         field recipe names (single-plane recipes, e.g. ``"C13"``).
     domain, resolution_km:
         those of the composites (degrees; km).
+    workers, scheduler, client:
+        where the field composites not yet made are made
+        (:mod:`convml_tt.compute`: this process, a local pool or a dask
+        cluster), as for :func:`~convml_tt.data.composites.make_composites`.
 
     Returns
     -------
@@ -192,9 +199,9 @@ def field_composites(
         before any field composite is made, when a scan lacks a band of a
         field (naming the band, the scan and the files found for it).
     """
-    from tqdm.auto import tqdm
-
-    from .composites.build import composite_path, make_composite
+    from ..compute import run_tasks
+    from ..config import CompositeSettings
+    from .composites.build import _composite_setup, _composite_task, _reusable, composite_path
     from .composites.reader import CompositeReader
 
     recipes: list[Recipe] = [get_recipe(f) for f in fields]
@@ -227,11 +234,21 @@ def field_composites(
                     f"the band (convml_tt fetch --bands ...) or drop the field")
             plan.append((str(comp), r, {b: files[b] for b in r.bands}))
     out: dict[str, dict[str, str]] = {str(c): {} for c in composites}
-    for comp, r, files in tqdm(plan, desc="field composites", unit="composite", disable=not progress):
-        path = composite_path(data_root, files, domain, r, resolution_km)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        make_composite(files, domain, kind=r, resolution_km=resolution_km, out_path=path).close()
-        out[comp][r.name] = str(path)
+    # one composites task per field and scan (the tasks of make_composites), the ones not yet
+    # made run where the caller says
+    for r in recipes:
+        config = {"data_root": str(data_root), "recipe": r, "overwrite": False, "skip_outside": False,
+                  "settings": CompositeSettings(domain=tuple(domain), recipe=r.name, resolution_km=resolution_km)}
+        mine = [(comp, {int(b): str(p) for b, p in files.items()}) for comp, rr, files in plan if rr is r]
+        got = [_reusable(config, files) for _, files in mine]
+        todo = [k for k, g in enumerate(got) if g is None]
+        made = run_tasks(_composite_task, [mine[k][1] for k in todo], setup=_composite_setup, config=config,
+                         workers=workers, scheduler=scheduler, client=client, progress=progress,
+                         desc=f"{r.name} field composites", unit="composite", initial=len(mine) - len(todo))
+        for k, path in zip(todo, made):
+            got[k] = path
+        for (comp, _), path in zip(mine, got):
+            out[comp][r.name] = str(path)
     return out
 
 

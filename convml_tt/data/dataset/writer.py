@@ -200,7 +200,8 @@ def make_triplets(
     need = {"train": params.n_train, "study": params.n_study}
     # co-located fields: each scan's field composites, found (or refused) before sampling
     field_paths = field_composites(data_root, [p for s in STAGES for p in scenes[s]], params.fields,
-                                   params.domain, params.resolution_km, progress) if params.fields else {}
+                                   params.domain, params.resolution_km, progress, workers=workers,
+                                   scheduler=scheduler, client=client) if params.fields else {}
 
     meta = {
         "format": DATASET_FORMAT,
