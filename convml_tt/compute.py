@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import numbers
 import os
 import pickle
@@ -74,6 +75,8 @@ __all__ = [
     "sge_cluster",
     "CONNECT_TIMEOUT",
 ]
+
+log = logging.getLogger(__name__)
 
 #: seconds to wait for a dask scheduler to answer before giving up
 CONNECT_TIMEOUT = 5.0
@@ -204,12 +207,27 @@ def connect(scheduler: str | os.PathLike, timeout: float = CONNECT_TIMEOUT):
                               f"that it is running, or drop --scheduler to run here") from None
 
 
+def _warn_if_no_workers(c: Any) -> None:
+    """Say so when the cluster has no worker yet: its tasks wait for workers
+    to join (e.g. SLURM jobs still queued), they do not fail."""
+    try:
+        n = len(c.nthreads())
+    except Exception:  # noqa: BLE001 - a client that cannot say: nothing to warn about
+        return
+    if n == 0:
+        log.warning("the dask scheduler at %s has no workers yet: the tasks wait until workers join "
+                    "(dask-jobqueue: cluster.scale(jobs=N); or start dask-worker processes)",
+                    getattr(c, "scheduler", None) and c.scheduler.address)
+
+
 @contextlib.contextmanager
 def _client_of(settings: ComputeSettings, client: Any) -> Iterator[Any]:
     if client is not None:
+        _warn_if_no_workers(client)
         yield client
         return
     c = connect(settings.scheduler)
+    _warn_if_no_workers(c)
     try:
         yield c
     finally:

@@ -186,6 +186,35 @@ def test_run_tasks_same_results_in_every_mode(client):
                                     progress=False)] == [3, 4, 5, 6]
 
 
+def test_a_cluster_without_workers_warns_and_waits_for_them(caplog):
+    """Workers still queued (e.g. SLURM jobs): the tasks wait and run once a
+    worker joins, with a warning saying so instead of a silent stall."""
+    import logging
+    import threading
+
+    env = dict(os.environ)
+    # its own dashboard port (the module's cluster may hold the default one)
+    cluster = distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0", silence_logs=50)
+    try:
+        got: dict = {}
+        with caplog.at_level(logging.WARNING, logger="convml_tt.compute"):
+            t = threading.Thread(target=lambda: got.update(
+                r=run_tasks(_add, [1, 2, 3], setup=_setup, config={"offset": 10},
+                            scheduler=cluster.scheduler_address, progress=False)), daemon=True)
+            t.start()
+            time.sleep(2.0)
+            assert "r" not in got  # waiting, not failed
+            cluster.scale(1)
+            t.join(60)
+        assert [r for r, _ in got["r"]] == [11, 12, 13]
+        assert any("has no workers yet" in m for m in caplog.messages)
+    finally:
+        cluster.close()
+        os.environ.clear()
+        os.environ.update(env)
+
+
 def test_run_tasks_errors_propagate(client):
     for kw in (dict(), dict(workers=2), dict(client=client, retries=0)):
         with pytest.raises(ValueError, match="task 3 fails"):
