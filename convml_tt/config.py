@@ -71,6 +71,15 @@ def _satellite(v: Any) -> int | None:
     return int(v)
 
 
+def checked_max_sza(v: Any) -> float:
+    """A solar zenith angle limit ``v`` (degrees) as a float; ``ValueError``
+    unless a number 0 < v <= 180 (triplets' and maps' ``max_sza``)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0.0 < float(v) <= 180.0):
+        raise ValueError(f"max_sza={v!r} must be a solar zenith angle 0 < max_sza <= 180 (degrees), "
+                         f"e.g. 80 (or None: the recipe's default)")
+    return float(v)
+
+
 def _whole(name: str, v: Any, least: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < least:
         raise ValueError(f"{name}={v!r} must be a whole number >= {least}")
@@ -405,10 +414,7 @@ class TripletSettings:
     @staticmethod
     def checked_max_sza(v: Any) -> float:
         """``v`` as a float; ``ValueError`` unless a number 0 < v <= 180 (degrees)."""
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0.0 < float(v) <= 180.0):
-            raise ValueError(f"max_sza={v!r} must be a solar zenith angle 0 < max_sza <= 180 (degrees), "
-                             f"e.g. 80 (or None: the recipe's default)")
-        return float(v)
+        return checked_max_sza(v)
 
     def to_yaml_dict(self) -> dict:
         """Plain dict as written to the dataset's ``meta.yaml``."""

@@ -355,12 +355,17 @@ def _init(config: dict) -> None:
     _STATE.clear()
     _STATE.update(config)
     _STATE["sampler"] = config["sampler"](config["settings"], config["scenes"])
+    # the dataset's recipe (its cloud mask gives the organisation indices); a plugin recipe must
+    # be importable where the tasks run (docs/cluster.md)
+    _STATE["recipe"] = get_recipe(config["settings"].recipe)
 
 
 def _make_block(job: tuple[str, list[int]]) -> list[int]:
     """A task of :mod:`convml_tt.compute`: the triplets ``ids`` of ``stage``
     (``job = (stage, ids)``) in a process set up by :func:`_init`."""
-    return _make_chunk(*job)
+    stage, ids = job
+    with serial_blas():
+        return [_make_one(stage, i) for i in ids]
 
 
 def _make_one(stage: str, idx: int) -> int:
@@ -369,7 +374,7 @@ def _make_one(stage: str, idx: int) -> int:
     labeler = _STATE["labeler"]
     out = Path(_STATE["out"])
     drawn = sampler.sample(stage, idx)
-    recipe = _recipe(params)
+    recipe = _STATE["recipe"]
     pixel_m = float(params.tile_size) / int(params.tile_pixels)
     meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size),
                        tile_pixels=int(params.tile_pixels))
@@ -395,20 +400,3 @@ def _make_one(stage: str, idx: int) -> int:
     write_triplet_meta(out, meta)
     return idx
 
-
-def _recipe(params: TripletSettings):
-    """The dataset's recipe (cached per process; None for a name the registry
-    does not know here: no organisation indices then)."""
-    name = getattr(params, "recipe", "truecolor")
-    if _STATE.get("recipe_name") != name:
-        try:
-            _STATE["recipe"] = get_recipe(name)
-        except ValueError:
-            _STATE["recipe"] = None
-        _STATE["recipe_name"] = name
-    return _STATE["recipe"]
-
-
-def _make_chunk(stage: str, ids: list[int]) -> list[int]:
-    with serial_blas():
-        return [_make_one(stage, i) for i in ids]

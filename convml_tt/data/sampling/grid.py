@@ -344,10 +344,11 @@ class GridSampler(Sampler):
 
     @staticmethod
     def checked_max_sza(v) -> float:
-        """``v`` as a float; ``ValueError`` unless 0 < v <= 180 (degrees)."""
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 < float(v) <= 180:
-            raise ValueError(f"max_sza {v!r} must be a solar zenith angle 0 < max_sza <= 180 (degrees) or None")
-        return float(v)
+        """``v`` as a float; ``ValueError`` unless 0 < v <= 180 (degrees)
+        (:func:`convml_tt.config.checked_max_sza`, the one check)."""
+        from ...config import checked_max_sza
+
+        return checked_max_sza(v)
 
     def dark_cells(self, time: str) -> np.ndarray | None:
         """``(n_cells,)`` bool: cells whose centre's solar zenith angle exceeds
