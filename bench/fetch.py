@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import warnings
 
-    from convml_tt.data.goes import ABIKey, GOESCatalogue, MissingBandsWarning
+    from convml_tt.data.sources.goes_abi import ABIKey, GOESCatalogue, MissingBandsWarning
 
     warnings.simplefilter("ignore", MissingBandsWarning)  # with --files not a multiple of 3
 

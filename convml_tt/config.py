@@ -214,7 +214,7 @@ class CompositeSettings:
     sunz: bool | None = None
 
     def __post_init__(self) -> None:
-        from .data.abi.navigation import check_bbox
+        from .data.sources.goes_abi.navigation import check_bbox
         from .data.composites.recipes import get_recipe
 
         get_recipe(self.recipe)  # an unknown recipe or band is a ValueError
@@ -321,7 +321,7 @@ class TripletSettings:
     fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from .data.abi.navigation import check_bbox
+        from .data.sources.goes_abi.navigation import check_bbox
 
         object.__setattr__(self, "domain", check_bbox(self.domain))
         object.__setattr__(self, "satellite", _satellite(self.satellite))

@@ -1,4 +1,4 @@
-"""convml_tt.data.abi on real NOAA files and against the GOES-R PUG formulas."""
+"""convml_tt.data.sources.goes_abi on real NOAA files and against the GOES-R PUG formulas."""
 from __future__ import annotations
 
 import shutil
@@ -8,7 +8,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from convml_tt.data import abi
+from convml_tt.data.sources import goes_abi as abi
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "goes_real"
 CMIP = REAL / "OR_ABI-L2-CMIPM1-M6C13_G16_s20230011800281_e20230011800350_c20230011800425.nc"

@@ -9,7 +9,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from convml_tt.data import abi
+from convml_tt.data.sources import goes_abi as abi
 from convml_tt.data import composites as C
 
 # the synthetic sector: 300 km centred at 15N 50W

@@ -1,7 +1,7 @@
 """GOES ABI catalogue, download and cache, against a real S3-protocol
 server (moto) on 127.0.0.1 behind a logging, fault-injecting proxy.
 
-Everything goes through the public API of :mod:`convml_tt.data.goes` and the
+Everything goes through the public API of :mod:`convml_tt.data.sources.goes_abi` and the
 ``convml_tt fetch`` command.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import _public_read_policy
 
-from convml_tt.data import goes
-from convml_tt.data.goes import (
+from convml_tt.data.sources import goes_abi as goes
+from convml_tt.data.sources.goes_abi import (
     ABIKey,
     DownloadError,
     GOESCatalogue,

@@ -171,7 +171,7 @@ def test_field_statistics_of_empty_and_nan_tiles():
 
 # --- the synthetic band 13 -----------------------------------------------------------
 def test_synthetic_band13_is_brightness_temperature_colder_where_cloudy(field_root, synthetic_scenes):
-    from convml_tt.data.abi.calibration import radiance_to_brightness_temperature
+    from convml_tt.data.sources.goes_abi.calibration import radiance_to_brightness_temperature
     from convml_tt.data.synthetic.fields import CLEAR_SKY_BT, CLOUD_TOP_BT
     from convml_tt.data.synthetic.l1b import EMISSIVE_CONSTANTS, brightness_temperature_to_radiance
 
@@ -184,8 +184,8 @@ def test_synthetic_band13_is_brightness_temperature_colder_where_cloudy(field_ro
         assert x["Rad"].attrs["units"] == "mW m-2 sr-1 (cm-1)-1"
         assert float(x["planck_fk1"]) == pytest.approx(EMISSIVE_CONSTANTS[13][5], rel=1e-6)
     # calibrated back, the file gives the generator's brightness temperature to the 12-bit packing
-    from convml_tt.data.abi import read_abi
-    from convml_tt.data.abi.calibration import calibrate
+    from convml_tt.data.sources.goes_abi import read_abi
+    from convml_tt.data.sources.goes_abi.calibration import calibrate
     from convml_tt.data.synthetic.fields import make_scene_fields
 
     k = SYNTHETIC_KWARGS

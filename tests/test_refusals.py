@@ -115,7 +115,7 @@ def test_a_file_that_is_not_what_its_name_says(synthetic_scenes, tmp_path):
     refused by both readers, not composited as if it were radiance."""
     import shutil
 
-    from convml_tt.data import abi
+    from convml_tt.data.sources import goes_abi as abi
     from convml_tt.data.composites import make_composite
 
     scene = synthetic_scenes[0]

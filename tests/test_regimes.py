@@ -316,7 +316,7 @@ def test_fraction_mae_by_hand():
 def write_composite(path, bright_ne=True):
     """A true-colour composite over the test maps' area, dark except for a
     bright north-east quarter (north of LAT0 and east of LON0)."""
-    from convml_tt.data.abi import FixedGrid
+    from convml_tt.data.sources.goes_abi import FixedGrid
 
     grid = FixedGrid()
     lat_c = np.array([LAT0 - 0.8, LAT0 - 0.8, LAT0 + 0.8, LAT0 + 0.8])

@@ -14,9 +14,9 @@ import yaml
 from convml_tt.cli import main
 from convml_tt.config import CompositeSettings, TripletSettings
 from convml_tt.data import composites as C
-from convml_tt.data.abi import OffDiskError
+from convml_tt.data.sources.goes_abi import OffDiskError
 from convml_tt.data.dataset import make_triplets
-from convml_tt.data.goes import GOESCatalogue, MissingBandsError
+from convml_tt.data.sources.goes_abi import GOESCatalogue, MissingBandsError
 from synthetic_fixtures import DOMAIN, SMALL, SYNTHETIC_START
 
 T0, T1 = SYNTHETIC_START, SYNTHETIC_START + dt.timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""Solar geometry (convml_tt.data.abi.solar), sun-zenith-corrected composites,
+"""Solar geometry (convml_tt.data.geometry.solar), sun-zenith-corrected composites,
 synthetic scenes lit by the Sun and the --max-sza daylight limit of triplets
 and maps, on the real GOES-17 scans of the shared goes_real data (daytime
 2019-10-27 20:00 UTC, night 2019-12-01 10:27 UTC) and on synthetic scenes.
@@ -18,9 +18,9 @@ import pytest
 
 from convml_tt.cli import main
 from convml_tt.config import CompositeSettings, TripletSettings
-from convml_tt.data import abi
+from convml_tt.data.sources import goes_abi as abi
 from convml_tt.data import composites as C
-from convml_tt.data.abi import solar
+from convml_tt.data.sources.goes_abi import solar
 from convml_tt.data.composites import build
 from convml_tt.data.composites.reader import close_composites
 

@@ -12,8 +12,8 @@ import pytest
 from scipy import ndimage
 
 from convml_tt.data import synthetic as syn
-from convml_tt.data.abi import OffDiskError, calibrate, open_abi, pixel_latlon, read_abi
-from convml_tt.data.goes import ABIKey
+from convml_tt.data.sources.goes_abi import OffDiskError, calibrate, open_abi, pixel_latlon, read_abi
+from convml_tt.data.sources.goes_abi import ABIKey
 from synthetic_fixtures import SYNTHETIC_KWARGS, SYNTHETIC_START
 
 T0 = dt.datetime(2020, 1, 2, 14)
@@ -118,7 +118,7 @@ def test_variables_attributes_and_packing(synthetic_scenes):
             assert "SYNTHETIC" in nc.comment
 
 
-# --- reading back through convml_tt.data.abi ---------------------------------
+# --- reading back through convml_tt.data.sources.goes_abi ---------------------------------
 def test_round_trip_reflectance_within_packing_precision(synthetic_scenes):
     scene = synthetic_scenes[1]
     fields = _fields(scene.time)
@@ -483,7 +483,7 @@ def test_cli_synthetic_writes_scenes(tmp_path, capsys):
 # --- cross-check with satpy (an independent reader) ---------------------------
 def test_satpy_abi_l1b_reader_agrees(synthetic_scenes):
     """satpy's abi_l1b reader opens the files; its reflectances (percent) agree
-    with convml_tt.data.abi to float32 rounding (<= 1e-5 relative) and its
+    with convml_tt.data.sources.goes_abi to float32 rounding (<= 1e-5 relative) and its
     longitudes/latitudes to 1e-5 degrees (measured: ~3e-6, from satpy decoding
     the int16 scan angles in float64 and xarray in float32: ~0.3 m)."""
     satpy = pytest.importorskip("satpy")

@@ -6,7 +6,7 @@ import pyproj
 import pytest
 import xarray as xr
 
-from convml_tt.data.abi import FixedGrid
+from convml_tt.data.sources.goes_abi import FixedGrid
 from convml_tt.data.tiles import (
     InvalidTileError,
     ScanGrid,

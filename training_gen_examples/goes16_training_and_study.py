@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from convml_tt.data import composites as composite_mod
-from convml_tt.data import goes
+from convml_tt.data.sources import goes_abi as goes
 from convml_tt.data.dataset import make_triplets, plot_triplets
 
 DEFAULT_DOMAIN = (-60.0, 10.0, -30.0, 30.0)  # lon_min, lat_min, lon_max, lat_max

@@ -95,7 +95,7 @@ def _add_fetch(sub) -> None:
 
 
 def _run_fetch(args) -> int:
-    from ..data.goes import GOESCatalogue
+    from ..data.sources.goes_abi import GOESCatalogue
 
     cat = GOESCatalogue(
         satellite=args.satellite, product=args.product, sector=args.sector,

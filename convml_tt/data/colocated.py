@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .composites.recipes import Recipe, get_recipe
-from .goes import ABIKey
+from .sources.goes_abi import ABIKey
 
 __all__ = [
     "FIELD_STATISTICS",

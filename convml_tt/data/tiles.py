@@ -37,7 +37,7 @@ import numpy as np
 import pyproj
 import xarray as xr
 
-from .abi import FixedGrid, OffDiskError
+from .sources.goes_abi import FixedGrid, OffDiskError
 
 DEFAULT_SIZE = 200e3
 DEFAULT_PIXELS = 256

@@ -63,7 +63,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_path, remove_stale_temps
-from ..data.abi.navigation import check_bbox
+from ..data.sources.goes_abi.navigation import check_bbox
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
 from ..data.composites.reader import open_composite, release_composite

@@ -109,7 +109,7 @@ def _bbox_mask(ds: xr.Dataset, bbox: Sequence[float] | None) -> np.ndarray:
     """(y, x) bool: cells whose centre lies in ``bbox`` (all cells for None)."""
     if bbox is None:
         return np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
-    from ..data.abi.navigation import check_bbox
+    from ..data.sources.goes_abi.navigation import check_bbox
 
     lon_min, lat_min, lon_max, lat_max = check_bbox(bbox)
     lat = np.asarray(ds["lat"].transpose("y", "x").values, dtype=np.float64)

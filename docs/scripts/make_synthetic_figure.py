@@ -1,5 +1,5 @@
 """Write docs/images/synthetic_scene.png: one synthetic scene as a
-true-colour-ish RGB (bands 1, 2, 3 read back through convml_tt.data.abi)
+true-colour-ish RGB (bands 1, 2, 3 read back through convml_tt.data.sources.goes_abi)
 beside its regime label map.
 
     .venv/bin/python docs/scripts/make_synthetic_figure.py [--out PATH] [--seed S]
@@ -20,7 +20,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from scipy.ndimage import minimum_filter  # noqa: E402
 
-from convml_tt.data.abi import calibrate, read_abi  # noqa: E402
+from convml_tt.data.sources.goes_abi import calibrate, read_abi  # noqa: E402
 from convml_tt.data.synthetic import REGIMES, CLOUD_FRACTION, load_regime_labels, write_synthetic_scenes  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

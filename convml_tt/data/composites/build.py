@@ -4,16 +4,16 @@ A composite is built from the band files of one ABI scan ("scene") and a
 recipe (:mod:`convml_tt.data.composites.recipes`; default: true colour):
 
 1. for every band of the recipe, only the window of the file covering the
-   domain plus a margin is read (:func:`convml_tt.data.abi.bbox_window` and
-   :class:`~convml_tt.data.abi.WindowReader`, which gives the values of
-   :func:`~convml_tt.data.abi.read_abi` with ``window=`` straight through
+   domain plus a margin is read (:func:`convml_tt.data.sources.goes_abi.bbox_window` and
+   :class:`~convml_tt.data.sources.goes_abi.WindowReader`, which gives the values of
+   :func:`~convml_tt.data.sources.goes_abi.read_abi` with ``window=`` straight through
    netCDF4);
 2. radiances are calibrated to reflectance factor (bands 1-6) or
    brightness temperature (K, bands 7-16); L2 ``CMI`` is already
    calibrated; with the sun-zenith correction (``sunz``: the recipe's
    default ``Recipe.sunz``, on for true colour), reflective bands are
    divided by the cosine of the solar zenith angle at each pixel at the
-   scan start (:func:`~convml_tt.data.abi.solar.sunz_correction_factor`:
+   scan start (:func:`~convml_tt.data.geometry.solar.sunz_correction_factor`:
    ``1 / cos(SZA)`` up to 88 degrees, then tapered to 0 at 95 degrees),
    after they are on the common raster and before the recipe combines them;
 3. space pixels (fill values, off the Earth's disk) and pixels whose data
@@ -57,9 +57,9 @@ import xarray as xr
 
 from ..._io import atomic_path, remove_temps_of
 from ...config import CompositeSettings
-from .. import abi
-from ..abi import FixedGrid, OffDiskError, check_bbox
-from ..goes import ABIKey
+from ..sources import goes_abi as abi
+from ..sources.goes_abi import FixedGrid, OffDiskError, check_bbox
+from ..sources.goes_abi import ABIKey
 from .raster import _latlon_raster, _read_band, _row_blocks, _spacing, _target_raster
 from .recipes import Kind, Recipe, get_recipe
 from .scenes import SkippedScene, find_scenes, no_scenes_error, scan_sources
@@ -95,7 +95,7 @@ def _scene_files(scene: Scene) -> dict[int, Path]:
 
 
 def scene_key(scene: Scene) -> ABIKey:
-    """The :class:`~convml_tt.data.goes.ABIKey` of a scene's first band file."""
+    """The :class:`~convml_tt.data.sources.goes_abi.ABIKey` of a scene's first band file."""
     files = _scene_files(scene)
     return ABIKey.parse(str(files[min(files)]))
 
@@ -239,7 +239,7 @@ def make_composite(
         which then stay the plain reflectance factor; no effect on
         infrared bands). The correction is ``1 / cos(SZA)`` up to
         ``SZA = 88`` degrees, then tapered linearly to 0 at 95 degrees
-        (night pixels are 0); see :func:`convml_tt.data.abi.solar.sunz_correction_factor`.
+        (night pixels are 0); see :func:`convml_tt.data.geometry.solar.sunz_correction_factor`.
         The composite's ``sunz`` attribute (1/0) records it, and a cached
         composite is reused only with the same setting.
 
@@ -398,9 +398,9 @@ def _correct_sunz(recipe: Recipe, arrays: dict[int, np.ndarray], start: dt.datet
     """Divide the recipe's reflective bands (``arrays``, float32 ``(ny, nx)``
     on the composite's raster, in place) by cos(SZA) at ``start`` and the
     pixels' ``lat``/``lon``, with the limit of
-    :func:`~convml_tt.data.abi.solar.sunz_correction_factor`; returns the
+    :func:`~convml_tt.data.geometry.solar.sunz_correction_factor`; returns the
     attributes that record it. Row blocks bound the float64 temporaries."""
-    from ..abi import solar
+    from ..geometry import solar
 
     refl = [b for b in recipe.bands if b in abi.REFLECTIVE_BANDS]
     for o0, o1 in _row_blocks(lat.shape[0], 256):
@@ -411,7 +411,7 @@ def _correct_sunz(recipe: Recipe, arrays: dict[int, np.ndarray], start: dt.datet
         "sunz_correction": (
             f"bands {', '.join(f'C{b:02d}' for b in refl)} divided by cos(solar zenith angle) at the scan start "
             f"{start.isoformat()} up to {solar.SUNZ_LIMIT:g} degrees, then by a factor tapering linearly to 0 "
-            f"at {solar.SUNZ_MAX:g} degrees (convml_tt.data.abi.solar)"),
+            f"at {solar.SUNZ_MAX:g} degrees (convml_tt.data.geometry.solar)"),
         "sunz_limit_deg": float(solar.SUNZ_LIMIT),
         "sunz_max_deg": float(solar.SUNZ_MAX),
     }
@@ -480,7 +480,7 @@ def make_composites(
     ``overwrite`` (rebuild existing composites).
     ``skip_outside``: skip scenes whose sector does not cover the domain
     (e.g. mesoscale sectors) instead of raising :class:`OffDiskError`.
-    ``strict``: raise :class:`~convml_tt.data.goes.MissingBandsError`, before
+    ``strict``: raise :class:`~convml_tt.data.sources.goes_abi.MissingBandsError`, before
     any composite is made, when a scan of the cache lacks a band of the
     recipe (or a file is in another satellite's folder), instead of
     skipping it.
@@ -493,7 +493,7 @@ def make_composites(
     importable (by module name) in the worker processes.
     """
     from ...compute import compute_settings, run_tasks
-    from ..goes import MissingBandsError
+    from ..sources.goes_abi import MissingBandsError
 
     overwrite = bool(kwargs.pop("overwrite", False))
     if settings is None:

@@ -14,8 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import abi
-from ..abi import FixedGrid, OffDiskError
+from ..sources import goes_abi as abi
+from ..sources.goes_abi import FixedGrid, OffDiskError
 
 #: scan-angle spacing of a 1 km ABI pixel, radians
 _RAD_PER_KM = 28e-6

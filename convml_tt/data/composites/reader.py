@@ -18,8 +18,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import abi
-from ..abi import FixedGrid
+from ..sources import goes_abi as abi
+from ..sources.goes_abi import FixedGrid
 from ..tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes
 
 __all__ = ["CompositeReader", "open_composite", "release_composite", "close_composites"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..goes import ABIKey
+from ..sources.goes_abi import ABIKey
 from .recipes import TRUECOLOR_BANDS
 
 __all__ = ["SkippedScene", "scan_sources", "find_scenes", "satellite_counts", "choose_satellite",

@@ -50,8 +50,8 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..abi import FixedGrid
-from ..abi.navigation import check_bbox
+from ..sources.goes_abi import FixedGrid
+from ..sources.goes_abi.navigation import check_bbox
 from ..composites.reader import CompositeReader, open_composite
 from ..tiles import GRS80, Tile, index_window, interpolate_planes
 from .base import DrawnTile, Sampler
@@ -358,7 +358,7 @@ class GridSampler(Sampler):
             return None
         dark = self._dark.get(time)
         if dark is None:
-            from ..abi.solar import solar_zenith_angle
+            from ..geometry.solar import solar_zenith_angle
 
             t = np.datetime64(time.rstrip("Z"), "ns")
             dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()

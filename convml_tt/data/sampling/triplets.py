@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ...config import TripletSettings
-from ..abi.navigation import check_bbox
+from ..sources.goes_abi.navigation import check_bbox
 from ..composites.reader import open_composite
 from ..tiles import Tile
 from .base import DrawnTile, Sampler
@@ -80,7 +80,7 @@ def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: fl
     """Split scenes into train and study by date.
 
     If some date has two or more scenes, the rule of
-    :func:`convml_tt.data.goes.split_train_study` applies: one scene of every
+    :func:`convml_tt.data.sources.goes_abi.split_train_study` applies: one scene of every
     date (drawn with ``seed``) is held out for study, the rest are train (a
     date with a single scene then goes to study). If every date has a single
     scene, whole dates are held out instead: ``max(1, round(study_fraction *
@@ -90,7 +90,7 @@ def split_scenes(times: Sequence[dt.datetime], seed: int = 0, study_fraction: fl
     """
     from types import SimpleNamespace
 
-    from ..goes.catalogue import split_train_study
+    from ..sources.goes_abi.catalogue import split_train_study
 
     by_date: dict[dt.date, list[int]] = {}
     for i, t in enumerate(times):
@@ -151,7 +151,7 @@ def _scan_time(path: str) -> np.datetime64:
 def _domain_min_sza(domain, time: np.datetime64) -> float:
     """Smallest solar zenith angle (degrees) over a lat/lon grid of the domain
     (corners, edges and inside, :data:`DOMAIN_SZA_POINTS` a side) at ``time``."""
-    from ..abi.solar import solar_zenith_angle
+    from ..geometry.solar import solar_zenith_angle
 
     lon_min, lat_min, lon_max, lat_max = domain
     lat = np.linspace(lat_min, lat_max, DOMAIN_SZA_POINTS)[:, None]
@@ -164,7 +164,7 @@ def tile_is_daylit(tile: Tile, time: np.datetime64, max_sza: float, fraction: fl
     (degrees) at ``time``: its centre's angle (``fraction`` None), or at most
     ``fraction`` of a :data:`TILE_SZA_POINTS` x :data:`TILE_SZA_POINTS`
     grid of its pixel centres beyond the limit."""
-    from ..abi.solar import solar_zenith_angle
+    from ..geometry.solar import solar_zenith_angle
 
     if fraction is None:
         return bool(solar_zenith_angle(time, tile.lat0, tile.lon0) <= max_sza)

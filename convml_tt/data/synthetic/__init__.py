@@ -69,11 +69,11 @@ pattern and the uncorrected reflectance factor is ``pattern * cos(SZA)``
 (the default scenes, 14:00 UTC near 15N 50W, are lit at SZA ~40-50 degrees).
 
 Round trips (tested): reflectance read back through
-:func:`convml_tt.data.abi.calibrate` equals the generated field times
+:func:`convml_tt.data.sources.goes_abi.calibrate` equals the generated field times
 ``illumination`` within half a packing step (band 1: ~6e-4, band 2:
 1.5e-4, band 3: ~6e-4); satpy's
 ``abi_l1b`` reader (0.60) opens the files, its reflectances (percent) agree
-with ``convml_tt.data.abi`` to float32 rounding (relative 1e-5; measured
+with ``convml_tt.data.sources.goes_abi`` to float32 rounding (relative 1e-5; measured
 max 8e-6 %) and its longitudes/latitudes within 1e-5 degrees (measured
 ~3e-6: satpy decodes the int16 scan angles in float64, xarray in float32).
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..abi import FixedGrid, OffDiskError
+from ..sources.goes_abi import FixedGrid, OffDiskError
 
 __all__ = ["SATELLITE_POSITIONS", "SPACING_1KM", "SectorGeometry", "sector_geometry"]
 

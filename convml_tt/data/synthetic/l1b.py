@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._io import atomic_path
-from ..abi import FixedGrid
+from ..sources.goes_abi import FixedGrid
 from .geometry import SATELLITE_POSITIONS
 from .textures import _hash_uniform
 

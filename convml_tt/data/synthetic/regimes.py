@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import xarray as xr
 
-from ..abi import FixedGrid
-from ..goes import ABIKey, format_timestamp
+from ..sources.goes_abi import FixedGrid
+from ..sources.goes_abi import ABIKey, format_timestamp
 
 if TYPE_CHECKING:
     from ..tiles import Tile

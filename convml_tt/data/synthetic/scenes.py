@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._io import atomic_path
 from ...config import SceneSettings
-from ..goes import ABIKey
+from ..sources.goes_abi import ABIKey
 from .fields import DRIFT_KMH, SceneFields, day_to_day, make_scene_fields
 from .geometry import sector_geometry
 from .l1b import _iso, _write_projection, CHUNK, SCAN_SECONDS, brightness_temperature_to_radiance, kappa0_for, write_abi_l1b
@@ -34,8 +34,8 @@ def illumination(geom, resolution_km: float, time: dt.datetime) -> np.ndarray:
     start, naive UTC): the factor between a band's reflectance pattern (the
     reflectance factor with the Sun overhead) and what the satellite
     measures. Computed in blocks of rows (lat/lon of the fixed grid, float32,
-    then :func:`convml_tt.data.abi.solar.cos_solar_zenith`)."""
-    from ..abi.solar import cos_solar_zenith
+    then :func:`convml_tt.data.geometry.solar.cos_solar_zenith`)."""
+    from ..geometry.solar import cos_solar_zenith
     from ..composites.raster import _grid_latlon, _row_blocks
 
     x, y = geom.xy(resolution_km)
@@ -87,7 +87,7 @@ def write_synthetic_scenes(
     Each scene's band files go to ``{data_root}/sources/goes{satellite}/{key}``
     (``key`` as in the NOAA bucket, e.g.
     ``ABI-L1b-RadM/2020/002/14/OR_ABI-L1b-RadM1-M6C02_G16_s20200021400000_e..._c....nc``),
-    exactly where :mod:`convml_tt.data.goes` puts fetched files, and the
+    exactly where :mod:`convml_tt.data.sources.goes_abi` puts fetched files, and the
     regime label map beside them (:func:`label_path_for`). Existing files of
     the same names are overwritten (every file is written to a temporary name
     first and renamed, so a crash never leaves a half-written file).

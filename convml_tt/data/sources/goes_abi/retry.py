@@ -12,7 +12,7 @@ import time as _time
 from pathlib import Path
 from typing import Any, Callable
 
-log = logging.getLogger("convml_tt.data.goes")
+log = logging.getLogger("convml_tt.data.sources.goes_abi")
 
 
 class DownloadError(RuntimeError):

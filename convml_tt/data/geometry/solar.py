@@ -241,11 +241,11 @@ def solar_angles(time: Any, lat: Any, lon: Any, dtype=None) -> tuple[np.ndarray,
 
 
 def _projection(projection: Any) -> tuple[float, float, float, float]:
-    """``(h, a, b, lon0)`` from a :class:`~convml_tt.data.abi.FixedGrid`, a
+    """``(h, a, b, lon0)`` from a :class:`~convml_tt.data.sources.goes_abi.FixedGrid`, a
     mapping of ``goes_imager_projection`` attributes, or a dataset (or
     variable) holding it."""
-    from .navigation import FixedGrid
-    from .reader import PROJECTION_VARIABLE
+    from ..sources.goes_abi.navigation import FixedGrid
+    from ..sources.goes_abi.reader import PROJECTION_VARIABLE
 
     if isinstance(projection, FixedGrid):
         g = projection
@@ -269,7 +269,7 @@ def satellite_zenith_angle(lat: Any, lon: Any, projection: Any = None, dtype=Non
     """Satellite zenith angle (degrees) of geodetic ``lat``, ``lon`` (degrees,
     any broadcasting shapes, on the ellipsoid's surface) seen from the
     geostationary satellite of ``projection``: a
-    :class:`~convml_tt.data.abi.FixedGrid` (default: GOES-East, ``FixedGrid()``),
+    :class:`~convml_tt.data.sources.goes_abi.FixedGrid` (default: GOES-East, ``FixedGrid()``),
     the ``goes_imager_projection`` attributes (``perspective_point_height``,
     ``semi_major_axis``, ``semi_minor_axis``, ``longitude_of_projection_origin``)
     or a dataset holding that variable.
@@ -278,7 +278,7 @@ def satellite_zenith_angle(lat: Any, lon: Any, projection: Any = None, dtype=Non
     horizon (points it cannot see); NaN where lat/lon is NaN. Float64
     inside, returned as ``dtype`` (default float64).
     """
-    from .navigation import FixedGrid
+    from ..sources.goes_abi.navigation import FixedGrid
 
     h, a, b, lon0 = _projection(FixedGrid() if projection is None else projection)
     lat, lon = _lat_lon(lat, lon)

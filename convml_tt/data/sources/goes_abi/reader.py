@@ -5,7 +5,7 @@ file lazily through xarray and :func:`read_abi` reads (a window of) it;
 :class:`WindowReader` reads the same values of a window straight through
 netCDF4. The file's ``goes_imager_projection`` variable
 (:data:`PROJECTION_VARIABLE`) carries the fixed grid that
-:mod:`convml_tt.data.abi.navigation` works with.
+:mod:`convml_tt.data.sources.goes_abi.navigation` works with.
 
 Radiances are calibrated to reflectance factor (bands 1-6, ``kappa0 * Rad``,
 not divided by the cosine of the solar zenith angle) or to brightness
@@ -88,7 +88,7 @@ def check_content(path: str | os.PathLike, variables: Sequence[str], band_id: in
     ``band_id`` variable (None when absent); ``units``: the image variable's
     ``units`` attribute.
     """
-    from ..goes.keys import ABIKey
+    from .keys import ABIKey
 
     path = Path(path)
     try:
@@ -139,7 +139,7 @@ def file_band(ds: xr.Dataset) -> int | None:
     if "band_id" in ds.variables:
         return int(np.asarray(ds["band_id"].values).ravel()[0])
     name = Path(str(ds.encoding.get("source", ""))).name or ds.attrs.get("dataset_name", "")
-    from ..goes.keys import ABIKey
+    from .keys import ABIKey
 
     for candidate in (name, ds.attrs.get("dataset_name", "")):
         try:
@@ -245,7 +245,7 @@ def read_abi(
         a file path or a dataset from :func:`open_abi`.
     window:
         ``(rows, cols)`` index slices, e.g. from
-        :func:`~convml_tt.data.abi.navigation.bbox_window`; only
+        :func:`~convml_tt.data.sources.goes_abi.navigation.bbox_window`; only
         those pixels are read from disk.
     band:
         the band the file must hold (checked when a path is given).
@@ -322,8 +322,8 @@ class WindowReader:
 
     ``header`` is a small :class:`xarray.Dataset` with the decoded ``x``,
     ``y``, the projection variable and the attributes of :func:`open_abi`,
-    enough for :meth:`~convml_tt.data.abi.navigation.FixedGrid.from_dataset`
-    and :func:`~convml_tt.data.abi.navigation.bbox_window`.
+    enough for :meth:`~convml_tt.data.sources.goes_abi.navigation.FixedGrid.from_dataset`
+    and :func:`~convml_tt.data.sources.goes_abi.navigation.bbox_window`.
     """
 
     def __init__(self, path: str | os.PathLike, band: int | None = None):
@@ -405,7 +405,7 @@ class WindowReader:
     def _band(self) -> int | None:
         if "band_id" in self.nc.variables:
             return int(self._decoded("band_id").ravel()[0])
-        from ..goes.keys import ABIKey
+        from .keys import ABIKey
 
         for candidate in (self.path.name, getattr(self.nc, "dataset_name", "")):
             try:

@@ -7,7 +7,7 @@ of requested bands from one scan (same start time), and scans with a band
 missing are reported (:class:`QueryResult` ``.incomplete``, a
 :class:`MissingBandsWarning`, or :class:`MissingBandsError` when strict).
 Listing the bucket's folders and downloading come from
-:class:`~convml_tt.data.goes.download.DownloadMixin`.
+:class:`~convml_tt.data.sources.goes_abi.download.DownloadMixin`.
 
 :func:`local_solar_noon` and :func:`split_train_study` are the scene
 selection helpers of the original convml_tt.
@@ -188,9 +188,9 @@ class GOESCatalogue(DownloadMixin):
         default size of the thread pool used for listing and downloading.
 
     Listing, :meth:`download` and :meth:`check_writable` come from
-    :class:`~convml_tt.data.goes.download.DownloadMixin`. An endpoint that
+    :class:`~convml_tt.data.sources.goes_abi.download.DownloadMixin`. An endpoint that
     cannot be reached raises
-    :class:`~convml_tt.data.goes.download.EndpointUnreachableError` within
+    :class:`~convml_tt.data.sources.goes_abi.download.EndpointUnreachableError` within
     about ``retry_budget`` seconds.
     """
 

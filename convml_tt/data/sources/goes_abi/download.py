@@ -1,7 +1,7 @@
 """Listing the NOAA GOES buckets and downloading ABI files into the local cache.
 
 :class:`DownloadMixin` is the bucket access of
-:class:`~convml_tt.data.goes.catalogue.GOESCatalogue`: the anonymous s3fs
+:class:`~convml_tt.data.sources.goes_abi.catalogue.GOESCatalogue`: the anonymous s3fs
 filesystem, the listing of hour folders (object sizes included), the check
 that the cache can be written, and :meth:`~DownloadMixin.download`, which
 copies files into ``{data_root}/sources/goes{NN}/{key}`` with a bounded
@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from ..._io import check_writable_folder
+from ...._io import check_writable_folder
 from .keys import ABIKey, Scene, TimeLike
 from .retry import (  # noqa: F401  (DownloadError, Downloads, EndpointUnreachableError: part of this module's face)
     _PERMANENT,
@@ -48,7 +48,7 @@ from .retry import (  # noqa: F401  (DownloadError, Downloads, EndpointUnreachab
 if TYPE_CHECKING:
     from .catalogue import QueryResult
 
-# the package's logger, ``convml_tt.data.goes``
+# the package's logger, ``convml_tt.data.sources.goes_abi``
 log = logging.getLogger(__package__)
 
 #: endpoint used when none is given (the NOAA buckets are in us-east-1)
@@ -58,7 +58,7 @@ _PART_SUFFIX = ".part"
 
 
 class DownloadMixin:
-    """The bucket access of :class:`~convml_tt.data.goes.catalogue.GOESCatalogue`:
+    """The bucket access of :class:`~convml_tt.data.sources.goes_abi.catalogue.GOESCatalogue`:
     its filesystem, the listing of hour folders (of the bucket, or of the
     cache when offline) and the download into the cache.
 
@@ -335,7 +335,7 @@ class DownloadMixin:
         Parameters
         ----------
         scenes_or_keys:
-            a :class:`~convml_tt.data.goes.catalogue.Scene`, an :class:`ABIKey`, an object key, or a list of them.
+            a :class:`~convml_tt.data.sources.goes_abi.catalogue.Scene`, an :class:`ABIKey`, an object key, or a list of them.
         max_workers:
             size of the download thread pool (default: the catalogue's).
         progress:
@@ -467,7 +467,7 @@ def fetch(
 ) -> tuple[QueryResult, Downloads]:
     """Query scenes in [start, end] and bring their files into the cache.
 
-    A shortcut for :meth:`~convml_tt.data.goes.catalogue.GOESCatalogue.query`
+    A shortcut for :meth:`~convml_tt.data.sources.goes_abi.catalogue.GOESCatalogue.query`
     then :meth:`~DownloadMixin.download`; returns both results. Other keyword
     arguments (``retries``, ``backoff``, ``connect_timeout``,
     ``read_timeout``, ``retry_budget``, ``chunk_size``) go to the catalogue.

@@ -1,0 +1,1 @@
+"""Geometry shared by every source: solar and satellite angles (:mod:`~convml_tt.data.geometry.solar`)."""
