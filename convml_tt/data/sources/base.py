@@ -1,0 +1,355 @@
+"""The Source protocol: what every kind of input (an imager, a product, model
+output, your own files) tells the rest of the library.
+
+A *source* is a small class registered under a name (``goes_abi``,
+``abi_l2``, ``satpy``, ``gridded``; plugins add more through the entry-point
+group ``convml_tt.sources``). Composites, tiles, samplers, co-located fields
+and the command line use only what is defined here:
+
+- :class:`Band` / :class:`BandTable`: a sensor's bands *as data* (name,
+  central wavelength in micrometres, reflective / emissive / field, native
+  resolution in km, units). Recipes name bands of a band table.
+- :meth:`Source.identify`: whether a file belongs to the source, from its
+  name (cheap, no I/O) -> a :class:`SceneFile` (platform, product, sector,
+  scan start, the bands it holds), or None.
+- :class:`Scene`: the files of one scan, grouped by
+  :func:`group_scenes` from the :class:`SceneFile` of any folder layout.
+- :meth:`Source.check_scene`: the files of a scene really belong together
+  (platform, scan start and sector read from inside each file, not trusted
+  from names).
+- :meth:`Source.open_window`: a :class:`Window` over a lat/lon domain: the
+  raster (a grid of :mod:`convml_tt.data.geometry.grids`, 1-D ``x``/``y``
+  coordinates, 2-D lat/lon), calibrated planes per band read into arrays the
+  caller gives, and how pixels flagged by the producer are treated
+  (:data:`QUALITY_POLICIES`).
+
+Platforms are strings: ``goes16`` .. ``goes19``, ``himawari8``/``9``,
+``meteosat8`` .. ``12``, ``mtg-i1``, or any id a source gives (``icon-les``).
+The ``--satellite 16`` flag of the GOES path still means ``goes16``
+(:func:`platform_id`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Hashable, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Band",
+    "BandTable",
+    "SceneFile",
+    "Scene",
+    "Window",
+    "Source",
+    "QUALITY_POLICIES",
+    "Quality",
+    "SourceFileError",
+    "SceneMismatchError",
+    "UnknownBandError",
+    "platform_id",
+    "platform_label",
+    "group_scenes",
+]
+
+#: how pixels that the producer flagged are treated when composited:
+#: ``strict``: every flagged pixel (saturated, out of range, no value) is NaN;
+#: ``keep-saturated`` (default): saturated / out-of-range pixels keep their
+#: stored (saturation) value, as satpy does, and are counted; pixels without a
+#: value are NaN; ``all``: every pixel that has a value is kept.
+QUALITY_POLICIES = ("strict", "keep-saturated", "all")
+Quality = Literal["strict", "keep-saturated", "all"]
+
+BandId = Hashable
+
+
+class SourceFileError(ValueError):
+    """A file that no source (or not the named one) can read, or one that does
+    not hold what its name says."""
+
+
+class SceneMismatchError(ValueError):
+    """Files grouped as one scene whose contents say they are not (another
+    platform, scan time or sector inside the file than in its name or than
+    the other bands)."""
+
+
+class UnknownBandError(ValueError):
+    """A band that the sensor's band table does not have."""
+
+
+def checked_quality(quality: Any) -> str:
+    """``quality`` as one of :data:`QUALITY_POLICIES`; ``ValueError`` otherwise."""
+    if quality not in QUALITY_POLICIES:
+        raise ValueError(f"quality={quality!r} must be one of {', '.join(QUALITY_POLICIES)} "
+                         f"(strict: flagged pixels are NaN; keep-saturated: saturated pixels keep their "
+                         f"value; all: every pixel with a value is kept)")
+    return str(quality)
+
+
+_GOES_NUMBER = re.compile(r"^(?:goes-?|g)?(1[6-9])$", re.IGNORECASE)
+
+
+def platform_id(platform: Any) -> str | None:
+    """The platform id of ``platform``: ``16`` or ``"16"`` or ``"G16"`` or
+    ``"GOES-16"`` -> ``"goes16"``; other strings lower-cased as they are;
+    None stays None."""
+    if platform is None:
+        return None
+    if isinstance(platform, bool):
+        raise ValueError(f"platform {platform!r} is not a platform id (e.g. goes16, himawari9)")
+    if isinstance(platform, (int, np.integer)):
+        if 16 <= int(platform) <= 19:
+            return f"goes{int(platform)}"
+        raise ValueError(f"satellite={platform!r} is not a GOES-R satellite: use 16, 17, 18 or 19, or a "
+                         f"platform id such as goes16 or himawari9")
+    text = str(platform).strip()
+    m = _GOES_NUMBER.match(text)
+    if m:
+        return f"goes{m.group(1)}"
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", text):
+        raise ValueError(f"platform {platform!r} is not a platform id (letters, digits, _.-; e.g. goes16)")
+    return text.lower()
+
+
+def platform_label(platform: str) -> str:
+    """A title-case label: ``goes16`` -> ``GOES-16``, ``himawari9`` -> ``Himawari-9``."""
+    m = re.fullmatch(r"([a-z-]+?)-?(\d+)", platform)
+    if not m:
+        return platform
+    name = m.group(1).rstrip("-")
+    return f"{name.upper() if name in ('goes', 'mtg-i', 'noaa') else name.capitalize()}-{m.group(2)}"
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band of a sensor (or one variable of gridded output).
+
+    ``name``: as the band table names it (``C01``, ``B03``, ``VIS006``,
+    ``lwp``); ``wavelength_um``: central wavelength, micrometres (None for a
+    field); ``kind``: ``reflective`` (values are reflectance factor, unit
+    ``"1"``), ``emissive`` (brightness temperature, K) or ``field`` (any
+    quantity in ``units``); ``resolution_km``: native pixel size at the
+    sub-satellite point, km (None: unknown or varying); ``number``: the
+    sensor's band number where it has one (ABI ``13`` for ``C13``).
+    """
+
+    name: str
+    wavelength_um: float | None
+    kind: Literal["reflective", "emissive", "field"]
+    resolution_km: float | None = None
+    units: str = "1"
+    number: int | None = None
+    description: str = ""
+
+    @property
+    def reflective(self) -> bool:
+        return self.kind == "reflective"
+
+
+class BandTable:
+    """The bands of a sensor, looked up by name (any case), by number
+    (``13`` -> ``C13`` for ABI) or by the nearest central wavelength."""
+
+    def __init__(self, sensor: str, bands: Iterable[Band]):
+        self.sensor = str(sensor)
+        self.bands: tuple[Band, ...] = tuple(bands)
+        self._by_name = {b.name.lower(): b for b in self.bands}
+        self._by_number = {b.number: b for b in self.bands if b.number is not None}
+
+    def __iter__(self):
+        return iter(self.bands)
+
+    def __len__(self) -> int:
+        return len(self.bands)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.find(key) is not None
+
+    def find(self, key: Any) -> Band | None:
+        """The band named (or numbered) ``key``, or None."""
+        if isinstance(key, Band):
+            return key if key in self.bands else None
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            return self._by_number.get(int(key))
+        if isinstance(key, str):
+            found = self._by_name.get(key.strip().lower())
+            if found is None and key.strip().isdigit():
+                return self._by_number.get(int(key))
+            return found
+        return None
+
+    def get(self, key: Any, what: str = "") -> Band:
+        """The band ``key``; :class:`UnknownBandError` naming the table otherwise."""
+        found = self.find(key)
+        if found is None:
+            of = f" {what}" if what else ""
+            raise UnknownBandError(f"{self.sensor} has no band {key!r}{of}; its bands are {self.describe()}")
+        return found
+
+    def nearest(self, wavelength_um: float, kind: str | None = None) -> Band:
+        """The band whose central wavelength is nearest ``wavelength_um``."""
+        cands = [b for b in self.bands if b.wavelength_um is not None and (kind is None or b.kind == kind)]
+        if not cands:
+            raise UnknownBandError(f"{self.sensor} has no band with a wavelength{f' of kind {kind}' if kind else ''}")
+        return min(cands, key=lambda b: abs(b.wavelength_um - wavelength_um))
+
+    def describe(self) -> str:
+        """``C01 (0.47 um), C02 (0.64 um), ...``."""
+        return ", ".join(f"{b.name} ({b.wavelength_um:g} um)" if b.wavelength_um else b.name for b in self.bands)
+
+
+@dataclass(frozen=True)
+class SceneFile:
+    """One file a source recognised: which source reads it, the ``platform``,
+    ``product`` (e.g. ``ABI-L1b-Rad``), ``sector`` (``F``, ``C``, ``M1``,
+    ``FLDK``, a model domain; ``""`` when none), scan start (naive UTC) and
+    the ``bands`` it holds (band ids of the source's band table; one for ABI
+    L1b, several for MCMIP or model output)."""
+
+    path: Path
+    source: str
+    platform: str
+    product: str
+    sector: str
+    start: dt.datetime
+    bands: tuple[BandId, ...]
+    mode: str = ""
+
+    @property
+    def scene_key(self) -> tuple:
+        return (self.source, self.platform, self.product, self.sector, self.mode,
+                self.start.replace(microsecond=0))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The files of one scan: ``files`` maps each band id to the file that
+    holds it (several bands may share one file). ``start`` is the scan start
+    (naive UTC)."""
+
+    source: str
+    platform: str
+    product: str
+    sector: str
+    start: dt.datetime
+    files: Mapping[BandId, Path]
+    mode: str = ""
+
+    def describe(self) -> str:
+        """``GOES-16 ABI-L1b-RadM1 scan 2020-01-02T14:00:00``."""
+        sector = self.sector if self.sector else ""
+        return f"{platform_label(self.platform)} {self.product}{sector} scan {self.start:%Y-%m-%dT%H:%M:%S}"
+
+    def file_names(self) -> tuple[str, ...]:
+        return tuple(sorted({Path(p).name for p in self.files.values()}))
+
+    def paths(self) -> list[Path]:
+        """The distinct files, in band order."""
+        seen: dict[str, Path] = {}
+        for p in self.files.values():
+            seen.setdefault(str(p), Path(p))
+        return list(seen.values())
+
+
+def group_scenes(files: Iterable[SceneFile]) -> list[Scene]:
+    """Scenes of files that share source, platform, product, sector, mode and
+    scan start (to the second), sorted by scan start then platform. A band
+    held by two files of one scan keeps the first file (in path order)."""
+    groups: dict[tuple, dict[BandId, Path]] = {}
+    first: dict[tuple, SceneFile] = {}
+    for f in sorted(files, key=lambda f: str(f.path)):
+        key = f.scene_key
+        first.setdefault(key, f)
+        bands = groups.setdefault(key, {})
+        for b in f.bands:
+            bands.setdefault(b, f.path)
+    scenes = [Scene(f.source, f.platform, f.product, f.sector, f.start.replace(microsecond=0),
+                    dict(groups[k]), f.mode) for k, f in first.items()]
+    return sorted(scenes, key=lambda s: (s.start, s.platform, s.product, s.sector))
+
+
+class Window(ABC):
+    """An open window of one scene over a domain, on one raster.
+
+    Attributes (set by the source): ``grid`` (a grid of
+    :mod:`convml_tt.data.geometry.grids`; ``grid.to_cf()`` names the grid
+    mapping variable and its attributes), ``x``, ``y`` (1-D coordinates of the
+    pixel centres in the grid's units, row 0 north), ``shape`` ``(ny, nx)``.
+    ``flagged``: per band, how many pixels the quality policy kept although
+    the producer flagged them (e.g. saturated).
+    """
+
+    grid: Any
+    x: np.ndarray
+    y: np.ndarray
+    flagged: dict
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.y.size), int(self.x.size))
+
+    @abstractmethod
+    def read(self, band: BandId, out: np.ndarray) -> np.ndarray:
+        """The band's calibrated values on the raster, written into ``out``
+        (float32 ``(ny, nx)``): reflectance factor (not sun-zenith corrected),
+        brightness temperature (K) or the field's units; NaN where there is
+        no valid value under the quality policy."""
+
+    @abstractmethod
+    def latlon(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(lat, lon)`` of the pixel centres, degrees, float32 ``(ny, nx)``,
+        NaN where the raster is off the Earth (or outside the data)."""
+
+    def close(self) -> None:
+        """Release the files."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Source(ABC):
+    """A kind of input. Subclasses set ``name`` (registry name), ``sensor``
+    (whose recipes apply: ``abi``, ``ahi``, ``seviri``, ``gridded``, ...) and
+    ``description``, and implement :meth:`identify`, :meth:`band_table` and
+    :meth:`open_window`."""
+
+    name: ClassVar[str] = ""
+    sensor: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: file name patterns (glob) this source may recognise, for listings and help
+    patterns: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def identify(self, path: Path) -> SceneFile | None:
+        """The :class:`SceneFile` of ``path`` if this source reads it (decided
+        from the name, or a cheap header read), else None."""
+
+    @abstractmethod
+    def band_table(self, platform: str | None = None) -> BandTable:
+        """The bands of this source's sensor on ``platform``."""
+
+    def check_scene(self, scene: Scene) -> None:
+        """Raise :class:`SceneMismatchError` when the files of ``scene`` do not
+        belong together. The default trusts the names."""
+
+    @abstractmethod
+    def open_window(self, scene: Scene, bands: Sequence[BandId], domain: Sequence[float],
+                    resolution_km: float, margin: int = 2, quality: Quality = "keep-saturated") -> Window:
+        """A :class:`Window` of ``scene`` over ``domain`` (lon_min, lat_min,
+        lon_max, lat_max, degrees) at ``resolution_km`` (km at the
+        sub-satellite point, or the grid's own spacing where that is the
+        unit), plus ``margin`` native pixels. Raises
+        :class:`~convml_tt.data.sources.goes_abi.OffDiskError` (a ValueError)
+        when the scene does not cover the domain."""
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.description}"
