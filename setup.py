@@ -50,6 +50,14 @@ EXTRAS = {
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
     ],
+    # the satpy source (convml_tt.data.sources.satpy_reader): Himawari AHI,
+    # Meteosat SEVIRI/FCI and any geostationary imager satpy reads; trollsift
+    # (a satpy dependency) parses file names without importing satpy
+    "satpy": [
+        "satpy>=0.60",
+        "pyresample>=1.35",
+        "trollsift>=1.0",
+    ],
     "bench": [
         "pyresample>=1.35",
         "satpy>=0.60",

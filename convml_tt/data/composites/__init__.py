@@ -3,7 +3,8 @@
 - :mod:`~convml_tt.data.composites.recipes`: what a composite is made of
   (:class:`Recipe`; the registry: :func:`register_recipe`,
   :func:`get_recipe`, :func:`list_recipes`; true colour and one recipe per
-  ABI band are registered);
+  ABI band are registered), :mod:`~convml_tt.data.composites.recipes_imagers`
+  (the AHI, SEVIRI and FCI recipes, registered on import);
 - :mod:`~convml_tt.data.composites.scenes`: the scenes of the source cache
   (:func:`find_scenes`, :func:`scan_sources`, :class:`SkippedScene`: the
   scans left out and why) and the one satellite of a triplet dataset;
@@ -36,6 +37,7 @@ from .recipes import (
     register_recipe,
     simulated_green,
 )
+from . import recipes_imagers  # noqa: F401  (registers the AHI, SEVIRI and FCI recipes)
 
 #: names imported from a submodule when first used
 _LAZY = {

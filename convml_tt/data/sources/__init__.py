@@ -6,8 +6,12 @@
 (:func:`register_source`, :func:`get_source`, :func:`list_sources`), and
 :func:`identify` asks each registered source whether it reads a file.
 
-Registered: ``goes_abi`` (GOES-16..19 ABI L1b radiances and L2 CMIP/MCMIP,
-:mod:`~convml_tt.data.sources.goes_abi`).
+Registered, in this order (:func:`identify` asks them in it, so a GOES ABI
+file goes to ``goes_abi`` unless ``satpy`` is named): ``goes_abi`` (GOES-16..19
+ABI L1b radiances and L2 CMIP/MCMIP, :mod:`~convml_tt.data.sources.goes_abi`),
+``satpy`` (geostationary imagers through satpy: Himawari AHI, Meteosat
+SEVIRI and FCI, and ABI when named; :mod:`~convml_tt.data.sources.satpy_reader`,
+which imports satpy only when it opens a window).
 """
 from __future__ import annotations
 
@@ -81,6 +85,10 @@ def _builtins() -> None:
         from .goes_abi.source import GOESABISource
 
         _SOURCES.setdefault("goes_abi", GOESABISource)
+    if "satpy" not in _SOURCES:
+        from .satpy_reader import SatpySource
+
+        _SOURCES.setdefault("satpy", SatpySource)
 
 
 __all__ = ["register_source", "get_source", "list_sources", "identify", "Band", "BandTable", "Scene",
