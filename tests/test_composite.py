@@ -233,8 +233,10 @@ def _cli(capsys, *argv):
 
 
 def test_builtin_recipes_are_listed(capsys):
+    from convml_tt.data.composites.recipes_imagers import IMAGER_RECIPES
+
     names = [r.name for r in C.list_recipes()]
-    assert names == ["truecolor"] + [f"C{b:02d}" for b in range(1, 17)]
+    assert names == ["truecolor"] + [f"C{b:02d}" for b in range(1, 17)] + list(IMAGER_RECIPES)
     tc = C.get_recipe("truecolor")
     assert C.get_recipe("RGB") is C.get_recipe("truecolour") is tc
     assert tc.bands == C.TRUECOLOR_BANDS and tc.variable == "rgb" and tc.channels == ("red", "green", "blue")
@@ -252,6 +254,7 @@ def test_builtin_recipes_are_listed(capsys):
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert list(rows) == names
     assert rows["truecolor"][1:3] == ["1,2,3", "1"] and rows["C13"][1:3] == ["13", "K"]
+    assert rows["ahi_truecolor"][1:3] == ["B03,B02,B01", "1"] and rows["seviri_IR_108"][1:3] == ["IR_108", "K"]
     assert "brightness temperature" in lines[names.index("C13") + 1]
 
 
