@@ -20,6 +20,7 @@ import pytest
 from convml_tt.data.sources.base import SceneMismatchError, UnknownBandError, group_scenes
 from convml_tt.data.sources.goes_abi import OffDiskError
 
+from fci_fixtures import FCI_START, write_fci_chunk
 from imager_fixtures import AHI_START, SEVIRI_START, write_ahi_hsd, write_seviri_nc
 from synthetic_fixtures import DOMAIN
 
@@ -28,6 +29,10 @@ pytest.importorskip("satpy")
 #: domains inside the AHI (14.9-16.1N, 149.0-150.2E) and SEVIRI (7.7-9.5S, 3.9-5.7E) files
 AHI_DOMAIN = (149.2, 15.1, 150.0, 15.9)
 SEVIRI_DOMAIN = (4.2, -9.2, 5.4, -8.0)
+#: a domain inside the FCI chunk (8.6-9.2S, across the disc)
+FCI_DOMAIN = (0.0, -9.1, 1.0, -8.7)
+#: the vis_06 pixel (row north first, column) whose pixel_quality says "not good"
+FCI_BAD = (40, 5600)
 #: the SEVIRI scan line (north first) its producer flagged as bad
 BAD_LINE = 20
 
@@ -44,6 +49,12 @@ def ahi(tmp_path_factory):
 def seviri(tmp_path_factory):
     """``(path, truth)`` of a SEVIRI file whose line :data:`BAD_LINE` is flagged bad."""
     return write_seviri_nc(tmp_path_factory.mktemp("seviri"), bad_line=BAD_LINE)
+
+
+@pytest.fixture(scope="module")
+def fci(tmp_path_factory):
+    """``(path, truth)`` of an FCI FDHSI chunk whose vis_06 pixel :data:`FCI_BAD` is flagged."""
+    return write_fci_chunk(tmp_path_factory.mktemp("fci"), bad_pixel=FCI_BAD)
 
 
 @pytest.fixture(scope="module")
@@ -151,23 +162,39 @@ def test_ahi_window_is_the_truth_on_the_fixed_grid(ahi, source):
         assert lat.max() - lat_max < 0.15 and lon_min - lon.min() < 0.15  # the domain plus a 2-pixel margin
 
 
-def test_ahi_scene_from_one_segment_finds_the_others(ahi, source, tmp_path):
+def test_ahi_scene_from_one_segment_finds_the_others(ahi, source):
     """A scene grouped from the first segment files alone reads the second
-    segments found beside them; a segment that is not there is padded by
-    satpy with NaN."""
+    segments found beside them."""
     folder, paths, truth = ahi
-    firsts = [p for p in paths if "_S0102" in p.name]
-    scene = _scene(source, firsts)
+    scene = _scene(source, [p for p in paths if "_S0102" in p.name])
     with source.open_window(scene, ["B13"], AHI_DOMAIN, 2.0) as w:
         values, tx, ty = truth["B13"]
+        assert len(w.files) == 2
         assert np.abs(_read(w, "B13") - _regridded(values, tx, ty, w.x, w.y)).max() < 1e-3
+
+
+def test_ahi_missing_segments(source, tmp_path):
+    """Segments 1-2 of 4: read on their own area (a domain reaching into
+    segment 3 is outside the sector); segments 1, 2 and 4: satpy pads the
+    gap with NaN."""
+    paths, truth = write_ahi_hsd(tmp_path, segments=4, bands=("B13",))
+    values, tx, ty = truth["B13"]
     for p in paths:
-        if "B13" in p.name and "_S0202" not in p.name:
-            shutil.copy(p, tmp_path / p.name)
-    with source.open_window(_scene(source, list(tmp_path.iterdir())), ["B13"], AHI_DOMAIN, 2.0) as w:
+        if "_S0304" in p.name or "_S0404" in p.name:
+            p.rename(p.with_suffix(".kept"))
+    scene = _scene(source, list(tmp_path.glob("*.DAT")))
+    with pytest.raises(OffDiskError, match=r"not wholly inside the sector of Himawari-9 ahi_hsdFLDK .*covers about "
+                                           r"lon 148.99 to 150.23, lat 15.51 to 16.12"):
+        source.open_window(scene, ["B13"], AHI_DOMAIN, 2.0)
+    north = (149.4, 15.75, 149.9, 15.95)
+    with source.open_window(scene, ["B13"], north, 2.0) as w:
+        assert np.abs(_read(w, "B13") - _regridded(values, tx, ty, w.x, w.y)).max() < 1e-3
+    (tmp_path / paths[-1].with_suffix(".kept").name).rename(paths[-1])  # segment 4 back: a gap at 3
+    with source.open_window(_scene(source, list(tmp_path.glob("*.DAT"))), ["B13"], AHI_DOMAIN, 2.0) as w:
         out = _read(w, "B13")
-        south = w.y < ty[len(ty) // 2]  # rows of the missing southern segment
-        assert np.isnan(out[south]).all() and np.isfinite(out[~south]).all()
+        gap = (w.y < ty[32] + 1e-9) & (w.y > ty[47] - 1e-9)  # the rows of segment 3 (2-km rows 32-47)
+        assert gap.sum() == 16 and np.isnan(out[gap]).all() and np.isfinite(out[~gap]).all()
+        assert np.abs(out[~gap] - _regridded(values, tx, ty, w.x, w.y)[~gap]).max() < 1e-3
 
 
 def test_ahi_bad_band_and_resolution_and_domain(ahi, source):
@@ -244,6 +271,49 @@ def test_seviri_file_renamed_to_another_satellite_is_refused(seviri, source, tmp
     assert scene.platform == "meteosat10"
     with pytest.raises(SceneMismatchError, match=r"the file names say meteosat10 .* satpy reads platform Meteosat-11"):
         source.open_window(scene, ["IR_108"], SEVIRI_DOMAIN, 3.0)
+
+
+# --- FCI ----------------------------------------------------------------------------------------
+def test_fci_chunk_opens_with_plain_satpy_and_gives_the_values_written(fci):
+    import satpy
+
+    path, truth = fci
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scn = satpy.Scene(filenames=[str(path)], reader="fci_l1c_nc")
+        scn.load(["vis_06", "ir_105"], pad_data=False)
+    for band, scale, tol in (("vis_06", 100.0, 1e-6), ("ir_105", 1.0, 1e-3)):
+        arr = scn[band]
+        values, tx, ty = truth[band]
+        x, y = arr.attrs["area"].get_proj_vectors()
+        assert np.abs(x / 35786400.0 - tx).max() < 1e-9 and np.abs(y[::-1] / 35786400.0 - ty).max() < 1e-9  # south up
+        got = arr.values[::-1] / scale
+        assert np.array_equal(np.isnan(got), np.isnan(values)) and np.isnan(got).any()  # off the disc
+        assert np.nanmax(np.abs(got - values)) < tol
+        assert arr.attrs["platform_name"] == "Meteosat-12" and arr.attrs["start_time"] == FCI_START
+
+
+def test_fci_window_north_up_and_pixel_quality(fci, source):
+    """The south-up chunk comes north-up; strict makes the pixel whose
+    pixel_quality is not 0 NaN, keep-saturated keeps it."""
+    path, truth = fci
+    scene = _scene(source, [path])
+    assert (scene.platform, scene.product, scene.sector, scene.start) == ("mtg-i1", "fci_l1c_nc", "FD", FCI_START)
+    assert source.band_table(scene.platform).sensor == "fci" == source.band_table("meteosat12").sensor
+    bands = ["vis_06", "vis_05", "vis_04", "ir_105"]
+    with source.open_window(scene, bands, FCI_DOMAIN, 1.0) as w:
+        assert w.grid.sweep_angle_axis == "y" and np.all(np.diff(w.y) < 0) and np.all(np.diff(w.x) > 0)
+        for band in bands:
+            values, tx, ty = truth[band]
+            expected = _regridded(values, tx, ty, w.x, w.y)
+            assert np.abs(_read(w, band) - expected).max() < (1e-3 if band == "ir_105" else 1e-6), band
+        vx, vy = truth["vis_06"][1][FCI_BAD[1]], truth["vis_06"][2][FCI_BAD[0]]
+        bad = (np.argmin(np.abs(w.y - vy)), np.argmin(np.abs(w.x - vx)))
+        assert abs(w.x[bad[1]] - vx) < 1e-9 and abs(w.y[bad[0]] - vy) < 1e-9
+        assert np.isfinite(_read(w, "vis_06")[bad])
+    with source.open_window(scene, ["vis_06", "ir_105"], FCI_DOMAIN, 1.0, quality="strict") as w:
+        strict = _read(w, "vis_06")
+        assert np.isnan(strict[bad]) and np.isnan(strict).sum() == 1 and np.isfinite(_read(w, "ir_105")).all()
 
 
 # --- recognising files -----------------------------------------------------------------------------

@@ -18,8 +18,10 @@ Segmented products (AHI HSD: 10 segments per band of a full disk; FCI
 FDHSI/HRFI: 40 chunks of all bands) are grouped into one scene by band,
 keeping one file per band; :meth:`SatpySource.open_window` adds the other
 segments of that scan found beside it (same folder, same name but for the
-segment fields). Segments that are not there are padded by satpy with
-no-value pixels (NaN), so a folder of the chunks covering a domain is enough.
+segment fields). A run of consecutive segments is read on its own area, so
+a folder of the chunks covering a domain is enough (a domain beyond them is
+outside the scene's sector); with gaps between the segments, satpy pads
+them (and the rest of the disc) with no-value pixels (NaN).
 
 :meth:`SatpySource.open_window` makes a ``satpy.Scene`` of the scene's files
 and loads the bands lazily (dask; reflective bands with calibration
@@ -94,6 +96,8 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"(pyproj|satpy|pyresample)(\.|$)")
         warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(satpy|dask)(\.|$)")
+        # satpy pads the integer quality of missing FCI chunks with NaN (then cast)
+        warnings.filterwarnings("ignore", message="invalid value encountered in cast", category=RuntimeWarning)
         yield
 
 
@@ -138,11 +142,16 @@ def _simple(platform: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(platform).lower())
 
 
+#: other names satpy gives a platform (MTG-I1 became Meteosat-12 in service)
+_ALSO_KNOWN_AS = {"mtgi1": "meteosat12", "mtgi2": "meteosat13"}
+
+
 class SatpySource(Source):
     """Geostationary imagers through ``satpy.Scene`` (see the module docstring)."""
 
     name = "satpy"
-    sensor = ""  # several: band_table(platform).sensor says which
+    sensor = ""  # several: band_table(platform).sensor says which a scene is
+    sensors = ("ahi", "seviri", "fci", "abi")
     description = ("any geostationary imager satpy reads: Himawari AHI (HSD), Meteosat SEVIRI (netCDF), "
                    "MTG FCI (L1c netCDF); GOES ABI L1b when named (--source satpy)")
     patterns = ("HS_H0[89]_*_B??_*_R??_S????.DAT[.bz2]",
@@ -165,11 +174,16 @@ class SatpySource(Source):
                          mode=m.mode)
 
     def imager(self, platform: str | None) -> Imager:
-        """The :class:`Imager` of a platform id (``himawari9`` -> AHI ...)."""
-        for prefix, reader in (("himawari", "ahi_hsd"), ("meteosat", "seviri_l1b_nc"), ("mtg-i", "fci_l1c_nc"),
-                               ("goes", "abi_l1b")):
-            if platform is not None and str(platform).lower().startswith(prefix):
-                return IMAGERS[reader]
+        """The :class:`Imager` of a platform id: ``himawari8``/``9`` -> AHI,
+        ``meteosat8`` .. ``11`` -> SEVIRI, ``mtg-i1`` .. (``meteosat12`` ..) ->
+        FCI, ``goes16`` .. ``19`` -> ABI."""
+        m = re.fullmatch(r"(himawari|meteosat|mtg-i|goes)(\d+)", str(platform).lower())
+        if m:
+            name, n = m.group(1), int(m.group(2))
+            reader = {"himawari": "ahi_hsd", "mtg-i": "fci_l1c_nc", "goes": "abi_l1b"}.get(name)
+            if name == "meteosat":
+                reader = "seviri_l1b_nc" if n <= 11 else "fci_l1c_nc"
+            return IMAGERS[reader]
         raise ValueError(f"the satpy source reads himawari8/9 (AHI), meteosat8..11 (SEVIRI), mtg-i1.. (FCI) and "
                          f"goes16..19 (ABI), not the platform {platform!r}")
 
@@ -247,7 +261,8 @@ class SatpyWindow(Window):
                                          modifiers=()) for n, b in self.bands.items()}
             qual = {n: f"{n}_pixel_quality" for n in self.bands
                     if quality == "strict" and f"{n}_pixel_quality" in available}
-            self.scn.load(list(self.queries.values()) + list(qual.values()))
+            load_kw = {} if _contiguous(self.files, imager) is None else {"pad_data": not _contiguous(self.files, imager)}
+            self.scn.load(list(self.queries.values()) + list(qual.values()), **load_kw)
         self._check_platform_and_time()
         self.native: dict[str, tuple] = {}
         grids = set()
@@ -285,7 +300,8 @@ class SatpyWindow(Window):
         arr = self.scn[next(iter(self.queries.values()))]
         says = []
         inside = arr.attrs.get("platform_name")
-        if inside and _simple(inside) != _simple(self.scene.platform):
+        ours = _simple(self.scene.platform)
+        if inside and _simple(inside) not in (ours, _ALSO_KNOWN_AS.get(ours)):
             says.append(f"platform {inside}")
         start = arr.attrs.get("start_time")
         if isinstance(start, dt.datetime):
@@ -334,6 +350,21 @@ def _masked(data, quality):
     import dask.array as da
 
     return da.where(quality == 0, data, np.float32(np.nan))
+
+
+def _contiguous(files: Sequence[Path], imager: Imager) -> bool | None:
+    """Whether the segments of each file type among ``files`` are one run
+    without gaps (None for products without segments). satpy then reads just
+    those segments, on their own area (``pad_data=False``); otherwise it pads
+    the gaps and the rest of the disc with no-value segments."""
+    runs: dict[str, list[int]] = {}
+    for p in files:
+        m = match_file(Path(p).name, (imager.reader,))
+        if m is not None and m.segment is not None:
+            runs.setdefault(m.file_type, []).append(m.segment[0])
+    if not runs:
+        return None
+    return all(sorted(r) == list(range(min(r), max(r) + 1)) for r in runs.values())
 
 
 def _seviri_bad_lines(path: Path, channel: int) -> np.ndarray:
