@@ -61,7 +61,7 @@ from ..sources import goes_abi as abi
 from ..sources.goes_abi import FixedGrid, OffDiskError, check_bbox
 from ..sources.goes_abi import ABIKey
 from .raster import _latlon_raster, _read_band, _row_blocks, _spacing, _target_raster
-from .recipes import Kind, Recipe, get_recipe
+from .recipes import Kind, Recipe, combine_block, get_recipe
 from .scenes import SkippedScene, find_scenes, no_scenes_error, scan_sources
 
 __all__ = [
@@ -285,9 +285,8 @@ def _combine(recipe: Recipe, planes: list[np.ndarray], arrays: dict[int, np.ndar
         return
     filled = set(recipe.read_into.values())
     for o0, o1 in _row_blocks(planes[0].shape[0]):
-        out = recipe.combine({b: a[o0:o1] for b, a in arrays.items()})
-        for key, values in out.items():
-            i = recipe.plane_index(key)
+        out = combine_block(recipe, {b: a[o0:o1] for b, a in arrays.items()}, planes[0][o0:o1].shape)
+        for i, values in out.items():
             planes[i][o0:o1] = values
             filled.add(i)
     empty = sorted(set(range(recipe.n_planes)) - filled)
