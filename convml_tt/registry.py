@@ -126,7 +126,7 @@ class Registry:
         if not isinstance(name, str):
             return None
         low = name.strip().lower()
-        low = self._aliases.get(low, low)
+        low = self._aliases.get(low, low).lower()
         return next((n for n in self._entries if n.lower() == low), None)
 
     def _load_builtins(self) -> None:
