@@ -9,6 +9,7 @@ from ._common import LazySubParsers, add_common, add_plugin, whole
 def _add_plot(sub) -> None:
     p = sub.add_parser("plot", help="figures of the plot registry: dendrogram, annotated scatter or grid overview "
                                     "of embeddings, physical variables per cluster, regime maps, ...")
+    add_plugin(p, "registers a plot (convml_tt.interpretation.plots.kinds.register_plot)")
     # one subcommand per entry of the plot registry, made when a command line names one (or asks for help)
     p.add_subparsers(dest="kind", metavar="KIND", required=True, action=LazySubParsers, fill=_add_plot_kinds)
     p.set_defaults(func=_run_plot)
