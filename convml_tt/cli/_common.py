@@ -6,7 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 __all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "add_compute", "whole", "positive",
-           "number_in", "satellite_number", "tolerance_minutes", "fraction_below_one"]
+           "number_in", "satellite_number", "platform_name", "tolerance_minutes", "fraction_below_one", "add_sources",
+           "sources_of", "add_plugin", "registered", "RegistryChoices", "LazyHelpFormatter", "LazySubParsers",
+           "add_labels"]
 
 
 def whole(least: int):
@@ -75,6 +77,61 @@ def satellite_number(text: str) -> int:
     return v
 
 
+def platform_name(text: str) -> int | str:
+    """An argparse type: a platform, as a GOES-R satellite number 16-19
+    (``16``, ``G16``, ``goes16``) or another platform id (``himawari9``),
+    else an error naming the choices."""
+    from ..config import _satellite
+
+    try:
+        return _satellite(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or a "
+                                         f"platform id such as himawari9)") from None
+
+
+def add_sources(p: argparse.ArgumentParser) -> None:
+    """The options that say where a step's scenes come from: ``--input``
+    (your own files in any layout), ``--source``, ``--product``,
+    ``--sector``, ``--quality``."""
+    from ..config import QUALITY_POLICIES
+
+    g = p.add_argument_group("scenes", "where the scenes come from (default: the source cache "
+                                       "{data_root}/sources, in any layout below it)")
+    g.add_argument("--input", dest="inputs", action="append", default=None, metavar="DIR|GLOB|FILE",
+                   help="your own files instead of the source cache: a folder (searched in any layout), a "
+                        "quoted glob pattern ('data/**/*.nc') or a file; may be repeated")
+    g.add_argument("--source", default=None, metavar="NAME", type=_source_name,
+                   help="read the files with this source (default: the one that recognises them); "
+                        "registered: " + ", ".join(_sources()))
+    g.add_argument("--product", default=None, metavar="NAME",
+                   help="only scenes of this product, e.g. Rad (ABI L1b) or CMIP (ABI L2)")
+    g.add_argument("--sector", default=None, metavar="NAME",
+                   help="only scenes of this sector, e.g. F, C, M1, M2 (mesoscale sectors move from day to day: "
+                        "scenes whose sector does not cover the domain are skipped and reported)")
+    g.add_argument("--quality", choices=QUALITY_POLICIES, default="keep-saturated",
+                   help="pixels the producer flagged: keep-saturated (default, as satpy: saturated pixels keep "
+                        "their value), strict (NaN), all (every pixel with a value)")
+
+
+def _sources() -> list[str]:
+    from ..data.sources import list_sources
+
+    return list_sources()
+
+
+def _source_name(text: str) -> str:
+    if text.strip().lower() not in _sources():
+        raise argparse.ArgumentTypeError(f"unknown source {text!r}; registered: {', '.join(_sources())}")
+    return text.strip().lower()
+
+
+def sources_of(args) -> dict:
+    """The ``sources=`` keywords of :func:`~convml_tt.data.dataset.make_triplets`
+    (and of ``make_composites``) from the options of :func:`add_sources`."""
+    return {k: getattr(args, k, None) for k in ("inputs", "source", "product", "sector", "quality")}
+
+
 def parse_time(text: str) -> dt.datetime:
     """Parse an ISO 8601 time (``2020-01-02T14:00``, UTC, naive)."""
     try:
@@ -129,3 +186,115 @@ def add_domain_and_times(p: argparse.ArgumentParser) -> None:
                    metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
     p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
     p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+
+
+# -----------------------------------------------------------------------------
+# registries: choices, listings and plugins, read when needed (not when the parser is built)
+# -----------------------------------------------------------------------------
+def add_plugin(p: argparse.ArgumentParser, what: str = "registers recipes, backbones, ...") -> None:
+    """``--plugin FILE|MODULE`` (repeatable). The CLI imports every plugin of
+    the command line before it parses it (:func:`convml_tt.cli.main`), so
+    choices, listings and help include what they register."""
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE|MODULE",
+                   help=f"import a .py file or a module first, one that {what} (repeatable); packages "
+                        f"declaring convml_tt entry points need no flag")
+
+
+class RegistryChoices:
+    """``choices=`` of an option naming an entry of the ``kind`` registry
+    (plus ``extra`` names): argparse reads it when it checks a value or
+    prints help, so the registry's module (torch for backbones) and plugins
+    are imported then, not when the parser is built. Give such an option a
+    ``metavar`` (argparse would otherwise list the choices while building)."""
+
+    def __init__(self, kind: str, extra: tuple[str, ...] = ()) -> None:
+        self.kind, self.extra = kind, tuple(extra)
+
+    def _registry(self):
+        from ..registry import registry
+
+        return registry(self.kind)
+
+    def __contains__(self, value) -> bool:
+        return value in self.extra or value in self._registry()
+
+    def __iter__(self):
+        return iter([*self._registry().names(), *self.extra])
+
+
+def registered(kind: str, extra: tuple[str, ...] = ()):
+    """An argparse type: the registered name of an entry of ``kind`` (any
+    case, or an alias) or one of ``extra``; else the registry's error,
+    which lists what exists."""
+
+    def parse(text: str) -> str:
+        if text in extra:
+            return text
+        from ..registry import registry
+
+        try:
+            return registry(kind).canonical(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = f"name of the {kind} registry"
+    return parse
+
+
+class LazyHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Takes a description or epilog that is a function of no arguments (a
+    listing of a registry), called only when help is printed."""
+
+    def add_text(self, text) -> None:
+        super().add_text(text() if callable(text) else text)
+
+
+class _LazyParsers(dict):
+    """The subparsers of a :class:`LazySubParsers`, made on first use."""
+
+    def __init__(self, fill) -> None:
+        super().__init__()
+        self._fill = fill
+
+    def ready(self) -> "_LazyParsers":
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill()
+        return self
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self.ready(), key)
+
+    def __getitem__(self, key):
+        return dict.__getitem__(self.ready(), key)
+
+    def __iter__(self):
+        return dict.__iter__(self.ready())
+
+    def __len__(self) -> int:
+        return dict.__len__(self.ready())
+
+    def keys(self):
+        return dict.keys(self.ready())
+
+
+class LazySubParsers(argparse._SubParsersAction):
+    """Subcommands made by ``fill(action)`` (e.g. one per entry of a registry)
+    when argparse first needs them (a command line naming one, help), not
+    when the parser is built: ``p.add_subparsers(action=LazySubParsers, fill=...)``."""
+
+    def __init__(self, *args, fill, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _LazyParsers(lambda: fill(self))
+
+    def _get_subactions(self):
+        self._name_parser_map.ready()
+        return super()._get_subactions()
+
+
+def add_labels(p: argparse.ArgumentParser, what: str) -> None:
+    """``--labels NAME|none``: a labeler of the registry (default ``synthetic``)."""
+    p.add_argument("--labels", type=registered("labelers", ("none",)), choices=RegistryChoices("labelers", ("none",)),
+                   default="synthetic", metavar="NAME",
+                   help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none'; "
+                        f"'synthetic' (default): the true regime of synthetic scenes (nothing for real scenes)")

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..sources import goes_abi as abi
 from ..sources.goes_abi import FixedGrid
+from .scenes import platform_number
 from ..tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes
 
 __all__ = ["CompositeReader", "open_composite", "release_composite", "close_composites"]
@@ -40,7 +41,9 @@ class CompositeReader:
     sg:
         the :class:`~convml_tt.data.tiles.ScanGrid` of its pixels.
     time:
-        scan start, ISO 8601 (UTC); ``satellite``: GOES number.
+        scan start, ISO 8601 (UTC); ``platform``: the platform id
+        (``goes16``); ``satellite``: its GOES number (16) or, for other
+        platforms, the id.
     source_paths:
         the band files it was made from.
     nbytes:
@@ -76,7 +79,12 @@ class CompositeReader:
             grid, x[0], (x[-1] - x[0]) / (x.size - 1), y[0], (y[-1] - y[0]) / (y.size - 1), (y.size, x.size)
         )
         self.time = str(self.nc.getncattr("time_coverage_start"))
-        self.satellite = int(self.nc.getncattr("satellite"))
+        names = self.nc.ncattrs()
+        #: the platform id (``goes16``, ``himawari9``) and, for the library's
+        #: ``satellite`` settings, its GOES number or the id itself
+        self.platform = str(self.nc.getncattr("platform")) if "platform" in names else \
+            f"goes{int(self.nc.getncattr('satellite'))}"
+        self.satellite = platform_number(self.platform)
         self.source_paths = str(self.nc.getncattr("source_paths")).split("\n")
         self.nbytes = 4 * int(np.prod(self.var.shape))
         self.units = str(getattr(self.var, "units", "1"))

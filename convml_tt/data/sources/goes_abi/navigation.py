@@ -181,13 +181,6 @@ def check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
     return lon_min, lat_min, lon_max, lat_max
 
 
-def scan_extent(ds: xr.Dataset) -> tuple[float, float, float, float]:
-    """``(x_min, x_max, y_min, y_max)`` of the pixel centres of ``ds`` (radians)."""
-    x = ds["x"].values
-    y = ds["y"].values
-    return float(x.min()), float(x.max()), float(y.min()), float(y.max())
-
-
 def bbox_window(
     ds: xr.Dataset,
     bbox: Sequence[float],
