@@ -99,7 +99,9 @@ def test_abi_through_satpy_equals_the_native_reader(synthetic_scenes, source, re
     """satpy's abi_l1b reader on the project's synthetic L1b files, through
     the satpy source, gives the native reader's window (the band-list
     composite C01+C02+C03: each band calibrated and brought to the raster)
-    within 1e-5 reflectance, on the same raster and the same lat/lon."""
+    within 1e-5 reflectance, on the same raster and the same lat/lon; whole
+    composites (true colour: sun-zenith corrected, simulated green) agree
+    alike."""
     from convml_tt.data.composites import make_composite
 
     files = synthetic_scenes[0].files
@@ -117,6 +119,16 @@ def test_abi_through_satpy_equals_the_native_reader(synthetic_scenes, source, re
         lat, lon = w.latlon()
         assert np.abs(lat - native.lat.values).max() < 1e-5 and np.abs(lon - native.lon.values).max() < 1e-5
         assert w.grid.sweep_angle_axis == "x" and w.grid.longitude_of_projection_origin == -75.0
+    # whole composites: the native goes_abi source against the files read through satpy
+    for kind in ("truecolor", "C01+C02+C03"):
+        ours = make_composite(files, DOMAIN, kind=kind, resolution_km=resolution_km, source="satpy")
+        theirs = make_composite(files, DOMAIN, kind=kind, resolution_km=resolution_km)
+        assert (ours.attrs["source"], theirs.attrs["source"]) == ("satpy", "goes_abi")
+        assert ours.attrs["title"] == theirs.attrs["title"] == f"GOES-16 ABI {kind} composite"
+        name = theirs.attrs["composite_variable"]
+        a, b = ours[name].values, theirs[name].values
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.nanmax(np.abs(a - b)) < 1e-5, kind
+        assert np.abs(ours.lat.values - theirs.lat.values).max() < 1e-5
 
 
 # --- AHI -----------------------------------------------------------------------------------------
@@ -351,6 +363,117 @@ def test_identify_does_not_import_satpy(ahi):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- the registry and the command line -------------------------------------------------------------
+def test_registry_gives_abi_files_to_goes_abi_unless_satpy_is_named(synthetic_scenes, ahi, tmp_path, capsys):
+    from convml_tt.cli import main
+    from convml_tt.data.sources import identify, list_sources
+
+    folder, paths, truth = ahi
+    abi_file = synthetic_scenes[0].files[1]
+    assert list_sources()[:2] == ["goes_abi", "satpy"]
+    assert identify(abi_file).source == "goes_abi" and identify(abi_file, ["satpy"]).source == "satpy"
+    assert identify(paths[0]).source == "satpy" and identify(paths[0], ["goes_abi"]) is None
+    odd = tmp_path / "HS_H07_20230615_0300_B03_FLDK_R05_S0110.DAT"
+    odd.write_bytes(b"not HSD")
+    rc = main(["composite", "--data-root", str(tmp_path), "--input", str(odd), "--domain", *map(str, AHI_DOMAIN),
+               "--recipe", "ahi_truecolor", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1
+    assert str(odd) in err and "no registered source recognises this file" in err and "satpy: any geostationary" in err
+
+
+def test_cli_composite_of_ahi_files_equals_satpys_own_bands(ahi, tmp_path, capsys):
+    """``convml_tt composite --input DIR --source satpy --recipe ahi_truecolor``
+    writes a composite whose values are satpy's own loaded bands on its pixels
+    (B01/B02 as they are, B03 2 x 2 means at 1 km) with --sunz off, and those
+    divided by cos(SZA) by default (the files recognised without --source)."""
+    import satpy
+
+    from convml_tt.cli import main
+    from convml_tt.data.composites import load_composite
+    from convml_tt.data.composites.reader import open_composite
+    from convml_tt.data.geometry import solar
+
+    folder, paths, truth = ahi
+    root = tmp_path / "root"
+    common = ["composite", "--data-root", str(root), "--input", str(folder), "--recipe", "ahi_truecolor",
+              "--domain", *map(str, AHI_DOMAIN), "--quiet"]
+    assert main(common + ["--source", "satpy", "--sunz", "off"]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    raw = load_composite(path, load=True)
+    assert path.parts[-4] == "himawari9" and raw.rgb.dims == ("y", "x", "channel")
+    assert raw.attrs["platform"] == "himawari9" and raw.attrs["source"] == "satpy"
+    assert raw.attrs["product"] == "ahi_hsd" and raw.attrs["title"] == "Himawari-9 AHI ahi_truecolor composite"
+    assert raw.time.values == np.datetime64(AHI_START) and raw.attrs["sunz"] == 0
+    gm = raw[raw.rgb.attrs["grid_mapping"]].attrs
+    assert gm["sweep_angle_axis"] == "y" and gm["longitude_of_projection_origin"] == 140.7
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scn = satpy.Scene(filenames=[str(p) for p in paths], reader="ahi_hsd")
+        scn.load(["B03", "B02", "B01"])
+    for k, band in enumerate(("B03", "B02", "B01")):
+        arr = scn[band]
+        h = arr.attrs["area"].crs.coordinate_operation.params[1].value
+        x, y = arr.attrs["area"].get_proj_vectors()
+        expected = _regridded(arr.values / 100.0, x / h, y / h, raw.x.values, raw.y.values)
+        assert np.abs(raw.rgb.values[..., k] - expected).max() < 1e-6, band
+    reader = open_composite(path)
+    assert reader.platform == "himawari9" and reader.sg.grid.sweep_angle_axis == "y"
+    assert main(common) == 0  # recognised without --source; the recipe's default sun-zenith correction
+    corrected = load_composite(Path(capsys.readouterr().out.strip().splitlines()[-1]), load=True)
+    assert corrected.attrs["sunz"] == 1
+    f = solar.sunz_correction_factor(solar.cos_solar_zenith(AHI_START, raw.lat.values, raw.lon.values))
+    np.testing.assert_allclose(corrected.rgb.values, raw.rgb.values * f[..., None], rtol=1e-5)
+
+
+def test_cli_triplets_from_ahi_files(ahi, tmp_path):
+    """AHI files through the whole sampling step: composites of the AHI
+    recipe, tiles on Himawari's sweep-y fixed grid, organisation indices from
+    the recipe's cloud mask."""
+    import yaml
+    from PIL import Image
+
+    from convml_tt.cli import main
+
+    folder, paths, truth = ahi
+    out = tmp_path / "ds"
+    assert main(["triplets", "--data-root", str(tmp_path), "--input", str(folder), "--recipe", "ahi_truecolor",
+                 "--domain", *map(str, AHI_DOMAIN), "--tile-size", "15e3", "--tile-pixels", "16", "--n-train", "4",
+                 "--distant", "same_scene", "--out", str(out), "--quiet"]) == 0
+    metas = sorted((out / "train").glob("*_meta.yaml"))
+    assert len(metas) == 4
+    for m in metas:
+        meta = yaml.safe_load(m.read_text())
+        for role in ("anchor", "neighbor", "distant"):
+            tile = meta[role]
+            assert tile["satellite"] == "himawari9" and tile["time"] == AHI_START.isoformat()
+            lon_min, lat_min, lon_max, lat_max = AHI_DOMAIN
+            assert lon_min < tile["lon"] < lon_max and lat_min < tile["lat"] < lat_max
+            assert 0.0 <= tile["indices"]["cloud_fraction"] <= 1.0
+            with Image.open(m.parent / m.name.replace("meta.yaml", f"{role}.png")) as im:
+                assert im.size == (16, 16) and im.mode == "RGB"
+
+
+def test_cli_recipe_of_another_sensor_is_named(seviri, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    path, truth = seviri
+    rc = main(["composite", "--data-root", str(tmp_path), "--input", str(path), "--source", "satpy",
+               "--recipe", "ahi_B13", "--domain", *map(str, SEVIRI_DOMAIN), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and "no scenes" in err
+    rc = main(["composite", "--data-root", str(tmp_path), "--input", str(path), "--recipe", "seviri_IR_108",
+               "--domain", *map(str, SEVIRI_DOMAIN), "--quiet"])
+    assert rc == 0
+    from convml_tt.data.composites import load_composite
+
+    ds = load_composite(Path(capsys.readouterr().out.strip().splitlines()[-1]), load=True)
+    values, tx, ty = truth["IR_108"]
+    expected = _regridded(values, tx, ty, ds.x.values, ds.y.values)
+    assert np.array_equal(np.isnan(ds.seviri_IR_108.values), np.isnan(expected))
+    assert np.nanmax(np.abs(ds.seviri_IR_108.values - expected)) < 1e-3 and ds.seviri_IR_108.attrs["units"] == "K"
 
 
 # --- band tables and recipes -----------------------------------------------------------------------

@@ -369,6 +369,10 @@ def _bands_of(scene: Scene, recipe: Recipe) -> list:
                          f"{'/'.join(sorted(sensors))} data (source {src.name}); choose a recipe of its sensor "
                          f"(convml_tt composite --list-recipes)")
     table = src.band_table(scene.platform)
+    if len(sensors) > 1 and table.sensor != recipe.sensor:  # a source of several sensors: this scene's
+        raise ValueError(f"recipe {recipe.name!r} is made of {recipe.sensor} bands but {scene.describe()} is "
+                         f"{table.sensor} data (source {src.name}); choose a recipe of its sensor "
+                         f"(convml_tt composite --list-recipes)")
     for b in recipe.bands:
         table.get(b, f"(recipe {recipe.name!r})")
     missing = [b for b in recipe.bands if b not in scene.files]
@@ -428,7 +432,7 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
     ds[grid_name] = xr.Variable((), np.int32(-2147483647), grid_attrs)
     label = platform_label(scene.platform)
     attrs = {
-        "title": f"{label} {src.sensor.upper()} {recipe.name} composite",
+        "title": f"{label} {src.band_table(scene.platform).sensor.upper()} {recipe.name} composite",
         "composite_variable": name,
         "platform": scene.platform,
         "source": src.name,

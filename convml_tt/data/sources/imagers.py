@@ -2,8 +2,8 @@
 satpy's own file-name patterns, without importing satpy.
 
 Band tables: AHI, SEVIRI and FCI in :mod:`~convml_tt.data.sources.bands`;
-:data:`ABI_BANDS` here (GOES-R ABI ``C01`` .. ``C16``, numbers 1-16) for ABI
-files read through satpy.
+ABI files read through satpy use the ``goes_abi`` source's table
+(``C01`` .. ``C16``, numbers 1-16).
 
 Files are recognised by the ``file_patterns`` of satpy's reader
 configuration files (``satpy/etc/readers/{reader}.yaml``, read as YAML
@@ -23,18 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .bands import AHI_BANDS, FCI_BANDS, SEVIRI_BANDS, _table
+from .bands import AHI_BANDS, FCI_BANDS, SEVIRI_BANDS
 from .base import BandTable
-from .goes_abi.reader import BAND_RESOLUTION_KM, EMISSIVE_BANDS
+from .goes_abi.source import ABI_BANDS
 
-__all__ = ["ABI_BANDS", "Imager", "IMAGERS", "FileMatch",
+__all__ = ["Imager", "IMAGERS", "FileMatch",
            "match_file", "reader_patterns", "satpy_config_dirs"]
 
-
-_ABI_WAVELENGTH_UM = (0.47, 0.64, 0.86, 1.37, 1.6, 2.2, 3.9, 6.2, 6.9, 7.3, 8.4, 9.6, 10.3, 11.2, 12.3, 13.3)
-#: GOES-R ABI, band ids ``C01`` .. ``C16`` or the numbers 1-16
-ABI_BANDS = _table("abi", [(f"C{b:02d}", _ABI_WAVELENGTH_UM[b - 1], BAND_RESOLUTION_KM[b], b in EMISSIVE_BANDS)
-                           for b in range(1, 17)], numbered=True)
 
 #: FCI file types and the bands each holds (the rest are single-band ``fci_l1c_af_*`` files)
 _FCI_FILE_BANDS = {"fci_l1c_fdhsi": tuple(b.name for b in FCI_BANDS),

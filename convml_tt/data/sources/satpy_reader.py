@@ -35,7 +35,7 @@ height, the area's sweep axis: ``y`` for AHI, SEVIRI and FCI, ``x`` for ABI;
 row 0 north and x increasing eastward, whatever the file's orientation,
 e.g. FCI's south-up rows), at ``resolution_km``: finer bands are
 block-averaged (NaN if any input is NaN), coarser bands replicated, exactly
-as the native ABI path does (:mod:`convml_tt.data.composites.raster`).
+as the native ABI path does (:mod:`convml_tt.data.sources.goes_abi.window`).
 
 Quality policies (:data:`~convml_tt.data.sources.base.QUALITY_POLICIES`):
 ``keep-saturated`` (default) is satpy's own masking: fill values, values
@@ -315,7 +315,7 @@ class SatpyWindow(Window):
                 f"copied over?): use the original files")
 
     def read(self, band, out: np.ndarray) -> np.ndarray:
-        from ..composites.raster import _reduce, _source_index
+        from .goes_abi.window import _reduce, _source_index
 
         b = self.imager.table.get(band)
         if b.name not in self.native:
@@ -336,7 +336,7 @@ class SatpyWindow(Window):
         return out
 
     def latlon(self) -> tuple[np.ndarray, np.ndarray]:
-        from ..composites.raster import _latlon_raster
+        from .goes_abi.window import _latlon_raster
 
         return _latlon_raster(self.grid, self.x, self.y)
 
@@ -405,7 +405,7 @@ def _oriented(area, data, mask, grid: FixedGrid):
 def _target_axes(xs, ys, rows: slice, cols: slice, resolution_km: float, grid: FixedGrid, src: str):
     """The raster ``((x0, dx, nx), (y0, dy, ny))`` of the window ``rows`` x
     ``cols`` of a band with pixel centres ``xs``, ``ys`` at ``resolution_km``."""
-    from ..composites.raster import _target_axis
+    from .goes_abi.window import _target_axis
 
     native = _nominal_km(_step(xs), grid)
     ratio = float(resolution_km) / native
