@@ -58,6 +58,7 @@ of a flagged line and keep the line itself.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import os
 import re
 import warnings
@@ -205,8 +206,6 @@ class SatpySource(Source):
             m = match_file(path.name, (scene.product,))
             if m is None or m.segment is None:
                 continue
-            import fnmatch
-
             folder = path.parent
             for name in os.listdir(folder):
                 if name not in paths and fnmatch.fnmatchcase(name, m.glob):
