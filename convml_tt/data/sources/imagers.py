@@ -75,7 +75,11 @@ class Imager:
     for segmented products, ``(segment, total)``. ``varying``: the name
     fields that differ between the segments of one scan. ``explicit``: the
     files are recognised only when the satpy source is asked for by name
-    (``--source satpy``), because a native source reads them (ABI)."""
+    (``--source satpy``), because a native source reads them (ABI).
+    ``threads``: whether satpy's reader may be computed in several threads
+    (FCI's reads netCDF4 handles without a lock: several channels read at
+    once fail with "NetCDF: HDF error" now and then, so it is computed in
+    one thread)."""
 
     reader: str
     sensor: str
@@ -89,6 +93,7 @@ class Imager:
     varying: tuple[str, ...] = ()
     explicit: bool = False
     mode: Callable[[dict], str] = lambda info: ""
+    threads: bool = True
 
 
 def _platform(prefix: str, numbers: dict) -> Callable[[dict], str | None]:
@@ -118,7 +123,7 @@ IMAGERS: dict[str, Imager] = {i.reader: i for i in (
            platform=lambda i: _FCI_PLATFORM(i["spacecraft_id"]), sector=lambda i: str(i["coverage"]),
            start=_fci_start, bands=lambda ft, i: _fci_bands(ft),
            segment=lambda i: (int(i["count_in_repeat_cycle"]), 40) if i["coverage"] == "FD" else None,
-           varying=("count_in_repeat_cycle", "start_time", "end_time", "processing_time")),
+           varying=("count_in_repeat_cycle", "start_time", "end_time", "processing_time"), threads=False),
     Imager("abi_l1b", "abi", ABI_BANDS, "GOES-16..19 ABI L1b radiances read by satpy (only with --source satpy: "
            "the goes_abi source reads these files natively)",
            platform=lambda i: _ABI_PLATFORM(i["platform_shortname"]), sector=lambda i: str(i["scene_abbr"]),

@@ -28,7 +28,8 @@ and loads the bands lazily (dask; reflective bands with calibration
 ``reflectance``, given by satpy in percent and returned here as the
 reflectance factor, 0-1, *not* sun-zenith corrected; emissive bands as
 ``brightness_temperature``, K; no modifiers). Only the window covering the
-domain (plus ``margin`` pixels of the coarsest band) is computed. The raster
+domain (plus ``margin`` pixels of the coarsest band) is computed, for all
+the bands in one dask computation. The raster
 is the imager's fixed grid (:class:`~convml_tt.data.sources.goes_abi.navigation.FixedGrid`:
 scan angles in radians = the area's projected coordinates / the perspective
 height, the area's sweep axis: ``y`` for AHI, SEVIRI and FCI, ``x`` for ABI;
@@ -264,6 +265,8 @@ class SatpyWindow(Window):
             self.scn.load(list(self.queries.values()) + list(qual.values()), **load_kw)
         self._check_platform_and_time()
         self.native: dict[str, tuple] = {}
+        self._values: dict[str, tuple] = {}  # computed windows not read yet
+        self._read: set[str] = set()
         grids = set()
         for n in self.bands:
             arr = self.scn[self.queries[n]]
@@ -313,24 +316,42 @@ class SatpyWindow(Window):
                 f"satpy reads {' and '.join(says)} inside; they are not the files their names say (renamed or "
                 f"copied over?): use the original files")
 
+    def _window(self, name: str):
+        """``(values, how rows, how columns)``: the band's window (a dask
+        array, satpy's units) and how it reduces to the raster."""
+        from .goes_abi.window import _source_index
+
+        data, xs, ys, mask = self.native[name]
+        src = f"band {name} of {self.what}"
+        rsl, rhow = _source_index(ys, *self.yaxis, src)
+        csl, chow = _source_index(xs, *self.xaxis, src)
+        window = data[rsl, csl]
+        return (window if mask is None else _masked(window, mask[rsl, csl])), rhow, chow
+
     def read(self, band, out: np.ndarray) -> np.ndarray:
-        from .goes_abi.window import _reduce, _source_index
+        """See :meth:`Window.read`. The windows of every band opened and not
+        read yet are computed together at the first read (one dask
+        computation, as satpy's own loading does), and each is dropped once read."""
+        import dask
+
+        from .goes_abi.window import _reduce
 
         b = self.imager.table.get(band)
         if b.name not in self.native:
             raise UnknownBandError(f"band {b.name} was not opened in this window of {self.what} "
                                    f"(opened: {', '.join(self.native)})")
-        data, xs, ys, mask = self.native[b.name]
-        src = f"band {b.name} of {self.what}"
-        rsl, rhow = _source_index(ys, *self.yaxis, src)
-        csl, chow = _source_index(xs, *self.xaxis, src)
-        window = data[rsl, csl]
-        if mask is not None:
-            window = _masked(window, mask[rsl, csl])
-        with _quiet():
-            values = np.asarray(window.compute(), np.float32)
+        if b.name not in self._values:
+            names = [b.name] + [n for n in self.native if n != b.name and n not in self._read and n not in self._values]
+            windows = [self._window(n) for n in names]
+            with _quiet():
+                computed = dask.compute(*[w[0] for w in windows],
+                                        **({} if self.imager.threads else {"scheduler": "synchronous"}))
+            self._values.update({n: (v, w[1], w[2]) for n, v, w in zip(names, computed, windows)})
+        values, rhow, chow = self._values.pop(b.name)
+        self._read.add(b.name)
+        values = np.asarray(values, np.float32)
         if b.reflective:
-            values /= np.float32(100.0)  # satpy's percent -> reflectance factor
+            values = values / np.float32(100.0)  # satpy's percent -> reflectance factor
         out[...] = _reduce(_reduce(values, 0, rhow), 1, chow)
         return out
 
@@ -340,7 +361,7 @@ class SatpyWindow(Window):
         return _latlon_raster(self.grid, self.x, self.y)
 
     def close(self) -> None:
-        self.native = {}
+        self.native, self._values = {}, {}
         self.scn = None
 
 
