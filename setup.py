@@ -43,12 +43,17 @@ EXTRAS = {
         "cloudmetrics>=0.3.0",
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
+        "zarr>=3.1",
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue
     "cluster": [
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
+    ],
+    # zarr stores read by the gridded source (netCDF needs nothing more)
+    "zarr": [
+        "zarr>=3.1",
     ],
     "bench": [
         "pyresample>=1.35",

@@ -7,7 +7,9 @@
 :func:`identify` asks each registered source whether it reads a file.
 
 Registered: ``goes_abi`` (GOES-16..19 ABI L1b radiances and L2 CMIP/MCMIP,
-:mod:`~convml_tt.data.sources.goes_abi`).
+:mod:`~convml_tt.data.sources.goes_abi`) and ``gridded`` (model output and
+reanalysis, CF netCDF / zarr on lat/lon or projected grids,
+:mod:`~convml_tt.data.sources.gridded`).
 """
 from __future__ import annotations
 
@@ -81,6 +83,10 @@ def _builtins() -> None:
         from .goes_abi.source import GOESABISource
 
         _SOURCES.setdefault("goes_abi", GOESABISource)
+    if "gridded" not in _SOURCES:
+        from .gridded import GriddedSource
+
+        _SOURCES.setdefault("gridded", GriddedSource)
 
 
 __all__ = ["register_source", "get_source", "list_sources", "identify", "Band", "BandTable", "Scene",

@@ -34,7 +34,7 @@ import datetime as dt
 import os
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Literal, Mapping, Sequence
 
@@ -210,7 +210,10 @@ class SceneFile:
     ``product`` (e.g. ``ABI-L1b-Rad``), ``sector`` (``F``, ``C``, ``M1``,
     ``FLDK``, a model domain; ``""`` when none), scan start (naive UTC) and
     the ``bands`` it holds (band ids of the source's band table; one for ABI
-    L1b, several for MCMIP or model output)."""
+    L1b, several for MCMIP or model output). ``times``: every time step of a
+    file that holds several (model output with a time dimension; ``start``
+    is the first), each its own scene in :func:`group_scenes`; empty for a
+    file of one scan."""
 
     path: Path
     source: str
@@ -220,6 +223,7 @@ class SceneFile:
     start: dt.datetime
     bands: tuple[BandId, ...]
     mode: str = ""
+    times: tuple[dt.datetime, ...] = ()
 
     @property
     def scene_key(self) -> tuple:
@@ -260,10 +264,12 @@ class Scene:
 def group_scenes(files: Iterable[SceneFile]) -> list[Scene]:
     """Scenes of files that share source, platform, product, sector, mode and
     scan start (to the second), sorted by scan start then platform. A band
-    held by two files of one scan keeps the first file (in path order)."""
+    held by two files of one scan keeps the first file (in path order). A
+    file with several ``times`` is in one scene per time step."""
     groups: dict[tuple, dict[BandId, Path]] = {}
     first: dict[tuple, SceneFile] = {}
-    for f in sorted(files, key=lambda f: str(f.path)):
+    steps = [replace(f, start=t, times=()) for f in files for t in (f.times or (f.start,))]
+    for f in sorted(steps, key=lambda f: str(f.path)):
         key = f.scene_key
         first.setdefault(key, f)
         bands = groups.setdefault(key, {})
