@@ -208,3 +208,14 @@ def test_bad_grid_descriptions():
     ds = xr.Dataset({"v": (("y", "x"), np.zeros((2, 2)))})
     with pytest.raises(GridError, match="no grid mapping variable"):
         grid_from_dataset(ds)
+
+
+def test_grid_from_crs():
+    from convml_tt.data.geometry.grids import grid_from_crs
+
+    ahi = grid_from_crs("+proj=geos +h=35785863 +a=6378137 +b=6356752.3 +lon_0=140.7 +sweep=y +units=m")
+    assert ahi == FixedGrid(35785863.0, 6378137.0, 6356752.3, 140.7, "y") and ahi.to_cf()[0] == "crs"
+    assert grid_from_crs(pyproj.CRS("EPSG:4326")) == LatLonGrid()
+    assert grid_from_crs(LCC) == GRIDS["lcc"]
+    # a CF mapping given only as crs_wkt of a geostationary projection is a fixed grid too
+    assert grid_from_cf("crs", {"crs_wkt": ahi.crs.to_wkt()}) == ahi

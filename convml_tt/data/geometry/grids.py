@@ -50,14 +50,15 @@ interface:
 :func:`grid_from_cf` reads any of them back from a grid-mapping variable's
 name and attributes, :func:`grid_from_dataset` from a dataset (the variable
 its data variables' ``grid_mapping`` attribute names, or 1-D lat/lon
-coordinates without one).
+coordinates without one); :func:`grid_from_crs` makes the grid of any
+:class:`pyproj.CRS` (e.g. a pyresample area's).
 """
 from __future__ import annotations
 
 import functools
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
@@ -78,6 +79,7 @@ __all__ = [
     "KM_PER_DEGREE",
     "check_bbox",
     "grid_from_cf",
+    "grid_from_crs",
     "grid_from_dataset",
 ]
 
@@ -543,11 +545,27 @@ def grid_from_cf(name: str, attrs: Mapping[str, Any], source: Any = "<dataset>")
     if crs is None:
         raise GridError(f"{source}: the grid mapping {name!r} has neither grid_mapping_name nor crs_wkt; "
                         f"a grid mapping needs one of them (CF conventions, section 5.6)")
+    grid = grid_from_crs(crs)
+    return replace(grid, cf_variable=str(name)) if isinstance(grid, FixedGrid) else grid
+
+
+def grid_from_crs(crs: Any) -> AnyGrid:
+    """The grid of a CRS (a :class:`pyproj.CRS` or anything it reads: WKT, a
+    PROJ string, ``EPSG:NNNN``, e.g. a pyresample area's ``crs``): a plain
+    geographic CRS is a :class:`LatLonGrid` on its ellipsoid, a ``geos``
+    projection a :class:`FixedGrid` (coordinates: scan angles, radians; a
+    ``crs`` grid-mapping variable), any other a :class:`ProjectedGrid`."""
+    import pyproj
+
+    crs = pyproj.CRS.from_user_input(crs)
+    if crs.is_bound:
+        crs = crs.source_crs
     if crs.is_geographic and not crs.is_derived:
         e = crs.ellipsoid
         return LatLonGrid(float(e.semi_major_metre), float(e.semi_minor_metre))
-    if crs.is_projected and crs.to_cf().get("grid_mapping_name") == "geostationary":
-        return FixedGrid.from_cf(name, {**crs.to_cf(), **attrs}, source)
+    cf = crs.to_cf()
+    if cf.get("grid_mapping_name") == "geostationary":
+        return FixedGrid.from_cf("crs", cf, crs.name)
     return ProjectedGrid(crs.to_wkt())
 
 
