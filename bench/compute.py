@@ -73,7 +73,7 @@ def _measure_child(kind: str, root: str, domain, queue, args) -> None:
         _composite_setup({"data_root": root, "settings": settings, "recipe": recipe, "overwrite": True,
                           "skip_outside": False})
         t = time.perf_counter()
-        _composite_task({int(b): str(p) for b, p in scenes[0].items()})
+        _composite_task(scenes[0])
         el = time.perf_counter() - t
     else:
         config = args

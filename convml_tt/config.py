@@ -38,6 +38,10 @@ __all__ = [
 
 S = TypeVar("S")
 
+#: the default tile: 200 km across (metres) in 256 x 256 pixels (the one place these are written)
+DEFAULT_TILE_SIZE_M = 200e3
+DEFAULT_TILE_PIXELS = 256
+
 
 def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
     """``cls(**fields)`` with the fields of ``cls`` found in ``source`` (an
@@ -62,13 +66,34 @@ def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
     return cls(**picked)
 
 
-def _satellite(v: Any) -> int | None:
-    """``satellite`` as an int 16-19 or None; ``ValueError`` otherwise."""
+def _satellite(v: Any) -> int | str | None:
+    """``satellite`` (a platform) as a GOES number 16-19 (``16``, ``"16"``,
+    ``"goes16"``, ``"G16"``), another platform id as a lower-case string
+    (``"himawari9"``, ``"icon-les"``), or None; ``ValueError`` otherwise."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or int(v) != v or int(v) not in (16, 17, 18, 19):
-        raise ValueError(f"satellite={v!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or None: any)")
-    return int(v)
+    if isinstance(v, bool):
+        raise ValueError(f"satellite={v!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or a platform id "
+                         f"such as himawari9; None: any)")
+    if isinstance(v, numbers.Real):
+        if int(v) != v or int(v) not in (16, 17, 18, 19):
+            raise ValueError(f"satellite={v!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or a platform id "
+                             f"such as himawari9; None: any)")
+        return int(v)
+    text = str(v).strip().lower()
+    for prefix in ("goes-", "goes", "g"):
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return _satellite(int(text[len(prefix):]))
+    if text.isdigit():
+        return _satellite(int(text))
+    if not text or not (text[0].isalpha() and all(c.isalnum() or c in "_.-" for c in text)):
+        raise ValueError(f"satellite={v!r} is not a platform: use 16-19 (GOES) or a platform id such as "
+                         f"himawari9 (letters, digits, _.-)")
+    return text
+
+
+#: how flagged pixels are treated in composites (convml_tt.data.sources.base.QUALITY_POLICIES)
+QUALITY_POLICIES = ("strict", "keep-saturated", "all")
 
 
 def checked_max_sza(v: Any) -> float:
@@ -196,11 +221,20 @@ class CompositeSettings:
     the recipe registry (``convml_tt composite --recipe``, e.g.
     ``"truecolor"``, ``"C13"``), an ABI band number or a
     :class:`~convml_tt.data.composites.recipes.Recipe`; common pixel size
-    ``resolution_km`` (0.5, 1, 2 km); only scenes of ``satellite`` (None:
-    all); ``margin`` pixels around the domain window; pixels with a data
-    quality flag above ``dqf_max`` become NaN; ``sunz``: divide the
-    reflectance of reflective bands by the cosine of the solar zenith angle
-    (None: the recipe's default, ``Recipe.sunz``).
+    ``resolution_km`` (0.5, 1, 2 km); only scenes of ``satellite`` (a
+    platform: GOES number 16-19 or a platform id such as ``himawari9``; None:
+    all), ``product`` (e.g. ``Rad``, ``CMIP``) and ``sector`` (e.g. ``F``,
+    ``C``, ``M1``; None: all), read by the source ``source`` (a registry name
+    such as ``goes_abi``; None: whichever recognises the files); ``inputs``:
+    folders or glob patterns of your own files (any layout) instead of the
+    source cache under the data root; ``margin`` pixels around the domain
+    window; ``quality``: how pixels the producer flagged are treated
+    (``strict``: NaN; ``keep-saturated``, the default: saturated pixels keep
+    their value, as satpy does; ``all``: every pixel with a value);
+    ``dqf_max``: for ABI, the largest data quality flag kept (None: from
+    ``quality``); ``sunz``: divide the reflectance of reflective bands by
+    the cosine of the solar zenith angle (None: the recipe's default,
+    ``Recipe.sunz``).
     """
 
     domain: tuple[float, float, float, float]
@@ -208,10 +242,15 @@ class CompositeSettings:
     end: dt.datetime | None = None
     recipe: Any = "truecolor"  # str | int | Recipe
     resolution_km: float = 1.0
-    satellite: int | None = None
+    satellite: int | str | None = None
     margin: int = 2
-    dqf_max: int = 1
+    dqf_max: int | None = None
     sunz: bool | None = None
+    product: str | None = None
+    sector: str | None = None
+    source: str | None = None
+    inputs: tuple[str, ...] | None = None
+    quality: str = "keep-saturated"
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
@@ -225,7 +264,23 @@ class CompositeSettings:
             raise ValueError(f"end {self.end} is before start {self.start}")
         object.__setattr__(self, "satellite", _satellite(self.satellite))
         _whole("margin", self.margin, 0)
-        _whole("dqf_max", self.dqf_max, 0)
+        if self.dqf_max is not None:
+            _whole("dqf_max", self.dqf_max, 0)
+        if self.quality not in QUALITY_POLICIES:
+            raise ValueError(f"quality={self.quality!r} must be one of {', '.join(QUALITY_POLICIES)} (strict: "
+                             f"flagged pixels are NaN; keep-saturated: saturated pixels keep their value; all: "
+                             f"every pixel with a value is kept)")
+        if self.inputs is not None:
+            items = (self.inputs,) if isinstance(self.inputs, (str, bytes)) or hasattr(self.inputs, "__fspath__") \
+                else tuple(self.inputs)
+            if not items:
+                raise ValueError("inputs=() names no folder or file: give folders or glob patterns of your files "
+                                 "(or None: the source cache under the data root)")
+            object.__setattr__(self, "inputs", tuple(str(i) for i in items))
+        for name in ("product", "sector", "source"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, str) and v.strip()):
+                raise ValueError(f"{name}={v!r} must be a non-empty name (or None: any)")
         if self.sunz is not None:
             if not (isinstance(self.sunz, bool) or type(self.sunz).__name__ == "bool_"):
                 raise TypeError(f"sunz={self.sunz!r} must be True (divide reflectances by cos(solar zenith "
@@ -302,8 +357,8 @@ class TripletSettings:
     """
 
     domain: tuple[float, float, float, float]
-    tile_size: float = 200e3
-    tile_pixels: int = 256
+    tile_size: float = DEFAULT_TILE_SIZE_M
+    tile_pixels: int = DEFAULT_TILE_PIXELS
     n_train: int = 100
     n_study: int = 0
     seed: int = 0

@@ -128,15 +128,21 @@ def test_masks_space_and_bad_dqf(scene, tmp_path):
         q = nc["DQF"][:]
         q[100:110, 120:130] = 2  # out of range
         nc["DQF"][:] = q
-    ds = C.make_composite(files, DOMAIN, margin=0)
     full = abi.read_abi(files[1])
     rows, cols = abi.bbox_window(full, DOMAIN, margin=0)
-    blue = ds.rgb.sel(channel="blue").values
     r, c = 105 - rows.start, 125 - cols.start
+    # strict: flagged pixels are NaN
+    ds = C.make_composite(files, DOMAIN, margin=0, quality="strict")
+    blue = ds.rgb.sel(channel="blue").values
     assert np.isnan(blue[r, c]) and np.isnan(ds.rgb.values[r, c]).any()
     assert np.isfinite(blue).mean() > 0.9
-    keep = C.make_composite(files, DOMAIN, margin=0, dqf_max=2)
+    assert "flagged_pixels" not in ds.attrs
+    # the default keeps out-of-range (saturated) pixels at their value, as satpy does, and counts them
+    keep = C.make_composite(files, DOMAIN, margin=0)
     assert np.isfinite(keep.rgb.sel(channel="blue").values[r, c])
+    assert keep.attrs["quality"] == "keep-saturated" and keep.attrs["flagged_pixels"] == "C01: 100"
+    assert C.make_composite(files, DOMAIN, margin=0, dqf_max=2).attrs["flagged_pixels"] == "C01: 100"
+    assert np.isnan(C.make_composite(files, DOMAIN, margin=0, dqf_max=1).rgb.values[r, c]).any()
 
 
 def test_space_pixels_are_nan(tmp_path):

@@ -337,6 +337,7 @@ def test_composites_of_several_satellites_are_refused(comps, tmp_path):
     shutil.copy(comps[1], other)
     with netCDF4.Dataset(other, "a") as nc:
         nc.setncattr("satellite", 17)
+        nc.setncattr("platform", "goes17")
     with pytest.raises(ValueError, match="come from 2 satellites .*choose the composites of one") as err:
         embed_domain("tile_statistics", [comps[0], str(other)], TILE, STRIDE, tile_pixels=PX, progress=False)
     assert "\n" not in str(err.value)

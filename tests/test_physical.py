@@ -185,7 +185,7 @@ def test_synthetic_band13_is_brightness_temperature_colder_where_cloudy(field_ro
         assert float(x["planck_fk1"]) == pytest.approx(EMISSIVE_CONSTANTS[13][5], rel=1e-6)
     # calibrated back, the file gives the generator's brightness temperature to the 12-bit packing
     from convml_tt.data.sources.goes_abi import read_abi
-    from convml_tt.data.sources.goes_abi.calibration import calibrate
+    from convml_tt.data.sources.goes_abi import calibrate
     from convml_tt.data.synthetic.fields import make_scene_fields
 
     k = SYNTHETIC_KWARGS

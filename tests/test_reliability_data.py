@@ -71,7 +71,8 @@ def test_scenes_never_pair_bands_of_two_satellites(mixed_root):
     lost = next((mixed_root / "sources" / "goes16").rglob(f"*C03_G16_s{T0:%Y%j%H}*.nc"))
     lost.unlink()  # GOES-19 has band 3 at that time; it must not fill the gap
     scenes, skipped = C.scan_sources(mixed_root)
-    sats = [{C.scene_key({b: p}).satellite for b, p in s.items()} for s in scenes]
+    sats = [{C.as_scene({b: p}).platform for b, p in s.items()} for s in scenes]
+    sats = [{int(p[4:]) for p in s} for s in sats]
     assert sats == [{19}, {16}, {19}]
     assert all(f"goes{next(iter(s))}" in str(p) for s, sc in zip(sats, scenes) for p in sc.values())
     assert [(s.satellite, s.start, s.missing) for s in skipped] == [(16, T0, (3,))]
@@ -184,10 +185,15 @@ def test_cli_composite_warns_of_skipped_scenes_and_strict_fails(band_missing_roo
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 2
     t = synthetic_scenes[1].time
-    assert err.strip().splitlines() == [
+    lines = err.strip().splitlines()
+    assert lines[0] == (
         f"convml_tt composite: warning: skipped GOES-16 RadM1 scene {t:%Y-%m-%dT%H:%M:%S}: band 3 missing "
         f"(needs bands 1, 2, 3) (files found: {synthetic_scenes[1].files[1].name}, "
-        f"{synthetic_scenes[1].files[2].name})"]
+        f"{synthetic_scenes[1].files[2].name})")
+    # then the coverage table: every scene, composited or skipped, and why
+    assert lines[1] == "2 scene(s) composited, 1 skipped:" and lines[2].split() == ["scene", "status", "reason"]
+    assert [ln.split()[1] for ln in lines[3:5]] == ["composited", "composited"]
+    assert lines[5].startswith(f"GOES-16 RadM1 {t:%Y-%m-%dT%H:%M:%S}  skipped     band 3 missing")
 
 
 def test_cli_triplets_warn_of_skipped_scenes(band_missing_root, tmp_path, capsys):
@@ -233,8 +239,8 @@ def test_domain_inside_the_extent_but_outside_the_sector(synthetic_scenes, capsy
     (["fetch", "--start", "2020-01-01", "--end", "2020-01-03", "--satellite", "15"],
      "'15' is not a GOES-R satellite: use 16, 17, 18 or 19"),
     (["composite", "--domain", *_dom(DOMAIN), "--satellite", "20"], "'20' is not a GOES-R satellite"),
-    (["triplets", "--domain", *_dom(DOMAIN), "--n-train", "1", "--out", "ds", "--satellite", "G16"],
-     "'G16' is not a GOES-R satellite"),
+    (["triplets", "--domain", *_dom(DOMAIN), "--n-train", "1", "--out", "ds", "--satellite", "G15"],
+     "'G15' is not a GOES-R satellite"),
     (["synthetic", "--satellite", "1"], "'1' is not a GOES-R satellite"),
 ])
 def test_cli_ranges_are_checked_where_parsed(argv, says, capsys):
@@ -248,10 +254,12 @@ def test_library_ranges(tmp_path):
     for tol in (dt.timedelta(0), dt.timedelta(minutes=-5), dt.timedelta(hours=13)):
         with pytest.raises(ValueError, match=r"out of range: use 0 < tolerance <= 12 h"):
             cat.query("2020-01-01", "2020-01-03", near_local_noon=-50.0, tolerance=tol)
-    for bad in (15, 20, 16.5, "16"):
+    for bad in (15, 20, 16.5, "G15", True):  # "16" and "goes16" are the platform goes16
         with pytest.raises(ValueError, match="is not a GOES-R satellite: use 16, 17, 18 or 19"):
             CompositeSettings(domain=DOMAIN, satellite=bad)
         with pytest.raises(ValueError, match="is not a GOES-R satellite"):
             TripletSettings(domain=DOMAIN, satellite=bad)
     assert TripletSettings(domain=DOMAIN, satellite=18).satellite == 18
+    assert CompositeSettings(domain=DOMAIN, satellite="goes16").satellite == 16  # platform ids
+    assert CompositeSettings(domain=DOMAIN, satellite="Himawari9").satellite == "himawari9"
     assert "satellite" not in TripletSettings(domain=DOMAIN).to_yaml_dict()  # as older datasets say it

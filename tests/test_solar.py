@@ -197,11 +197,17 @@ def test_fingerprint_rebuilds_when_sunz_flips(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again.C01.values, corrected.C01.values)
     again.close()
     # settings: sunz=None is the recipe's default (off for C01, on for truecolor)
-    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C01"), C.get_recipe("C01")) is False
-    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN), C.get_recipe("truecolor")) is True
-    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C13", sunz=True), C.get_recipe("C13")) is False
-    assert "sunz" not in build._fingerprint({13: Path("x")}, CompositeSettings(domain=DAY_DOMAIN, recipe="C13"),
-                                           C.get_recipe("C13"))
+    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C01"), C.get_recipe("C01"),
+                       C.as_scene(path)) is False
+    from convml_tt.data.sources.base import Scene
+
+    scene = Scene("goes_abi", "goes16", "Rad", "M1", dt.datetime(2020, 1, 1), {1: Path("a"), 2: Path("b"),
+                                                                              3: Path("c"), 13: Path("x")})
+    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN), C.get_recipe("truecolor"), scene) is True
+    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C13", sunz=True), C.get_recipe("C13"),
+                       scene) is False
+    assert "sunz" not in build._fingerprint(scene, CompositeSettings(domain=DAY_DOMAIN, recipe="C13"),
+                                            C.get_recipe("C13"))
     with pytest.raises(TypeError, match="sunz='on'"):
         CompositeSettings(domain=DAY_DOMAIN, sunz="on")
     # a composite made before the setting existed (no sunz attribute) was uncorrected

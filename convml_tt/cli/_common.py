@@ -6,7 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 __all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "add_compute", "whole", "positive",
-           "number_in", "satellite_number", "tolerance_minutes", "fraction_below_one"]
+           "number_in", "satellite_number", "platform_name", "tolerance_minutes", "fraction_below_one", "add_sources",
+           "sources_of"]
 
 
 def whole(least: int):
@@ -73,6 +74,61 @@ def satellite_number(text: str) -> int:
     if v not in (16, 17, 18, 19):
         raise argparse.ArgumentTypeError(f"{text!r} is not a GOES-R satellite: use 16, 17, 18 or 19")
     return v
+
+
+def platform_name(text: str) -> int | str:
+    """An argparse type: a platform, as a GOES-R satellite number 16-19
+    (``16``, ``G16``, ``goes16``) or another platform id (``himawari9``),
+    else an error naming the choices."""
+    from ..config import _satellite
+
+    try:
+        return _satellite(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a GOES-R satellite: use 16, 17, 18 or 19 (or a "
+                                         f"platform id such as himawari9)") from None
+
+
+def add_sources(p: argparse.ArgumentParser) -> None:
+    """The options that say where a step's scenes come from: ``--input``
+    (your own files in any layout), ``--source``, ``--product``,
+    ``--sector``, ``--quality``."""
+    from ..config import QUALITY_POLICIES
+
+    g = p.add_argument_group("scenes", "where the scenes come from (default: the source cache "
+                                       "{data_root}/sources, in any layout below it)")
+    g.add_argument("--input", dest="inputs", action="append", default=None, metavar="DIR|GLOB|FILE",
+                   help="your own files instead of the source cache: a folder (searched in any layout), a "
+                        "quoted glob pattern ('data/**/*.nc') or a file; may be repeated")
+    g.add_argument("--source", default=None, metavar="NAME", type=_source_name,
+                   help="read the files with this source (default: the one that recognises them); "
+                        "registered: " + ", ".join(_sources()))
+    g.add_argument("--product", default=None, metavar="NAME",
+                   help="only scenes of this product, e.g. Rad (ABI L1b) or CMIP (ABI L2)")
+    g.add_argument("--sector", default=None, metavar="NAME",
+                   help="only scenes of this sector, e.g. F, C, M1, M2 (mesoscale sectors move from day to day: "
+                        "scenes whose sector does not cover the domain are skipped and reported)")
+    g.add_argument("--quality", choices=QUALITY_POLICIES, default="keep-saturated",
+                   help="pixels the producer flagged: keep-saturated (default, as satpy: saturated pixels keep "
+                        "their value), strict (NaN), all (every pixel with a value)")
+
+
+def _sources() -> list[str]:
+    from ..data.sources import list_sources
+
+    return list_sources()
+
+
+def _source_name(text: str) -> str:
+    if text.strip().lower() not in _sources():
+        raise argparse.ArgumentTypeError(f"unknown source {text!r}; registered: {', '.join(_sources())}")
+    return text.strip().lower()
+
+
+def sources_of(args) -> dict:
+    """The ``sources=`` keywords of :func:`~convml_tt.data.dataset.make_triplets`
+    (and of ``make_composites``) from the options of :func:`add_sources`."""
+    return {k: getattr(args, k, None) for k in ("inputs", "source", "product", "sector", "quality")}
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
+
+from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from pathlib import Path
 
 from ._common import (add_common, add_compute, add_domain_and_times, fraction_below_one, number_in, parse_interval,
-                      parse_time, satellite_number, tolerance_minutes, whole)
+                      parse_time, satellite_number, tolerance_minutes, whole, add_sources, sources_of,
+                      platform_name)
 
 
 def _add_synthetic(sub) -> None:
@@ -166,8 +170,10 @@ def _add_composite(sub) -> None:
     which.add_argument("--band", type=int, default=None,
                        help="single-band composite of this ABI band, the same as --recipe C{BAND:02d} "
                             "(default: true colour from bands 1-3)")
-    p.add_argument("--satellite", type=satellite_number, default=None,
-                   help="only scenes of this GOES satellite (16-19); composites are made per satellite")
+    p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name, default=None,
+                   help="only scenes of this platform: a GOES satellite 16-19 or an id such as himawari9; "
+                        "composites are made per platform")
+    add_sources(p)
     p.add_argument("--strict", action="store_true",
                    help="fail, before compositing, if a cached scan lacks a band of the recipe "
                         "(default: skip it with a warning)")
@@ -199,6 +205,8 @@ def _run_composite(args) -> int:
                             workers=args.workers, scheduler=args.scheduler)
     for p in paths:
         print(p)
+    if paths.skipped:  # the paths on stdout, the coverage report on stderr
+        print(f"{len(paths)} scene(s) composited, {len(paths.skipped)} skipped:\n{paths.coverage()}", file=sys.stderr)
     return 0
 
 
@@ -209,8 +217,10 @@ def _add_triplets(sub) -> None:
     )
     add_common(p)
     add_domain_and_times(p)
-    p.add_argument("--tile-size", type=float, default=200e3, help="tile side, metres (default 200e3)")
-    p.add_argument("--tile-pixels", type=whole(2), default=256, help="tile side, pixels (default 256)")
+    p.add_argument("--tile-size", type=float, default=DEFAULT_TILE_SIZE_M,
+                   help=f"tile side, metres (default {DEFAULT_TILE_SIZE_M:g})")
+    p.add_argument("--tile-pixels", type=whole(2), default=DEFAULT_TILE_PIXELS,
+                   help=f"tile side, pixels (default {DEFAULT_TILE_PIXELS})")
     p.add_argument("--n-train", type=whole(0), required=True, help="number of train triplets")
     p.add_argument("--n-study", type=whole(0), default=0, help="number of study triplets")
     p.add_argument("--out", type=Path, required=True, help="dataset folder")
@@ -222,7 +232,10 @@ def _add_triplets(sub) -> None:
     p.add_argument("--distant", choices=("other_scene", "same_scene"), default="other_scene",
                    help="where distant tiles come from (default: another scene)")
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
-    p.add_argument("--satellite", type=satellite_number, help="GOES satellite (16-19) to use if the cache has several")
+    p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name,
+                   help="platform to use if the scenes have several: a GOES satellite 16-19 or an id such as "
+                        "himawari9")
+    add_sources(p)
     p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
                    help="sample only tiles whose centre's solar zenith angle at the scan start is at most DEG "
                         "(0-180; default: the recipe's, 80 for truecolor and C01-C06, none for infrared)")
@@ -285,6 +298,7 @@ def _run_triplets(args) -> int:
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
         scheduler=args.scheduler, start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
+        sources=sources_of(args),
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)

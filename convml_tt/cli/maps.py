@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, add_compute, add_domain_and_times, number_in, positive, whole
+from ._common import (add_common, add_compute, add_domain_and_times, add_sources, number_in, positive,
+                      platform_name, satellite_number, sources_of, whole)
 
 
 def _add_map(sub) -> None:
@@ -37,8 +38,9 @@ def _add_map(sub) -> None:
                         "truecolor for tile_statistics)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name or a .py file) first, e.g. one registering the recipe")
-    p.add_argument("--satellite", type=int, choices=(16, 17, 18, 19), default=None,
-                   help="only scenes of this GOES satellite")
+    p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name, default=None,
+                   help="only scenes of this platform: a GOES satellite 16-19 or an id such as himawari9")
+    add_sources(p)
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
                    help="store per cell the true regime of synthetic scenes (default; nothing for real "
                         "scenes) or nothing ('none')")
@@ -68,7 +70,8 @@ def _run_map(args) -> int:
     recipe = args.recipe or _model_recipe(model)
     composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
-                                 progress=not args.quiet, workers=args.workers, scheduler=args.scheduler)
+                                 progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                                 **sources_of(args))
     labeler = None
     if args.labels == "synthetic":
         from ..data.synthetic import RegimeLabeler

@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..config import TrainingSettings
 from ._common import add_common, whole
 
 
@@ -30,7 +31,8 @@ def _add_train(sub) -> None:
                    help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
                         "backbone with convml_tt.architectures.register_backbone(name, factory); repeatable")
     p.add_argument("--epochs", type=whole(1), default=10, help="epochs of one-cycle training (default 10)")
-    p.add_argument("--batch-size", type=whole(1), default=50, help="triplets per batch (default 50)")
+    p.add_argument("--batch-size", type=whole(1), default=TrainingSettings.batch_size,
+                   help=f"triplets per batch (default {TrainingSettings.batch_size}, TrainingSettings')")
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
     p.add_argument("--emb-dim", type=whole(1), default=100, help="embedding size (default 100)")
     p.add_argument("--head", default="fastai", choices=["fastai", "linear"],

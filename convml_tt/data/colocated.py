@@ -30,7 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .composites.recipes import Recipe, get_recipe
-from .sources.goes_abi import ABIKey
+from .sources import identify
+from .sources.base import platform_label
 
 __all__ = [
     "FIELD_STATISTICS",
@@ -132,29 +133,32 @@ def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = N
 # -----------------------------------------------------------------------------
 # scans and field composites
 # -----------------------------------------------------------------------------
-def scan_of(source_paths: Sequence[str | os.PathLike]) -> tuple[int, str, str]:
-    """``(satellite, sector, scan start "YYYY-mm-ddTHH:MM:SS")`` of a scan's band files."""
-    key = ABIKey.parse(Path(source_paths[0]).name)
-    return key.satellite, key.sector, f"{key.start:%Y-%m-%dT%H:%M:%S}"
+def scan_of(source_paths: Sequence[str | os.PathLike]) -> tuple[str, str, str]:
+    """``(platform, sector, scan start "YYYY-mm-ddTHH:MM:SS")`` of a scan's
+    files (recognised by a registered source; ``ValueError`` otherwise)."""
+    f = identify(Path(source_paths[0]))
+    if f is None:
+        raise ValueError(f"{source_paths[0]}: no registered source recognises this file, so its scan is unknown")
+    return f.platform, f.sector, f"{f.start:%Y-%m-%dT%H:%M:%S}"
 
 
-def _scan_index(folder: Path) -> dict[tuple[int, str, str], dict[int, Path]]:
-    """``{scan: {band: file}}`` of the ABI band files under ``folder``
-    (recursively; see :func:`scan_of`); L1b radiance files are preferred to
-    L2 products of the same band."""
-    index: dict[tuple[int, str, str], dict[int, Path]] = {}
+def _scan_index(folder: Path) -> dict[tuple[str, str, str], dict]:
+    """``{scan: {band: file}}`` of the source files under ``folder`` (any
+    layout; see :func:`scan_of`); L1b radiance files are preferred to L2
+    products of the same band."""
+    from .composites.scenes import _walk
+
+    index: dict[tuple[str, str, str], dict] = {}
     if not folder.is_dir():
         return index
-    for p in sorted(folder.rglob("OR_ABI-*.nc")):
-        try:
-            key = ABIKey.parse(p.name)
-        except ValueError:
+    for p in _walk(folder):
+        f = identify(p)
+        if f is None:
             continue
-        if key.band is None:
-            continue
-        found = index.setdefault((key.satellite, key.sector, f"{key.start:%Y-%m-%dT%H:%M:%S}"), {})
-        if key.band not in found or (key.product == "Rad" and "-Rad" not in found[key.band].name):
-            found[key.band] = p
+        found = index.setdefault((f.platform, f.sector, f"{f.start:%Y-%m-%dT%H:%M:%S}"), {})
+        for band in f.bands:
+            if band not in found or (f.product == "Rad" and "-Rad" not in found[band].name):
+                found[band] = p
     return index
 
 
@@ -201,7 +205,7 @@ def field_composites(
     """
     from ..compute import run_tasks
     from ..config import CompositeSettings
-    from .composites.build import _composite_setup, _composite_task, _reusable, composite_path
+    from .composites.build import _composite_setup, _composite_task, _reusable, as_scene
     from .composites.reader import CompositeReader
 
     recipes: list[Recipe] = [get_recipe(f) for f in fields]
@@ -228,8 +232,8 @@ def field_composites(
             if missing:
                 found = ", ".join(p.name for _, p in sorted(files.items())) or "none"
                 raise ValueError(
-                    f"field {r.name!r} needs ABI band {', '.join(map(str, missing))} but the scan of "
-                    f"GOES-{scan[0]} {scan[1]} at {scan[2]} (composite {Path(comp).name}) has no such file "
+                    f"field {r.name!r} needs {r.sensor.upper()} band {', '.join(map(str, missing))} but the scan of "
+                    f"{platform_label(scan[0])} {scan[1]} at {scan[2]} (composite {Path(comp).name}) has no such file "
                     f"under {sources} or beside its source files; files found for that scan: {found}; fetch "
                     f"the band (convml_tt fetch --bands ...) or drop the field")
             plan.append((str(comp), r, {b: files[b] for b in r.bands}))
@@ -239,7 +243,7 @@ def field_composites(
     for r in recipes:
         config = {"data_root": str(data_root), "recipe": r, "overwrite": False, "skip_outside": False,
                   "settings": CompositeSettings(domain=tuple(domain), recipe=r.name, resolution_km=resolution_km)}
-        mine = [(comp, {int(b): str(p) for b, p in files.items()}) for comp, rr, files in plan if rr is r]
+        mine = [(comp, as_scene(files)) for comp, rr, files in plan if rr is r]
         got = [_reusable(config, files) for _, files in mine]
         todo = [k for k, g in enumerate(got) if g is None]
         made = run_tasks(_composite_task, [mine[k][1] for k in todo], setup=_composite_setup, config=config,

@@ -38,10 +38,9 @@ import numpy as np
 import pyproj
 import xarray as xr
 
+from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from .geometry.grids import FixedGrid, Grid, OffDiskError, grid_from_dataset  # noqa: F401 (FixedGrid: re-export)
 
-DEFAULT_SIZE = 200e3
-DEFAULT_PIXELS = 256
 #: GRS80 axes (m), the ellipsoid of the GOES-R fixed grid
 GRS80 = (6378137.0, 6356752.31414)
 
@@ -68,8 +67,8 @@ class Tile:
 
     lat0: float
     lon0: float
-    size: float = DEFAULT_SIZE
-    n: int = DEFAULT_PIXELS
+    size: float = DEFAULT_TILE_SIZE_M
+    n: int = DEFAULT_TILE_PIXELS
     a: float = GRS80[0]
     b: float = GRS80[1]
 

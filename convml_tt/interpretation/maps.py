@@ -88,7 +88,7 @@ class _Scene:
     time: str
     channels: int
     domain: tuple[float, ...] | None
-    satellite: int
+    satellite: int | str
     kind: str | None = None
 
 
@@ -109,12 +109,13 @@ def _scenes(composites: Any) -> tuple[list[str], dict[str, _Scene]]:
         dom = r.nc.getncattr("domain") if "domain" in r.nc.ncattrs() else None
         info[p] = _Scene(r.time, int(r.var.shape[2]) if len(r.var.shape) == 3 else 1,
                          None if dom is None else tuple(round(float(v), 6) for v in str(dom).split()),
-                         int(r.satellite), str(r.nc.getncattr("kind")) if "kind" in r.nc.ncattrs() else None)
+                         r.satellite, str(r.nc.getncattr("kind")) if "kind" in r.nc.ncattrs() else None)
         release_composite(p)
-    sats = sorted({s.satellite for s in info.values()})
+    sats = sorted({s.satellite for s in info.values()}, key=str)
     if len(sats) > 1:
         example = {s.satellite: p for p, s in info.items()}
-        raise ValueError(f"the composites come from {len(sats)} satellites (GOES-{', GOES-'.join(map(str, sats))}, "
+        names = ", ".join(f"GOES-{s}" if isinstance(s, int) else str(s) for s in sats)
+        raise ValueError(f"the composites come from {len(sats)} satellites ({names}, "
                          f"e.g. {example[sats[0]]!r} and {example[sats[1]]!r}); a map is made from one "
                          f"satellite's scenes: choose the composites of one of them")
     return sorted(paths, key=lambda p: (info[p].time, p)), info

@@ -1,4 +1,4 @@
-"""Domain composites: a recipe's ABI bands over a lat/lon domain, on one raster.
+"""Domain composites: a recipe's bands over a lat/lon domain, on one raster.
 
 - :mod:`~convml_tt.data.composites.recipes`: what a composite is made of
   (:class:`Recipe`; the registry: :func:`register_recipe`,
@@ -9,8 +9,8 @@
   scans left out and why) and the one satellite of a triplet dataset;
 - :mod:`~convml_tt.data.composites.build`: making and caching composites
   (:func:`make_composite`, :func:`make_composites` -> :class:`Composites`,
-  :func:`composite_path`, :func:`load_composite`), with the raster maths in
-  :mod:`~convml_tt.data.composites.raster`;
+  :func:`composite_path`, :func:`load_composite`), through the source of
+  each scene (:mod:`convml_tt.data.sources`);
 - :mod:`~convml_tt.data.composites.enhance`: display stretches
   (:func:`to_uint8`, :func:`to_display`);
 - :mod:`~convml_tt.data.composites.reader`: tiles out of composite files
@@ -47,11 +47,13 @@ _LAZY = {
     "scan_sources": "scenes",
     "SkippedScene": "scenes",
     "Composites": "build",
-    "scene_key": "build",
+    "as_scene": "build",
+    "NoCoverageError": "build",
+    "coverage_table": "scenes",
     "CompositeReader": "reader",
     "open_composite": "reader",
     "close_composites": "reader",
-    "OffDiskError": "..abi",
+    "OffDiskError": "..sources.goes_abi",
 }
 
 __all__ = [

@@ -57,12 +57,11 @@ import xarray as xr
 
 from ..._io import atomic_path, remove_temps_of
 from ...config import CompositeSettings
-from ..sources import goes_abi as abi
-from ..sources.goes_abi import FixedGrid, OffDiskError, check_bbox
-from ..sources.goes_abi import ABIKey
-from .raster import _latlon_raster, _read_band, _row_blocks, _spacing, _target_raster
+from ..sources import get_source, identify, list_sources
+from ..sources.base import Scene, SourceFileError, group_scenes, platform_label
+from ..sources.goes_abi import OffDiskError, check_bbox
 from .recipes import Kind, Recipe, get_recipe
-from .scenes import SkippedScene, find_scenes, no_scenes_error, scan_sources
+from .scenes import SkippedScene, coverage_table, find_scenes, no_scenes_error, scan_sources
 
 __all__ = [
     "make_composite",
@@ -70,34 +69,56 @@ __all__ = [
     "composite_path",
     "load_composite",
     "find_scenes",
-    "scene_key",
+    "as_scene",
     "Composites",
 ]
 
 log = logging.getLogger(__name__)
 
-Scene = Union[Mapping[int, Union[str, os.PathLike]], Sequence[Union[str, os.PathLike]]]
+SceneLike = Union[Scene, Mapping[Any, Union[str, os.PathLike]], Sequence[Union[str, os.PathLike]], str, os.PathLike]
+
+#: output rows per block of the recipe's combine and the sun-zenith correction
+_BLOCK_ROWS = 64
+
+
+def _row_blocks(n: int, rows: int = _BLOCK_ROWS):
+    """``(start, stop)`` of consecutive blocks of ``rows`` rows covering ``range(n)``."""
+    for o0 in range(0, n, rows):
+        yield o0, min(n, o0 + rows)
 
 
 # -----------------------------------------------------------------------------
 # scenes
 # -----------------------------------------------------------------------------
-def _scene_files(scene: Scene) -> dict[int, Path]:
-    if isinstance(scene, Mapping):
-        return {int(b): Path(p) for b, p in scene.items()}
-    files: dict[int, Path] = {}
-    for p in scene:
-        key = ABIKey.parse(str(p))
-        if key.band is None:
-            raise ValueError(f"{p}: file name has no band (…C01_…), cannot use it in a composite")
-        files[key.band] = Path(p)
-    return files
-
-
-def scene_key(scene: Scene) -> ABIKey:
-    """The :class:`~convml_tt.data.sources.goes_abi.ABIKey` of a scene's first band file."""
-    files = _scene_files(scene)
-    return ABIKey.parse(str(files[min(files)]))
+def as_scene(scene: SceneLike, source: str | None = None) -> Scene:
+    """A :class:`~convml_tt.data.sources.base.Scene` from a Scene, a
+    ``{band: path}`` mapping, a list of paths or one path (each file
+    recognised by a registered source, or by ``source``); the files must
+    make exactly one scan."""
+    if isinstance(scene, Scene):
+        return scene
+    if isinstance(scene, (str, os.PathLike)):
+        paths = [Path(scene)]
+    elif isinstance(scene, Mapping):
+        paths = [Path(p) for p in scene.values()]
+    else:
+        paths = [Path(p) for p in scene]
+    names = [source] if source else None
+    files = []
+    for p in paths:
+        f = identify(p, names)
+        if f is None:
+            raise SourceFileError(
+                f"{p}: no registered source recognises this file (sources: {', '.join(list_sources())}); for an "
+                f"ABI file the name must be NOAA's (…C01_G16_s…_e…_c….nc), or name the source with --source")
+        files.append(f)
+    scenes = group_scenes(files)
+    if len(scenes) != 1:
+        scans = sorted({(s.platform, s.sector, s.start) for s in scenes})
+        raise ValueError(
+            f"composite files come from different scans {[(platform_label(a), b, str(c)) for a, b, c in scans]}; "
+            "give the band files of one scan (same satellite, sector and start time)")
+    return scenes[0]
 
 
 # -----------------------------------------------------------------------------
@@ -113,23 +134,23 @@ def _res_tag(resolution_km: float) -> str:
 
 def composite_path(
     data_root: str | os.PathLike,
-    scene: Scene,
+    scene: SceneLike,
     domain: Sequence[float],
     kind: Kind = "truecolor",
     resolution_km: float = 1.0,
 ) -> Path:
     """Where the composite of ``scene`` over ``domain`` is cached:
-    ``{data_root}/composites/goes{sat}/{domain}/{kind}_{res}km/{product}{sector}_{YYYYmmddTHHMMSS}.nc``
-    (``kind``: the recipe's name, e.g. ``truecolor``, ``C13``)."""
-    key = scene_key(scene)
+    ``{data_root}/composites/{platform}/{domain}/{kind}_{res}km/{product}{sector}_{YYYYmmddTHHMMSS}.nc``
+    (``platform``: e.g. ``goes16``; ``kind``: the recipe's name, e.g. ``truecolor``, ``C13``)."""
+    s = as_scene(scene)
     ktag = get_recipe(kind).name
     return (
         Path(data_root)
         / "composites"
-        / f"goes{key.satellite}"
+        / s.platform
         / _domain_tag(domain)
         / f"{ktag}_{_res_tag(resolution_km)}"
-        / f"{key.product}{key.sector}_{key.start:%Y%m%dT%H%M%S}.nc"
+        / f"{s.product}{s.sector}_{s.start:%Y%m%dT%H%M%S}.nc"
     )
 
 
@@ -151,29 +172,57 @@ def load_composite(path: str | os.PathLike, load: bool = False) -> xr.Dataset:
 # -----------------------------------------------------------------------------
 # making composites
 # -----------------------------------------------------------------------------
-def _sunz(settings: CompositeSettings, recipe: Recipe) -> bool:
+def _reflective(scene: Scene, recipe: Recipe) -> list:
+    """The recipe's bands that are reflective in the scene's band table."""
+    table = get_source(scene.source).band_table(scene.platform)
+    return [b for b in recipe.bands if table.get(b, f"(recipe {recipe.name!r})").reflective]
+
+
+def _sunz(settings: CompositeSettings, recipe: Recipe, scene: Scene) -> bool:
     """Whether the reflective bands of ``recipe`` are sun-zenith corrected
     (``settings.sunz``, or the recipe's default; False without reflective bands)."""
     on = recipe.sunz if settings.sunz is None else bool(settings.sunz)
-    return on and any(b in abi.REFLECTIVE_BANDS for b in recipe.bands)
+    return on and bool(_reflective(scene, recipe))
 
 
 #: fingerprint attributes that composites made before them lack, and the value that meant
 _ABSENT = {"sunz": "0"}
 
 
-def _fingerprint(files: dict[int, Path], settings: CompositeSettings, recipe: Recipe) -> dict:
+def _dqf_max(settings: CompositeSettings) -> int | None:
+    from ..sources.goes_abi.source import dqf_max_for
+
+    return dqf_max_for(settings.quality) if settings.dqf_max is None else int(settings.dqf_max)
+
+
+def _source_stats(paths: Sequence[Path]) -> str:
+    """``name size mtime_ns`` of each source file: a source that changed
+    (rewritten with other content) invalidates what was made from it."""
+    lines = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            lines.append(f"{Path(p).name} {st.st_size} {st.st_mtime_ns}")
+        except OSError:
+            lines.append(f"{Path(p).name} missing")
+    return "\n".join(lines)
+
+
+def _fingerprint(scene: Scene, settings: CompositeSettings, recipe: Recipe) -> dict:
+    paths = [Path(scene.files[b]) for b in recipe.bands]
     fp = {
         "kind": recipe.name,
         "domain": " ".join(f"{v:.6f}" for v in check_bbox(settings.domain)),
         "resolution_km": float(settings.resolution_km),
         "margin_pixels": int(settings.margin),
-        "dqf_max": int(settings.dqf_max),
+        "quality": settings.quality,
+        "dqf_max": -1 if _dqf_max(settings) is None else _dqf_max(settings),
         "recipe_version": recipe.version,
-        "source_files": "\n".join(files[b].name for b in sorted(files)),
+        "source_files": "\n".join(dict.fromkeys(p.name for p in paths)),
+        "source_stats": _source_stats(list(dict.fromkeys(paths))),
     }
-    if any(b in abi.REFLECTIVE_BANDS for b in recipe.bands):
-        fp["sunz"] = int(_sunz(settings, recipe))  # a corrected composite is not an uncorrected one
+    if _reflective(scene, recipe):
+        fp["sunz"] = int(_sunz(settings, recipe, scene))  # a corrected composite is not an uncorrected one
     return fp
 
 
@@ -193,23 +242,27 @@ def _matches(path: Path, fp: dict) -> bool:
 
 
 def make_composite(
-    scene: Scene,
+    scene: SceneLike,
     domain: Sequence[float],
     kind: Kind = "truecolor",
     resolution_km: float = 1.0,
     out_path: str | os.PathLike | None = None,
     margin: int = 2,
-    dqf_max: int = 1,
+    dqf_max: int | None = None,
     overwrite: bool = False,
     sunz: bool | None = None,
+    quality: str = "keep-saturated",
+    source: str | None = None,
 ) -> xr.Dataset:
     """Composite of one scene over a lat/lon domain.
 
     Parameters
     ----------
     scene:
-        the scene's band files, ``{band: path}`` or a list of paths whose names
-        say the band (ABI L1b ``Rad`` or L2 ``CMI``), all from one scan.
+        the scene's files: a :class:`~convml_tt.data.sources.base.Scene`, or
+        ``{band: path}``, a list of paths or one path, each recognised by a
+        registered source (ABI files by their NOAA names) or by ``source``,
+        all from one scan.
     domain:
         ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
     kind:
@@ -228,8 +281,9 @@ def make_composite(
     margin:
         extra pixels around the domain's window, at the bands' native resolution.
     dqf_max:
-        pixels with a data quality flag above this become NaN (0 = good,
-        1 = conditionally usable, 2 = out of range, 3 = no value).
+        ABI only: pixels with a data quality flag above this become NaN (0 =
+        good, 1 = conditionally usable, 2 = out of range, e.g. saturated, 3 =
+        no value); None: from ``quality``.
     overwrite:
         rebuild even if ``out_path`` holds a matching composite.
     sunz:
@@ -242,6 +296,14 @@ def make_composite(
         (night pixels are 0); see :func:`convml_tt.data.geometry.solar.sunz_correction_factor`.
         The composite's ``sunz`` attribute (1/0) records it, and a cached
         composite is reused only with the same setting.
+    quality:
+        how pixels the producer flagged are treated: ``"keep-saturated"``
+        (default: saturated pixels keep their stored value, as satpy does,
+        and are counted in the ``flagged_pixels`` attribute), ``"strict"``
+        (NaN) or ``"all"`` (every pixel with a value).
+    source:
+        the registry name of the source that reads the files (None: the one
+        that recognises them).
 
     Returns
     -------
@@ -252,13 +314,15 @@ def make_composite(
     Raises
     ------
     ValueError
-        a domain with min >= max, a missing band, files of different scans.
+        a domain with min >= max, a missing band, files of different scans
+        (:class:`~convml_tt.data.sources.base.SceneMismatchError` when the
+        contents of a file disagree with its name or the other bands').
     OffDiskError
         a domain off the Earth's disk or not wholly inside the files' sector.
     """
     settings = CompositeSettings(domain=domain, recipe=kind, resolution_km=resolution_km,
-                                 margin=margin, dqf_max=dqf_max, sunz=sunz)
-    return _make(scene, settings, get_recipe(kind), out_path, reuse=not overwrite)
+                                 margin=margin, dqf_max=dqf_max, sunz=sunz, quality=quality, source=source)
+    return _make(as_scene(scene, source), settings, get_recipe(kind), out_path, reuse=not overwrite)
 
 
 def _allocate(recipe: Recipe, ny: int, nx: int):
@@ -296,68 +360,57 @@ def _combine(recipe: Recipe, planes: list[np.ndarray], arrays: dict[int, np.ndar
                          f"output plane(s) {empty}, which no band was read into")
 
 
-def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, reuse: bool) -> xr.Dataset:
-    bands, domain = recipe.bands, settings.domain
-    files = _scene_files(scene)
-    missing = [b for b in bands if b not in files]
+def _bands_of(scene: Scene, recipe: Recipe) -> list:
+    """The recipe's bands, checked against the scene's source: its sensor and
+    its band table; a band the scene lacks is named."""
+    src = get_source(scene.source)
+    sensors = set(getattr(src, "sensors", (src.sensor,)))
+    if recipe.sensor not in sensors and "*" not in sensors:
+        raise ValueError(f"recipe {recipe.name!r} is made of {recipe.sensor} bands but {scene.describe()} is "
+                         f"{'/'.join(sorted(sensors))} data (source {src.name}); choose a recipe of its sensor "
+                         f"(convml_tt composite --list-recipes)")
+    table = src.band_table(scene.platform)
+    for b in recipe.bands:
+        table.get(b, f"(recipe {recipe.name!r})")
+    missing = [b for b in recipe.bands if b not in scene.files]
     if missing:
         raise ValueError(
-            f"composite {recipe.name!r} needs bands {list(bands)}; the scene lacks {missing} "
-            f"(it has {sorted(files)})"
+            f"composite {recipe.name!r} needs bands {list(recipe.bands)}; the scene lacks {missing} "
+            f"(it has {sorted(scene.files, key=str)})"
         )
-    files = {b: files[b] for b in bands}
-    fp = _fingerprint(files, settings, recipe)
+    return list(recipe.bands)
+
+
+def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, reuse: bool) -> xr.Dataset:
+    bands, domain = _bands_of(scene, recipe), settings.domain
+    fp = _fingerprint(scene, settings, recipe)
     if out_path is not None:
         out_path = Path(out_path)
         if reuse and out_path.exists() and _matches(out_path, fp):
             return load_composite(out_path)
-
-    keys = {b: ABIKey.parse(files[b].name) for b in bands}
-    scans = {(k.satellite, k.sector, k.start.replace(microsecond=0)) for k in keys.values()}
-    if len(scans) > 1:
-        raise ValueError(
-            f"composite files come from different scans {sorted(scans)}; give the band "
-            "files of one scan (same satellite, sector and start time)"
-        )
-    # windows read straight through netCDF4 (same values as abi.read_abi +
-    # abi.calibrate), without xarray's file backends and their imports
-    readers: dict[int, abi.WindowReader] = {}
-    try:
-        for b in bands:
-            readers[b] = abi.WindowReader(files[b], band=b)
-        dss = {b: readers[b].header for b in bands}
-        grids = {b: FixedGrid.from_dataset(dss[b]) for b in bands}
-        if len(set(grids.values())) > 1:
-            raise ValueError(f"the band files {sorted(map(str, files.values()))} have different projections")
-        grid = grids[bands[0]]
-        ref = max(bands, key=lambda b: abs(_spacing(dss[b]["x"].values)))
-        xaxis, yaxis = _target_raster(dss[ref], domain, settings.resolution_km, settings.margin,
-                                      f"band {ref} ({files[ref].name})")
+    src = get_source(scene.source)
+    kw = {"dqf_max": _dqf_max(settings)} if src.name == "goes_abi" else {}
+    with src.open_window(scene, bands, domain, settings.resolution_km, settings.margin, settings.quality,
+                         **kw) as win:
         # every band goes straight into its place in the output (its plane,
         # per the recipe's read_into) or into an array of its own
-        img, planes, arrays = _allocate(recipe, yaxis[2], xaxis[2])
+        img, planes, arrays = _allocate(recipe, *win.shape)
         for b in bands:
-            _read_band(readers[b], dss[b], xaxis, yaxis, settings.dqf_max, arrays[b],
-                       f"band {b} ({files[b].name})")
-        proj_attrs = dict(dss[bands[0]][abi.PROJECTION_VARIABLE].attrs)
-    finally:
-        for r in readers.values():
-            r.close()
-
-    (x0, dx, nx), (y0, dy, ny) = xaxis, yaxis
-    x = x0 + dx * np.arange(nx)
-    y = y0 + dy * np.arange(ny)
-    lat, lon = _latlon_raster(grid, x, y)
+            win.read(b, arrays[b])
+        x, y = win.x, win.y
+        grid_name, grid_attrs = win.grid_mapping
+        x_attrs, y_attrs = win.x_attrs, win.y_attrs
+        flagged = dict(win.flagged)
+        lat, lon = win.latlon()
     space = ~np.isfinite(lat)
-    key = keys[bands[0]]
     coords: dict[str, Any] = {
-        "y": ("y", y, {"units": "rad", "long_name": "fixed-grid N/S scan angle", "axis": "Y"}),
-        "x": ("x", x, {"units": "rad", "long_name": "fixed-grid E/W scan angle", "axis": "X"}),
+        "y": ("y", y, y_attrs),
+        "x": ("x", x, x_attrs),
         "lat": (("y", "x"), lat, {"units": "degrees_north", "long_name": "latitude"}),
         "lon": (("y", "x"), lon, {"units": "degrees_east", "long_name": "longitude"}),
-        "time": ((), np.datetime64(key.start, "ns"), {"long_name": "scan start time (UTC)"}),
+        "time": ((), np.datetime64(scene.start, "ns"), {"long_name": "scan start time (UTC)"}),
     }
-    sunz_attrs = _correct_sunz(recipe, arrays, key.start, lat, lon) if _sunz(settings, recipe) else {}
+    sunz_attrs = _correct_sunz(scene, recipe, arrays, lat, lon) if _sunz(settings, recipe, scene) else {}
     _combine(recipe, planes, arrays)
     del planes, arrays
     img[space] = np.nan
@@ -368,33 +421,39 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
     var = xr.Variable(dims, img, {
         "units": recipe.units,
         "long_name": recipe.long_name,
-        "grid_mapping": abi.PROJECTION_VARIABLE,
+        "grid_mapping": grid_name,
         **recipe.attrs,
     })
     name = recipe.variable
     ds = xr.Dataset({name: var}, coords=coords)
-    ds[abi.PROJECTION_VARIABLE] = xr.Variable((), np.int32(-2147483647), proj_attrs)
-    ds.attrs.update(
-        {
-            "title": f"GOES-{key.satellite} ABI {recipe.name} composite",
-            "composite_variable": name,
-            "satellite": int(key.satellite),
-            "product": key.product,
-            "sector": key.sector,
-            "time_coverage_start": key.start.isoformat(),
-            "source_paths": "\n".join(str(files[b]) for b in sorted(files)),
-            "Conventions": "CF-1.8",
-            **fp,
-            **sunz_attrs,
-        }
-    )
+    ds[grid_name] = xr.Variable((), np.int32(-2147483647), grid_attrs)
+    label = platform_label(scene.platform)
+    attrs = {
+        "title": f"{label} {src.sensor.upper()} {recipe.name} composite",
+        "composite_variable": name,
+        "platform": scene.platform,
+        "source": src.name,
+        "product": scene.product,
+        "sector": scene.sector,
+        "time_coverage_start": scene.start.isoformat(),
+        "source_paths": "\n".join(str(p) for p in dict.fromkeys(str(scene.files[b]) for b in bands)),
+        "Conventions": "CF-1.8",
+        **fp,
+        **sunz_attrs,
+    }
+    if scene.platform.startswith("goes") and scene.platform[4:].isdigit():
+        attrs["satellite"] = int(scene.platform[4:])
+    if flagged:
+        attrs["flagged_pixels"] = ", ".join(f"{k}: {v}" for k, v in flagged.items())
+        attrs["flagged_pixels_meaning"] = ("pixels the producer flagged out of range (e.g. saturated) that the "
+                                           f"quality policy {settings.quality!r} kept at their stored value")
+    ds.attrs.update(attrs)
     if out_path is not None:
         _write_netcdf(ds, out_path, name)
     return ds
 
 
-def _correct_sunz(recipe: Recipe, arrays: dict[int, np.ndarray], start: dt.datetime, lat: np.ndarray,
-                  lon: np.ndarray) -> dict:
+def _correct_sunz(scene: Scene, recipe: Recipe, arrays: dict, lat: np.ndarray, lon: np.ndarray) -> dict:
     """Divide the recipe's reflective bands (``arrays``, float32 ``(ny, nx)``
     on the composite's raster, in place) by cos(SZA) at ``start`` and the
     pixels' ``lat``/``lon``, with the limit of
@@ -402,19 +461,24 @@ def _correct_sunz(recipe: Recipe, arrays: dict[int, np.ndarray], start: dt.datet
     attributes that record it. Row blocks bound the float64 temporaries."""
     from ..geometry import solar
 
-    refl = [b for b in recipe.bands if b in abi.REFLECTIVE_BANDS]
+    start = scene.start
+    refl = _reflective(scene, recipe)
     for o0, o1 in _row_blocks(lat.shape[0], 256):
         f = solar.sunz_correction_factor(solar.cos_solar_zenith(start, lat[o0:o1], lon[o0:o1]))
         for b in refl:
             arrays[b][o0:o1] *= f
     return {
         "sunz_correction": (
-            f"bands {', '.join(f'C{b:02d}' for b in refl)} divided by cos(solar zenith angle) at the scan start "
+            f"bands {', '.join(_band_name(scene, b) for b in refl)} divided by cos(solar zenith angle) at the scan start "
             f"{start.isoformat()} up to {solar.SUNZ_LIMIT:g} degrees, then by a factor tapering linearly to 0 "
             f"at {solar.SUNZ_MAX:g} degrees (convml_tt.data.geometry.solar)"),
         "sunz_limit_deg": float(solar.SUNZ_LIMIT),
         "sunz_max_deg": float(solar.SUNZ_MAX),
     }
+
+
+def _band_name(scene: Scene, band) -> str:
+    return get_source(scene.source).band_table(scene.platform).get(band).name
 
 
 def _write_netcdf(ds: xr.Dataset, out_path: Path, name: str) -> None:
@@ -439,13 +503,22 @@ _KEYWORD_DEFAULTS = {"domain": None, "start": None, "end": None, "kind": "trueco
 class Composites(list):
     """What :func:`make_composites` returns: the composite paths (a list, in
     time order) plus ``skipped``, the :class:`~convml_tt.data.composites.scenes.SkippedScene`
-    of every cached scan that was not composited (a band missing, a file in
-    another satellite's folder or, with ``skip_outside``, a sector that does
-    not cover the domain), each with :meth:`~SkippedScene.describe`."""
+    of every scan that was not composited (a band missing, a file in another
+    platform's cache folder, or a sector that does not cover the domain),
+    each with :meth:`~SkippedScene.describe`; :meth:`coverage` is the table
+    of both."""
 
     def __init__(self, paths: Sequence[Path] = (), skipped: Sequence[SkippedScene] = ()):
         super().__init__(paths)
         self.skipped: list[SkippedScene] = list(skipped)
+
+    def coverage(self) -> str:
+        """A plain-text table: each scene, composited or skipped, and why."""
+        return coverage_table(self, self.skipped)
+
+
+class NoCoverageError(OffDiskError):
+    """No scene covers the domain: every sector seen lies elsewhere."""
 
 
 def make_composites(
@@ -455,8 +528,8 @@ def make_composites(
     end: dt.datetime | None = None,
     kind: Kind = "truecolor",
     resolution_km: float = 1.0,
-    satellite: int | None = None,
-    skip_outside: bool = False,
+    satellite: int | str | None = None,
+    skip_outside: bool = True,
     progress: bool = True,
     settings: CompositeSettings | None = None,
     strict: bool = False,
@@ -465,32 +538,37 @@ def make_composites(
     client: Any = None,
     **kwargs,
 ) -> Composites:
-    """Composites of every cached scene (``{data_root}/sources``) with scan start
-    in ``[start, end]``, written to :func:`composite_path` (existing ones are
-    reused). Returns their paths, in time order, as a :class:`Composites`
-    list whose ``skipped`` names the scans left out and why; each is also
+    """Composites of every scene with scan start in ``[start, end]``, of the
+    source cache (``{data_root}/sources``, any layout below it) or of
+    ``inputs`` (your own folders, glob patterns or files), written to
+    :func:`composite_path` (existing ones are reused). Returns their paths,
+    in time order, as a :class:`Composites` list whose ``skipped`` names the
+    scans left out and why (``coverage()``: the table of both); each is also
     logged as a warning (logger ``convml_tt.data.composites.build``), which
     the CLI prints.
 
     The settings come either as ``settings`` (a
     :class:`~convml_tt.config.CompositeSettings`) or as the keywords
     ``domain``, ``start``, ``end``, ``kind`` (the recipe), ``resolution_km``,
-    ``satellite`` and, in ``kwargs``, ``margin``, ``dqf_max`` and ``sunz`` (see
-    :func:`make_composite`), not both. ``kwargs`` may also hold
-    ``overwrite`` (rebuild existing composites).
-    ``skip_outside``: skip scenes whose sector does not cover the domain
-    (e.g. mesoscale sectors) instead of raising :class:`OffDiskError`.
+    ``satellite`` (a platform: 16-19 or an id) and, in ``kwargs``,
+    ``margin``, ``dqf_max``, ``sunz``, ``quality``, ``product``, ``sector``,
+    ``source`` and ``inputs`` (see :class:`~convml_tt.config.CompositeSettings`),
+    not both. ``kwargs`` may also hold ``overwrite`` (rebuild existing
+    composites).
+    ``skip_outside`` (default True): a scene whose sector does not cover the
+    domain (e.g. a mesoscale sector that moved) is skipped and reported; when
+    no scene is left a :class:`NoCoverageError` (an ``OffDiskError``) names
+    the sectors seen and where they lie. False: the first such scene raises.
     ``strict``: raise :class:`~convml_tt.data.sources.goes_abi.MissingBandsError`, before
-    any composite is made, when a scan of the cache lacks a band of the
-    recipe (or a file is in another satellite's folder), instead of
-    skipping it.
+    any composite is made, when a scan lacks a band of the recipe (or a file
+    is in another platform's folder), instead of skipping it.
     ``workers``, ``scheduler``, ``client``: where the scenes' composites are
     made (one task per scene, :mod:`convml_tt.compute`): in this process
     (None or 1), ``workers`` local processes, or on a dask cluster (its
     address or scheduler file, or a ``distributed.Client``), whose workers
-    read the band files from the source cache and write the composites
-    (both on storage they share). A recipe registered by a plugin must be
-    importable (by module name) in the worker processes.
+    read the source files and write the composites (both on storage they
+    share). A recipe registered by a plugin must be importable (by module
+    name) in the worker processes.
     """
     from ...compute import compute_settings, run_tasks
     from ..sources.goes_abi import MissingBandsError
@@ -511,36 +589,50 @@ def make_composites(
     compute_settings(workers, scheduler, client)  # bad choices fail before anything is read
     recipe = get_recipe(settings.recipe)
     start, end = settings.start, settings.end
-    scenes, skipped = scan_sources(data_root, recipe.bands, start, end, satellite=settings.satellite)
+    where = dict(inputs=settings.inputs, source=settings.source, sensor=recipe.sensor)
+    scenes, skipped = scan_sources(data_root, recipe.bands, start, end, settings.satellite, settings.product,
+                                   settings.sector, **where)
     if strict and skipped:
         more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
         raise MissingBandsError(
-            f"{len(skipped)} cached scene(s) cannot be composited with {recipe.name!r}: "
+            f"{len(skipped)} {'cached ' if settings.inputs is None else ''}scene(s) cannot be composited with "
+            f"{recipe.name!r}: "
             + "; ".join(s.describe() for s in skipped[:3]) + more
             + "; fetch the missing bands (convml_tt fetch) or drop --strict (strict=False) to "
             "composite the complete scenes only")
     for s in skipped:
         log.warning("%s", s.describe())
     if not scenes:
-        raise no_scenes_error(data_root, recipe.bands, start, end, settings.satellite, skipped)
+        raise no_scenes_error(data_root, recipe.bands, start, end, settings.satellite, skipped,
+                              product=settings.product, sector=settings.sector, **where)
     paths = Composites(skipped=skipped)
     config = {"data_root": str(data_root), "settings": settings, "recipe": recipe,
               "overwrite": overwrite, "skip_outside": bool(skip_outside)}
-    tasks = [{int(b): str(p) for b, p in files.items()} for files in scenes]
     # composites already made are found here (a header read each); only the others become tasks
-    got: list[Any] = [_reusable(config, t) for t in tasks]
+    got: list[Any] = [_reusable(config, s) for s in scenes]
     todo = [k for k, g in enumerate(got) if g is None]
-    made = run_tasks(_composite_task, [tasks[k] for k in todo], setup=_composite_setup, config=config,
+    made = run_tasks(_composite_task, [scenes[k] for k in todo], setup=_composite_setup, config=config,
                      workers=workers, scheduler=scheduler, client=client, progress=progress,
-                     desc="composites", unit="scene", initial=len(tasks) - len(todo))
+                     desc="composites", unit="scene", initial=len(scenes) - len(todo))
     for k, result in zip(todo, made):
         got[k] = result
+    outside = []
     for result in got:
         if isinstance(result, SkippedScene):
             paths.skipped.append(result)
-            log.info("%s", result.describe())
+            outside.append(result)
         else:
             paths.append(Path(result))
+    if paths:  # (with no scene left, the error below lists them)
+        for s in outside:
+            log.warning("%s", s.describe())
+    if not paths and outside:
+        seen = "; ".join(f"{s.satellite if isinstance(s.satellite, str) else f'GOES-{s.satellite}'} "
+                         f"{s.product}{s.sector} {s.start:%Y-%m-%dT%H:%M}: {s.reason}" for s in outside[:4])
+        more = f" (and {len(outside) - 4} more)" if len(outside) > 4 else ""
+        raise NoCoverageError(f"no scene covers the domain {tuple(settings.domain)}: {len(outside)} scene(s) seen, "
+                              f"{seen}{more}; choose a domain inside one of these sectors, or other scenes "
+                              f"(--sector/--product/--input)")
     return paths
 
 
@@ -553,35 +645,33 @@ def _composite_setup(config: dict) -> None:
     _COMPOSITE_CONFIG.update(config)
 
 
-def _reusable(config: dict, files: dict[int, str]) -> str | None:
+def _reusable(config: dict, scene: Scene) -> str | None:
     """The path of the scene's composite when one made from the same files
     with the same settings exists (and ``overwrite`` is off), else None."""
     settings, recipe = config["settings"], config["recipe"]
-    out = composite_path(config["data_root"], files, settings.domain, recipe, settings.resolution_km)
-    fp = _fingerprint({b: Path(files[b]) for b in recipe.bands}, settings, recipe)
-    if out.exists() and not config["overwrite"] and _matches(out, fp):
+    out = composite_path(config["data_root"], scene, settings.domain, recipe, settings.resolution_km)
+    if out.exists() and not config["overwrite"] and _matches(out, _fingerprint(scene, settings, recipe)):
         return str(out)
     return None
 
 
-def _composite_task(files: dict[int, str]) -> str | SkippedScene:
-    """A task of :mod:`convml_tt.compute`: one scene's composite (``files``:
-    band -> path of its band file), reused when a matching one exists;
-    returns its path, or the :class:`SkippedScene` of a sector that does
-    not cover the domain when ``skip_outside``."""
+def _composite_task(scene: Scene) -> str | SkippedScene:
+    """A task of :mod:`convml_tt.compute`: one scene's composite, reused when
+    a matching one exists; returns its path, or the :class:`SkippedScene` of
+    a sector that does not cover the domain when ``skip_outside``."""
     c = _COMPOSITE_CONFIG
     settings, recipe = c["settings"], c["recipe"]
-    reused = _reusable(c, files)
+    reused = _reusable(c, scene)
     if reused is not None:
         return reused
-    out = composite_path(c["data_root"], files, settings.domain, recipe, settings.resolution_km)
+    out = composite_path(c["data_root"], scene, settings.domain, recipe, settings.resolution_km)
     try:
-        _make(files, settings, recipe, out, reuse=False)
-    except OffDiskError:
+        _make(scene, settings, recipe, out, reuse=False)
+    except OffDiskError as err:
         if c["skip_outside"]:
-            key = scene_key(files)
-            return SkippedScene(key.satellite, key.product, key.sector, key.start,
-                                f"its sector does not cover the domain {settings.domain}", (),
-                                tuple(Path(files[b]).name for b in sorted(files)))
+            reason = str(err)
+            for p in scene.paths():
+                reason = reason.replace(str(p), p.name)
+            return SkippedScene.of(scene, f"its sector does not cover the domain: {reason}")
         raise
     return str(out)

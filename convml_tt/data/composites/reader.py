@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..geometry.grids import GOES_PROJECTION_VARIABLE, grid_from_cf
+from .scenes import platform_number
 from ..tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes
 
 __all__ = ["CompositeReader", "open_composite", "release_composite", "close_composites"]
@@ -42,9 +43,9 @@ class CompositeReader:
         variable its composite variable's ``grid_mapping`` attribute names
         (``goes_imager_projection`` for GOES composites, ``crs`` for others).
     time:
-        scan start, ISO 8601 (UTC); ``satellite``: GOES number (None for a
-        composite of another platform); ``platform``: the platform id
-        (``goes16``, ``icon-les``).
+        scan start, ISO 8601 (UTC); ``platform``: the platform id
+        (``goes16``, ``icon-les``); ``satellite``: its GOES number (16) or,
+        for other platforms, the id.
     source_paths:
         the band files it was made from.
     nbytes:
@@ -75,10 +76,12 @@ class CompositeReader:
             grid, x[0], (x[-1] - x[0]) / (x.size - 1), y[0], (y[-1] - y[0]) / (y.size - 1), (y.size, x.size)
         )
         self.time = str(self.nc.getncattr("time_coverage_start"))
-        attrs = self.nc.ncattrs()
-        self.satellite = int(self.nc.getncattr("satellite")) if "satellite" in attrs else None
-        self.platform = (str(self.nc.getncattr("platform")) if "platform" in attrs
-                         else f"goes{self.satellite}" if self.satellite is not None else "")
+        names = self.nc.ncattrs()
+        #: the platform id (``goes16``, ``himawari9``) and, for the library's
+        #: ``satellite`` settings, its GOES number or the id itself
+        self.platform = str(self.nc.getncattr("platform")) if "platform" in names else \
+            f"goes{int(self.nc.getncattr('satellite'))}"
+        self.satellite = platform_number(self.platform)
         self.source_paths = str(self.nc.getncattr("source_paths")).split("\n")
         self.nbytes = 4 * int(np.prod(self.var.shape))
         self.units = str(getattr(self.var, "units", "1"))

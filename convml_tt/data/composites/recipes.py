@@ -84,7 +84,7 @@ _FIRST_EMISSIVE = 7
 _WAVELENGTH_UM = {1: 0.47, 2: 0.64, 3: 0.86, 4: 1.37, 5: 1.6, 6: 2.2, 7: 3.9, 8: 6.2, 9: 6.9,
                   10: 7.3, 11: 8.4, 12: 9.6, 13: 10.3, 14: 11.2, 15: 12.3, 16: 13.3}
 #: names a composite's own variables take
-_RESERVED = frozenset({"x", "y", "lat", "lon", "time", "channel", "goes_imager_projection"})
+_RESERVED = frozenset({"x", "y", "lat", "lon", "time", "channel", "goes_imager_projection", "crs"})
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 
 Kind = Union[str, int, "Recipe"]
@@ -129,9 +129,12 @@ class Recipe:
         registry name and composite kind (a letter, then letters, digits,
         ``_.+-``), e.g. ``"truecolor"``, ``"C13"``.
     bands:
-        ABI band numbers 1-16 that are read, calibrated (reflectance factor
-        for bands 1-6, brightness temperature in K for 7-16; L2 ``CMI`` as
-        stored) and brought to the composite's raster.
+        the bands that are read, calibrated (reflectance factor for
+        reflective bands, brightness temperature in K for emissive ones, a
+        field in its own units) and brought to the composite's raster: for
+        the ``abi`` sensor, ABI band numbers 1-16; for other sensors, names
+        of the sensor's band table (e.g. ``"B03"`` for AHI, ``"IR_108"`` for
+        SEVIRI, a variable name for gridded output).
     variable:
         name of the output variable (None: ``name``).
     channels:
@@ -166,6 +169,10 @@ class Recipe:
     cloud_mask:
         the :class:`CloudMask` of this recipe's composites (None: the
         organisation indices are not defined for it).
+    sensor:
+        whose bands ``bands`` names (``"abi"``, ``"ahi"``, ``"seviri"``,
+        ``"fci"``, ``"gridded"``, ...): a recipe is applied only to scenes of
+        a source of that sensor.
 
     Raises ``ValueError`` for a band outside 1-16, an invalid name or a plane
     that nothing fills.
@@ -185,19 +192,26 @@ class Recipe:
     sunz: bool = False
     max_sza: float | None = None
     cloud_mask: CloudMask | None = None
+    sensor: str = "abi"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(f"recipe name {self.name!r} must start with a letter and hold only "
                              f"letters, digits and _.+- (it names files and a netCDF variable)")
-        bands = tuple(self.bands) if not isinstance(self.bands, int) else (self.bands,)
+        if not isinstance(self.sensor, str) or not _NAME.fullmatch(self.sensor):
+            raise ValueError(f"recipe {self.name!r}: sensor {self.sensor!r} must be a name such as 'abi' or 'ahi'")
+        bands = tuple(self.bands) if not isinstance(self.bands, (int, str)) else (self.bands,)
         for b in bands:
-            if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b not in _ABI_BANDS:
-                raise ValueError(f"recipe {self.name!r}: band {b!r} is not an ABI band number 1-16")
+            if self.sensor == "abi":
+                if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b not in _ABI_BANDS:
+                    raise ValueError(f"recipe {self.name!r}: band {b!r} is not an ABI band number 1-16")
+            elif not (isinstance(b, str) and b.strip()):
+                raise ValueError(f"recipe {self.name!r}: band {b!r} must be a band name of the {self.sensor} "
+                                 f"band table")
         if not bands or len(set(bands)) != len(bands):
             raise ValueError(f"recipe {self.name!r} needs one or more distinct bands, got {bands}")
-        set_(self, "bands", tuple(int(b) for b in bands))
+        set_(self, "bands", tuple(int(b) if self.sensor == "abi" else str(b) for b in bands))
         variable = self.name if self.variable is None else self.variable
         if not _NAME.fullmatch(str(variable)) or variable in _RESERVED:
             raise ValueError(f"recipe {self.name!r}: output variable {variable!r} must be a name "
@@ -212,7 +226,8 @@ class Recipe:
         if self.read_into is None:
             read_into = {b: i for i, b in enumerate(self.bands[:n])}
         else:
-            read_into = {int(b): int(i) for b, i in dict(self.read_into).items()}
+            cast = int if self.sensor == "abi" else str
+            read_into = {cast(b): int(i) for b, i in dict(self.read_into).items()}
         bad = {b: i for b, i in read_into.items() if b not in self.bands or not 0 <= i < n}
         if bad or len(set(read_into.values())) != len(read_into):
             raise ValueError(f"recipe {self.name!r}: read_into {read_into} must map bands of {self.bands} "

@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..._io import check_writable_folder, remove_stale_temps
 from ...compute import compute_settings, iter_tasks, session
-from ...config import TripletSettings
+from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
@@ -73,8 +73,8 @@ def make_triplets(
     out: str | os.PathLike | None = None,
     n_train: int | None = None,
     n_study: int = 0,
-    tile_size: float = 200e3,
-    tile_pixels: int = 256,
+    tile_size: float = DEFAULT_TILE_SIZE_M,
+    tile_pixels: int = DEFAULT_TILE_PIXELS,
     seed: int = 0,
     workers: int | None = None,
     start: dt.datetime | None = None,
@@ -86,6 +86,7 @@ def make_triplets(
     sampler: Callable[[TripletSettings, Mapping[str, Sequence[str]]], Sampler] = TripletSampler,
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
+    sources: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -143,6 +144,12 @@ def make_triplets(
         composites are made for the same scans, tile by tile ``{C13_min,
         C13_mean, C13_max}``; a scan lacking a field's band is refused before
         sampling).
+    sources:
+        where the scenes come from when ``composites`` is None (the
+        keywords of :func:`~convml_tt.data.composites.make_composites`):
+        ``inputs`` (your own folders, glob patterns or files instead of the
+        source cache), ``source`` (a source registry name), ``product``,
+        ``sector``, ``quality``.
 
     Returns
     -------
@@ -187,12 +194,16 @@ def make_triplets(
     if composites is None:
         # one satellite: refused before anything is composited when the cache mixes them
         when = f" with scan start {start or '...'} to {end or '...'}" if start or end else ""
-        cached = scan_sources(data_root, get_recipe(params.recipe).bands, start, end)[0]
+        recipe = get_recipe(params.recipe)
+        where = {k: v for k, v in (sources or {}).items() if v is not None}
+        cached = scan_sources(data_root, recipe.bands, start, end, product=where.get("product"),
+                              sector=where.get("sector"), inputs=where.get("inputs"), source=where.get("source"),
+                              sensor=recipe.sensor)[0]
         choose_satellite(satellite_counts(cached), params.satellite, f"the cached scenes{when}")
         composites = make_composites(
             data_root, params.domain, start=start, end=end, kind=params.recipe,
             resolution_km=params.resolution_km, satellite=params.satellite, progress=progress,
-            workers=workers, scheduler=scheduler, client=client,
+            workers=workers, scheduler=scheduler, client=client, **where,
         )
     scenes = _split(composites, params)
     # scenes wholly beyond --max-sza are left out (warned); none daylit: a "no daylit tiles" error
@@ -284,7 +295,7 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
                              f"{params.recipe!r}: give composites of that recipe, or recipe={kind!r} "
                              f"(--recipe {kind})")
     # a dataset is made from one satellite: the chosen one, or the only one there is
-    counts: dict[int, int] = {}
+    counts: dict[int | str, int] = {}
     for _, sat in infos:
         counts[sat] = counts.get(sat, 0) + 1
     chosen = choose_satellite(counts, params.satellite, f"the {len(paths)} composites")

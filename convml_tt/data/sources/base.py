@@ -225,17 +225,24 @@ class SceneFile:
     mode: str = ""
     times: tuple[dt.datetime, ...] = ()
 
+    def steps(self) -> list["SceneFile"]:
+        """One :class:`SceneFile` per time step of :attr:`times` (start: that
+        step), or ``[self]`` for a file of one scan."""
+        return [replace(self, start=t, times=()) for t in self.times] if self.times else [self]
+
     @property
     def scene_key(self) -> tuple:
         return (self.source, self.platform, self.product, self.sector, self.mode,
                 self.start.replace(microsecond=0))
 
 
-@dataclass(frozen=True)
-class Scene:
+@dataclass(frozen=True, eq=False)
+class Scene(Mapping):
     """The files of one scan: ``files`` maps each band id to the file that
     holds it (several bands may share one file). ``start`` is the scan start
-    (naive UTC)."""
+    (naive UTC). A scene is also the mapping ``{band: path}`` itself
+    (``scene[13]``, ``scene.items()``), as the library's functions took
+    scenes before sources had names."""
 
     source: str
     platform: str
@@ -245,10 +252,21 @@ class Scene:
     files: Mapping[BandId, Path]
     mode: str = ""
 
+    def __getitem__(self, band: BandId) -> Path:
+        return self.files[band]
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return f"Scene({self.describe()}, bands {list(self.files)})"
+
     def describe(self) -> str:
-        """``GOES-16 ABI-L1b-RadM1 scan 2020-01-02T14:00:00``."""
-        sector = self.sector if self.sector else ""
-        return f"{platform_label(self.platform)} {self.product}{sector} scan {self.start:%Y-%m-%dT%H:%M:%S}"
+        """``GOES-16 Rad M1 scan 2020-01-02T14:00:00``."""
+        return f"{platform_label(self.platform)} {self.product}{self.sector} scan {self.start:%Y-%m-%dT%H:%M:%S}"
 
     def file_names(self) -> tuple[str, ...]:
         return tuple(sorted({Path(p).name for p in self.files.values()}))
@@ -261,22 +279,28 @@ class Scene:
         return list(seen.values())
 
 
+def _order(item) -> tuple:
+    band = item[0]
+    return (0, band, "") if isinstance(band, (int, np.integer)) else (1, 0, str(band))
+
+
 def group_scenes(files: Iterable[SceneFile]) -> list[Scene]:
     """Scenes of files that share source, platform, product, sector, mode and
-    scan start (to the second), sorted by scan start then platform. A band
-    held by two files of one scan keeps the first file (in path order). A
-    file with several ``times`` is in one scene per time step."""
+    scan start (to the second; the scene's ``start`` is its first file's,
+    tenths of a second kept), sorted by scan start then platform, bands in
+    order. A band held by two files of one scan keeps the first file (in
+    path order). A file with several ``times`` is in one scene per time step."""
     groups: dict[tuple, dict[BandId, Path]] = {}
     first: dict[tuple, SceneFile] = {}
-    steps = [replace(f, start=t, times=()) for f in files for t in (f.times or (f.start,))]
+    steps = [step for f in files for step in f.steps()]
     for f in sorted(steps, key=lambda f: str(f.path)):
         key = f.scene_key
         first.setdefault(key, f)
         bands = groups.setdefault(key, {})
         for b in f.bands:
             bands.setdefault(b, f.path)
-    scenes = [Scene(f.source, f.platform, f.product, f.sector, f.start.replace(microsecond=0),
-                    dict(groups[k]), f.mode) for k, f in first.items()]
+    scenes = [Scene(f.source, f.platform, f.product, f.sector, f.start, dict(sorted(groups[k].items(), key=_order)),
+                    f.mode) for k, f in first.items()]
     return sorted(scenes, key=lambda s: (s.start, s.platform, s.product, s.sector))
 
 
@@ -359,3 +383,34 @@ class Source(ABC):
 
     def describe(self) -> str:
         return f"{self.name}: {self.description}"
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def hdf5_truncated(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(size, expected)`` in bytes when ``path`` is an HDF5 (netCDF-4) file
+    shorter than the end-of-file address its superblock records (a partial
+    download or a copy cut short), else None (complete, or not HDF5 with its
+    superblock at the start). Reads the first 48 bytes only."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(48)
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:8] != _HDF5_SIGNATURE:
+        return None
+    version = head[8]
+    if version in (0, 1):
+        offsets = head[13]
+        at = 24 + (4 if version == 1 else 0) + 2 * offsets
+    elif version in (2, 3):
+        offsets = head[9]
+        at = 12 + 2 * offsets
+    else:
+        return None
+    if offsets not in (2, 4, 8) or len(head) < at + offsets:
+        return None
+    eof = int.from_bytes(head[at:at + offsets], "little")
+    return (size, eof) if size < eof else None

@@ -36,7 +36,7 @@ def illumination(geom, resolution_km: float, time: dt.datetime) -> np.ndarray:
     measures. Computed in blocks of rows (lat/lon of the fixed grid, float32,
     then :func:`convml_tt.data.geometry.solar.cos_solar_zenith`)."""
     from ..geometry.solar import cos_solar_zenith
-    from ..composites.raster import _grid_latlon, _row_blocks
+    from ..sources.goes_abi.window import _grid_latlon, _row_blocks
 
     x, y = geom.xy(resolution_km)
     out = np.empty((y.size, x.size), np.float32)

@@ -35,7 +35,7 @@ here for the names ABI code used). Nothing here imports torch; s3fs is
 imported only when a catalogue goes online.
 """
 
-from .navigation import FixedGrid, bbox_window, check_bbox, pixel_latlon, scan_extent
+from .navigation import FixedGrid, bbox_window, check_bbox, pixel_latlon
 from .reader import (
     BAND_RESOLUTION_KM,
     DATA_VARIABLES,
@@ -45,12 +45,13 @@ from .reader import (
     ABIFileError,
     OffDiskError,
     WindowReader,
+    calibrate,
     data_variable,
     file_band,
     open_abi,
     read_abi,
 )
-from .calibration import calibrate, radiance_to_brightness_temperature, radiance_to_reflectance
+from .calibration import radiance_to_brightness_temperature, radiance_to_reflectance
 from ...geometry import solar
 from ...geometry.solar import (
     cos_solar_zenith,
@@ -83,7 +84,6 @@ _ABI_ALL = [
     "radiance_to_reflectance",
     "read_abi",
     "satellite_zenith_angle",
-    "scan_extent",
     "solar",
     "solar_angles",
     "solar_azimuth_angle",
@@ -98,10 +98,11 @@ from .catalogue import (
     MissingBandsError,
     MissingBandsWarning,
     QueryResult,
+    fetch,
     local_solar_noon,
     split_train_study,
 )
-from .download import DEFAULT_REGION, DownloadError, Downloads, EndpointUnreachableError, fetch
+from .download import DEFAULT_REGION, DownloadError, Downloads, EndpointUnreachableError
 from .keys import (
     BANDS,
     DATA_START,

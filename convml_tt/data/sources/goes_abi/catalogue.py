@@ -477,3 +477,37 @@ class GOESCatalogue(DownloadMixin):
 
 #: another name of :class:`GOESCatalogue`
 Catalogue = GOESCatalogue
+
+
+def fetch(
+    start: TimeLike,
+    end: TimeLike,
+    bands: Iterable[int] | None = (1, 2, 3),
+    satellite: int = 16,
+    product: str = "Rad",
+    sector: str = "F",
+    data_root: str | os.PathLike = "data",
+    near_local_noon: float | None = None,
+    offline: bool = False,
+    endpoint_url: str | None = None,
+    max_workers: int = 8,
+    progress: bool = True,
+    strict: bool = False,
+    **settings: Any,
+) -> tuple[QueryResult, Downloads]:
+    """Query scenes in [start, end] and bring their files into the cache.
+
+    A shortcut for :meth:`~convml_tt.data.sources.goes_abi.catalogue.GOESCatalogue.query`
+    then :meth:`~DownloadMixin.download`; returns both results. Other keyword
+    arguments (``retries``, ``backoff``, ``connect_timeout``,
+    ``read_timeout``, ``retry_budget``, ``chunk_size``) go to the catalogue.
+    """
+
+    cat = GOESCatalogue(
+        satellite=satellite, product=product, sector=sector, data_root=data_root,
+        offline=offline, endpoint_url=endpoint_url, max_workers=max_workers, **settings,
+    )
+    if not offline:
+        cat.check_writable()
+    scenes = cat.query(start, end, bands=bands, near_local_noon=near_local_noon, strict=strict)
+    return scenes, cat.download(scenes, progress=progress)

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ...._io import check_writable_folder
-from .keys import ABIKey, Scene, TimeLike
+from .keys import ABIKey, Scene, TimeLike, hour_prefix
 from .retry import (  # noqa: F401  (DownloadError, Downloads, EndpointUnreachableError: part of this module's face)
     _PERMANENT,
     DownloadError,
@@ -44,9 +44,6 @@ from .retry import (  # noqa: F401  (DownloadError, Downloads, EndpointUnreachab
     _Truncated,
     _unreachable_reason,
 )
-
-if TYPE_CHECKING:
-    from .catalogue import QueryResult
 
 # the package's logger, ``convml_tt.data.sources.goes_abi``
 log = logging.getLogger(__package__)
@@ -180,12 +177,7 @@ class DownloadMixin:
         """(key, size in bytes) of each file of this product/sector in one hour folder."""
         out = []
         if self.offline:
-            d = self.cache_dir.joinpath(*folder.split("/"))
-            try:
-                entries = list(os.scandir(d))
-            except (FileNotFoundError, NotADirectoryError):
-                return []
-            items = [(e.name, e.stat().st_size) for e in entries if e.is_file() and not e.name.startswith(".")]
+            items = [(p.name, size) for p, size in self._offline_index().get(folder, [])]
         else:
             path = f"{self.bucket}/{folder}"
 
@@ -218,6 +210,43 @@ class DownloadMixin:
             for k, size in out:
                 self._sizes[k.key] = size
         return out
+
+    def _offline_index(self) -> dict[str, list[tuple[Path, int]]]:
+        """Offline: ``{hour folder of the bucket: [(path, size)]}`` of the
+        satellite's ABI files anywhere under ``{data_root}/sources`` (any
+        layout: the bucket's folders, a flat folder, your own; another
+        satellite's ``goesNN`` folder excepted), built once per
+        catalogue. A file shorter than its HDF5 superblock says (a cut
+        download) is left out with a warning: it is not cached."""
+        index = getattr(self, "_offline", None)
+        if index is not None:
+            return index
+        from ..base import hdf5_truncated
+
+        index = {}
+        root = self.data_root / "sources"
+        mine = f"goes{self.satellite}"
+        for dirpath, dirnames, filenames in os.walk(root) if root.is_dir() else ():
+            # the whole source cache in any layout, but not another satellite's folder
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (
+                Path(dirpath) == root and d.startswith("goes") and d != mine))
+            for name in sorted(filenames):
+                if name.startswith(".") or not name.startswith("OR_ABI-"):
+                    continue
+                try:
+                    k = ABIKey.parse(name)
+                except ValueError:
+                    continue
+                path = Path(dirpath) / name
+                cut = hdf5_truncated(path)
+                if cut is not None:
+                    log.warning("%s is truncated (%d of %d bytes): not counted as cached; delete it and fetch "
+                                "it again", path, cut[0], cut[1])
+                    continue
+                folder = hour_prefix(k.product, k.sector, k.start)
+                index.setdefault(folder, []).append((path, path.stat().st_size))
+        self._offline = index
+        return index
 
     def _list_folders(
         self, folders: Sequence[str], retries: int | None = None, workers: int | None = None
@@ -355,7 +384,8 @@ class DownloadMixin:
         keys = self._resolve(scenes_or_keys)
         unique = list(dict.fromkeys(keys))
         if self.offline:
-            paths = [self.local_path(k) for k in keys]
+            found = {p.name: p for entries in self._offline_index().values() for p, _ in entries}
+            paths = [found.get(ABIKey.parse(str(k)).filename, self.local_path(k)) for k in keys]
             absent = [str(p) for p in dict.fromkeys(paths) if not p.is_file()]
             if absent:
                 raise FileNotFoundError(
@@ -446,39 +476,3 @@ class DownloadMixin:
                 failed,
             )
         return Downloads(paths, downloaded, cached)
-
-
-
-def fetch(
-    start: TimeLike,
-    end: TimeLike,
-    bands: Iterable[int] | None = (1, 2, 3),
-    satellite: int = 16,
-    product: str = "Rad",
-    sector: str = "F",
-    data_root: str | os.PathLike = "data",
-    near_local_noon: float | None = None,
-    offline: bool = False,
-    endpoint_url: str | None = None,
-    max_workers: int = 8,
-    progress: bool = True,
-    strict: bool = False,
-    **settings: Any,
-) -> tuple[QueryResult, Downloads]:
-    """Query scenes in [start, end] and bring their files into the cache.
-
-    A shortcut for :meth:`~convml_tt.data.sources.goes_abi.catalogue.GOESCatalogue.query`
-    then :meth:`~DownloadMixin.download`; returns both results. Other keyword
-    arguments (``retries``, ``backoff``, ``connect_timeout``,
-    ``read_timeout``, ``retry_budget``, ``chunk_size``) go to the catalogue.
-    """
-    from .catalogue import GOESCatalogue  # the catalogue module imports this one
-
-    cat = GOESCatalogue(
-        satellite=satellite, product=product, sector=sector, data_root=data_root,
-        offline=offline, endpoint_url=endpoint_url, max_workers=max_workers, **settings,
-    )
-    if not offline:
-        cat.check_writable()
-    scenes = cat.query(start, end, bands=bands, near_local_noon=near_local_noon, strict=strict)
-    return scenes, cat.download(scenes, progress=progress)

@@ -27,7 +27,7 @@ from typing import Iterable, Union
 
 SATELLITES = (16, 17, 18, 19)
 #: products by processing level; others are easy to add here
-PRODUCTS = {"Rad": "L1b", "CMIP": "L2", "AOD": "L2"}
+PRODUCTS = {"Rad": "L1b", "CMIP": "L2", "MCMIP": "L2", "AOD": "L2"}
 SECTORS = ("F", "C", "M1", "M2")
 SCAN_MODES = (3, 4, 6)
 BANDS = tuple(range(1, 17))

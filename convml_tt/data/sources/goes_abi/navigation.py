@@ -51,13 +51,6 @@ def _bbox_samples(bbox: Sequence[float], n: int = 64) -> tuple[np.ndarray, np.nd
     return lat2.ravel(), lon2.ravel()
 
 
-def scan_extent(ds: xr.Dataset) -> tuple[float, float, float, float]:
-    """``(x_min, x_max, y_min, y_max)`` of the pixel centres of ``ds`` (radians)."""
-    x = ds["x"].values
-    y = ds["y"].values
-    return float(x.min()), float(x.max()), float(y.min()), float(y.max())
-
-
 def bbox_window(
     ds: xr.Dataset,
     bbox: Sequence[float],

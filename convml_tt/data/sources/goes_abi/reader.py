@@ -22,6 +22,7 @@ import xarray as xr
 
 # one class for every source (a domain outside a scene's coverage), defined with the grids
 from ...geometry.grids import OffDiskError  # noqa: F401
+from .calibration import radiance_to_brightness_temperature, radiance_to_reflectance
 
 PROJECTION_VARIABLE = "goes_imager_projection"
 #: data variables of the products this module reads, in order of preference
@@ -70,7 +71,7 @@ def _check_netcdf(path: Path) -> None:
 
 
 #: the image variable the files of each product hold (other L2 products: the product's name)
-PRODUCT_VARIABLES = {"Rad": "Rad", "CMIP": "CMI"}
+PRODUCT_VARIABLES = {"Rad": "Rad", "CMIP": "CMI", "MCMIP": "CMI_C13"}
 #: radiance units of L1b files: reflective (1-6) and emissive (7-16) bands
 RADIANCE_UNITS = {"W m-2 sr-1 um-1": REFLECTIVE_BANDS, "mW m-2 sr-1 (cm-1)-1": EMISSIVE_BANDS}
 
@@ -334,6 +335,8 @@ class WindowReader:
         except (OSError, RuntimeError, ValueError) as err:
             raise _corrupt(path, err) from err
         self.nc, self.path = nc, path
+        #: pixels flagged out of range (DQF 2, e.g. saturated) that reads kept (quality keep-saturated, all)
+        self.flagged_count = 0
         try:
             nc.set_auto_maskandscale(False)
             try:
@@ -348,8 +351,11 @@ class WindowReader:
                           int(self._decoded("band_id").ravel()[0]) if "band_id" in nc.variables else None,
                           next((getattr(nc.variables[v], "units", None) for v in PRODUCT_VARIABLES.values()
                                 if v in nc.variables), None))
-            self.variable = self._data_variable()
-            self.band = self._band()
+            multi = band is not None and f"CMI_C{band:02d}" in nc.variables  # MCMIP: all bands in one file
+            self.variable = f"CMI_C{band:02d}" if multi else self._data_variable()
+            #: the quality flags of the variable (``DQF``, or ``DQF_Cnn`` of MCMIP)
+            self.dqf_variable = f"DQF_C{band:02d}" if multi else "DQF"
+            self.band = band if multi else self._band()
             if band is not None and self.band != band:
                 raise ABIFileError(f"{path} holds band {self.band}, not the band {band} that was asked for")
             self.header = xr.Dataset(
@@ -362,7 +368,7 @@ class WindowReader:
             self._bounds = _valid_bounds(attrs, attrs)
             self._packing = {
                 n: _simple_packing(self._attrs(n), nc.variables[n].dtype)
-                for n in (self.variable, "DQF") if n in nc.variables
+                for n in (self.variable, self.dqf_variable) if n in nc.variables
             }
             self._chunk_cache_set = False
         except BaseException:
@@ -416,7 +422,7 @@ class WindowReader:
         # one row of chunks across the window: a block of rows that ends
         # inside a chunk leaves it cached for the next block (the default,
         # 64 MB per variable, would keep most of a window that is read once)
-        for name in (self.variable, "DQF"):
+        for name in (self.variable, self.dqf_variable):
             if name not in self.nc.variables:
                 continue
             v = self.nc.variables[name]
@@ -446,8 +452,10 @@ class WindowReader:
                     data[~((data >= self._bounds[0]) & (data <= self._bounds[1]))] = np.nan
             data = data.astype("float32", copy=False)
             bad = None
-            if dqf_max is not None and "DQF" in self.nc.variables and self.nc.variables["DQF"].dimensions == ("y", "x"):
+            if dqf_max is not None and self.dqf_variable in self.nc.variables and self.nc.variables[self.dqf_variable].dimensions == ("y", "x"):
                 bad = self._dqf_above(key, dqf_max)
+                if dqf_max >= 2:  # out-of-range (saturated) pixels are kept: count them
+                    self.flagged_count += int(np.count_nonzero(self._dqf_equal(key, 2) & np.isfinite(data)))
         except (OSError, RuntimeError) as err:
             raise ABIFileError(
                 f"{self.path}: reading the pixel values failed ({err}); the file is probably "
@@ -467,8 +475,6 @@ class WindowReader:
             missing = [n for n in names if n not in self.nc.variables]
             if missing:
                 raise ABIFileError(f"{self.path}: band {band} radiance file lacks {missing}")
-            from .calibration import radiance_to_brightness_temperature
-
             out = np.asarray(radiance_to_brightness_temperature(data, *map(self.scalar, names)), "float32")
         else:
             raise ABIFileError(f"{self.path}: cannot tell which band it holds (no band_id, odd name)")
@@ -495,16 +501,21 @@ class WindowReader:
             out += offset
         return out
 
+    def _dqf_equal(self, key: tuple, value: int) -> np.ndarray:
+        """Where the decoded ``DQF`` equals ``value``."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self._decoded(self.dqf_variable, key)) == value
+
     def _dqf_above(self, key: tuple, dqf_max: int) -> np.ndarray:
         """Where the decoded ``DQF`` exceeds ``dqf_max`` (fill: never)."""
-        packing = self._packing.get("DQF")
+        packing = self._packing.get(self.dqf_variable)
         if packing is None or packing[2] is not None:
-            dqf = self._decoded("DQF", key)
+            dqf = self._decoded(self.dqf_variable, key)
             # compared in its decoded dtype (NaN fill compares False, as in float64)
             with np.errstate(invalid="ignore"):
                 return dqf > dqf_max
         unsigned, fill, _, _ = packing
-        raw = np.asarray(self.nc.variables["DQF"][key])
+        raw = np.asarray(self.nc.variables[self.dqf_variable][key])
         if unsigned is not None:
             raw = raw.view(unsigned)
         bad = raw > dqf_max
@@ -520,3 +531,37 @@ class WindowReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def calibrate(ds: xr.Dataset) -> xr.DataArray:
+    """The physical quantity of an ABI dataset read with :func:`read_abi`.
+
+    Returns reflectance factor (units ``1``) for bands 1-6 and brightness
+    temperature (units ``K``) for bands 7-16, as float32 on ``(y, x)``. L2
+    ``CMI`` is already calibrated and is returned as it is.
+    """
+    var = ds.attrs.get("convml_tt_variable") or data_variable(ds)
+    band = file_band(ds)
+    src = ds.attrs.get("convml_tt_source", "<dataset>")
+    data = ds[var]
+    if var != "Rad":
+        out = data.astype("float32")
+        out.attrs = {"units": data.attrs.get("units", "1"), "band": band or -1}
+    elif band in REFLECTIVE_BANDS:
+        if "kappa0" not in ds.variables:
+            raise ABIFileError(f"{src}: band {band} radiance file lacks 'kappa0'")
+        kappa0 = float(ds["kappa0"].values)
+        out = radiance_to_reflectance(data, kappa0).astype("float32")
+        out.attrs = {"units": "1", "long_name": "reflectance factor", "band": band}
+    elif band in EMISSIVE_BANDS:
+        missing = [n for n in ("planck_fk1", "planck_fk2", "planck_bc1", "planck_bc2") if n not in ds]
+        if missing:
+            raise ABIFileError(f"{src}: band {band} radiance file lacks {missing}")
+        consts = [float(ds[n].values) for n in ("planck_fk1", "planck_fk2", "planck_bc1", "planck_bc2")]
+        out = radiance_to_brightness_temperature(data, *consts).astype("float32")
+        out.attrs = {"units": "K", "long_name": "brightness temperature", "band": band}
+    else:
+        raise ABIFileError(f"{src}: cannot tell which band it holds (no band_id, odd name)")
+    out.name = "reflectance" if out.attrs["units"] == "1" else "brightness_temperature"
+    return out
+

@@ -154,11 +154,6 @@ def _backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
     return delay * (0.75 + 0.5 * random.random())
 
 
-def _sleep_backoff(attempt: int, base: float, cap: float = 30.0) -> None:
-    """Sleep for :func:`_backoff_delay`."""
-    _time.sleep(_backoff_delay(attempt, base, cap))
-
-
 _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError, TypeError)
 
 

@@ -14,8 +14,10 @@ from typing import Iterator
 
 import numpy as np
 
-from ..sources import goes_abi as abi
-from ..sources.goes_abi import FixedGrid, OffDiskError
+from . import reader as abi
+from .navigation import bbox_window
+from .navigation import FixedGrid
+from .reader import OffDiskError
 
 #: scan-angle spacing of a 1 km ABI pixel, radians
 _RAD_PER_KM = 28e-6
@@ -174,7 +176,7 @@ def _target_raster(header, domain, resolution_km: float, margin: int, src: str) 
     scan angles in radians, covering the domain's window plus ``margin``
     pixels at ``resolution_km``. ``src`` names the band in errors."""
     xr_, yr_ = header["x"].values, header["y"].values
-    rows, cols = abi.bbox_window(header, domain, margin=margin, require_inside=True)
+    rows, cols = bbox_window(header, domain, margin=margin, require_inside=True)
     target_dx = resolution_km * _RAD_PER_KM * np.sign(_spacing(xr_))
     f_ref = _factor(target_dx, _spacing(xr_), src)
     return _target_axis(xr_, cols, f_ref), _target_axis(yr_, rows, f_ref)
