@@ -125,6 +125,36 @@ def _source_name(text: str) -> str:
     return text.strip().lower()
 
 
+def source_recipe(args) -> None:
+    """``--recipe VARIABLE`` (and ``--fields VARIABLE,...``) with ``--source
+    gridded`` (whose bands are the variables of the files) is the field
+    recipe ``gridded.VARIABLE``
+    (:func:`~convml_tt.data.composites.recipes.field_recipe`) unless a
+    recipe of gridded bands is registered under that name; ``args`` is
+    changed in place."""
+    source = getattr(args, "source", None)
+    if not source:
+        return
+    from ..data.composites.recipes import FIELD_PREFIX, get_recipe
+    from ..data.sources import get_source
+
+    if get_source(source).sensor != "gridded":
+        return
+
+    def field(name: str) -> str:
+        if name.startswith(FIELD_PREFIX):
+            return name
+        try:
+            return name if get_recipe(name).sensor == "gridded" else FIELD_PREFIX + name
+        except ValueError:
+            return FIELD_PREFIX + name
+
+    if getattr(args, "recipe", None):
+        args.recipe = field(str(args.recipe))
+    if getattr(args, "fields", None):  # --fields lwp,iwp: co-located variables of the same files
+        args.fields = ",".join(field(f.strip()) for f in str(args.fields).split(",") if f.strip())
+
+
 def sources_of(args) -> dict:
     """The ``sources=`` keywords of :func:`~convml_tt.data.dataset.make_triplets`
     (and of ``make_composites``) from the options of :func:`add_sources`."""

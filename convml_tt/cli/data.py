@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._common import (add_common, add_compute, add_domain_and_times, fraction_below_one, number_in, parse_interval,
                       parse_time, satellite_number, tolerance_minutes, whole, add_sources, sources_of,
-                      platform_name)
+                      platform_name, source_recipe)
 
 
 def _add_synthetic(sub) -> None:
@@ -197,6 +197,7 @@ def _run_composite(args) -> int:
 
     for module in args.plugin:
         load_plugin(module)  # registers its recipes before --recipe is looked up
+    source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
     # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
     recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
     sunz = None if args.sunz is None else args.sunz == "on"
@@ -280,6 +281,7 @@ def _run_triplets(args) -> int:
         load_plugin(module)  # registers its recipes before --recipe is looked up
     if args.bands:  # --bands 13 14 15 (or 13,14,15): the band list recipe C13+C14+C15
         args.recipe = "+".join(b.strip() for a in args.bands for b in a.split(",") if b.strip())
+    source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
 
     labeler = None
     if args.labels == "synthetic":

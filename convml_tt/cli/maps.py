@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import (add_common, add_compute, add_domain_and_times, add_sources, number_in, positive,
-                      platform_name, satellite_number, sources_of, whole)
+                      platform_name, satellite_number, source_recipe, sources_of, whole)
 
 
 def _add_map(sub) -> None:
@@ -35,7 +35,9 @@ def _add_map(sub) -> None:
     p.add_argument("--resolution-km", type=positive, default=1.0, help="composite resolution, km (default 1)")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="composite recipe of the tiles (default: the one the model was trained on, e.g. C13; "
-                        "truecolor for tile_statistics)")
+                        "truecolor for tile_statistics); another recipe with as many channels embeds other "
+                        "data with the same model, e.g. --source gridded --recipe refl (a model's simulated "
+                        "reflectance through a model trained on ABI C02 tiles)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE (a module name or a .py file) first, e.g. one registering the recipe")
     p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name, default=None,
@@ -67,6 +69,7 @@ def _run_map(args) -> int:
     for module in args.plugin:
         load_plugin(module)
     model = "tile_statistics" if str(args.model) == "tile_statistics" else args.model
+    source_recipe(args)  # --source gridded --recipe refl: the variable refl
     recipe = args.recipe or _model_recipe(model)
     composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
@@ -81,7 +84,8 @@ def _run_map(args) -> int:
                       tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
-                      workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza)
+                      workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza,
+                      any_recipe=args.recipe is not None)
     shape = " x ".join(f"{d}={n}" for d, n in ds["embedding"].sizes.items())
     valid = float(ds["valid"].mean())
     print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")

@@ -328,6 +328,7 @@ def embed_domain(
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
     max_sza: float | None = None,
+    any_recipe: bool = False,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -338,7 +339,8 @@ def embed_domain(
         (e.g. ``load_model(...)``, ``evaluate.untrained_like(config)``) or
         ``"tile_statistics"`` (hand-crafted features, no network).
     composites:
-        composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene.
+        composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene:
+        of the recipe the model was trained on, unless ``any_recipe``.
     tile_size:
         tile side, metres; None: that of the model's training dataset.
     stride:
@@ -383,6 +385,11 @@ def embed_domain(
         the scene's scan start are invalid (``valid = 0``); None: the
         default of the composites' recipe (``Recipe.max_sza``: 80 for true
         colour and the reflective bands, no limit for infrared bands).
+    any_recipe:
+        embed composites of another recipe than the model was trained on
+        (only the number of channels must agree), e.g. a model's simulated
+        reflectance (``gridded.refl``) with a model trained on ABI ``C02``
+        tiles: the tiles get the display stretch of their own units.
 
     Returns
     -------
@@ -427,7 +434,7 @@ def embed_domain(
     if len(kinds) > 1:
         raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
                          f"recipe")
-    if feat.recipe is not None and kinds and kinds[0] != feat.recipe:
+    if feat.recipe is not None and kinds and kinds[0] != feat.recipe and not any_recipe:
         raise ValueError(f"the model was trained on {feat.recipe!r} tiles but the composites are {kinds[0]!r} "
                          f"composites ({paths[0]!r}); make {feat.recipe!r} composites (`convml_tt map` does "
                          f"by default, or --recipe {feat.recipe})")

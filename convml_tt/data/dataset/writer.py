@@ -219,10 +219,11 @@ def make_triplets(
         "params": params.to_yaml_dict(),
         "data_root": str(data_root.resolve()),
         "scenes": {s: [os.path.relpath(p, data_root.resolve()) for p in scenes[s]] for s in STAGES},
-        "channels": channels_meta(params.recipe, params.gamma),
+        "channels": channels_meta(params.recipe, params.gamma,
+                                  _composite_units(scenes) if "" in channel_units(params.recipe) else None),
     }
     if params.fields:
-        meta["fields"] = fields_meta(params.fields)
+        meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
@@ -265,18 +266,45 @@ def make_triplets(
     return out
 
 
-def channels_meta(recipe: Any, gamma: float) -> list[dict]:
+def channels_meta(recipe: Any, gamma: float, units: Sequence[str] | None = None) -> list[dict]:
     """What each channel of a dataset's tiles holds, as its ``meta.yaml``
     records it under ``channels``: per channel (PNG channel order: L; L, A;
     R, G, B; R, G, B, A) its ``name`` (the recipe's channel, or the recipe's
-    name for one plane), ``units`` of the composite values and the display
-    ``stretch`` that made the bytes
+    name for one plane), ``units`` of the composite values (the recipe's, or
+    ``units``, the composites', where the recipe leaves them to the source
+    files: a field recipe) and the display ``stretch`` that made the bytes
     (:func:`~convml_tt.data.composites.enhance.display_stretch`; invert it
     with :func:`~convml_tt.data.composites.enhance.from_display`)."""
     r = get_recipe(recipe)
     names = r.channels if r.channels is not None else (r.name,)
-    return [{"name": str(n), "units": u, "stretch": display_stretch(u, gamma)}
-            for n, u in zip(names, channel_units(r))]
+    given = channel_units(r)
+    if units is not None and "" in given:
+        given = tuple(units)
+    return [{"name": str(n), "units": u, "stretch": display_stretch(u, gamma)} for n, u in zip(names, given)]
+
+
+def _composite_units(scenes: dict[str, list[str]]) -> tuple[str, ...] | None:
+    """The channel units of the first composite of ``scenes`` (None without one)."""
+    first = next((p for s in STAGES for p in scenes.get(s, ())), None)
+    if first is None:
+        return None
+    c = CompositeReader(first)
+    try:
+        return c.channel_units
+    finally:
+        c.close()
+
+
+def _field_units(field_paths: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """``{field: units}`` of the first composite of each co-located field."""
+    units: dict[str, str] = {}
+    for by_field in field_paths.values():
+        for name, path in by_field.items():
+            if name not in units:
+                c = CompositeReader(path)
+                units[name] = c.units
+                c.close()
+    return units
 
 
 def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> dict[str, list[str]]:

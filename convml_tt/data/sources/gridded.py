@@ -428,10 +428,12 @@ class GriddedSource(Source):
                          tuple(n for n, f in h.fields.items() if not f["extra"]), times=tuple(h.times))
 
     def explain(self, path: Path) -> str:
-        """Why :meth:`identify` does not take ``path`` (one line), or ``""`` when it does."""
+        """Why :meth:`identify` does not take the netCDF file or zarr store
+        ``path`` (one line naming it and what it needs), or ``""`` when it
+        does or ``path`` is neither (the description says what is read)."""
         path = Path(path)
         if not (path.suffix.lower() in NETCDF_SUFFIXES or _is_zarr(path)):
-            return f"{path}: not a netCDF file ({', '.join(NETCDF_SUFFIXES)}) or zarr store (.zarr folder)"
+            return ""
         try:
             read_header(path)
         except SourceFileError as err:
