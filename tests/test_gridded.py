@@ -103,15 +103,16 @@ def test_block_means(les):
         assert xc[j] == pytest.approx(xf[c:c + 3].mean(), abs=1e-9)
 
 
-def test_projected_grid_file(tmp_path):
-    """A field on a Lambert conformal grid (x/y in km, CF projection attributes, no crs_wkt), ICON's time axis."""
-    path = tmp_path / "icon_lam.nc"
+LAMBERT = {"grid_mapping_name": "lambert_conformal_conic", "standard_parallel": [10.0, 20.0],
+           "longitude_of_central_meridian": -58.0, "latitude_of_projection_origin": 13.0,
+           "false_easting": 0.0, "false_northing": 0.0, "semi_major_axis": 6371229.0, "semi_minor_axis": 6371229.0}
+
+
+def _write_lambert(path):
+    """A field ``y + 2 x`` (x, y in km) on a Lambert conformal grid (x/y in km, CF projection attributes,
+    no crs_wkt) at ICON's absolute time axis."""
     x = np.arange(-150.0, 151.0, 2.5)  # km
     y = np.arange(-100.0, 101.0, 2.5)
-    cf = {"grid_mapping_name": "lambert_conformal_conic", "standard_parallel": [10.0, 20.0],
-          "longitude_of_central_meridian": -58.0, "latitude_of_projection_origin": 13.0,
-          "false_easting": 0.0, "false_northing": 0.0, "semi_major_axis": 6371229.0, "semi_minor_axis": 6371229.0}
-    field = np.add.outer(y, 2 * x).astype(np.float32)
     with netCDF4.Dataset(path, "w") as nc:
         nc.source_id = "ICON-LAM"
         for n, v in (("x", x), ("y", y)):
@@ -124,10 +125,15 @@ def test_projected_grid_file(tmp_path):
         t.units = "day as %Y%m%d.%f"
         t[:] = [20200202.5]
         crs = nc.createVariable("lambert", "i4")
-        crs.setncatts(cf)
+        crs.setncatts(LAMBERT)
         v = nc.createVariable("clivi", "f4", ("time", "y", "x"))
         v.setncatts({"units": "kg m-2", "grid_mapping": "lambert"})
-        v[:] = field[None]
+        v[:] = np.add.outer(y, 2 * x).astype(np.float32)[None]
+    return path
+
+
+def test_projected_grid_file(tmp_path):
+    path = _write_lambert(tmp_path / "icon_lam.nc")
     f = SRC.identify(path)
     assert (f.platform, f.start, f.bands) == ("icon-lam", dt.datetime(2020, 2, 2, 12), ("clivi",))
     scene = group_scenes([f])[0]
@@ -138,11 +144,36 @@ def test_projected_grid_file(tmp_path):
         assert w.x_attrs["units"] == "m" and w.grid_mapping[1]["grid_mapping_name"] == "lambert_conformal_conic"
         # block means of a linear field are the field at the block centres (x, y in metres)
         np.testing.assert_allclose(values, np.add.outer(w.y / 1e3, 2 * w.x / 1e3), atol=1e-4)
-        crs = pyproj.CRS.from_cf(cf)
+        crs = pyproj.CRS.from_cf(LAMBERT)
         want_lon, want_lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(
             *np.meshgrid(w.x, w.y))
         np.testing.assert_allclose(lat, want_lat, atol=1e-5)
         np.testing.assert_allclose(lon, want_lon, atol=1e-5)
+
+
+def test_tiles_of_a_projected_composite(tmp_path):
+    """A composite of the Lambert field keeps its grid ('crs' with the projection), and tiles cut from it
+    are the field at the tile's pixels, projected here by pyproj."""
+    from convml_tt.data.composites import make_composite
+    from convml_tt.data.composites.reader import CompositeReader
+    from convml_tt.data.tiles import Tile
+
+    path = _write_lambert(tmp_path / "icon_lam.nc")
+    out = tmp_path / "composite.nc"
+    make_composite(path, (-58.6, 12.4, -57.4, 13.6), kind="gridded.clivi", resolution_km=2.5, out_path=out)
+    reader = CompositeReader(out)
+    try:
+        assert isinstance(reader.sg.grid, ProjectedGrid) and reader.units == "kg m-2"
+        assert reader.platform == "icon-lam" and reader.time.startswith("2020-02-02T12:00:00")
+        tile = Tile(13.0, -58.0, 60e3, 16)
+        got = reader.tile(tile, "bilinear")[:, :, 0]
+        laea = pyproj.CRS("+proj=laea +lat_0=13 +lon_0=-58 +R=6371229 +units=m +no_defs")
+        u, v = tile.local_coords()
+        gx, gy = pyproj.Transformer.from_crs(laea, pyproj.CRS.from_cf(LAMBERT), always_xy=True).transform(
+            *np.meshgrid(u, v))
+        np.testing.assert_allclose(got, np.asarray(gy) / 1e3 + 2 * np.asarray(gx) / 1e3, atol=2e-3)
+    finally:
+        reader.close()
 
 
 def _write(path, coords: dict, variables: dict, attrs: dict | None = None):
