@@ -170,12 +170,12 @@ def _sensors(name: str) -> set[str]:
 
 
 def _explained(path: Path, names: Iterable[str]) -> str:
-    """What the first of the sources ``names`` that can say why it does not
-    read ``path`` (a ``Source.explain(path)`` method, e.g. the gridded
-    source: no lat/lon or CRS) says, without the path; ``""`` when none does."""
+    """What the first of the sources ``names`` that says why it does not read
+    ``path`` (:meth:`Source.explain <convml_tt.data.sources.base.Source.explain>`,
+    e.g. the gridded source: no lat/lon or CRS) says, without the path, in
+    brackets; ``""`` when none does."""
     for n in names:
-        explain = getattr(get_source(n), "explain", None)
-        text = explain(path) if explain is not None else ""
+        text = get_source(n).explain(path)
         if text:
             return f" ({n}: {text.removeprefix(f'{path}: ')})"
     return ""

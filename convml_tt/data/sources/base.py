@@ -381,6 +381,13 @@ class Source(ABC):
         :class:`~convml_tt.data.sources.goes_abi.OffDiskError` (a ValueError)
         when the scene does not cover the domain."""
 
+    def explain(self, path: Path) -> str:
+        """Why :meth:`identify` does not take ``path``, as one line naming it
+        and what would be right (e.g. the gridded source: a netCDF file
+        without lat/lon or a CRS), or ``""`` when there is nothing more to
+        say than :meth:`describe`. Used in the error for a file no source reads."""
+        return ""
+
     def describe(self) -> str:
         return f"{self.name}: {self.description}"
 

@@ -295,8 +295,10 @@ def _header(path: Path) -> GriddedFile:
     ds = open_dataset(path)
     try:
         if GOES_PROJECTION_VARIABLE in ds.variables or "composite_variable" in ds.attrs:
-            raise SourceFileError(f"{path}: a GOES ABI file or a convml_tt composite, not a gridded field "
-                                  f"(use the goes_abi source, or composite the original files)")
+            what = "a convml_tt composite" if "composite_variable" in ds.attrs else \
+                f"on the GOES ABI fixed grid ({GOES_PROJECTION_VARIABLE})"
+            raise SourceFileError(f"{path}: {what}, not a gridded field of model output (ABI files are read "
+                                  f"by the goes_abi source; composite the original files)")
         kinds = {n: _kind(ds[n]) for n in ds.variables}
         grid, x, y, degrees = _grid_of(ds, path, kinds)
         times, time_dim = _times_of(ds, path)
