@@ -15,8 +15,8 @@ writing it again), assuming one writer per output.
 
 Plugins
 -------
-:func:`load_plugin` imports a user's module (by name or ``.py`` path) that
-registers backbones or composite recipes, once per process.
+:func:`load_plugin` (from :mod:`convml_tt.registry`) imports a user's module
+(by name or ``.py`` path) that registers recipes, backbones, ..., once per process.
 
 Process pools
 -------------
@@ -61,9 +61,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
-import importlib
-import importlib.util
 import os
 import signal
 import sys
@@ -72,6 +69,8 @@ import threading
 import time
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from .registry import load_plugin
 
 __all__ = [
     "atomic_path",
@@ -401,32 +400,3 @@ def resolve_device(device: Any = None):
             raise RuntimeError(f"device {str(device)!r} was requested but only "
                                f"{torch.cuda.device_count()} CUDA device(s) are visible")
     return dev
-
-
-def load_plugin(module: str) -> Any:
-    """Import a user's ``module`` (a module name on ``sys.path``, or a ``.py``
-    file) so that what it registers (backbones, composite recipes) can be
-    used; returns the module. Importing the same module again does not run
-    it again (CLI: ``--plugin MODULE``)."""
-    path = Path(module)
-    if module.endswith(".py") or path.is_file():
-        path = path.resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"plugin file {module!r} does not exist")
-        key = f"convml_tt_plugin_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
-        if key in sys.modules:
-            return sys.modules[key]
-        spec = importlib.util.spec_from_file_location(key, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[key] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            del sys.modules[key]
-            raise
-        return mod
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise ValueError(f"plugin {module!r} could not be imported ({err}); give a module name on "
-                         f"sys.path or the path of a .py file") from None

@@ -29,7 +29,13 @@ in the pool, as the initializer; on dask, by the first task a worker
 process runs with that config (the pickled config travels with each task,
 keyed by its SHA-256, so a worker that joins late or is restarted sets
 itself up). ``config`` must be small (settings and paths) and ``fn`` and
-``setup`` module-level functions (pickled by reference). On dask, tasks of
+``setup`` module-level functions (pickled by reference). Plugins loaded in
+this process (:func:`convml_tt.registry.load_plugin`, CLI ``--plugin``)
+are loaded in every worker process before its setup, so recipes, samplers
+or labelers they define work there (registered recipes travel by name);
+plugin files must be on storage the workers share. Entry-point plugins
+are found by each process itself. A config that cannot be pickled is
+refused before any work. On dask, tasks of
 one worker process run one at a time (a lock: HDF5/netCDF4 is not
 thread-safe); give workers one thread each (``--nthreads 1``) and as many
 processes as cores. Worker processes undo the malloc setting dask gives
@@ -63,6 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ._io import die_with_parent, sigterm_raises, stop_pool
+from .registry import load_plugins, loaded_plugins
 
 __all__ = [
     "ComputeSettings",
@@ -288,12 +295,15 @@ def _tune_malloc() -> bool:
         return False
 
 
-def _dask_task(fn: Callable, setup: Callable | None, key: str, blob: bytes, task: Any) -> Any:
-    """One task on a dask worker: set up this process for the config first
-    (once per config), then ``fn(task)``; one task at a time per process."""
+def _dask_task(fn: Callable, setup: Callable | None, key: str, blob: bytes, task: Any,
+               plugins: tuple[str, ...] = ()) -> Any:
+    """One task on a dask worker: load the caller's plugins and set up this
+    process for the config first (once per config), then ``fn(task)``; one
+    task at a time per process."""
     global _WORKER_KEY
     with _WORKER_LOCK:
         _tune_malloc()
+        load_plugins(plugins)  # once per process: a plugin loaded before is not run again
         if setup is not None and _WORKER_KEY != key:
             _WORKER_KEY = None
             setup(pickle.loads(blob))
@@ -305,8 +315,9 @@ def _iter_dask(fn, tasks, setup, config, client, window, bar, sizes, retries) ->
     distributed = _distributed()
     import cloudpickle
 
-    blob = cloudpickle.dumps(config)
+    blob = _pickled(config, cloudpickle.dumps)
     key = hashlib.sha256(blob).hexdigest()
+    plugins = loaded_plugins()
     # a large config (a map's grid and chunk list) goes to every worker once, not with each task
     payload = client.scatter(blob, broadcast=True, hash=False) if len(blob) > _SCATTER_BYTES else blob
     n = len(tasks)
@@ -318,7 +329,7 @@ def _iter_dask(fn, tasks, setup, config, client, window, bar, sizes, retries) ->
     def fill() -> None:
         nonlocal nxt
         while nxt < n and len(futures) + len(results) < window:
-            f = client.submit(_dask_task, fn, setup, key, payload, tasks[nxt], retries=retries, pure=False)
+            f = client.submit(_dask_task, fn, setup, key, payload, tasks[nxt], plugins, retries=retries, pure=False)
             futures[f] = nxt
             if pending is not None:
                 pending.add(f)
@@ -350,16 +361,32 @@ def _iter_dask(fn, tasks, setup, config, client, window, bar, sizes, retries) ->
 # -----------------------------------------------------------------------------
 # local process pool
 # -----------------------------------------------------------------------------
-def _pool_init(parent_pid: int, setup: Callable | None, config: Any) -> None:
+def _pool_init(parent_pid: int, plugins: tuple[str, ...], setup: Callable | None, blob: bytes) -> None:
     """Initializer of a pool worker: exit with the parent, leave Ctrl-C to
-    it, then ``setup(config)``."""
+    it, load the parent's plugins, then ``setup(config)`` (``blob``: the
+    pickled config, read once the plugins its objects may come from are
+    loaded)."""
     die_with_parent(parent_pid, ignore_sigint=True)
     _tune_malloc()
+    load_plugins(plugins)
     if setup is not None:
-        setup(config)
+        setup(pickle.loads(blob))
+
+
+def _pickled(config: Any, dumps: Callable[[Any], bytes] = pickle.dumps) -> bytes:
+    """``config`` pickled for worker processes, or a ``ValueError`` saying why
+    it cannot be sent (before any work starts)."""
+    try:
+        return dumps(config)
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        raise ValueError(f"the settings of these tasks cannot be sent to worker processes ({type(err).__name__}: "
+                         f"{err}); register what they use (a recipe, sampler, labeler) in its registry, or "
+                         f"define it at module level in a plugin file or module, or run in this process "
+                         f"(workers=1)") from None
 
 
 def _iter_pool(fn, tasks, setup, config, workers, window, bar, sizes, restarts) -> Iterator[Any]:
+    blob = _pickled(config)  # before any worker starts: a config that cannot be sent is refused
     n = len(tasks)
     results: dict[int, Any] = {}
     complete: set[int] = set()
@@ -368,7 +395,8 @@ def _iter_pool(fn, tasks, setup, config, workers, window, bar, sizes, restarts) 
     with sigterm_raises():
         while done < n:
             pool = ProcessPoolExecutor(max_workers=min(int(workers), n - done), mp_context=get_context("spawn"),
-                                       initializer=_pool_init, initargs=(os.getpid(), setup, config))
+                                       initializer=_pool_init,
+                                       initargs=(os.getpid(), loaded_plugins(), setup, blob))
             running: dict[Any, int] = {}
             nxt = done
             try:

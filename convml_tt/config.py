@@ -504,11 +504,11 @@ class TrainingSettings:
     Model
         ``arch`` (a name of the backbone registry,
         :func:`convml_tt.architectures.list_backbones`), ``emb_dim``,
-        ``head`` (``"fastai"``: the 2019 head; ``"linear"``), head
+        ``head`` (a name of the head registry: ``"fastai"``, the 2019 head; ``"linear"``), head
         ``dropout``; ``pretrained`` (None/False, True/``"imagenet"`` or a
         weights file); ``freeze_body`` (train the head only).
     Loss
-        ``loss`` (``"euclidean"`` or ``"squared"``), ``margin``, ``l2``
+        ``loss`` (a name of the loss registry: ``"euclidean"``, ``"squared"``), ``margin``, ``l2``
         (None: 0.01 for euclidean, 0 for squared), ``negatives``
         (``"batch"``: every distant tile of the batch; ``"own"``: each
         triplet's own). A loss module given to ``make_learner(loss_func=...)``
@@ -570,8 +570,9 @@ class TrainingSettings:
             raise ValueError(f"emb_dim={self.emb_dim} must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-        if self.loss not in ("euclidean", "squared"):
-            raise ValueError(f"loss={self.loss!r}; use 'euclidean' or 'squared'")
+        if not isinstance(self.loss, str) or not self.loss.strip():
+            # the name is checked by the loss registry (convml_tt.architectures.losses.LOSSES)
+            raise ValueError(f"loss={self.loss!r}; use the name of a registered loss, e.g. 'euclidean' or 'squared'")
         if self.negatives not in ("batch", "own"):
             raise ValueError(f"negatives={self.negatives!r}: use 'batch' or 'own' ('batch': every distant "
                              f"tile of the batch; 'own': each triplet's own distant tile)")

@@ -217,10 +217,10 @@ REAL_DOMAIN = (-126.0, 31.0, -124.0, 33.0)
 
 
 @pytest.fixture
-def registry(monkeypatch):
+def registry():
     """The recipe registry, restored after the test."""
-    monkeypatch.setattr(R, "_RECIPES", dict(R._RECIPES))
-    return R
+    with R.RECIPES.scoped():
+        yield R
 
 
 @pytest.fixture

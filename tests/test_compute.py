@@ -324,3 +324,31 @@ def test_cli_triplets_with_scheduler_address(composited_root, client, tmp_path, 
     capsys.readouterr()
     assert _pixels_and_meta(tmp_path / "here") == _pixels_and_meta(tmp_path / "dask")
     assert len(list((tmp_path / "dask" / "train").glob("*_meta.yaml"))) == 6
+
+
+def test_a_plugin_recipe_on_the_cluster_and_in_a_pool(composited_root, client, tmp_path, monkeypatch):
+    """A recipe a plugin file registers (its combine a lambda, which pickle cannot send) is made by
+    dask workers and pool processes, who load the plugin first; results equal this process's."""
+    import shutil
+
+    import xarray as xr
+
+    from convml_tt import registry
+    from convml_tt.data.composites import RECIPES, load_composite, make_composites
+
+    plugin = tmp_path / "rb_plugin.py"
+    plugin.write_text("from convml_tt.data.composites import Recipe, register_recipe\n"
+                      "register_recipe(Recipe(name='cluster_rb', bands=(2, 1), combine=lambda b: {0: b[2] - b[1]}))\n")
+    monkeypatch.setattr(registry, "_PLUGINS", {})
+    with RECIPES.scoped():
+        registry.load_plugin(plugin)
+        roots = {}
+        for mode, where in (("dask", {"client": client}), ("pool", {"workers": 2}), ("here", {})):
+            roots[mode] = tmp_path / mode
+            shutil.copytree(composited_root / "sources", roots[mode] / "sources")
+            roots[mode] = make_composites(roots[mode], DOMAIN, kind="cluster_rb", progress=False, **where)
+    assert [len(v) for v in roots.values()] == [3, 3, 3]
+    for paths in zip(*roots.values()):
+        first, *others = [load_composite(p, load=True).cluster_rb for p in paths]
+        for other in others:
+            xr.testing.assert_identical(first.drop_attrs(), other.drop_attrs())

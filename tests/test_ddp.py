@@ -64,7 +64,7 @@ def tiny_registered():
 
     register_tiny()
     yield
-    backbones._REGISTRY.pop("tiny", None)
+    backbones.BACKBONES.unregister("tiny")
 
 
 FAULT_TIMEOUT = 8.0  # --ddp-timeout of the fault runs (s)

@@ -362,7 +362,7 @@ def test_bad_settings(toy_ds):
         make_learner(toy_ds, mixed_precision="fp16", device="cpu", **FAST)
     with pytest.raises(ValueError, match="use None \\(auto\\), 'bf16', 'fp16' or 'no'"):
         make_learner(toy_ds, mixed_precision="int8", device="cpu", **FAST)
-    with pytest.raises(ValueError, match="arch='resnet99' is not supported"):
+    with pytest.raises(ValueError, match="unknown backbone 'resnet99'; registered: resnet18"):
         make_learner(toy_ds, arch="resnet99", **FAST)
 
 

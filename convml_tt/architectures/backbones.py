@@ -24,9 +24,11 @@ input channels). ``pretrained_weights`` (optional) is what
 torchvision's ``resnet18``, ``resnet34`` and ``resnet50`` are registered
 here, with ImageNet weights.
 
-The command line reaches user backbones through ``convml_tt train --plugin
-MODULE`` (:func:`load_plugin`), which imports a module that calls
-:func:`register_backbone`.
+The registry is :data:`BACKBONES` (a :class:`~convml_tt.registry.Registry`,
+names compare case-insensitively). The command line reaches user backbones
+through ``--plugin FILE|MODULE`` (:func:`load_plugin`), which imports a
+module that calls :func:`register_backbone`, or through a package declaring
+an entry point in the group ``convml_tt.backbones`` (``name = module:factory``).
 """
 from __future__ import annotations
 
@@ -38,9 +40,10 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from .._io import load_plugin
+from ..registry import Registry, check_signature, load_plugin
 
 __all__ = [
+    "BACKBONES",
     "Backbone",
     "register_backbone",
     "list_backbones",
@@ -64,15 +67,27 @@ class Backbone:
     pretrained_weights: Any = None
 
     def build(self, in_channels: int) -> nn.Module:
-        """A new body for tiles of ``in_channels`` channels (the factory's own initialisation)."""
-        body = self.factory(int(in_channels))
-        if not isinstance(body, nn.Module):
-            raise TypeError(f"backbone {self.name!r}: its factory returned a {type(body).__name__}, "
-                            f"not a torch.nn.Module")
-        return body
+        """A new body for tiles of ``in_channels`` channels (the factory's own initialisation).
+
+        A factory that fails or returns something else than an ``nn.Module``
+        is a :class:`~convml_tt.registry.PluginError` naming the plugin that
+        registered it (a ``TypeError`` for other callers' backbones)."""
+        n = int(in_channels)
+        return BACKBONES.call(self.name, self.factory, n, what=f"its factory({n})", returns=nn.Module,
+                              returns_name="torch.nn.Module")
 
 
-_REGISTRY: dict[str, Backbone] = {}
+def _backbone_entry(name: str, obj: Any) -> Backbone:
+    if isinstance(obj, Backbone):
+        return obj if obj.name == name else Backbone(name, obj.factory, obj.pretrained_weights)
+    check_signature(obj, (3,), f"backbone {name!r}: the factory must be callable as factory(in_channels)")
+    return Backbone(name, obj)
+
+
+#: the backbone registry (entry-point group ``convml_tt.backbones``: a factory, registered under the
+#: entry point's name, or a module registering its own)
+BACKBONES = Registry("backbones", "backbone", "convml_tt.architectures.register_backbone(name, factory)",
+                     _backbone_entry)
 
 
 def register_backbone(
@@ -90,32 +105,23 @@ def register_backbone(
     initialises randomly draw from torch's global generator (seeded by
     ``make_learner``). ``pretrained_weights``: a torchvision weights enum
     member or a callable ``progress -> state_dict`` of the body, or None.
-    A name already registered is refused unless ``overwrite``.
+    A name already registered is refused unless ``overwrite``; a factory
+    that cannot be called with one argument is a ``TypeError``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"backbone name {name!r} must be a non-empty string")
-    if not callable(factory):
-        raise TypeError(f"backbone {name!r}: factory must be callable as factory(in_channels), "
-                        f"got {type(factory).__name__}")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"backbone {name!r} is already registered (registered: {list_backbones()}); "
-                         f"pick another name or pass overwrite=True to replace it")
-    entry = Backbone(name, factory, pretrained_weights)
-    _REGISTRY[name] = entry
-    return entry
+    check_signature(factory, (3,), f"backbone {name!r}: the factory must be callable as factory(in_channels)")
+    return BACKBONES.register(name, Backbone(name, factory, pretrained_weights), overwrite=overwrite)
 
 
 def list_backbones() -> list[str]:
     """Names of the registered backbones, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(BACKBONES.names())
 
 
 def get_backbone(name: str) -> Backbone:
-    """The registry entry of ``name``; a ValueError listing the registered names if there is none."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"arch={name!r} is not supported; use one of {list_backbones()}") from None
+    """The registry entry of ``name`` (any case); a ValueError listing the registered names if there is none."""
+    return BACKBONES.get(name)
 
 
 def feature_count(body: nn.Module, in_channels: int, name: str = "backbone") -> int:

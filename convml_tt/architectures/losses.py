@@ -3,19 +3,23 @@
 Every function here takes embeddings ``pred`` of shape ``(B, 3, emb_dim)``
 (axis 1: anchor, neighbour, distant) and ignores fastai's dummy target.
 :func:`default_loss` is the loss ``make_learner``, ``time_training_step``
-and the demo use unless given another.
+and the demo use unless given another: the entry of :data:`LOSSES` named by
+the settings' ``loss`` (CLI ``--loss``), built from the settings. Built in:
+``"euclidean"`` and ``"squared"`` (:class:`TripletLoss` distances); more
+with :func:`register_loss` or the entry-point group ``convml_tt.losses``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
 
 from ..config import TrainingSettings
+from ..registry import Registry, check_signature
 from .collectives import all_gather_cat
 
-__all__ = ["TripletLoss", "default_loss", "dist_an", "dist_ad", "triplet_acc"]
+__all__ = ["LOSSES", "TripletLoss", "default_loss", "register_loss", "dist_an", "dist_ad", "triplet_acc"]
 
 #: the fields of :class:`~convml_tt.config.TrainingSettings` that describe the loss
 LOSS_SETTINGS = ("loss", "margin", "l2", "negatives")
@@ -117,18 +121,42 @@ class TripletLoss(nn.Module):
         return cfg
 
 
-def default_loss(settings: TrainingSettings | None = None, **overrides: Any) -> TripletLoss:
-    """The default training loss: a :class:`TripletLoss` built from the loss
+def _loss_entry(name: str, factory: Any) -> Callable[[TrainingSettings], nn.Module]:
+    check_signature(factory, (None,), f"loss {name!r}: the factory must be callable as factory(settings)")
+    return factory
+
+
+#: the loss registry: name -> ``factory(settings: TrainingSettings) -> nn.Module`` taking ``(B, 3, emb_dim)``
+LOSSES = Registry("losses", "loss", "convml_tt.architectures.losses.register_loss(name, factory)", _loss_entry)
+
+
+def register_loss(name: str, factory: Callable[[TrainingSettings], nn.Module], overwrite: bool = False):
+    """Register ``factory(settings) -> loss module`` as loss ``name`` (the
+    ``loss`` of :class:`~convml_tt.config.TrainingSettings`); the module is
+    called as ``loss(pred, target)`` with embeddings ``pred`` ``(B, 3,
+    emb_dim)`` (anchor, neighbour, distant) and returns a scalar. Returns it."""
+    return LOSSES.register(name, factory, overwrite=overwrite)
+
+
+for _distance in ("euclidean", "squared"):
+    LOSSES.register(_distance, lambda s, d=_distance: TripletLoss(margin=s.margin, l2=s.l2, distance=d,
+                                                                 negatives=s.negatives))
+del _distance
+
+
+def default_loss(settings: TrainingSettings | None = None, **overrides: Any) -> nn.Module:
+    """The default training loss: the :data:`LOSSES` entry named by the loss
     fields of ``settings`` (default :class:`~convml_tt.config.TrainingSettings`:
-    euclidean distance, margin 1, l2 0.01, ``negatives="batch"``) with
-    ``overrides`` among ``loss``, ``margin``, ``l2``, ``negatives``."""
+    a :class:`TripletLoss` of euclidean distance, margin 1, l2 0.01,
+    ``negatives="batch"``) with ``overrides`` among ``loss``, ``margin``,
+    ``l2``, ``negatives``."""
     unknown = sorted(set(overrides) - set(LOSS_SETTINGS))
     if unknown:
         raise TypeError(f"default_loss has no setting(s) {unknown}; its settings are {list(LOSS_SETTINGS)}")
     s = settings if settings is not None else TrainingSettings()
     if overrides:
         s = s.replace(**overrides)
-    return TripletLoss(margin=s.margin, l2=s.l2, distance=s.loss, negatives=s.negatives)
+    return LOSSES.call(s.loss, LOSSES.get(s.loss), s, returns=nn.Module, returns_name="torch.nn.Module")
 
 
 def dist_an(pred: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:

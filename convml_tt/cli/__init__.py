@@ -6,8 +6,11 @@ Each subcommand is registered by an ``_add_<name>`` function (in
 :mod:`.data`, :mod:`.model`, :mod:`.maps`, :mod:`.interpret`) that builds its parser and
 points ``func`` at a runner; runners import the heavy modules (torch,
 fastai) only when they run, so ``convml_tt --help`` and the data steps stay
-fast on nodes without a GPU stack. A new subcommand is one ``_add_<name>``
-function listed in :data:`SUBCOMMANDS`.
+fast on nodes without a GPU stack; registries (backbones, recipes, plots,
+...) are read only when a choice is checked or help is printed. Plugins
+given with ``--plugin`` are imported before the command line is parsed;
+a plugin's fault is one line and exit status 2. A new subcommand is one
+``_add_<name>`` function listed in :data:`SUBCOMMANDS`.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import logging
 import sys
 
 from .. import __version__
+from ..registry import PluginError, load_plugins
 from ._common import parse_interval, parse_time
 from .data import _add_composite, _add_fetch, _add_synthetic, _add_triplets
 from .interpret import _add_demo, _add_evaluate, _add_plot
@@ -54,25 +58,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
-    # the library's warnings (e.g. a cached scene skipped for a missing band), one line each
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    # the library's warnings (e.g. a cached scene skipped for a missing band, a broken plugin
+    # package), one line each, also those of parsing (registries read for choices and listings)
     library_log = logging.getLogger("convml_tt")
-    lines = _WarningLines(args.command)
+    lines = _WarningLines(command or "")
     library_log.addHandler(lines)
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, OSError, RuntimeError) as err:
-        # library errors already name the input and what would be right; the
-        # operating system's (a read-only or full disk, a folder where a file
-        # should be) name the path
-        print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return 1
+        parser = build_parser()
+        try:
+            # plugins register before anything is parsed: choices, listings and help include theirs
+            load_plugins(_plugins_in(argv))
+            args = parser.parse_args(argv)
+        except PluginError as err:
+            print(f"convml_tt{' ' + command if command else ''}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 2
+        try:
+            return int(args.func(args) or 0)
+        except PluginError as err:
+            # a plugin's fault (a recipe's combine, a backbone's factory, ...), naming the plugin
+            print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        except (ValueError, OSError, RuntimeError) as err:
+            # library errors already name the input and what would be right; the
+            # operating system's (a read-only or full disk, a folder where a file
+            # should be) name the path
+            print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return 1
     finally:
         library_log.removeHandler(lines)
+
+
+def _plugins_in(argv: list[str]) -> list[str]:
+    """The ``--plugin`` values of a command line (``--plugin X``, ``--plugin=X``)."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    try:
+        return pre.parse_known_args(argv)[0].plugin
+    except argparse.ArgumentError:  # e.g. --plugin without a value: the command's parser says so
+        return []
 
 
 class _WarningLines(logging.Handler):
@@ -84,7 +112,7 @@ class _WarningLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = " ".join(record.getMessage().split())
-        print(f"convml_tt {self.command}: warning: {text}", file=sys.stderr)
+        print(f"convml_tt{' ' + self.command if self.command else ''}: warning: {text}", file=sys.stderr)
 
 
 def _one_line(err: BaseException) -> str:

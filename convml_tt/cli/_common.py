@@ -7,7 +7,8 @@ from pathlib import Path
 
 __all__ = ["parse_time", "parse_interval", "add_common", "add_domain_and_times", "add_compute", "whole", "positive",
            "number_in", "satellite_number", "platform_name", "tolerance_minutes", "fraction_below_one", "add_sources",
-           "sources_of"]
+           "sources_of", "add_plugin", "registered", "RegistryChoices", "LazyHelpFormatter", "LazySubParsers",
+           "add_labels"]
 
 
 def whole(least: int):
@@ -215,3 +216,115 @@ def add_domain_and_times(p: argparse.ArgumentParser) -> None:
                    metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"), help="degrees")
     p.add_argument("--start", type=parse_time, default=None, help="first scan start (ISO 8601, UTC)")
     p.add_argument("--end", type=parse_time, default=None, help="last scan start (ISO 8601, UTC)")
+
+
+# -----------------------------------------------------------------------------
+# registries: choices, listings and plugins, read when needed (not when the parser is built)
+# -----------------------------------------------------------------------------
+def add_plugin(p: argparse.ArgumentParser, what: str = "registers recipes, backbones, ...") -> None:
+    """``--plugin FILE|MODULE`` (repeatable). The CLI imports every plugin of
+    the command line before it parses it (:func:`convml_tt.cli.main`), so
+    choices, listings and help include what they register."""
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE|MODULE",
+                   help=f"import a .py file or a module first, one that {what} (repeatable); packages "
+                        f"declaring convml_tt entry points need no flag")
+
+
+class RegistryChoices:
+    """``choices=`` of an option naming an entry of the ``kind`` registry
+    (plus ``extra`` names): argparse reads it when it checks a value or
+    prints help, so the registry's module (torch for backbones) and plugins
+    are imported then, not when the parser is built. Give such an option a
+    ``metavar`` (argparse would otherwise list the choices while building)."""
+
+    def __init__(self, kind: str, extra: tuple[str, ...] = ()) -> None:
+        self.kind, self.extra = kind, tuple(extra)
+
+    def _registry(self):
+        from ..registry import registry
+
+        return registry(self.kind)
+
+    def __contains__(self, value) -> bool:
+        return value in self.extra or value in self._registry()
+
+    def __iter__(self):
+        return iter([*self._registry().names(), *self.extra])
+
+
+def registered(kind: str, extra: tuple[str, ...] = ()):
+    """An argparse type: the registered name of an entry of ``kind`` (any
+    case, or an alias) or one of ``extra``; else the registry's error,
+    which lists what exists."""
+
+    def parse(text: str) -> str:
+        if text in extra:
+            return text
+        from ..registry import registry
+
+        try:
+            return registry(kind).canonical(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = f"name of the {kind} registry"
+    return parse
+
+
+class LazyHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Takes a description or epilog that is a function of no arguments (a
+    listing of a registry), called only when help is printed."""
+
+    def add_text(self, text) -> None:
+        super().add_text(text() if callable(text) else text)
+
+
+class _LazyParsers(dict):
+    """The subparsers of a :class:`LazySubParsers`, made on first use."""
+
+    def __init__(self, fill) -> None:
+        super().__init__()
+        self._fill = fill
+
+    def ready(self) -> "_LazyParsers":
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill()
+        return self
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self.ready(), key)
+
+    def __getitem__(self, key):
+        return dict.__getitem__(self.ready(), key)
+
+    def __iter__(self):
+        return dict.__iter__(self.ready())
+
+    def __len__(self) -> int:
+        return dict.__len__(self.ready())
+
+    def keys(self):
+        return dict.keys(self.ready())
+
+
+class LazySubParsers(argparse._SubParsersAction):
+    """Subcommands made by ``fill(action)`` (e.g. one per entry of a registry)
+    when argparse first needs them (a command line naming one, help), not
+    when the parser is built: ``p.add_subparsers(action=LazySubParsers, fill=...)``."""
+
+    def __init__(self, *args, fill, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _LazyParsers(lambda: fill(self))
+
+    def _get_subactions(self):
+        self._name_parser_map.ready()
+        return super()._get_subactions()
+
+
+def add_labels(p: argparse.ArgumentParser, what: str) -> None:
+    """``--labels NAME|none``: a labeler of the registry (default ``synthetic``)."""
+    p.add_argument("--labels", type=registered("labelers", ("none",)), choices=RegistryChoices("labelers", ("none",)),
+                   default="synthetic", metavar="NAME",
+                   help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none'; "
+                        f"'synthetic' (default): the true regime of synthetic scenes (nothing for real scenes)")

@@ -8,9 +8,9 @@ import sys
 from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from pathlib import Path
 
-from ._common import (add_common, add_compute, add_domain_and_times, fraction_below_one, number_in, parse_interval,
-                      parse_time, satellite_number, tolerance_minutes, whole, add_sources, sources_of,
-                      platform_name, source_recipe)
+from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_labels, add_plugin,
+                      add_sources, fraction_below_one, number_in, parse_interval, parse_time, platform_name,
+                      satellite_number, source_recipe, sources_of, tolerance_minutes, whole)
 
 
 def _add_synthetic(sub) -> None:
@@ -133,32 +133,38 @@ def _run_fetch(args) -> int:
     return 0
 
 
-def _recipe_listing():
-    """The table of the registered recipes (lines) and an argparse action
-    printing it and exiting (``--list-recipes``)."""
+def _recipe_lines() -> list[str]:
+    """The table of the registered recipes (name, bands, units, description),
+    plugins' and entry points' included."""
     from ..data.composites.recipes import list_recipes
 
-    recipes = list_recipes()
     table = [("name", "bands", "units", "description")] + [
-        (r.name, ",".join(map(str, r.bands)), r.units, r.description) for r in recipes
+        (r.name, ",".join(map(str, r.bands)), r.units, r.description) for r in list_recipes()
     ]
-    lines = [f"{n:<10} {b:<8} {u:<6} {d}".rstrip() for n, b, u, d in table]
+    return [f"{n:<10} {b:<8} {u:<6} {d}".rstrip() for n, b, u, d in table]
 
-    class ListRecipes(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            print("\n".join(lines))
-            parser.exit(0)
 
-    return lines, ListRecipes
+class _ListRecipes(argparse.Action):
+    """``--list-recipes``: print the table and exit (plugins of the command line are loaded by then)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print("\n".join(_recipe_lines()))
+        parser.exit(0)
+
+
+def _recipe_epilog() -> str:
+    return "recipes (--recipe NAME):\n" + "\n".join("  " + line for line in _recipe_lines())
 
 
 def _add_composite(sub) -> None:
-    lines, ListRecipes = _recipe_listing()
     p = sub.add_parser(
         "composite",
         help="true-colour (or single-band) composites of cached scenes over a lat/lon domain",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="recipes (--recipe NAME):\n" + "\n".join("  " + line for line in lines),
+        formatter_class=LazyHelpFormatter,
+        epilog=_recipe_epilog,
     )
     add_common(p)
     add_domain_and_times(p)
@@ -181,22 +187,17 @@ def _add_composite(sub) -> None:
                    help="divide reflective bands (1-6) by the cosine of the solar zenith angle (up to 88 "
                         "degrees, tapered to 0 at 95); default: the recipe's (on for truecolor, off for "
                         "C01-C06)")
-    p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
-                   help="print the built-in recipes (name, bands, units, description) and exit")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE (a module name or a .py file) first, e.g. one that calls "
-                        "convml_tt.data.composites.register_recipe; may be repeated")
+    p.add_argument("--list-recipes", action=_ListRecipes,
+                   help="print the registered recipes (name, bands, units, description) and exit")
+    add_plugin(p, "calls convml_tt.data.composites.register_recipe")
     add_compute(p, "scenes' composites")
     p.set_defaults(func=_run_composite)
 
 
 def _run_composite(args) -> int:
-    from .._io import load_plugin
     from ..config import CompositeSettings, settings_from
     from ..data.composites import get_recipe, make_composites
 
-    for module in args.plugin:
-        load_plugin(module)  # registers its recipes before --recipe is looked up
     source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
     # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
     recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
@@ -243,7 +244,6 @@ def _add_triplets(sub) -> None:
     p.add_argument("--max-sza-fraction", type=fraction_below_one, default=None, metavar="F",
                    help="with a --max-sza limit: refuse a tile when more than this fraction (0 <= F < 1) of "
                         "its pixels exceed it, instead of judging by its centre")
-    _, ListRecipes = _recipe_listing()
     which = p.add_mutually_exclusive_group()
     which.add_argument("--recipe", default=None, metavar="NAME",
                        help="composite recipe the tiles are cut from (default truecolor): a registered recipe "
@@ -251,20 +251,16 @@ def _add_triplets(sub) -> None:
                             "C13+C14+C15 (one channel per band); 1-4 channels: PNG L, LA, RGB, RGBA")
     which.add_argument("--bands", nargs="+", default=None, metavar="BAND",
                        help="one tile channel per ABI band, e.g. --bands 13 14 15 (the recipe C13+C14+C15)")
-    p.add_argument("--list-recipes", action=ListRecipes, nargs=0,
+    p.add_argument("--list-recipes", action=_ListRecipes,
                    help="print the registered recipes (name, bands, units, description) and exit")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
-                        "recipe; may be repeated")
+    add_plugin(p, "registers a recipe, labeler or sampler")
     p.add_argument("--fields", default=None, metavar="NAME[,NAME...]",
                    help="co-located fields of the same scans stored per tile (min, mean, max over the tile "
                         "in its _meta.yaml): single-plane recipes, e.g. C13 (10.3 um brightness "
                         "temperature) or C13,C07")
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
-    p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
-                   help="what to store about each tile besides place and time: 'synthetic' (default): "
-                        "the true regime of synthetic scenes (nothing for real scenes); 'none'")
+    add_labels(p, "each tile besides place and time")
     p.add_argument("--verify", action="store_true",
                    help="first decode every tile of an existing --out dataset and remove damaged "
                         "triplets (truncated or unreadable PNGs, wrong size, broken metadata), so that "
@@ -273,21 +269,15 @@ def _add_triplets(sub) -> None:
 
 
 def _run_triplets(args) -> int:
-    from .._io import load_plugin
     from ..config import TripletSettings, settings_from
     from ..data.dataset import make_triplets, plot_triplets
+    from ..data.labels import make_labeler
 
-    for module in args.plugin:
-        load_plugin(module)  # registers its recipes before --recipe is looked up
     if args.bands:  # --bands 13 14 15 (or 13,14,15): the band list recipe C13+C14+C15
         args.recipe = "+".join(b.strip() for a in args.bands for b in a.split(",") if b.strip())
     source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
 
-    labeler = None
-    if args.labels == "synthetic":
-        from ..data.synthetic import RegimeLabeler
-
-        labeler = RegimeLabeler()
+    labeler = make_labeler(args.labels)
     if args.verify and args.out.is_dir():
         from ..data.dataset.format import verify_dataset
 

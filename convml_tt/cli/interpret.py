@@ -3,148 +3,67 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, whole
+from ._common import LazySubParsers, add_common, add_plugin, whole
 
 
 def _add_plot(sub) -> None:
-    p = sub.add_parser("plot", help="dendrogram, annotated scatter or grid overview of embeddings, physical "
-                                    "variables per cluster, regime maps")
-    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-
-    def common(q) -> None:
-        q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
-        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
-        q.add_argument("--dataset-path", type=Path, default=None,
-                       help="where the tile images are, if the dataset moved since embedding")
-        q.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant"],
-                       help="tile type to plot when the embeddings hold all three (default anchor)")
-        q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
-        q.add_argument("--title", default=None, help="figure title")
-
-    def projection(q) -> None:
-        g = q.add_mutually_exclusive_group()
-        g.add_argument("--dims", type=int, nargs=2, metavar=("DX", "DY"), default=None,
-                       help="two embedding dimensions (default 0 1)")
-        g.add_argument("--method", choices=["pca", "isomap"], default=None, help="2-D projection instead")
-
-    q = kinds.add_parser("dendrogram", help="Ward dendrogram with example tiles under each leaf")
-    common(q)
-    q.add_argument("--n-leaves", type=whole(1), default=10, help="leaves of the truncated tree (default 10)")
-    q.add_argument("--n-examples", type=whole(0), default=4, help="example tiles per leaf (default 4)")
-    q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
-    q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
-    q = kinds.add_parser("scatter", help="2-D scatter with tile images around the points")
-    common(q)
-    projection(q)
-    q.add_argument("--n-insets", type=whole(0), default=12, help="tiles shown as images (default 12)")
-    q.add_argument("--color-by", default=None, help="coordinate to colour points by (default: regime if known)")
-    q = kinds.add_parser("grid", help="grid of tiles ordered along two embedding dimensions")
-    common(q)
-    projection(q)
-    q.add_argument("--rows", type=whole(1), default=6, help="grid rows (default 6)")
-    q.add_argument("--cols", type=whole(1), default=8, help="grid columns (default 8)")
-
-    q = kinds.add_parser("boxplots", help="box plots of the organisation indices and co-located fields per "
-                                          "cluster (Ward clusters, or a label such as regime_name)")
-    common(q)
-    q.add_argument("--clusters", default="ward",
-                   help="'ward' (default: Ward clusters of the embeddings, A, B, ... as the dendrogram's "
-                        "leaves) or a per-tile coordinate, e.g. regime_name")
-    q.add_argument("--n-clusters", type=whole(2), default=None,
-                   help="Ward clusters (default: the number of true regimes, or 6)")
-    q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
-                   help="coordinates to plot (default: every organisation index and field statistic)")
-    q = kinds.add_parser("pc-correlations", help="heatmap of the correlation of the embeddings' principal "
-                                                 "components with the organisation indices and fields")
-    common(q)
-    q.add_argument("--n-components", type=whole(1), default=5, help="principal components (default 5)")
-    q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
-                   help="coordinates to correlate with (default: every organisation index and field statistic)")
-
-    def regime_map_args(q) -> None:
-        q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
-                       help="regime map written by `convml_tt regimes assign`")
-        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
-        q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
-        q.add_argument("--title", default=None, help="figure title")
-        q.add_argument("--no-truth", action="store_true", help="leave out the true regimes, where known")
-
-    q = kinds.add_parser("map", help="regimes of one scene over its composite (with the true regimes, "
-                                     "where known)")
-    regime_map_args(q)
-    q.add_argument("--time", default="0", metavar="INDEX|TIME",
-                   help="scene: an index into the map's times or a scan time (default 0, the first)")
-    q.add_argument("--regimes", type=Path, default=None, metavar="REGIMES.json",
-                   help="regimes file, for an example tile of each regime in the legend")
-    q.add_argument("--composite", type=Path, default=None,
-                   help="composite to draw under the regimes (default: the one the map names)")
-    q = kinds.add_parser("fractions", help="fraction of the domain in each regime through time")
-    regime_map_args(q)
-    q.add_argument("--bbox", type=float, nargs=4, default=None,
-                   metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
-                   help="only cells centred in this box (degrees; default the whole map)")
+    p = sub.add_parser("plot", help="figures of the plot registry: dendrogram, annotated scatter or grid overview "
+                                    "of embeddings, physical variables per cluster, regime maps, ...")
+    add_plugin(p, "registers a plot (convml_tt.interpretation.plots.kinds.register_plot)")
+    # one subcommand per entry of the plot registry, made when a command line names one (or asks for help)
+    p.add_subparsers(dest="kind", metavar="KIND", required=True, action=LazySubParsers, fill=_add_plot_kinds)
     p.set_defaults(func=_run_plot)
+
+
+def _add_plot_kinds(kinds) -> None:
+    from ..interpretation.plots.kinds import PLOTS
+
+    for name, kind in PLOTS.items():
+        q = kinds.add_parser(name, help=kind.help)
+        if kind.reads == "embeddings":
+            q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+        else:
+            q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
+                           help="regime map written by `convml_tt regimes assign`")
+        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
+        q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
+        q.add_argument("--title", default=None, help="figure title")
+        if kind.reads == "embeddings":
+            q.add_argument("--dataset-path", type=Path, default=None,
+                           help="where the tile images are, if the dataset moved since embedding")
+            q.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant"],
+                           help="tile type to plot when the embeddings hold all three (default anchor)")
+        else:
+            q.add_argument("--no-truth", action="store_true", help="leave out the true regimes, where known")
+        if kind.add_arguments is not None:
+            kind.add_arguments(q)
+        add_plugin(q, "registers a plot (convml_tt.interpretation.plots.kinds.register_plot) or a recipe")
+        q.set_defaults(plot_kind=kind)
 
 
 def _run_plot(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..interpretation.embeddings import load_embeddings
-    from ..interpretation.plots import dendrogram, grid, save_figure, scatter
+    from ..interpretation.plots import save_figure
 
-    if args.kind in ("map", "fractions"):
-        return _plot_regime_map(args)
-    da = load_embeddings(args.embeddings)
-    if "tile_type" in da.dims:
-        if args.tile_type not in da.tile_type.values:
-            raise ValueError(f"--tile-type {args.tile_type!r} is not in {args.embeddings} "
-                             f"(holds {list(da.tile_type.values)})")
-        da = da.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
-    if args.kind in ("boxplots", "pc-correlations"):
-        from ..interpretation.plots.physical import cluster_boxplots, pc_correlation_heatmap
+    kind = args.plot_kind
+    if kind.reads == "regime_map":
+        from ..interpretation.regimes import load_regime_map
 
-        if args.kind == "boxplots":
-            fig, medians = cluster_boxplots(da, clusters=args.clusters, variables=args.variables,
-                                            n_clusters=args.n_clusters, title=args.title)
-        else:
-            fig, _ = pc_correlation_heatmap(da, n_components=args.n_components, variables=args.variables,
-                                            title=args.title)
-        save_figure(fig, args.out, dpi=args.dpi)
-        print(f"wrote {args.kind} to {args.out}")
-        return 0
-    if args.kind == "dendrogram":
-        fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples,
-                                 letters=not args.no_letters, dataset_path=args.dataset_path, title=args.title)
-        if args.labels_out is not None:
-            from .._io import write_text
-
-            write_text(args.labels_out, labels.to_dataframe().to_csv())
-            print(f"wrote cluster labels to {args.labels_out}")
-    elif args.kind == "scatter":
-        fig, _, _ = scatter(da, dims=args.dims, method=args.method, n_insets=args.n_insets,
-                            color_by=args.color_by, dataset_path=args.dataset_path, title=args.title)
+        data, what = load_regime_map(args.regime_map), f"{args.kind} of {args.regime_map}"
     else:
-        fig, _ = grid(da, dims=args.dims, method=args.method, n_rows=args.rows, n_cols=args.cols,
-                      dataset_path=args.dataset_path, title=args.title)
+        from ..interpretation.embeddings import load_embeddings
+
+        data, what = load_embeddings(args.embeddings), args.kind
+        if "tile_type" in data.dims:
+            if args.tile_type not in data.tile_type.values:
+                raise ValueError(f"--tile-type {args.tile_type!r} is not in {args.embeddings} "
+                                 f"(holds {list(data.tile_type.values)})")
+            data = data.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
+    fig = kind.draw(data, args)
     save_figure(fig, args.out, dpi=args.dpi)
-    print(f"wrote {args.kind} to {args.out}")
-    return 0
-
-
-def _plot_regime_map(args) -> int:
-    from ..interpretation.plots import regime_fractions_plot, regime_map, save_figure
-    from ..interpretation.regimes import load_regime_map
-
-    ds = load_regime_map(args.regime_map)
-    if args.kind == "map":
-        time = int(args.time) if args.time.lstrip("-").isdigit() else args.time
-        fig = regime_map(ds, time=time, composite=args.composite, regimes=args.regimes,
-                         truth=not args.no_truth, title=args.title)
-    else:
-        fig = regime_fractions_plot(ds, bbox=args.bbox, truth=not args.no_truth, title=args.title)
-    save_figure(fig, args.out, dpi=args.dpi)
-    print(f"wrote {args.kind} of {args.regime_map} to {args.out}")
+    print(f"wrote {what} to {args.out}")
     return 0
 
 
@@ -173,6 +92,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this markdown file")
     p.add_argument("--batch-size", type=whole(1), default=64, help="tiles per forward pass (default 64)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_plugin(p, "registers the model's backbone or head")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_evaluate)
 

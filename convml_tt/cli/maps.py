@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (add_common, add_compute, add_domain_and_times, add_sources, number_in, positive,
-                      platform_name, satellite_number, source_recipe, sources_of, whole)
+from ._common import (add_common, add_compute, add_domain_and_times, add_labels, add_plugin, add_sources,
+                      number_in, platform_name, positive, source_recipe, sources_of, whole)
 
 
 def _add_map(sub) -> None:
@@ -20,9 +20,9 @@ def _add_map(sub) -> None:
             "Tiles that leave the composites' valid area are marked invalid (valid = 0)."
         ),
     )
-    p.add_argument("model", type=Path, metavar="MODEL",
-                   help="model file written by `convml_tt train` (or 'tile_statistics' for the "
-                        "hand-crafted baseline)")
+    p.add_argument("model", metavar="MODEL",
+                   help="model file written by `convml_tt train`, or a featurizer of the registry (e.g. "
+                        "'tile_statistics', the hand-crafted baseline)")
     add_common(p)
     add_domain_and_times(p)
     p.add_argument("--tile-size", type=positive, default=None, metavar="METRES",
@@ -38,14 +38,11 @@ def _add_map(sub) -> None:
                         "truecolor for tile_statistics); another recipe with as many channels embeds other "
                         "data with the same model, e.g. --source gridded --recipe refl (a model's simulated "
                         "reflectance through a model trained on ABI C02 tiles)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE (a module name or a .py file) first, e.g. one registering the recipe")
+    add_plugin(p, "registers the recipe, the model's backbone, a featurizer or a labeler")
     p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name, default=None,
                    help="only scenes of this platform: a GOES satellite 16-19 or an id such as himawari9")
     add_sources(p)
-    p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
-                   help="store per cell the true regime of synthetic scenes (default; nothing for real "
-                        "scenes) or nothing ('none')")
+    add_labels(p, "each cell")
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
     p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
                    help="cells whose centre's solar zenith angle at the scan start exceeds DEG (0-180) are "
@@ -59,27 +56,23 @@ def _add_map(sub) -> None:
 
 
 def _run_map(args) -> int:
-    from .._io import check_writable_folder, load_plugin
+    from .._io import check_writable_folder
     from ..data.composites import make_composites
+    from ..data.labels import make_labeler
+    from ..interpretation.featurizers import is_featurizer_name
     from ..interpretation.maps import embed_domain
 
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as map.nc")
     check_writable_folder(args.out.parent, "the map", "choose a writable --out")
-    for module in args.plugin:
-        load_plugin(module)
-    model = "tile_statistics" if str(args.model) == "tile_statistics" else args.model
+    model = args.model if is_featurizer_name(args.model) else Path(args.model)
     source_recipe(args)  # --source gridded --recipe refl: the variable refl
     recipe = args.recipe or _model_recipe(model)
     composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
                                  progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
                                  **sources_of(args))
-    labeler = None
-    if args.labels == "synthetic":
-        from ..data.synthetic import RegimeLabeler
-
-        labeler = RegimeLabeler()
+    labeler = make_labeler(args.labels)
     ds = embed_domain(model, composites, tile_size=args.tile_size, stride=args.stride,
                       tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
@@ -93,12 +86,13 @@ def _run_map(args) -> int:
 
 
 def _model_recipe(model) -> str:
-    """The recipe a model file was trained on (``truecolor`` for
-    ``tile_statistics`` and models that do not say)."""
-    if model == "tile_statistics":
-        return "truecolor"
+    """The recipe a model file was trained on, or a registered featurizer's
+    (``truecolor`` for ``tile_statistics`` and models that do not say)."""
+    from ..interpretation.featurizers import make_featurizer, model_recipe
+
+    if isinstance(model, str):
+        return make_featurizer(model).recipe or "truecolor"
     from ..architectures.model_file import read_model_file
-    from ..interpretation.featurizers import model_recipe
 
     return model_recipe(dict(read_model_file(model)["config"])) or "truecolor"
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..config import TrainingSettings
-from ._common import add_common, whole
+from ._common import RegistryChoices, add_common, add_plugin, registered, whole
 
 
 def _add_train(sub) -> None:
@@ -24,19 +24,19 @@ def _add_train(sub) -> None:
     )
     p.add_argument("dataset", type=Path, metavar="DATASET", help="triplet dataset folder (with train/)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL", help="model file to write, e.g. model.pt")
-    p.add_argument("--arch", default="resnet18", metavar="NAME",
-                   help="backbone of the registry: resnet18 (default), resnet34, resnet50, or one that a "
-                        "--plugin module registers")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE (a module name or a .py file) first, e.g. one that registers a "
-                        "backbone with convml_tt.architectures.register_backbone(name, factory); repeatable")
+    p.add_argument("--arch", default="resnet18", metavar="NAME", type=registered("backbones"),
+                   choices=RegistryChoices("backbones"),
+                   help="backbone of the registry: %(choices)s (default resnet18); a --plugin or a package's "
+                        "entry point adds more")
+    add_plugin(p, "registers a backbone (convml_tt.architectures.register_backbone(name, factory)), head or loss")
     p.add_argument("--epochs", type=whole(1), default=10, help="epochs of one-cycle training (default 10)")
     p.add_argument("--batch-size", type=whole(1), default=TrainingSettings.batch_size,
                    help=f"triplets per batch (default {TrainingSettings.batch_size}, TrainingSettings')")
     p.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3)")
     p.add_argument("--emb-dim", type=whole(1), default=100, help="embedding size (default 100)")
-    p.add_argument("--head", default="fastai", choices=["fastai", "linear"],
-                   help="embedding head: the 2019 fastai head (default) or a linear one")
+    p.add_argument("--head", default="fastai", metavar="NAME", type=registered("heads"),
+                   choices=RegistryChoices("heads"),
+                   help="embedding head of the registry: %(choices)s (default fastai, the 2019 head)")
     p.add_argument("--pretrained", default=None, metavar="PATH",
                    help="backbone weights: a state_dict of the backbone (e.g. a torchvision ResNet .pth), "
                         "a convml_tt model, or 'imagenet' (the weights the backbone is registered with)")
@@ -49,8 +49,10 @@ def _add_train(sub) -> None:
     p.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
                    help="resize tiles to PIXELS x PIXELS for training (default: as stored)")
     p.add_argument("--valid-pct", type=float, default=0.1, help="fraction held out for validation")
-    p.add_argument("--loss", default="euclidean", choices=["euclidean", "squared"],
-                   help="triplet loss distance (euclidean: margin 1 + l2 0.01 penalty)")
+    p.add_argument("--loss", default="euclidean", metavar="NAME", type=registered("losses"),
+                   choices=RegistryChoices("losses"),
+                   help="loss of the registry: %(choices)s (default euclidean: triplet loss, margin 1 + l2 0.01 "
+                        "penalty; squared: squared distances)")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout of the head (default 0.5)")
     p.add_argument("--negatives", default=None, choices=["batch", "own"],
                    help="compare each anchor with every distant tile of the batch (batch, the default) "
@@ -73,12 +75,10 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from ..architectures import get_backbone, load_plugin, resolve_device, train
+    from ..architectures import get_backbone, resolve_device, train
     from ..architectures.training.distributed import LostRankError, ddp_device, launched_distributed
     from ..config import TrainingSettings, settings_from
 
-    for module in args.plugin:
-        load_plugin(module)  # registers its backbones before --arch is looked up
     if not (args.ddp_timeout > 0 and args.ddp_timeout < float("inf")):
         raise ValueError(f"--ddp-timeout {args.ddp_timeout} must be a positive number of seconds, e.g. 300")
     distributed = launched_distributed()
@@ -136,6 +136,7 @@ def _add_embed(sub) -> None:
     p.add_argument("--num-workers", type=whole(0), default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--skip-incomplete", action="store_true",
                    help="leave out triplets missing a file (default: refuse the stage, as train does)")
+    add_plugin(p, "registers the model's backbone or head")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_embed)
 

@@ -10,11 +10,16 @@ Samplers and the dataset writer take an optional labeler (``labeler=None``:
 tiles carry place and time only) and know nothing of where the labels come
 from. Implementations:
 
-- :class:`convml_tt.data.synthetic.RegimeLabeler`: the true regime of
-  synthetic scenes (``regime``, ``regime_name``, ``regime_fraction``), read
-  from the label map written beside each scene;
+- :class:`convml_tt.data.synthetic.RegimeLabeler` (registered as
+  ``"synthetic"``): the true regime of synthetic scenes (``regime``,
+  ``regime_name``, ``regime_fraction``), read from the label map written
+  beside each scene;
 - anything with a ``label(tile, source_paths)`` method, e.g. a product that
   classifies a tile, or :class:`ChainLabeler` of several.
+
+Named labelers (CLI ``--labels NAME``) are classes in :data:`LABELERS`
+(:func:`register_labeler`, entry-point group ``convml_tt.labelers``),
+made with no arguments by :func:`make_labeler`.
 
 A labeler must be picklable (the triplet writer sends it to its worker
 processes) and deterministic (a dataset must not depend on the number of
@@ -27,7 +32,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_chec
 if TYPE_CHECKING:
     from .tiles import Tile
 
-__all__ = ["Labeler", "ChainLabeler", "check_labels"]
+from ..registry import Registry
+
+__all__ = ["Labeler", "ChainLabeler", "LABELERS", "check_labels", "make_labeler", "register_labeler"]
 
 
 @runtime_checkable
@@ -94,3 +101,28 @@ def check_labels(labels: Mapping[str, Any] | None, labeler: Any) -> dict[str, An
                              f"be int, float, str or bool")
         out[k] = v
     return out
+
+
+def _labeler_entry(name: str, cls: Any) -> type:
+    if not isinstance(cls, type) or not callable(getattr(cls, "label", None)):
+        raise TypeError(f"labeler {name!r} must be a class with a label(tile, source_paths) method, made with no "
+                        f"arguments; got {cls!r}")
+    return cls
+
+
+#: named labelers: name -> a class with a ``label(tile, source_paths)`` method, made with no arguments
+LABELERS = Registry("labelers", "labeler", "convml_tt.data.labels.register_labeler(name, cls)", _labeler_entry,
+                    builtins=("convml_tt.data.synthetic",))
+
+
+def register_labeler(name: str, cls: type, overwrite: bool = False) -> type:
+    """Register the labeler class ``cls`` (made with no arguments, picklable:
+    a module-level class) as ``name`` (CLI ``--labels NAME``); returns it."""
+    return LABELERS.register(name, cls, overwrite=overwrite)
+
+
+def make_labeler(name: str | None) -> Labeler | None:
+    """A new labeler of the registered ``name`` (None or ``"none"``: None)."""
+    if name is None or name == "none":
+        return None
+    return LABELERS.call(name, LABELERS.get(name), what="its class", returns=Labeler, returns_name="labeler")

@@ -6,7 +6,9 @@
   run through the one embedding loop
   (:func:`~convml_tt.architectures.inference.embed_tiles`); recorded as
   ``"model"`` or, when the caller says so, ``"untrained"``;
-* ``"tile_statistics"``: the hand-crafted features of
+* a registered name (:data:`FEATURIZER_REGISTRY`, entry-point group
+  ``convml_tt.featurizers``: ``factory(device, batch_size) -> Featurizer``),
+  built in ``"tile_statistics"``: the hand-crafted features of
   :func:`~convml_tt.interpretation.evaluate.tile_statistics_features` of
   each tile scaled to 0..1 (raw, not z-scored).
 
@@ -23,9 +25,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["FEATURIZERS", "Featurizer", "make_featurizer", "model_recipe", "model_sha256"]
+from ..registry import Registry, check_signature
 
-#: names of featurizers recorded in a map's ``featurizer`` attribute
+__all__ = ["FEATURIZERS", "FEATURIZER_REGISTRY", "Featurizer", "make_featurizer", "model_recipe", "model_sha256",
+           "register_featurizer"]
+
+#: names of the built-in featurizers recorded in a map's ``featurizer`` attribute (a registered
+#: featurizer records its own name)
 FEATURIZERS = ("model", "untrained", "tile_statistics")
 
 
@@ -88,23 +94,56 @@ def _training_meta(config: dict) -> dict:
     return {}
 
 
+def _featurizer_entry(name: str, factory: Any) -> Callable[..., "Featurizer"]:
+    check_signature(factory, (None, 256), f"featurizer {name!r}: the factory must be callable as "
+                                          f"factory(device, batch_size)")
+    return factory
+
+
+#: named featurizers (no model file): name -> ``factory(device, batch_size) -> Featurizer``
+FEATURIZER_REGISTRY = Registry("featurizers", "featurizer",
+                               "convml_tt.interpretation.featurizers.register_featurizer(name, factory)",
+                               _featurizer_entry)
+
+
+def register_featurizer(name: str, factory: Callable[..., "Featurizer"], overwrite: bool = False):
+    """Register ``factory(device, batch_size) -> Featurizer`` as the featurizer
+    ``name`` (given instead of a model: ``embed_domain(name, ...)``, CLI
+    ``convml_tt map NAME``); returns it."""
+    return FEATURIZER_REGISTRY.register(name, factory, overwrite=overwrite)
+
+
+def is_featurizer_name(model: Any) -> bool:
+    """Whether ``model`` names a registered featurizer (and is not a file)."""
+    return isinstance(model, str) and not Path(model).exists() and model in FEATURIZER_REGISTRY
+
+
+@FEATURIZER_REGISTRY.register("tile_statistics")
+def tile_statistics_featurizer(device: Any = None, batch_size: int = 256) -> "Featurizer":
+    """The hand-crafted tile statistics (no network; ``device`` and ``batch_size`` unused)."""
+    from .evaluate import tile_statistics_features
+
+    def stats(tiles: np.ndarray) -> np.ndarray:
+        return np.stack([tile_statistics_features(np.moveaxis(t, 0, -1) / 255.0) for t in tiles]
+                        ).astype(np.float32)
+
+    return Featurizer("tile_statistics", stats)
+
+
 def make_featurizer(model: Any, device: Any = None, batch_size: int = 256,
                     featurizer_name: str | None = None) -> Featurizer:
-    """The :class:`Featurizer` of ``model``: ``"tile_statistics"``, a model
-    file (loaded as :func:`~convml_tt.interpretation.get_embeddings` loads
-    it) or an encoder ``nn.Module``; ``featurizer_name`` ("model",
-    "untrained") is what the map records for a network (default "model")."""
-    if isinstance(model, str) and model == "tile_statistics":
-        if featurizer_name not in (None, "tile_statistics"):
-            raise ValueError(f"featurizer_name={featurizer_name!r} does not fit the 'tile_statistics' "
+    """The :class:`Featurizer` of ``model``: a registered featurizer's name
+    (e.g. ``"tile_statistics"``), a model file (loaded as
+    :func:`~convml_tt.interpretation.get_embeddings` loads it) or an encoder
+    ``nn.Module``; ``featurizer_name`` ("model", "untrained") is what the map
+    records for a network (default "model")."""
+    if is_featurizer_name(model):
+        name = FEATURIZER_REGISTRY.canonical(model)
+        if featurizer_name not in (None, name):
+            raise ValueError(f"featurizer_name={featurizer_name!r} does not fit the {name!r} "
                              f"featurizer; leave it unset")
-        from .evaluate import tile_statistics_features
-
-        def stats(tiles: np.ndarray) -> np.ndarray:
-            return np.stack([tile_statistics_features(np.moveaxis(t, 0, -1) / 255.0) for t in tiles]
-                            ).astype(np.float32)
-
-        return Featurizer("tile_statistics", stats)
+        return FEATURIZER_REGISTRY.call(name, FEATURIZER_REGISTRY.get(name), device, batch_size,
+                                        returns=Featurizer)
     name = featurizer_name or "model"
     if name not in ("model", "untrained"):
         raise ValueError(f"featurizer_name={featurizer_name!r}: a network is recorded as 'model' or "

@@ -29,6 +29,7 @@ from .enhance import GAMMA, to_display, to_uint8
 from .recipes import (
     GREEN_FRACTIONS,
     RECIPE_VERSION,
+    RECIPES,
     TRUECOLOR_BANDS,
     Recipe,
     get_recipe,
@@ -62,6 +63,7 @@ __all__ = [
     "to_display",
     "GREEN_FRACTIONS",
     "RECIPE_VERSION",
+    "RECIPES",
     "TRUECOLOR_BANDS",
     "Recipe",
     "get_recipe",

@@ -60,7 +60,7 @@ from ...config import CompositeSettings
 from ..sources import get_source, identify, list_sources
 from ..sources.base import Scene, SourceFileError, group_scenes, platform_label
 from ..sources.goes_abi import OffDiskError, check_bbox
-from .recipes import Kind, Recipe, get_recipe
+from .recipes import Kind, Recipe, combine_block, get_recipe
 from .scenes import SkippedScene, coverage_table, find_scenes, no_scenes_error, scan_sources
 
 __all__ = [
@@ -352,9 +352,8 @@ def _combine(recipe: Recipe, planes: list[np.ndarray], arrays: dict[int, np.ndar
         return
     filled = set(recipe.read_into.values())
     for o0, o1 in _row_blocks(planes[0].shape[0]):
-        out = recipe.combine({b: a[o0:o1] for b, a in arrays.items()})
-        for key, values in out.items():
-            i = recipe.plane_index(key)
+        out = combine_block(recipe, {b: a[o0:o1] for b, a in arrays.items()}, planes[0][o0:o1].shape)
+        for i, values in out.items():
             planes[i][o0:o1] = values
             filled.add(i)
     empty = sorted(set(range(recipe.n_planes)) - filled)

@@ -47,6 +47,7 @@ from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 
+from ...registry import PluginError, Registry
 from .enhance import GAMMA
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "GREEN_FRACTIONS",
     "RECIPE_VERSION",
     "Recipe",
+    "RECIPES",
     "register_recipe",
     "get_recipe",
     "list_recipes",
@@ -63,6 +65,7 @@ __all__ = [
     "field_recipe",
     "FIELD_PREFIX",
     "channel_units",
+    "combine_block",
     "simulated_green",
 ]
 
@@ -249,6 +252,16 @@ class Recipe:
         """Number of output planes: 1 for a ``(y, x)`` image, else ``len(channels)``."""
         return 1 if self.channels is None else len(self.channels)
 
+    def __reduce_ex__(self, protocol):
+        # a registered recipe (or a band list's) travels to worker processes by name, which they
+        # look up in their own registry (plugins loaded, entry points found): its combine may be
+        # a lambda of a plugin file, which pickle cannot send
+        if RECIPES.name_of(self) is not None:
+            return get_recipe, (self.name,)
+        if _BAND_LISTS.get(self.bands) is self:
+            return band_list_recipe, (self.bands,)
+        return super().__reduce_ex__(protocol)
+
     def plane_index(self, key: int | str) -> int:
         """Index of an output plane given by index or channel name."""
         if isinstance(key, str):
@@ -261,18 +274,16 @@ class Recipe:
 # -----------------------------------------------------------------------------
 # the registry
 # -----------------------------------------------------------------------------
-_RECIPES: dict[str, Recipe] = {}
-#: other names of registered recipes (lower case)
-_ALIASES = {"truecolour": "truecolor", "rgb": "truecolor"}
+def _recipe_entry(name: str, recipe: Any) -> Recipe:
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe takes a Recipe, got {type(recipe).__name__}")
+    if recipe.name.lower() != name.lower():
+        raise ValueError(f"a recipe is registered under its own name {recipe.name!r}, not {name!r}")
+    return recipe
 
 
-def _lookup(name: str) -> Recipe | None:
-    low = name.lower()
-    low = _ALIASES.get(low, low)
-    for key, recipe in _RECIPES.items():
-        if key.lower() == low:
-            return recipe
-    return None
+#: the recipe registry (entry-point group ``convml_tt.recipes``; names compare case-insensitively)
+RECIPES = Registry("recipes", "recipe", "convml_tt.data.composites.register_recipe(Recipe(...))", _recipe_entry)
 
 
 def register_recipe(recipe: Recipe, overwrite: bool = False) -> Recipe:
@@ -282,16 +293,7 @@ def register_recipe(recipe: Recipe, overwrite: bool = False) -> Recipe:
     Raises ``ValueError`` when its name (or an alias such as ``"rgb"``) is
     taken, unless ``overwrite``.
     """
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"register_recipe takes a Recipe, got {type(recipe).__name__}")
-    old = _lookup(recipe.name)
-    if old is not None and not overwrite:
-        raise ValueError(f"a recipe named {old.name!r} is already registered; pick another name "
-                         f"or pass overwrite=True to replace it")
-    if old is not None:
-        del _RECIPES[old.name]
-    _RECIPES[recipe.name] = recipe
-    return recipe
+    return RECIPES.register(getattr(recipe, "name", None) or "?", recipe, overwrite=overwrite)
 
 
 def get_recipe(kind: Kind) -> Recipe:
@@ -306,9 +308,8 @@ def get_recipe(kind: Kind) -> Recipe:
     if isinstance(kind, Recipe):
         return kind
     if isinstance(kind, str):
-        found = _lookup(kind)
-        if found is not None:
-            return found
+        if kind in RECIPES:
+            return RECIPES.get(kind)
         listed = _parse_band_list(kind)
         if listed is not None:
             return band_list_recipe(listed)
@@ -319,12 +320,13 @@ def get_recipe(kind: Kind) -> Recipe:
     except (TypeError, ValueError):
         raise ValueError(
             f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16, a band list such as "
-            f"C13+C14+C15, a registered recipe: {', '.join(_RECIPES)} (register more with register_recipe), "
-            f"or {FIELD_PREFIX}VARIABLE for a variable of gridded output (--source gridded --recipe VARIABLE)"
+            f"C13+C14+C15, or a registered recipe: {', '.join(RECIPES.names())} (add one with register_recipe "
+            f"or a plugin), or {FIELD_PREFIX}VARIABLE for a variable of gridded output (--source gridded --recipe "
+            f"VARIABLE)"
         ) from None
     if band not in _ABI_BANDS:
         raise ValueError(f"composite band {band} must be an ABI band number 1-16")
-    return _RECIPES[f"C{band:02d}"]
+    return RECIPES.get(f"C{band:02d}")
 
 
 #: recipes of band lists, built on first use (not registered): {bands: recipe}
@@ -365,11 +367,11 @@ def band_list_recipe(bands) -> Recipe:
     if bad or not bands or len(set(bands)) != len(bands):
         raise ValueError(f"band list {bands} must hold distinct ABI band numbers 1-16, e.g. C13+C14+C15")
     if len(bands) == 1:
-        return _RECIPES[f"C{bands[0]:02d}"]
+        return RECIPES.get(f"C{bands[0]:02d}")
     found = _BAND_LISTS.get(bands)
     if found is not None:
         return found
-    singles = [_RECIPES[f"C{b:02d}"] for b in bands]
+    singles = [RECIPES.get(f"C{b:02d}") for b in bands]
     names = tuple(r.name for r in singles)
     units = tuple(r.units for r in singles)
     mask = next(((k, r.cloud_mask) for k, r in enumerate(singles) if r.cloud_mask is not None), None)
@@ -437,9 +439,44 @@ def channel_units(recipe: Kind) -> tuple[str, ...]:
     return units
 
 
+def combine_block(recipe: Recipe, bands: Mapping[int, np.ndarray], shape: tuple[int, int]) -> dict[int, np.ndarray]:
+    """``recipe.combine(bands)`` for a block of ``shape`` ``(rows, x)``, checked
+    against the recipe's declaration: a mapping of its output planes (index
+    ``0..n_planes-1`` or channel name) to real-valued arrays of that shape;
+    returns ``{plane index: array}``. Anything else, or an exception in a
+    plugin's combine, is an error naming the recipe and, for a plugin's
+    recipe, the plugin (:class:`~convml_tt.registry.PluginError`)."""
+    origin = RECIPES.origin(recipe.name) if RECIPES.name_of(recipe) is not None else None
+
+    def fault(what: str) -> ValueError:
+        text = f"recipe {recipe.name!r}: its combine function {what}"
+        return PluginError(f"{origin}: {text}") if origin else ValueError(text)
+
+    planes = RECIPES.call(recipe.name, recipe.combine, bands, what="its combine function") if origin else \
+        recipe.combine(bands)
+    declared = f"{recipe.n_planes} plane(s)" + (f" {list(recipe.channels)}" if recipe.channels else " (0)")
+    if not isinstance(planes, Mapping):
+        raise fault(f"returned a {type(planes).__name__}; it must return a dict of output planes (index or "
+                    f"channel name) to arrays, of the recipe's {declared}")
+    out = {}
+    for key, values in planes.items():
+        ok = (isinstance(key, str) and recipe.channels is not None and key in recipe.channels) or (
+            isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < recipe.n_planes)
+        if not ok:
+            raise fault(f"returned plane {key!r}, but the recipe declares {declared}")
+        arr = np.asarray(values)
+        if arr.shape != tuple(shape):
+            raise fault(f"returned an array of shape {arr.shape} for plane {key!r}; it must have the shape of "
+                        f"the bands' block {tuple(shape)} (rows, x)")
+        if arr.dtype.kind not in "fiu":
+            raise fault(f"returned {arr.dtype} values for plane {key!r}; a plane holds real numbers (float32)")
+        out[recipe.plane_index(key)] = arr
+    return out
+
+
 def list_recipes() -> list[Recipe]:
     """The registered recipes, in the order they were registered."""
-    return list(_RECIPES.values())
+    return [r for _, r in RECIPES.items()]
 
 
 # -----------------------------------------------------------------------------
@@ -476,6 +513,8 @@ register_recipe(Recipe(
         "red (C02, 0.64 um) reflectance > 0.10: the synthetic scenes' cloud definition; clear ocean "
         "0.03-0.07, stratocumulus > 0.2 (docs/organisation.md)")),
 ))
+for _alias in ("truecolour", "rgb"):
+    RECIPES.add_alias(_alias, "truecolor")
 #: cloud masks of the one-band recipes (docs/organisation.md): thresholds from
 #: the real GOES-17 scan of 2019-10-27 20:00 UTC off California (2 km): clear
 #: ocean vs marine stratocumulus (low cloud) vs the frontal high cloud over it
@@ -526,4 +565,4 @@ for _b in _ABI_BANDS:
         max_sza=None if _bt else DAYLIGHT_MAX_SZA,
         cloud_mask=_BAND_CLOUD_MASKS[_b],
     ))
-del _b, _bt, _what
+del _b, _bt, _what, _alias

@@ -47,7 +47,7 @@ from ..colocated import field_composites, fields_meta, tile_physical
 from ..composites.recipes import channel_units, get_recipe
 from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
 from ..labels import Labeler, check_labels
-from ..sampling.base import Sampler
+from ..sampling.base import Sampler, get_sampler
 from ..sampling.triplets import TripletSampler, check_tile_fits, daylit_scenes, split_scenes
 from ..tiles import serial_blas
 from .format import (
@@ -128,7 +128,8 @@ def make_triplets(
         and ``options``.
     sampler:
         how triplets are drawn: a :class:`~convml_tt.data.sampling.base.Sampler`
-        class (or factory) called as ``sampler(settings, {stage: [composite
+        class (or factory, or the name of one in the sampler registry,
+        e.g. ``"triplet"``) called as ``sampler(settings, {stage: [composite
         paths]})`` whose ``tile_types`` are anchor, neighbor, distant; default
         :class:`~convml_tt.data.sampling.triplets.TripletSampler`. It must be
         picklable (a module-level class) when ``workers > 1`` or on a cluster.
@@ -177,6 +178,7 @@ def make_triplets(
         )
     elif domain is not None or n_train is not None or options:
         raise TypeError("give make_triplets either settings= or domain=/n_train=/... keywords, not both")
+    sampler = get_sampler(sampler)  # a class, or the name of a registered one
     if tuple(getattr(sampler, "tile_types", TILE_TYPES)) != TILE_TYPES:
         raise ValueError(f"sampler {sampler!r} draws {getattr(sampler, 'tile_types', None)} tiles; a triplet "
                          f"dataset needs a sampler of {TILE_TYPES}")

@@ -9,7 +9,9 @@ and the composites, never on the number of worker processes or the order in
 which samples are drawn.
 
 A new sampler is one subclass: set :attr:`Sampler.tile_types` and
-implement :meth:`Sampler.sample`. The triplet dataset writer
+implement :meth:`Sampler.sample`; registered in :data:`SAMPLERS` (built in:
+``"triplet"``, ``"grid"``; entry-point group ``convml_tt.samplers``) it
+can be named, e.g. ``make_triplets(..., sampler="triplet")``. The triplet dataset writer
 (:func:`convml_tt.data.dataset.writer.make_triplets`, ``sampler=``) takes
 any sampler of ``("anchor", "neighbor", "distant")`` tiles; a sampler of
 other tiles (e.g. one tile per cell of a grid over the domain) serves
@@ -19,14 +21,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ...registry import Registry
 from ..dataset.format import stage_index
 from ..tiles import Tile
 
-__all__ = ["DrawnTile", "Sampler"]
+__all__ = ["DrawnTile", "Sampler", "SAMPLERS", "register_sampler", "get_sampler"]
 
 
 @dataclass
@@ -69,3 +72,24 @@ class Sampler(ABC):
         """Draw sample ``index`` of ``stage``: ``{tile_type: DrawnTile}``, with
         scene indices into ``self.scenes[stage]``. Deterministic in
         ``(seed, stage, index)``."""
+
+
+def _sampler_entry(name: str, cls: Any) -> type:
+    if not (isinstance(cls, type) and callable(getattr(cls, "sample", None)) and hasattr(cls, "tile_types")):
+        raise TypeError(f"sampler {name!r} must be a class with tile_types and a sample(stage, index) method "
+                        f"(a subclass of convml_tt.data.sampling.Sampler); got {cls!r}")
+    return cls
+
+
+#: the sampler registry: name -> a :class:`Sampler` class
+SAMPLERS = Registry("samplers", "sampler", "convml_tt.data.sampling.register_sampler(name, cls)", _sampler_entry)
+
+
+def register_sampler(name: str, cls: type, overwrite: bool = False) -> type:
+    """Register the sampler class ``cls`` as ``name``; returns it."""
+    return SAMPLERS.register(name, cls, overwrite=overwrite)
+
+
+def get_sampler(sampler: Any) -> Any:
+    """``sampler`` itself, or the class registered under the name ``sampler``."""
+    return SAMPLERS.get(sampler) if isinstance(sampler, str) else sampler

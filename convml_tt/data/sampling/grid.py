@@ -54,7 +54,7 @@ import numpy as np
 from ..geometry.grids import Grid, check_bbox
 from ..composites.reader import CompositeReader, open_composite
 from ..tiles import GRS80, Tile, index_window, interpolate_planes
-from .base import DrawnTile, Sampler
+from .base import SAMPLERS, DrawnTile, Sampler
 from .triplets import check_tile_fits
 
 __all__ = ["GridSampler", "OUTLINE_POINTS", "COARSE_CACHE_BYTES", "GROUP"]
@@ -74,6 +74,7 @@ _COARSE = 17
 _COARSE_CELL_BYTES = 2 * _COARSE * _COARSE * 8
 
 
+@SAMPLERS.register("grid")
 class GridSampler(Sampler):
     """One tile per cell of a regular grid of centres over a domain, in every scene.
 

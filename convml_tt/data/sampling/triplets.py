@@ -39,7 +39,7 @@ from ...config import TripletSettings
 from ..sources.goes_abi.navigation import check_bbox
 from ..composites.reader import open_composite
 from ..tiles import Tile
-from .base import DrawnTile, Sampler
+from .base import SAMPLERS, DrawnTile, Sampler
 
 __all__ = ["TripletSampler", "split_scenes", "check_tile_fits", "effective_max_sza", "daylit_scenes",
            "tile_is_daylit"]
@@ -235,6 +235,7 @@ def daylit_scenes(params: TripletSettings, scenes: Mapping[str, Sequence[str]]) 
     return {s: [scenes[s][i] for i in idx[s]] for s in scenes}
 
 
+@SAMPLERS.register("triplet")
 class TripletSampler(Sampler):
     """Random triplets (anchor, neighbour, distant) from each stage's composites.
 

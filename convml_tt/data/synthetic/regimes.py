@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import xarray as xr
 
+from ..labels import LABELERS
 from ..sources.goes_abi import FixedGrid
 from ..sources.goes_abi import ABIKey, format_timestamp
 
@@ -154,6 +155,7 @@ def regime_at(labels: xr.DataArray, lat, lon) -> np.ndarray:
     return out
 
 
+@LABELERS.register("synthetic")
 class RegimeLabeler:
     """The true regime of a tile of a synthetic scene, read from the scene's
     label map (a :class:`convml_tt.data.labels.Labeler`).

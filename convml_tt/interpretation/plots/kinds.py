@@ -1,0 +1,214 @@
+"""The plot registry: the figures ``convml_tt plot KIND`` draws.
+
+A :class:`PlotKind` says what a figure reads (tile embeddings, or a regime
+map), the options it adds to its ``convml_tt plot KIND`` subcommand and how
+it draws. Registered in :data:`PLOTS` (entry-point group
+``convml_tt.plots``; :func:`register_plot`), it becomes a subcommand::
+
+    from convml_tt.interpretation.plots.kinds import PlotKind, register_plot
+
+    def norms(da, args):
+        fig, ax = plt.subplots()
+        ax.hist(np.linalg.norm(da.values, axis=1), bins=args.bins)
+        return fig
+
+    register_plot("norms", PlotKind("histogram of embedding norms", "embeddings", norms,
+                                    lambda p: p.add_argument("--bins", type=int, default=20)))
+
+The CLI gives every kind its input file, ``--out``, ``--dpi``, ``--title``
+(and, for embeddings, ``--dataset-path`` and ``--tile-type``), loads the
+input (embeddings of one tile type, or a regime map) and saves the figure.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ...registry import Registry
+
+__all__ = ["PlotKind", "PLOTS", "register_plot"]
+
+#: what a plot reads: tile embeddings (``convml_tt embed``) or a regime map (``convml_tt regimes assign``)
+INPUTS = ("embeddings", "regime_map")
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    """A figure of ``convml_tt plot``.
+
+    ``help``: one line for the listing; ``reads``: ``"embeddings"`` (a
+    DataArray ``(tile_id, emb_dim)`` of one tile type) or ``"regime_map"``
+    (a Dataset, :func:`~convml_tt.interpretation.regimes.load_regime_map`);
+    ``draw(data, args) -> Figure`` with the parsed ``args`` (the options
+    ``add_arguments(parser)`` added, ``title``, ...).
+    """
+
+    help: str
+    reads: str
+    draw: Callable[[Any, argparse.Namespace], Any]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.reads not in INPUTS:
+            raise ValueError(f"a plot reads one of {INPUTS}, not {self.reads!r}")
+        if not callable(self.draw):
+            raise TypeError(f"draw must be callable as draw(data, args) -> Figure, got {self.draw!r}")
+
+
+def _plot_entry(name: str, kind: Any) -> PlotKind:
+    if not isinstance(kind, PlotKind):
+        raise TypeError(f"plot {name!r} must be a convml_tt.interpretation.plots.kinds.PlotKind, got {kind!r}")
+    return kind
+
+
+#: the plot registry: name -> :class:`PlotKind` (``convml_tt plot NAME``)
+PLOTS = Registry("plots", "plot", "convml_tt.interpretation.plots.kinds.register_plot(name, PlotKind(...))",
+                 _plot_entry)
+
+
+def register_plot(name: str, kind: PlotKind, overwrite: bool = False) -> PlotKind:
+    """Register ``kind`` as ``convml_tt plot NAME``; returns it."""
+    return PLOTS.register(name, kind, overwrite=overwrite)
+
+
+# -----------------------------------------------------------------------------
+# the built-in plots
+# -----------------------------------------------------------------------------
+def _projection(q: argparse.ArgumentParser) -> None:
+    g = q.add_mutually_exclusive_group()
+    g.add_argument("--dims", type=int, nargs=2, metavar=("DX", "DY"), default=None,
+                   help="two embedding dimensions (default 0 1)")
+    g.add_argument("--method", choices=["pca", "isomap"], default=None, help="2-D projection instead")
+
+
+def _variables(q: argparse.ArgumentParser, what: str) -> None:
+    q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
+                   help=f"coordinates to {what} (default: every organisation index and field statistic)")
+
+
+def _whole(least: int):
+    from ...cli._common import whole
+
+    return whole(least)
+
+
+def _dendrogram_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--n-leaves", type=_whole(1), default=10, help="leaves of the truncated tree (default 10)")
+    q.add_argument("--n-examples", type=_whole(0), default=4, help="example tiles per leaf (default 4)")
+    q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
+    q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
+
+
+def _dendrogram(da, args):
+    from . import dendrogram
+
+    fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples, letters=not args.no_letters,
+                             dataset_path=args.dataset_path, title=args.title)
+    if args.labels_out is not None:
+        from ..._io import write_text
+
+        write_text(args.labels_out, labels.to_dataframe().to_csv())
+        print(f"wrote cluster labels to {args.labels_out}")
+    return fig
+
+
+def _scatter_args(q: argparse.ArgumentParser) -> None:
+    _projection(q)
+    q.add_argument("--n-insets", type=_whole(0), default=12, help="tiles shown as images (default 12)")
+    q.add_argument("--color-by", default=None, help="coordinate to colour points by (default: regime if known)")
+
+
+def _scatter(da, args):
+    from . import scatter
+
+    return scatter(da, dims=args.dims, method=args.method, n_insets=args.n_insets, color_by=args.color_by,
+                   dataset_path=args.dataset_path, title=args.title)[0]
+
+
+def _grid_args(q: argparse.ArgumentParser) -> None:
+    _projection(q)
+    q.add_argument("--rows", type=_whole(1), default=6, help="grid rows (default 6)")
+    q.add_argument("--cols", type=_whole(1), default=8, help="grid columns (default 8)")
+
+
+def _grid(da, args):
+    from . import grid
+
+    return grid(da, dims=args.dims, method=args.method, n_rows=args.rows, n_cols=args.cols,
+                dataset_path=args.dataset_path, title=args.title)[0]
+
+
+def _boxplots_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--clusters", default="ward",
+                   help="'ward' (default: Ward clusters of the embeddings, A, B, ... as the dendrogram's "
+                        "leaves) or a per-tile coordinate, e.g. regime_name")
+    q.add_argument("--n-clusters", type=_whole(2), default=None,
+                   help="Ward clusters (default: the number of true regimes, or 6)")
+    _variables(q, "plot")
+
+
+def _boxplots(da, args):
+    from .physical import cluster_boxplots
+
+    return cluster_boxplots(da, clusters=args.clusters, variables=args.variables, n_clusters=args.n_clusters,
+                            title=args.title)[0]
+
+
+def _pc_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--n-components", type=_whole(1), default=5, help="principal components (default 5)")
+    _variables(q, "correlate with")
+
+
+def _pc_correlations(da, args):
+    from .physical import pc_correlation_heatmap
+
+    return pc_correlation_heatmap(da, n_components=args.n_components, variables=args.variables,
+                                  title=args.title)[0]
+
+
+def _map_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--time", default="0", metavar="INDEX|TIME",
+                   help="scene: an index into the map's times or a scan time (default 0, the first)")
+    q.add_argument("--regimes", type=Path, default=None, metavar="REGIMES.json",
+                   help="regimes file, for an example tile of each regime in the legend")
+    q.add_argument("--composite", type=Path, default=None,
+                   help="composite to draw under the regimes (default: the one the map names)")
+
+
+def _map(ds, args):
+    from . import regime_map
+
+    time = int(args.time) if args.time.lstrip("-").isdigit() else args.time
+    return regime_map(ds, time=time, composite=args.composite, regimes=args.regimes, truth=not args.no_truth,
+                      title=args.title)
+
+
+def _fractions_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--bbox", type=float, nargs=4, default=None, metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
+                   help="only cells centred in this box (degrees; default the whole map)")
+
+
+def _fractions(ds, args):
+    from . import regime_fractions_plot
+
+    return regime_fractions_plot(ds, bbox=args.bbox, truth=not args.no_truth, title=args.title)
+
+
+register_plot("dendrogram", PlotKind("Ward dendrogram with example tiles under each leaf", "embeddings",
+                                     _dendrogram, _dendrogram_args))
+register_plot("scatter", PlotKind("2-D scatter with tile images around the points", "embeddings", _scatter,
+                                  _scatter_args))
+register_plot("grid", PlotKind("grid of tiles ordered along two embedding dimensions", "embeddings", _grid,
+                               _grid_args))
+register_plot("boxplots", PlotKind("box plots of the organisation indices and co-located fields per cluster (Ward "
+                                   "clusters, or a label such as regime_name)", "embeddings", _boxplots,
+                                   _boxplots_args))
+register_plot("pc-correlations", PlotKind("heatmap of the correlation of the embeddings' principal components "
+                                          "with the organisation indices and fields", "embeddings",
+                                          _pc_correlations, _pc_args))
+register_plot("map", PlotKind("regimes of one scene over its composite (with the true regimes, where known)",
+                              "regime_map", _map, _map_args))
+register_plot("fractions", PlotKind("fraction of the domain in each regime through time", "regime_map",
+                                    _fractions, _fractions_args))
