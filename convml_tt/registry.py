@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 #: the module owning each kind's registry (imported by :func:`registry`)
 HOMES = {
+    "sources": "convml_tt.data.sources",
     "recipes": "convml_tt.data.composites.recipes",
     "labelers": "convml_tt.data.labels",
     "samplers": "convml_tt.data.sampling.base",
