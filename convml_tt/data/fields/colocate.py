@@ -1,0 +1,171 @@
+"""Environment fields co-located with tiles.
+
+For a :class:`~convml_tt.data.tiles.Tile` (centre, side in metres) and a
+scan time, :meth:`Environment.tile_values` gives each field's area mean
+and spread (standard deviation) over the tile's footprint: the field's grid
+points inside the tile's square (in the tile's own equal-area projection),
+weighted by cos(latitude) (the area of a regular lat/lon cell); where no
+grid point falls inside (a tile smaller than the grid spacing), the grid
+point nearest the centre, without a spread.
+
+In time: the field time nearest the scan within ``tolerance`` (default 1
+h), or ``time_method="linear"``: linear interpolation between the two
+field times around the scan. A scan outside the file's times (beyond the
+tolerance for ``"nearest"``) is never extrapolated: the values are None
+(NaN) and ``{name}_reason`` says why.
+
+Values are keyed ``{name}_mean``, ``{name}_std`` (the field's units,
+:attr:`Environment.units`) as stored in a triplet's ``_meta.yaml`` under
+``env:``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pyproj
+
+from ..tiles import Tile
+from .base import Field, field_values, get_field
+from .era5 import open_era5
+
+__all__ = ["Environment", "parse_env"]
+
+
+def parse_env(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Field names of ``"EIS,WS10"`` (or a list), as registered (canonical
+    case); ``ValueError`` listing the registered fields for an unknown one."""
+    if not text:
+        return ()
+    items = text.split(",") if isinstance(text, str) else [p for t in text for p in str(t).split(",")]
+    return tuple(get_field(t.strip()).name for t in items if t.strip())
+
+
+class Environment:
+    """Environment fields of a set of ERA5 files, co-located with tiles.
+
+    Parameters
+    ----------
+    files:
+        ERA5 files (paths or glob patterns; see :func:`~convml_tt.data.fields.era5.open_era5`).
+    names:
+        registered field names (e.g. ``("EIS", "WS10")``).
+    tolerance:
+        largest distance in time between a scan and the field time used
+        (``"nearest"``), a ``numpy.timedelta64`` (default 1 h).
+    time_method:
+        ``"nearest"`` or ``"linear"``.
+
+    Raises
+    ------
+    ValueError
+        on opening, a file lacking a variable a field needs (naming both).
+    """
+
+    def __init__(self, files: Any, names: Sequence[str], tolerance: np.timedelta64 = np.timedelta64(1, "h"),
+                 time_method: str = "nearest") -> None:
+        if time_method not in ("nearest", "linear"):
+            raise ValueError(f"time_method {time_method!r} must be 'nearest' or 'linear'")
+        self.ds = open_era5(files)
+        files_ = [os.path.basename(f) for f in self.ds.attrs["source_files"].split(", ")]
+        self.where = files_[0] if len(files_) == 1 else f"{files_[0]} (and {len(files_) - 1} more ERA5 files)"
+        self.fields: list[Field] = [get_field(n) for n in names]
+        self.tolerance = np.timedelta64(tolerance).astype("timedelta64[s]")
+        self.time_method = time_method
+        self.times = self.ds["time"].values.astype("datetime64[s]")
+        self.lat = self.ds["latitude"].values.astype(float)
+        self.lon = self.ds["longitude"].values.astype(float)
+        for f in self.fields:  # the variables each field needs, checked on one point
+            field_values(f, self.ds, self.where, time=[0], latitude=[0], longitude=[0])
+
+    @property
+    def units(self) -> dict[str, dict[str, str]]:
+        """``{name: {units, long_name, reference}}`` of the fields."""
+        return {f.name: {"units": f.units, "long_name": f.long_name or f.name, "reference": f.reference}
+                for f in self.fields}
+
+    # -- time ----------------------------------------------------------------
+    def _time_weights(self, time: Any) -> tuple[list[int], list[float]] | str:
+        t = np.datetime64(time, "s")
+        lo, hi = self.times[0], self.times[-1]
+        if self.time_method == "linear":
+            if t < lo or t > hi:
+                return f"scan time {t} is outside the field times {lo} to {hi} of {self.where}"
+            k = int(np.searchsorted(self.times, t, side="right")) - 1
+            if k >= len(self.times) - 1 or self.times[k] == t:
+                return [min(k, len(self.times) - 1)], [1.0]
+            w = float((t - self.times[k]) / (self.times[k + 1] - self.times[k]))
+            return [k, k + 1], [1.0 - w, w]
+        k = int(np.argmin(np.abs(self.times - t)))
+        if abs(self.times[k] - t) > self.tolerance:
+            where = "outside the field times" if t < lo or t > hi else "between the field times"
+            return (f"scan time {t} is {where} {lo} to {hi} of {self.where}: nearest field time {self.times[k]} is "
+                    f"more than the tolerance {self.tolerance} away")
+        return [k], [1.0]
+
+    # -- space ---------------------------------------------------------------
+    def footprint(self, tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(lat_index, lon_index, inside)``: the grid window around ``tile``
+        and which of its points ``(n_lat, n_lon)`` lie inside the tile's
+        square; None when the tile is off the field's grid."""
+        olat, olon = tile.outline(4)
+        dlat = float(np.abs(np.diff(self.lat)).max()) if self.lat.size > 1 else 1.0
+        dlon = float(np.abs(np.diff(self.lon)).max()) if self.lon.size > 1 else 1.0
+        iy = np.flatnonzero((self.lat >= olat.min() - dlat) & (self.lat <= olat.max() + dlat))
+        rel = (olon - tile.lon0 + 180.0) % 360.0 - 180.0
+        glon = (self.lon - tile.lon0 + 180.0) % 360.0 - 180.0
+        ix = np.flatnonzero((glon >= rel.min() - dlon) & (glon <= rel.max() + dlon))
+        if iy.size == 0 or ix.size == 0:
+            return None
+        lon2, lat2 = np.meshgrid(self.lon[ix], self.lat[iy])
+        u, v = pyproj.Proj(tile.proj4)(lon2, lat2, errcheck=False)
+        h = tile.size / 2
+        return iy, ix, (np.abs(u) <= h) & (np.abs(v) <= h)
+
+    def tile_values(self, tile: Tile, time: Any) -> dict[str, Any]:
+        """``{name_mean, name_std}`` of every field over ``tile`` at ``time``
+        (a scan time: ``numpy.datetime64``, ISO text or datetime); None
+        values and ``name_reason`` when there is no value (time outside the
+        file's, tile off the grid)."""
+        out: dict[str, Any] = {}
+        weights = self._time_weights(time)
+        fp = self.footprint(tile)
+        reason = weights if isinstance(weights, str) else (
+            None if fp is not None else f"the tile at {tile.lat0:.3f}N {tile.lon0:.3f}E is outside the field grid "
+                                        f"of {self.where}")
+        for f in self.fields:
+            if reason is not None:
+                out.update({f"{f.name}_mean": None, f"{f.name}_std": None, f"{f.name}_reason": reason})
+                continue
+            iy, ix, inside = fp
+            k, w = weights
+            values = sum(wi * field_values(f, self.ds, self.where, time=[ki], latitude=iy, longitude=ix)[0]
+                         for ki, wi in zip(k, w))
+            cos = np.broadcast_to(np.cos(np.deg2rad(self.lat[iy]))[:, None], values.shape)
+            if inside.any():
+                vals, wts = values[inside], cos[inside]
+            else:  # a tile smaller than the grid spacing: the point nearest its centre
+                j = np.argmin(np.abs(self.lat[iy] - tile.lat0))
+                i = np.argmin(np.abs((self.lon[ix] - tile.lon0 + 180.0) % 360.0 - 180.0))
+                vals, wts = values[j : j + 1, i], cos[j : j + 1, i]
+            good = np.isfinite(vals)
+            if not good.any():
+                out.update({f"{f.name}_mean": None, f"{f.name}_std": None,
+                            f"{f.name}_reason": "no valid value of the field over the tile (e.g. SST over land)"})
+                continue
+            vals, wts = vals[good], wts[good]
+            mean = float(np.sum(wts * vals) / np.sum(wts))
+            std = float(np.sqrt(np.sum(wts * (vals - mean) ** 2) / np.sum(wts))) if vals.size > 1 else None
+            out.update({f"{f.name}_mean": mean, f"{f.name}_std": std})
+        return out
+
+
+def environment_from(files: Any, names: Sequence[str], **kw: Any) -> Environment | None:
+    """An :class:`Environment`, or None without ``names``; ``ValueError``
+    when names are given without files."""
+    if not names:
+        return None
+    if not files:
+        raise ValueError(f"--env {','.join(names)} needs --env-files (ERA5 netCDF files, e.g. 'era5/*.nc')")
+    return Environment(files if not isinstance(files, (str, os.PathLike)) else [files], names, **kw)

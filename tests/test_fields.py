@@ -1,0 +1,134 @@
+"""Environment fields: ERA5 files in the CDS's layouts, derived quantities
+against an independent computation, co-location with tiles, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convml_tt.data.fields import Environment, Field, field_values, get_field, open_era5, register_field
+from convml_tt.data.fields.base import FIELDS
+from convml_tt.data.tiles import Tile
+
+from era5_fixtures import grid, truth, write_era5
+
+
+def independent_eis_lts(t700, t0, td0, ps_hpa):
+    """Wood and Bretherton (2006) written out separately: other constants
+    (Rd = 287, cp = 1005, g = 9.81, Lv = 2.5e6) and Lawrence's (2005) LCL,
+    125 m per K of dew-point depression."""
+    kappa = 287.0 / 1005.0
+    lts = t700 * (1000.0 / 700.0) ** kappa - t0 * (1000.0 / ps_hpa) ** kappa
+    t850 = (t0 + t700) / 2.0
+    es = 6.112 * np.exp(17.67 * (t850 - 273.15) / (t850 - 273.15 + 243.5))
+    qs = 0.622 * es / (850.0 - es)
+    gamma = 9.81 / 1005.0 * (1.0 - (1.0 + 2.5e6 * qs / (287.0 * t850))
+                             / (1.0 + 2.5e6**2 * qs / (1005.0 * 461.5 * t850**2)))
+    z700 = 287.0 * t850 / 9.81 * np.log(ps_hpa / 700.0)
+    lcl = 125.0 * (t0 - td0)
+    return lts - gamma * (z700 - lcl), lts
+
+
+@pytest.mark.parametrize("layout", ["new", "old"])
+def test_eis_lts_equal_independent_formula(tmp_path, layout):
+    files = write_era5(tmp_path, layout=layout)
+    ds = open_era5(list(files.values()))
+    assert list(ds["latitude"].values) == sorted(ds["latitude"].values)
+    assert float(ds["longitude"].max()) < 0  # 0..360 read as -180..180
+    hours = np.arange(0, 25, 3)
+    lat, lon = grid()
+    tr = truth(hours, lat, lon)
+    eis_ref, lts_ref = independent_eis_lts(tr["t@700"], tr["t2m"], tr["d2m"], tr["sp"] / 100.0)
+    sel = dict(time=np.arange(hours.size), latitude=np.arange(lat.size), longitude=np.arange(lon.size))
+    eis = field_values(get_field("EIS"), ds, "test", **sel)
+    lts = field_values(get_field("lts"), ds, "test", **sel)
+    assert eis.shape == eis_ref.shape
+    assert np.abs(eis - eis_ref).max() < 0.1
+    assert np.abs(lts - lts_ref).max() < 0.1
+    assert np.ptp(eis_ref) > 2.0  # the comparison spans a range of EIS
+    ws = field_values(get_field("WS10"), ds, "test", **sel)
+    assert np.allclose(ws, np.hypot(tr["u10"], tr["v10"]), atol=1e-3)
+    rh = field_values(get_field("RH700"), ds, "test", **sel)
+    assert np.allclose(rh, tr["r@700"], atol=1e-3)
+
+
+def test_0360_descending_equals_ascending(tmp_path):
+    cds = write_era5(tmp_path, layout="new")
+    asc = write_era5(tmp_path, layout="new", ascending=True)
+    names = ["EIS", "LTS", "WS10", "RH700", "OMEGA500", "SST"]
+    a = Environment(list(cds.values()), names)
+    b = Environment(list(asc.values()), names)
+    for lat0, lon0, size in [(12.0, -55.0, 200e3), (3.3, -68.1, 120e3), (20.0, -45.5, 500e3), (10.1, -50.05, 10e3)]:
+        va = a.tile_values(Tile(lat0, lon0, size), "2020-02-01T05:40")
+        vb = b.tile_values(Tile(lat0, lon0, size), "2020-02-01T05:40")
+        assert va.keys() == vb.keys()
+        for k in va:
+            assert (va[k] is None and vb[k] is None) or va[k] == pytest.approx(vb[k], rel=1e-12, abs=1e-12), k
+        assert va["EIS_mean"] is not None
+    # a 200 km tile holds about (200 / 27.8)^2 grid points: a spread; a 10 km tile one point, none
+    assert a.tile_values(Tile(12.0, -55.0, 200e3), "2020-02-01T06:00")["SST_std"] > 0
+    assert a.tile_values(Tile(10.1, -50.05, 10e3), "2020-02-01T06:00")["SST_std"] is None
+
+
+def test_tile_mean_matches_points_inside(tmp_path):
+    """The tile mean is the cos(lat)-weighted mean of the grid points inside the tile's square."""
+    import pyproj
+
+    env = Environment(list(write_era5(tmp_path, layout="old").values()), ["WS10"])
+    tile = Tile(15.0, -60.0, 300e3)
+    lat, lon = grid()
+    tr = truth(np.array([6]), lat, lon)
+    lo, la = np.meshgrid(lon, lat)
+    u, v = pyproj.Proj(tile.proj4)(lo, la)
+    inside = (np.abs(u) <= 150e3) & (np.abs(v) <= 150e3)
+    ws = np.hypot(tr["u10"][0], tr["v10"][0])[inside]
+    w = np.cos(np.deg2rad(la[inside]))
+    got = env.tile_values(tile, np.datetime64("2020-02-01T06:20"))
+    assert got["WS10_mean"] == pytest.approx(np.sum(w * ws) / np.sum(w), abs=1e-3)
+
+
+def test_time_nearest_linear_and_outside(tmp_path):
+    files = list(write_era5(tmp_path, layout="new").values())
+    tile = Tile(12.0, -55.0, 200e3)
+    near = Environment(files, ["WS10"])
+    lin = Environment(files, ["WS10"], time_method="linear")
+    at0, at3 = (near.tile_values(tile, f"2020-02-01T0{h}:00")["WS10_mean"] for h in (0, 3))
+    assert near.tile_values(tile, "2020-02-01T00:50")["WS10_mean"] == at0
+    mid = lin.tile_values(tile, "2020-02-01T01:30")["WS10_mean"]
+    assert mid == pytest.approx(0.5 * (at0 + at3), rel=1e-12) and mid != at0
+    for env, when in [(near, "2020-02-01T01:30"), (near, "2020-02-02T01:30"), (lin, "2020-01-31T23:30")]:
+        got = env.tile_values(tile, when)
+        assert got["WS10_mean"] is None and got["WS10_std"] is None
+        assert "field times 2020-02-01T00:00:00 to 2020-02-02T00:00:00" in got["WS10_reason"]
+
+
+def test_missing_variables_named(tmp_path):
+    files = list(write_era5(tmp_path, layout="new", drop=("d2m",)).values())
+    with pytest.raises(ValueError, match=r"field 'EIS' needs d2m .*era5_pressure_levels_new.nc"):
+        Environment(files, ["EIS"])
+    only_single = [f for f in files if "single" in f.name]
+    with pytest.raises(ValueError, match=r"needs t@700, r@700|needs t@700"):
+        Environment(only_single, ["LTS"])
+    Environment(only_single, ["WS10"])  # what is there is enough for WS10
+
+
+def test_wind_units_refused(tmp_path):
+    files = list(write_era5(tmp_path, layout="old", units={"u10": "km/h"}).values())
+    with pytest.raises(ValueError, match=r"era5_single_levels_old.nc: wind 'u10' has units 'km/h'"):
+        Environment(files, ["WS10"])
+
+
+def test_missing_files_and_unknown_field(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing_here"):
+        Environment(str(tmp_path / "nothing_here*.nc"), ["WS10"])
+    with pytest.raises(ValueError, match="unknown field 'XYZ'; registered: .*EIS"):
+        get_field("XYZ")
+
+
+def test_register_a_field_in_one_place(tmp_path):
+    files = list(write_era5(tmp_path, layout="new").values())
+    register_field(Field("T2MTEST", ("t2m",), "K", lambda v: v["t2m"] - 273.15 + 273.15, "2 m temperature"))
+    try:
+        got = Environment(files, ["t2mtest"]).tile_values(Tile(12.0, -55.0, 200e3), "2020-02-01T00:00")
+        assert 290 < got["T2MTEST_mean"] < 305
+    finally:
+        FIELDS.unregister("T2MTEST")
