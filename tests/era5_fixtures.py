@@ -63,7 +63,7 @@ def grid(lat_range=(0.0, 25.0), lon_range=(-70.0, -40.0), step=0.25):
 
 
 def write_cds(path: Path, variables: dict[str, np.ndarray], hours, lat, lon, levels=None, layout="new",
-              ascending=False, units: dict[str, str] | None = None) -> Path:
+              ascending=False, units: dict[str, str] | None = None, t0: np.datetime64 = T0) -> Path:
     """One CDS file: ``variables`` ``{short name: (time, [level,] lat, lon)}``
     on ascending ``lat``/``lon`` (-180..180), written in ``layout``."""
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
@@ -91,13 +91,13 @@ def write_cds(path: Path, variables: dict[str, np.ndarray], hours, lat, lon, lev
             v = nc.createVariable("valid_time", "i8", (tdim,))
             v.long_name, v.standard_name, v.units, v.calendar = ("time", "time", "seconds since 1970-01-01",
                                                                  "proleptic_gregorian")
-            v[:] = (T0.astype("int64") + np.asarray(hours, np.int64) * 3600)
+            v[:] = (np.datetime64(t0, "s").astype("int64") + np.asarray(hours, np.int64) * 3600)
         else:
             nc.Conventions = "CF-1.6"
             nc.history = f"{dt.datetime(2021, 3, 1):%Y-%m-%d %H:%M:%S} GMT by grib_to_netcdf-2.16.0"
             v = nc.createVariable("time", "i4", (tdim,))
             v.units, v.long_name, v.calendar = "hours since 1900-01-01 00:00:00.0", "time", "gregorian"
-            base = (T0 - np.datetime64("1900-01-01T00:00", "s")).astype("int64") // 3600
+            base = (np.datetime64(t0, "s") - np.datetime64("1900-01-01T00:00", "s")).astype("int64") // 3600
             v[:] = base + np.asarray(hours, np.int64)
         if levels is not None:
             v = nc.createVariable(ldim, "f8" if new else "i4", (ldim,))
@@ -144,7 +144,7 @@ def write_cds(path: Path, variables: dict[str, np.ndarray], hours, lat, lon, lev
 
 
 def write_era5(folder: Path, hours=np.arange(0, 25, 3), lat_range=(0.0, 25.0), lon_range=(-70.0, -40.0),
-               step=0.25, layout="new", ascending=False, drop=(), units=None) -> dict[str, Path]:
+               step=0.25, layout="new", ascending=False, drop=(), units=None, t0=T0) -> dict[str, Path]:
     """A single-levels and a pressure-levels file of :func:`truth` in ``folder``
     (``drop``: variables to leave out, e.g. ``("d2m",)``)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +157,6 @@ def write_era5(folder: Path, hours=np.arange(0, 25, 3), lat_range=(0.0, 25.0), l
                 if var not in drop}
     tag = f"{layout}{'_asc' if ascending else ''}"
     return {"single": write_cds(folder / f"era5_single_levels_{tag}.nc", single, hours, lat, lon, None, layout,
-                                ascending, units),
+                                ascending, units, t0),
             "pressure": write_cds(folder / f"era5_pressure_levels_{tag}.nc", pressure, hours, lat, lon, levels,
-                                  layout, ascending, units)}
+                                  layout, ascending, units, t0)}

@@ -2,14 +2,20 @@
 against an independent computation, co-location with tiles, bad input."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import yaml
 
 from convml_tt.data.fields import Environment, Field, field_values, get_field, open_era5, register_field
 from convml_tt.data.fields.base import FIELDS
+from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, read_triplet_meta
 from convml_tt.data.tiles import Tile
 
 from era5_fixtures import grid, truth, write_era5
+from synthetic_fixtures import DOMAIN, composited_root  # noqa: F401
 
 
 def independent_eis_lts(t700, t0, td0, ps_hpa):
@@ -132,3 +138,52 @@ def test_register_a_field_in_one_place(tmp_path):
         assert 290 < got["T2MTEST_mean"] < 305
     finally:
         FIELDS.unregister("T2MTEST")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "convml_tt", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_triplets_env(composited_root, tmp_path):
+    """``convml_tt triplets --env EIS,WS10 --env-files 'era5/*.nc'`` on the synthetic scenes (15N 50W,
+    2020-01-02 14:00-16:00) with ERA5 files covering 14:00-15:00 only and a 30 min tolerance: the 16:00
+    scene's tiles get
+    no value and the reason."""
+    era5 = tmp_path / "era5"
+    write_era5(era5, hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
+               t0=np.datetime64("2020-01-02T14:00"), layout="old")
+    out = tmp_path / "ds"
+    common = ["triplets", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size", 40e3, "--tile-pixels",
+              32, "--n-train", 6, "--seed", 2, "--quiet"]
+    r = _cli(*common, "--out", out, "--env", "eis,WS10", "--env-files", f"{era5}/*.nc", "--env-tolerance-h", 0.5)
+    assert r.returncode == 0, r.stderr
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert meta["env"]["EIS"]["units"] == "K" and meta["env"]["WS10"]["units"] == "m s-1"
+    assert meta["params"]["env"] == ["EIS", "WS10"]
+    env = Environment(f"{era5}/*.nc", ["EIS", "WS10"], tolerance=np.timedelta64(30, "m"))
+    seen = {"value": 0, "reason": 0}
+    for i in list_triplets(out):
+        tm = read_triplet_meta(out, "train", i)
+        for kind in TILE_TYPES:
+            tile = getattr(tm, kind)
+            assert set(tile.env) >= {"EIS_mean", "EIS_std", "WS10_mean", "WS10_std"}
+            want = env.tile_values(Tile(tile.lat, tile.lon, 40e3), tile.time)
+            if tile.time.startswith("2020-01-02T16"):
+                assert tile.env["EIS_mean"] is None and "outside the field times" in tile.env["EIS_reason"]
+                seen["reason"] += 1
+            else:
+                assert tile.env["EIS_mean"] == pytest.approx(want["EIS_mean"], abs=1e-4)
+                assert tile.env["WS10_mean"] == pytest.approx(want["WS10_mean"], abs=1e-5)
+                assert 5.0 < tile.env["WS10_mean"] < 10.0
+                seen["value"] += 1
+    assert seen["value"] and seen["reason"]
+    # a field file lacking what EIS needs: one line naming the variable and the file, exit 1, nothing written
+    write_era5(tmp_path / "nod2m", hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
+               t0=np.datetime64("2020-01-02T14:00"), drop=("d2m",))
+    r = _cli(*common, "--out", tmp_path / "ds2", "--env", "EIS", "--env-files", tmp_path / "nod2m" / "*.nc")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "needs d2m" in r.stderr and "era5_" in r.stderr
+    assert not (tmp_path / "ds2").exists()
+    r = _cli(*common, "--out", tmp_path / "ds3", "--env", "EIS")
+    assert r.returncode == 1 and "needs env_files (--env-files" in r.stderr

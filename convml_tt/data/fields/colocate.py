@@ -28,9 +28,9 @@ import pyproj
 
 from ..tiles import Tile
 from .base import Field, field_values, get_field
-from .era5 import open_era5
+from .era5 import expand_paths, open_era5
 
-__all__ = ["Environment", "parse_env"]
+__all__ = ["Environment", "parse_env", "environment_from", "environment_of"]
 
 
 def parse_env(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -67,7 +67,8 @@ class Environment:
                  time_method: str = "nearest") -> None:
         if time_method not in ("nearest", "linear"):
             raise ValueError(f"time_method {time_method!r} must be 'nearest' or 'linear'")
-        self.ds = open_era5(files)
+        self.files = [str(p.resolve()) for p in expand_paths(files)]
+        self.ds = open_era5(self.files)
         files_ = [os.path.basename(f) for f in self.ds.attrs["source_files"].split(", ")]
         self.where = files_[0] if len(files_) == 1 else f"{files_[0]} (and {len(files_) - 1} more ERA5 files)"
         self.fields: list[Field] = [get_field(n) for n in names]
@@ -80,6 +81,17 @@ class Environment:
             field_values(f, self.ds, self.where, time=[0], latitude=[0], longitude=[0])
 
     @property
+    def spec(self) -> dict[str, Any]:
+        """What makes this again in another process (:meth:`from_spec`): plain values, absolute paths."""
+        return {"files": self.files, "names": [f.name for f in self.fields], "tolerance_s": int(self.tolerance.astype(int)),
+                "time_method": self.time_method}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "Environment":
+        """The :class:`Environment` of :attr:`spec`."""
+        return cls(spec["files"], spec["names"], np.timedelta64(spec["tolerance_s"], "s"), spec["time_method"])
+
+    @property
     def units(self) -> dict[str, dict[str, str]]:
         """``{name: {units, long_name, reference}}`` of the fields."""
         return {f.name: {"units": f.units, "long_name": f.long_name or f.name, "reference": f.reference}
@@ -87,7 +99,7 @@ class Environment:
 
     # -- time ----------------------------------------------------------------
     def _time_weights(self, time: Any) -> tuple[list[int], list[float]] | str:
-        t = np.datetime64(time, "s")
+        t = np.datetime64(time.rstrip("Z") if isinstance(time, str) else time, "s")
         lo, hi = self.times[0], self.times[-1]
         if self.time_method == "linear":
             if t < lo or t > hi:
@@ -160,6 +172,22 @@ class Environment:
             out.update({f"{f.name}_mean": mean, f"{f.name}_std": std})
         return out
 
+    def tile_meta(self, tile: Tile, time: Any) -> dict[str, Any]:
+        """:meth:`tile_values` as stored in a tile's ``_meta.yaml`` (``env:``):
+        numbers rounded to float32 precision, None where there is no value."""
+        from ..colocated import rounded
+
+        return {k: v if isinstance(v, str) else rounded(v) for k, v in self.tile_values(tile, time).items()}
+
+
+def environment_of(settings: Any) -> Environment | None:
+    """The :class:`Environment` of a :class:`~convml_tt.config.TripletSettings`
+    (``env``, ``env_files``, ``env_time``, ``env_tolerance_h``), None without ``env``."""
+    if not settings.env:
+        return None
+    return environment_from(settings.env_files, settings.env, time_method=settings.env_time,
+                            tolerance=np.timedelta64(int(round(settings.env_tolerance_h * 3600)), "s"))
+
 
 def environment_from(files: Any, names: Sequence[str], **kw: Any) -> Environment | None:
     """An :class:`Environment`, or None without ``names``; ``ValueError``
@@ -168,4 +196,4 @@ def environment_from(files: Any, names: Sequence[str], **kw: Any) -> Environment
         return None
     if not files:
         raise ValueError(f"--env {','.join(names)} needs --env-files (ERA5 netCDF files, e.g. 'era5/*.nc')")
-    return Environment(files if not isinstance(files, (str, os.PathLike)) else [files], names, **kw)
+    return Environment(list(files) if not isinstance(files, (str, os.PathLike)) else [files], names, **kw)
