@@ -187,3 +187,39 @@ def test_cli_triplets_env(composited_root, tmp_path):
     assert not (tmp_path / "ds2").exists()
     r = _cli(*common, "--out", tmp_path / "ds3", "--env", "EIS")
     assert r.returncode == 1 and "needs env_files (--env-files" in r.stderr
+
+
+def test_cli_map_env(composited_root, tmp_path):
+    """``convml_tt map ... --env EIS,WS10 --env-files ...``: (time, y, x) variables with units, equal to
+    the co-location of each valid cell's tile; NaN in the scene outside the files' times."""
+    import xarray as xr
+
+    from convml_tt.data.sampling.grid import GridSampler
+
+    era5 = tmp_path / "era5"
+    write_era5(era5, hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
+               t0=np.datetime64("2020-01-02T14:00"))
+    out = tmp_path / "map.nc"
+    r = _cli("map", "tile_statistics", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size", 40e3,
+             "--tile-pixels", 32, "--stride", 40e3, "--out", out, "--quiet", "--env", "EIS,WS10", "--env-files",
+             era5 / "*.nc", "--env-tolerance-h", 0.5)
+    assert r.returncode == 0, r.stderr
+    env = Environment(f"{era5}/*.nc", ["EIS", "WS10"], tolerance=np.timedelta64(30, "m"))
+    with xr.open_dataset(out) as ds:
+        assert ds["EIS_mean"].dims == ("time", "y", "x") and ds["EIS_mean"].attrs["units"] == "K"
+        assert ds["WS10_std"].attrs["units"] == "m s-1"
+        grid = GridSampler(DOMAIN, 40e3, 32, 40e3, {"map": []})
+        ny, nx = grid.shape
+        checked = 0
+        for k, t in enumerate(ds["time"].values):
+            valid = ds["valid"].values[k].ravel().astype(bool)
+            eis = ds["EIS_mean"].values[k].ravel()
+            if str(t).startswith("2020-01-02T16"):
+                assert np.isnan(eis).all()
+                continue
+            for cell in np.flatnonzero(valid)[:: max(1, valid.sum() // 4)]:
+                want = env.tile_values(grid.tile(int(cell)), t)["EIS_mean"]
+                assert eis[cell] == pytest.approx(want, abs=1e-4)
+                checked += 1
+            assert np.isnan(eis[~valid]).all()
+        assert checked >= 4
