@@ -223,3 +223,28 @@ def test_cli_map_env(composited_root, tmp_path):
                 checked += 1
             assert np.isnan(eis[~valid]).all()
         assert checked >= 4
+
+
+def test_arco_era5_zarr_layout(tmp_path):
+    """An ARCO-ERA5 zarr store (long variable names, ``time``/``level``, 0..360, descending latitudes)
+    gives the tile values of the same fields from the CDS's netCDF."""
+    import xarray as xr
+
+    cds = list(write_era5(tmp_path / "cds", layout="new").values())
+    ref = Environment(cds, ["EIS", "WS10"])
+    long = {v: k for k, v in __import__("convml_tt.data.fields.era5", fromlist=["ARCO_NAMES"]).ARCO_NAMES.items()}
+    ds = open_era5(cds).load()
+    ds = ds.assign_coords(longitude=ds["longitude"] % 360.0).sortby("longitude").sortby("latitude", ascending=False)
+    ds = ds.rename({k: long[k] for k in ds.data_vars}).drop_vars("expver", errors="ignore")
+    ds.attrs = {}
+    ds.to_zarr(tmp_path / "arco.zarr", consolidated=True, zarr_format=2)  # as ARCO-ERA5 is stored
+    arco = Environment(tmp_path / "arco.zarr", ["EIS", "WS10"])
+    tile = Tile(12.0, -55.0, 200e3)
+    a, b = ref.tile_values(tile, "2020-02-01T06:00"), arco.tile_values(tile, "2020-02-01T06:00")
+    assert a == pytest.approx(b, rel=1e-9)
+
+
+def test_fields_and_trajectories_are_torch_free():
+    code = ("import sys, convml_tt.data.fields, convml_tt.data.fields.derived, convml_tt.data.trajectories; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
