@@ -20,6 +20,7 @@ Values are keyed ``{name}_mean``, ``{name}_std`` (the field's units,
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Sequence
 
@@ -31,6 +32,14 @@ from .base import Field, field_values, get_field
 from .era5 import expand_paths, open_era5
 
 __all__ = ["Environment", "parse_env", "environment_from", "environment_of"]
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_pipeline(laea: str) -> pyproj.Transformer:
+    """Geodetic (lon, lat) degrees -> tile LAEA metres (a bare PROJ pipeline, cheaper than a CRS)."""
+    step = laea.replace(" +units=m +no_defs", "")
+    return pyproj.Transformer.from_pipeline(f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+                                            f"+step {step}")
 
 
 def parse_env(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -97,6 +106,23 @@ class Environment:
         return {f.name: {"units": f.units, "long_name": f.long_name or f.name, "reference": f.reference}
                 for f in self.fields}
 
+    #: derived fields on the whole grid kept per (field, time index), most recent first
+    CACHE_SIZE = 8
+
+    def _grid(self, f: Field, k: int) -> np.ndarray:
+        """``f`` at field time ``k`` on the file's whole grid ``(n_lat, n_lon)``, derived once and
+        kept (the :data:`CACHE_SIZE` latest): the tiles of a scan share their field times."""
+        key = (f.name, int(k))
+        cache = self.__dict__.setdefault("_cache", {})
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
+            return cache[key]
+        got = field_values(f, self.ds, self.where, time=[int(k)])[0]
+        cache[key] = got
+        while len(cache) > max(self.CACHE_SIZE, len(self.fields) * 2):
+            cache.pop(next(iter(cache)))
+        return got
+
     # -- time ----------------------------------------------------------------
     def _time_weights(self, time: Any) -> tuple[list[int], list[float]] | str:
         t = np.datetime64(time.rstrip("Z") if isinstance(time, str) else time, "s")
@@ -120,18 +146,21 @@ class Environment:
     def footprint(self, tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """``(lat_index, lon_index, inside)``: the grid window around ``tile``
         and which of its points ``(n_lat, n_lon)`` lie inside the tile's
-        square; None when the tile is off the field's grid."""
-        olat, olon = tile.outline(4)
+        square (in the tile's own projection); None when the tile is off the
+        field's grid. The window holds every point within the tile's half
+        diagonal (great circle, 1 % margin) plus one grid step."""
         dlat = float(np.abs(np.diff(self.lat)).max()) if self.lat.size > 1 else 1.0
         dlon = float(np.abs(np.diff(self.lon)).max()) if self.lon.size > 1 else 1.0
-        iy = np.flatnonzero((self.lat >= olat.min() - dlat) & (self.lat <= olat.max() + dlat))
-        rel = (olon - tile.lon0 + 180.0) % 360.0 - 180.0
+        reach = 1.01 * tile.size / np.sqrt(2.0) / 110.5e3  # degrees of latitude (a meridian degree >= 110.57 km)
+        iy = np.flatnonzero(np.abs(self.lat - tile.lat0) <= reach + dlat)
+        far = min(89.9, abs(tile.lat0) + reach)
+        wide = reach * 110.5e3 / (111.32e3 * np.cos(np.deg2rad(far)))
         glon = (self.lon - tile.lon0 + 180.0) % 360.0 - 180.0
-        ix = np.flatnonzero((glon >= rel.min() - dlon) & (glon <= rel.max() + dlon))
+        ix = np.flatnonzero(np.abs(glon) <= wide + dlon) if wide < 180.0 else np.arange(self.lon.size)
         if iy.size == 0 or ix.size == 0:
             return None
         lon2, lat2 = np.meshgrid(self.lon[ix], self.lat[iy])
-        u, v = pyproj.Proj(tile.proj4)(lon2, lat2, errcheck=False)
+        u, v = _forward_pipeline(tile.proj4).transform(lon2, lat2, errcheck=False)
         h = tile.size / 2
         return iy, ix, (np.abs(u) <= h) & (np.abs(v) <= h)
 
@@ -152,8 +181,7 @@ class Environment:
                 continue
             iy, ix, inside = fp
             k, w = weights
-            values = sum(wi * field_values(f, self.ds, self.where, time=[ki], latitude=iy, longitude=ix)[0]
-                         for ki, wi in zip(k, w))
+            values = sum(wi * self._grid(f, ki)[np.ix_(iy, ix)] for ki, wi in zip(k, w))
             cos = np.broadcast_to(np.cos(np.deg2rad(self.lat[iy]))[:, None], values.shape)
             if inside.any():
                 vals, wts = values[inside], cos[inside]
