@@ -15,6 +15,7 @@ from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, read_triple
 from convml_tt.data.tiles import Tile
 
 from era5_fixtures import grid, truth, write_era5
+from interp_fixtures import tiny_model_file  # noqa: F401
 from synthetic_fixtures import DOMAIN, composited_root  # noqa: F401
 
 
@@ -145,7 +146,7 @@ def _cli(*args):
                           timeout=300)
 
 
-def test_cli_triplets_env(composited_root, tmp_path):
+def test_cli_triplets_env(composited_root, tiny_model_file, tmp_path):  # noqa: F811
     """``convml_tt triplets --env EIS,WS10 --env-files 'era5/*.nc'`` on the synthetic scenes (15N 50W,
     2020-01-02 14:00-16:00) with ERA5 files covering 14:00-15:00 only and a 30 min tolerance: the 16:00
     scene's tiles get
@@ -178,6 +179,15 @@ def test_cli_triplets_env(composited_root, tmp_path):
                 assert 5.0 < tile.env["WS10_mean"] < 10.0
                 seen["value"] += 1
     assert seen["value"] and seen["reason"]
+    # the embeddings carry them as coordinates with their units (NaN where no value)
+    from convml_tt.interpretation.embeddings import get_embeddings
+
+    da = get_embeddings(tiny_model_file, out, stage="train", progress=False, device="cpu")
+    assert da["EIS_mean"].dims == ("tile_id",) and da["EIS_mean"].attrs["units"] == "K"
+    for i in da.tile_id.values:
+        want = read_triplet_meta(out, "train", int(i)).anchor.env["EIS_mean"]
+        got = float(da["EIS_mean"].sel(tile_id=i))
+        assert (want is None and np.isnan(got)) or got == want
     # a field file lacking what EIS needs: one line naming the variable and the file, exit 1, nothing written
     write_era5(tmp_path / "nod2m", hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
                t0=np.datetime64("2020-01-02T14:00"), drop=("d2m",))
