@@ -445,6 +445,9 @@ class TripletSettings:
         if env and not files:
             raise ValueError(f"env={','.join(env)} needs env_files (--env-files 'era5/*.nc': the ERA5 netCDF "
                              f"files of the fields)")
+        if files and not env:
+            raise ValueError(f"env_files={', '.join(files)} given without env: name the fields to store "
+                             f"(--env EIS,WS10)")
         if self.env_time not in ("nearest", "linear"):
             raise ValueError(f"env_time={self.env_time!r} must be 'nearest' or 'linear'")
         if not (isinstance(self.env_tolerance_h, numbers.Real) and self.env_tolerance_h >= 0):

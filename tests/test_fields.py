@@ -258,3 +258,37 @@ def test_fields_and_trajectories_are_torch_free():
     code = ("import sys, convml_tt.data.fields, convml_tt.data.fields.derived, convml_tt.data.trajectories; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_env_settings_refusals(tmp_path):
+    from convml_tt.config import TripletSettings
+    from convml_tt.data.fields import environment_from
+
+    dom = (-51.0, 14.0, -49.0, 16.0)
+    with pytest.raises(ValueError, match="unknown field 'XYZ'"):
+        TripletSettings(domain=dom, env=("XYZ",), env_files=("a.nc",))
+    with pytest.raises(ValueError, match="given without env"):
+        TripletSettings(domain=dom, env_files=("a.nc",))
+    with pytest.raises(ValueError, match="env_time='cubic' must be 'nearest' or 'linear'"):
+        TripletSettings(domain=dom, env=("EIS",), env_files=("a.nc",), env_time="cubic")
+    s = TripletSettings(domain=dom, env="eis,ws10", env_files="era5/*.nc")
+    assert s.env == ("EIS", "WS10") and s.env_files == ("era5/*.nc",)
+    assert s.to_yaml_dict()["env"] == ["EIS", "WS10"] and "env" not in TripletSettings(domain=dom).to_yaml_dict()
+    with pytest.raises(ValueError, match="given without --env"):
+        environment_from(["x.nc"], ())
+    assert environment_from(None, ()) is None
+
+
+def test_tile_across_the_dateline(tmp_path):
+    """A 0..360 file over 170E..170W: a tile centred on 179.9E takes points from both sides."""
+    from era5_fixtures import write_cds
+
+    lat = np.arange(-10.0, 10.01, 0.25)
+    lon = np.concatenate([np.arange(170.0, 180.0, 0.25), np.arange(-180.0, -169.99, 0.25)])
+    sst = np.broadcast_to(300.0 - 0.1 * lat[None, :, None] ** 2, (2, lat.size, lon.size))
+    f = write_cds(tmp_path / "sst.nc", {"sst": sst}, np.arange(2), lat, lon)
+    env = Environment(f, ["SST"])
+    at_edge = env.tile_values(Tile(2.0, 179.9, 300e3), "2020-02-01T00:00")
+    inside = env.tile_values(Tile(2.0, 175.0, 300e3), "2020-02-01T00:00")
+    assert at_edge["SST_mean"] == pytest.approx(inside["SST_mean"], abs=1e-3)
+    assert at_edge["SST_std"] == pytest.approx(inside["SST_std"], abs=1e-3)

@@ -149,8 +149,9 @@ class Environment:
         square (in the tile's own projection); None when the tile is off the
         field's grid. The window holds every point within the tile's half
         diagonal (great circle, 1 % margin) plus one grid step."""
-        dlat = float(np.abs(np.diff(self.lat)).max()) if self.lat.size > 1 else 1.0
-        dlon = float(np.abs(np.diff(self.lon)).max()) if self.lon.size > 1 else 1.0
+        # grid steps (the median: a grid across the dateline has one large jump in longitude)
+        dlat = float(np.median(np.abs(np.diff(self.lat)))) if self.lat.size > 1 else 1.0
+        dlon = float(np.median(np.abs(np.diff(self.lon)))) if self.lon.size > 1 else 1.0
         reach = 1.01 * tile.size / np.sqrt(2.0) / 110.5e3  # degrees of latitude (a meridian degree >= 110.57 km)
         iy = np.flatnonzero(np.abs(self.lat - tile.lat0) <= reach + dlat)
         far = min(89.9, abs(tile.lat0) + reach)
@@ -221,6 +222,9 @@ def environment_from(files: Any, names: Sequence[str], **kw: Any) -> Environment
     """An :class:`Environment`, or None without ``names``; ``ValueError``
     when names are given without files."""
     if not names:
+        if files:
+            raise ValueError(f"--env-files {files if isinstance(files, (str, os.PathLike)) else ' '.join(map(str, files))} "
+                             f"given without --env: name the fields to store (e.g. --env EIS,WS10)")
         return None
     if not files:
         raise ValueError(f"--env {','.join(names)} needs --env-files (ERA5 netCDF files, e.g. 'era5/*.nc')")
