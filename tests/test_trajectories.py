@@ -139,3 +139,16 @@ def test_read_lagtraj_and_cf(tmp_path):
     xr.Dataset({"x": ("t", np.zeros(3))}).to_netcdf(tmp_path / "bad.nc")
     with pytest.raises(ValueError, match="bad.nc: not a trajectory file"):
         read_trajectories(tmp_path / "bad.nc")
+
+
+def test_across_the_dateline(tmp_path):
+    """A regional field over 170E..170W (0..360 as the CDS writes it): a parcel in a uniform 10 m/s
+    westerly at the equator crosses 180 and ends where it must."""
+    hours, lat = np.arange(0, 25), np.arange(-5.0, 5.01, 0.5)
+    lon = np.concatenate([np.arange(170.0, 180.0, 0.5), np.arange(-180.0, -169.99, 0.5)])
+    u = np.full((hours.size, lat.size, lon.size), 10.0)
+    f = write_cds(tmp_path / "w.nc", {"u": u[:, None], "v": 0 * u[:, None]}, hours, lat, lon, levels=[850])
+    ds = integrate_trajectories(f, 0.0, 178.0, T0, 24 * 3600.0)
+    assert ds["end_reason"].values[0] == "completed"
+    want = (178.0 + 10.0 * 86400 / EARTH_RADIUS_M / DEG + 180.0) % 360.0 - 180.0
+    assert ds["lon"].values[0, -1] == pytest.approx(want, abs=1e-6) and ds["lon"].values[0, -1] < -170

@@ -126,14 +126,25 @@ class WindField:
         self.times = ds["time"].values.astype("datetime64[s]")
         self.t = (self.times - self.times[0]).astype(float)  # s since the first time
         self.lat = ds["latitude"].values.astype(float)
-        self.lon = ds["longitude"].values.astype(float)
+        lon = ds["longitude"].values.astype(float)
         self.u = np.asarray(u.transpose("time", "latitude", "longitude").values, float)
         self.v = np.asarray(v.transpose("time", "latitude", "longitude").values, float)
+        gaps = np.flatnonzero(np.diff(lon) > 1.5 * np.median(np.diff(lon))) if lon.size > 2 else []
+        if len(gaps):  # a regional grid across the dateline: its columns in one increasing run
+            k = int(gaps[0]) + 1
+            lon = np.concatenate([lon[k:], lon[:k] + 360.0])
+            self.u, self.v = np.roll(self.u, -k, axis=2), np.roll(self.v, -k, axis=2)
+        self.lon = lon
         step = float(np.diff(self.lon).mean()) if self.lon.size > 1 else 360.0
         self.periodic = abs(self.lon.size * step - 360.0) < 1e-6
 
+    def _frame(self, lon: np.ndarray) -> np.ndarray:
+        """Longitudes in the frame of :attr:`lon` (``lon[0]`` to ``lon[0] + 360``)."""
+        return self.lon[0] + (np.asarray(lon, float) - self.lon[0]) % 360.0
+
     def inside(self, t_s: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(in_space, in_time)`` boolean arrays of points (``t_s``: s since the first field time)."""
+        lon = self._frame(lon)
         in_time = (t_s >= self.t[0]) & (t_s <= self.t[-1])
         in_space = (lat >= self.lat[0]) & (lat <= self.lat[-1]) & np.isfinite(lat)
         if not self.periodic:
@@ -149,6 +160,7 @@ class WindField:
 
         kt, wt = bracket(self.t, t_s)
         ky, wy = bracket(self.lat, lat)
+        lon = self._frame(lon)
         if self.periodic:
             step = self.lon[1] - self.lon[0]
             pos = (lon - self.lon[0]) % 360.0 / step
