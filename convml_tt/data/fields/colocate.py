@@ -143,15 +143,18 @@ class Environment:
         return [k], [1.0]
 
     # -- space ---------------------------------------------------------------
-    def footprint(self, tile: Tile) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(lat_index, lon_index, inside)``: the grid window around ``tile``
-        and which of its points ``(n_lat, n_lon)`` lie inside the tile's
-        square (in the tile's own projection); None when the tile is off the
-        field's grid. The window holds every point within the tile's half
-        diagonal (great circle, 1 % margin) plus one grid step."""
-        # grid steps (the median: a grid across the dateline has one large jump in longitude)
-        dlat = float(np.median(np.abs(np.diff(self.lat)))) if self.lat.size > 1 else 1.0
-        dlon = float(np.median(np.abs(np.diff(self.lon)))) if self.lon.size > 1 else 1.0
+    def footprint(self, tile: Tile) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(points, weights)``: flat indices into the field's ``(n_lat, n_lon)``
+        grid of the points inside the tile's square (in the tile's own
+        projection; the point nearest the centre when none is) and their
+        cos(latitude) weights; None when the tile is off the field's grid.
+        The points are looked for within the tile's half diagonal (great
+        circle, 1 % margin) plus one grid step."""
+        if not hasattr(self, "_steps"):  # grid steps (median: a grid across the dateline jumps once)
+            self._steps = tuple(float(np.median(np.abs(np.diff(a)))) if a.size > 1 else 1.0
+                                for a in (self.lat, self.lon))
+            self._cos = np.cos(np.deg2rad(self.lat))
+        dlat, dlon = self._steps
         reach = 1.01 * tile.size / np.sqrt(2.0) / 110.5e3  # degrees of latitude (a meridian degree >= 110.57 km)
         iy = np.flatnonzero(np.abs(self.lat - tile.lat0) <= reach + dlat)
         far = min(89.9, abs(tile.lat0) + reach)
@@ -163,13 +166,17 @@ class Environment:
         lon2, lat2 = np.meshgrid(self.lon[ix], self.lat[iy])
         u, v = _forward_pipeline(tile.proj4).transform(lon2, lat2, errcheck=False)
         h = tile.size / 2
-        return iy, ix, (np.abs(u) <= h) & (np.abs(v) <= h)
+        inside = (np.abs(u) <= h) & (np.abs(v) <= h)
+        if not inside.any():  # a tile smaller than the grid spacing: the point nearest its centre
+            inside[np.argmin(np.abs(self.lat[iy] - tile.lat0)), np.argmin(np.abs(glon[ix]))] = True
+        j, i = np.nonzero(inside)
+        return iy[j] * self.lon.size + ix[i], self._cos[iy[j]]
 
     def tile_values(self, tile: Tile, time: Any) -> dict[str, Any]:
         """``{name_mean, name_std}`` of every field over ``tile`` at ``time``
         (a scan time: ``numpy.datetime64``, ISO text or datetime); None
         values and ``name_reason`` when there is no value (time outside the
-        file's, tile off the grid)."""
+        file's, tile off the grid). The std is None for a one-point footprint."""
         out: dict[str, Any] = {}
         weights = self._time_weights(time)
         fp = self.footprint(tile)
@@ -180,24 +187,19 @@ class Environment:
             if reason is not None:
                 out.update({f"{f.name}_mean": None, f"{f.name}_std": None, f"{f.name}_reason": reason})
                 continue
-            iy, ix, inside = fp
+            points, wts = fp
             k, w = weights
-            values = sum(wi * self._grid(f, ki)[np.ix_(iy, ix)] for ki, wi in zip(k, w))
-            cos = np.broadcast_to(np.cos(np.deg2rad(self.lat[iy]))[:, None], values.shape)
-            if inside.any():
-                vals, wts = values[inside], cos[inside]
-            else:  # a tile smaller than the grid spacing: the point nearest its centre
-                j = np.argmin(np.abs(self.lat[iy] - tile.lat0))
-                i = np.argmin(np.abs((self.lon[ix] - tile.lon0 + 180.0) % 360.0 - 180.0))
-                vals, wts = values[j : j + 1, i], cos[j : j + 1, i]
+            vals = sum(wi * self._grid(f, ki).ravel()[points] for ki, wi in zip(k, w))
             good = np.isfinite(vals)
-            if not good.any():
-                out.update({f"{f.name}_mean": None, f"{f.name}_std": None,
-                            f"{f.name}_reason": "no valid value of the field over the tile (e.g. SST over land)"})
-                continue
-            vals, wts = vals[good], wts[good]
-            mean = float(np.sum(wts * vals) / np.sum(wts))
-            std = float(np.sqrt(np.sum(wts * (vals - mean) ** 2) / np.sum(wts))) if vals.size > 1 else None
+            if not good.all():
+                if not good.any():
+                    out.update({f"{f.name}_mean": None, f"{f.name}_std": None, f"{f.name}_reason":
+                                "no valid value of the field over the tile (e.g. SST over land)"})
+                    continue
+                vals, wts = vals[good], wts[good]
+            total = wts.sum()
+            mean = float(wts @ vals / total)
+            std = float(np.sqrt(wts @ (vals - mean) ** 2 / total)) if vals.size > 1 else None
             out.update({f"{f.name}_mean": mean, f"{f.name}_std": std})
         return out
 
