@@ -48,7 +48,7 @@ def parse_env(text: str | Sequence[str] | None) -> tuple[str, ...]:
     if not text:
         return ()
     items = text.split(",") if isinstance(text, str) else [p for t in text for p in str(t).split(",")]
-    return tuple(get_field(t.strip()).name for t in items if t.strip())
+    return tuple(dict.fromkeys(get_field(t.strip()).name for t in items if t.strip()))  # once each, in order
 
 
 class Environment:
@@ -92,8 +92,8 @@ class Environment:
     @property
     def spec(self) -> dict[str, Any]:
         """What makes this again in another process (:meth:`from_spec`): plain values, absolute paths."""
-        return {"files": self.files, "names": [f.name for f in self.fields], "tolerance_s": int(self.tolerance.astype(int)),
-                "time_method": self.time_method}
+        return {"files": self.files, "names": [f.name for f in self.fields],
+                "tolerance_s": int(self.tolerance.astype(int)), "time_method": self.time_method}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> "Environment":
@@ -106,7 +106,7 @@ class Environment:
         return {f.name: {"units": f.units, "long_name": f.long_name or f.name, "reference": f.reference}
                 for f in self.fields}
 
-    #: derived fields on the whole grid kept per (field, time index), most recent first
+    #: derived fields on the whole grid kept per (field, time index): at least this many, the latest used
     CACHE_SIZE = 8
 
     def _grid(self, f: Field, k: int) -> np.ndarray:

@@ -106,8 +106,8 @@ def open_era5(files: str | os.PathLike | Sequence[str | os.PathLike]) -> xr.Data
         missing files; a file that is not an ERA5 layout (naming it and its
         dimensions); a wind in other units than m/s (naming the units).
     """
-    parts = []
-    for p in expand_paths(files):
+    parts, paths = [], expand_paths(files)
+    for p in paths:
         try:
             ds = xr.open_zarr(p) if p.suffix == ".zarr" or p.is_dir() else xr.open_dataset(p)
         except (OSError, ValueError) as err:
@@ -119,5 +119,5 @@ def open_era5(files: str | os.PathLike | Sequence[str | os.PathLike]) -> xr.Data
     merged = [xr.concat(g, "time").sortby("time") if len(g) > 1 else g[0] for g in groups.values()]
     out = xr.merge(merged, join="outer", compat="override", combine_attrs="drop_conflicts") if len(merged) > 1 \
         else merged[0]
-    out.attrs["source_files"] = ", ".join(str(p) for p in expand_paths(files))
+    out.attrs["source_files"] = ", ".join(str(p) for p in paths)
     return out
