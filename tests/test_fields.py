@@ -214,6 +214,9 @@ def test_cli_map_env(composited_root, tmp_path):
              "--tile-pixels", 32, "--stride", 40e3, "--out", out, "--quiet", "--env", "EIS,WS10", "--env-files",
              era5 / "*.nc", "--env-tolerance-h", 0.5)
     assert r.returncode == 0, r.stderr
+    assert "environment fields EIS, WS10 are NaN in the scene of 2020-01-02T16:00" in r.stdout
+    notes = [line for line in r.stdout.splitlines() if line.startswith("environment fields")]
+    assert len(notes) == 1 and "outside the field times" in notes[0]  # the 14:00 and 15:00 scenes have values
     env = Environment(f"{era5}/*.nc", ["EIS", "WS10"], tolerance=np.timedelta64(30, "m"))
     with xr.open_dataset(out) as ds:
         assert ds["EIS_mean"].dims == ("time", "y", "x") and ds["EIS_mean"].attrs["units"] == "K"

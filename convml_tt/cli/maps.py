@@ -82,6 +82,11 @@ def _run_map(args) -> int:
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
                       workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza, env=env)
+    if env is not None:  # scenes whose cells have no environment values, and why
+        for t in ds["time"].values:
+            reason = env.time_reason(t)
+            if reason:
+                print(f"environment fields {', '.join(env.units)} are NaN in the scene of {str(t)[:19]}: {reason}")
     shape = " x ".join(f"{d}={n}" for d, n in ds["embedding"].sizes.items())
     valid = float(ds["valid"].mean())
     print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")

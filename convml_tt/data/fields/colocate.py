@@ -142,6 +142,11 @@ class Environment:
                     f"more than the tolerance {self.tolerance} away")
         return [k], [1.0]
 
+    def time_reason(self, time: Any) -> str | None:
+        """Why a scan at ``time`` has no field values (outside the files' times), or None."""
+        got = self._time_weights(time)
+        return got if isinstance(got, str) else None
+
     # -- space ---------------------------------------------------------------
     def footprint(self, tile: Tile) -> tuple[np.ndarray, np.ndarray] | None:
         """``(points, weights)``: flat indices into the field's ``(n_lat, n_lon)``
