@@ -94,7 +94,7 @@ def test_exact_solution_is_the_wind(wind_file):
     assert np.allclose(u, np.cos(lat * DEG) / np.cos(LAT_REF * DEG) * (U0 + SHEAR * y + ACC * t), atol=1e-3)
 
 
-def test_stops_with_reason(wind_file):
+def test_stops_with_reason(wind_file, tmp_path):
     ds = integrate_trajectories(wind_file, [15.0, 1.0, 15.0], [-78.0, -40.0, -40.0], T0 + np.timedelta64(40, "h"),
                                 np.timedelta64(30, "h"))
     reasons = list(ds["end_reason"].values)
@@ -102,6 +102,9 @@ def test_stops_with_reason(wind_file):
     assert reasons[1].startswith("left the wind field's domain after")  # southward out of lat 0
     assert reasons[2].startswith("reached the end of the wind field's times (2020-02-03T12:00:00) after 20 h")
     assert np.isnan(ds["lat"].values[2, -1]) and np.isfinite(ds["lat"].values[2, 0])
+    again = read_trajectories(write_trajectories(ds, tmp_path / "traj.nc"))  # CF file round trip
+    assert list(again["end_reason"].values) == reasons and again.attrs["featureType"] == "trajectory"
+    np.testing.assert_array_equal(again["lat"].values, ds["lat"].values)
     back = integrate_trajectories(wind_file, 15.0, -40.0, T0 + np.timedelta64(3, "h"), 6 * 3600.0,
                                   direction="backward")
     assert str(back["end_reason"].values[0]).startswith("reached the start of the wind field's times")
