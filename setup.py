@@ -43,6 +43,12 @@ EXTRAS = {
         "cloudmetrics>=0.3.0",
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
+        "zarr>=3.1",  # ARCO-ERA5 layout tests
+    ],
+    # environment fields from ARCO-ERA5 zarr stores (convml_tt.data.fields.era5)
+    "zarr": [
+        "zarr>=3.1",
+        "dask>=2026.8",
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue
