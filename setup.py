@@ -43,7 +43,7 @@ EXTRAS = {
         "cloudmetrics>=0.3.0",
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
-        "zarr>=3.1",
+        "zarr>=3.1",  # gridded zarr stores and ARCO-ERA5 layout tests
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue
@@ -51,9 +51,11 @@ EXTRAS = {
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
     ],
-    # zarr stores read by the gridded source (netCDF needs nothing more)
+    # zarr stores: read by the gridded source (netCDF needs nothing more) and
+    # the ARCO-ERA5 layout of environment fields (convml_tt.data.fields.era5)
     "zarr": [
         "zarr>=3.1",
+        "dask>=2026.8",
     ],
     "bench": [
         "pyresample>=1.35",

@@ -328,3 +328,21 @@ def add_labels(p: argparse.ArgumentParser, what: str) -> None:
                    default="synthetic", metavar="NAME",
                    help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none'; "
                         f"'synthetic' (default): the true regime of synthetic scenes (nothing for real scenes)")
+
+
+def add_env(p) -> None:
+    """``--env NAME[,NAME...]``, ``--env-files PATTERN...``, ``--env-time``,
+    ``--env-tolerance-h``: environment fields (:mod:`convml_tt.data.fields`)
+    stored per tile (their settings' names, see ``TripletSettings``)."""
+    p.add_argument("--env", default=None, metavar="NAME[,NAME...]",
+                   help="environment fields stored per tile (mean and spread over the tile at the scan time): "
+                        "names of the field registry, e.g. EIS,WS10 (built in: LTS, EIS, RH700, WS10, OMEGA500, "
+                        "SST)")
+    p.add_argument("--env-files", nargs="+", default=None, metavar="PATTERN",
+                   help="ERA5 netCDF files from the CDS (single and pressure levels) the --env fields are read "
+                        "from, paths or quoted glob patterns, e.g. 'era5/*.nc'")
+    p.add_argument("--env-time", choices=("nearest", "linear"), default=None,
+                   help="field time used for a scan: the nearest within --env-tolerance-h (default), or "
+                        "linear interpolation in time")
+    p.add_argument("--env-tolerance-h", type=float, default=None, metavar="H",
+                   help="largest scan - field time distance with --env-time nearest, hours (default 1)")

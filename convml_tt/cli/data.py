@@ -8,7 +8,7 @@ import sys
 from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from pathlib import Path
 
-from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_labels, add_plugin,
+from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin,
                       add_sources, fraction_below_one, number_in, parse_interval, parse_time, platform_name,
                       satellite_number, source_recipe, sources_of, tolerance_minutes, whole)
 
@@ -258,6 +258,7 @@ def _add_triplets(sub) -> None:
                    help="co-located fields of the same scans stored per tile (min, mean, max over the tile "
                         "in its _meta.yaml): single-plane recipes, e.g. C13 (10.3 um brightness "
                         "temperature) or C13,C07")
+    add_env(p)
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
     add_labels(p, "each tile besides place and time")

@@ -124,6 +124,10 @@ def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = N
     if key in INDEX_ATTRS:
         return dict(INDEX_ATTRS[key])
     name, _, stat = key.rpartition("_")
+    if stat in ("mean", "std") and name:
+        env = _env_attrs(name, stat)
+        if env is not None:
+            return env
     if stat not in FIELD_STATISTICS or not name:
         return None
     meta = dict((fields or {}).get(name) or {})
@@ -135,6 +139,18 @@ def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = N
     what = {"min": "minimum", "mean": "mean", "max": "maximum"}[stat]
     return {"units": str(meta.get("units", "1")),
             "long_name": f"{what} over the tile of {meta.get('long_name', name)}"}
+
+
+def _env_attrs(name: str, stat: str) -> dict[str, str] | None:
+    """CF attributes of an environment field's statistic over a tile
+    (:mod:`convml_tt.data.fields`), None when ``name`` is not a registered field."""
+    from .fields.base import FIELDS
+
+    if name not in FIELDS:
+        return None
+    f = FIELDS.get(name)
+    what = {"mean": "mean", "std": "standard deviation"}[stat]
+    return {"units": f.units, "long_name": f"{what} over the tile of {f.long_name or f.name}"}
 
 
 # -----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
 from ..colocated import field_composites, fields_meta, tile_physical
+from ..fields.colocate import Environment, environment_of
 from ..composites.recipes import channel_units, get_recipe
 from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
 from ..labels import Labeler, check_labels
@@ -216,6 +217,9 @@ def make_triplets(
                                    params.domain, params.resolution_km, progress, workers=workers,
                                    scheduler=scheduler, client=client) if params.fields else {}
 
+    # environment fields: the files opened (and the variables each field needs checked) before sampling
+    env = environment_of(params)
+
     meta = {
         "format": DATASET_FORMAT,
         "params": params.to_yaml_dict(),
@@ -226,6 +230,8 @@ def make_triplets(
     }
     if params.fields:
         meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
+    if env is not None:
+        meta["env"] = env.units
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
@@ -241,6 +247,7 @@ def make_triplets(
         "labeler": labeler,
         "sampler": sampler,
         "field_paths": field_paths,
+        "env": None if env is None else env.spec,
     }
     total = need["train"] + need["study"]
     # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
@@ -399,6 +406,7 @@ def _init(config: dict) -> None:
     # the dataset's recipe (its cloud mask gives the organisation indices); a plugin recipe must
     # be importable where the tasks run (docs/cluster.md)
     _STATE["recipe"] = get_recipe(config["settings"].recipe)
+    _STATE["environment"] = Environment.from_spec(config["env"]) if config.get("env") else None
 
 
 def _make_block(job: tuple[str, list[int]]) -> list[int]:
@@ -427,6 +435,8 @@ def _make_one(stage: str, idx: int) -> int:
         # organisation indices (physical values, before the stretch) and co-located field statistics
         indices, fields = tile_physical(d.image, recipe, pixel_m, d.tile,
                                         _STATE.get("field_paths", {}).get(str(comp.path)), params.method)
+        env = _STATE.get("environment")
+        env_values = env.tile_meta(d.tile, comp.time) if env is not None else {}
         setattr(meta, kind, TileMeta(
             lat=round(float(d.tile.lat0), 6),
             lon=round(float(d.tile.lon0), 6),
@@ -437,6 +447,7 @@ def _make_one(stage: str, idx: int) -> int:
             labels=labels,
             indices=indices,
             fields=fields,
+            env=env_values,
         ))
     write_triplet_meta(out, meta)
     return idx
