@@ -43,6 +43,7 @@ EXTRAS = {
         "cloudmetrics>=0.3.0",
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
+        "zarr>=3.1",  # gridded zarr stores and ARCO-ERA5 layout tests
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue
@@ -57,6 +58,12 @@ EXTRAS = {
         "satpy>=0.60",
         "pyresample>=1.35",
         "trollsift>=1.0",
+    ],
+    # zarr stores: read by the gridded source (netCDF needs nothing more) and
+    # the ARCO-ERA5 layout of environment fields (convml_tt.data.fields.era5)
+    "zarr": [
+        "zarr>=3.1",
+        "dask>=2026.8",
     ],
     "bench": [
         "pyresample>=1.35",

@@ -354,6 +354,17 @@ class TripletSettings:
     fields:
         co-located fields stored per tile (recipe names, e.g. ``("C13",)``):
         statistics of each over the tile, from the same scan.
+    env:
+        environment fields stored per tile (names of the field registry,
+        :mod:`convml_tt.data.fields`, e.g. ``("EIS", "WS10")``): their mean
+        and spread over the tile at the scan time.
+    env_files:
+        the ERA5 files (paths or glob patterns) the ``env`` fields are read from.
+    env_time:
+        ``"nearest"`` (the field time nearest the scan within
+        ``env_tolerance_h``) or ``"linear"`` (interpolated in time).
+    env_tolerance_h:
+        largest scan - field time distance for ``"nearest"``, hours.
     """
 
     domain: tuple[float, float, float, float]
@@ -374,6 +385,10 @@ class TripletSettings:
     max_sza: float | None = None
     max_sza_fraction: float | None = None
     fields: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    env_files: tuple[str, ...] = ()
+    env_time: Literal["nearest", "linear"] = "nearest"
+    env_tolerance_h: float = 1.0
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
@@ -415,6 +430,28 @@ class TripletSettings:
             object.__setattr__(self, "max_sza_fraction", float(f))
         object.__setattr__(self, "recipe", self.checked_recipe(self.recipe))
         object.__setattr__(self, "fields", self.checked_fields(self.fields))
+        self._check_env()
+
+    def _check_env(self) -> None:
+        """``env`` as canonical field names and ``env_files`` as a tuple;
+        ``ValueError`` for an unknown field, fields without files, a bad
+        time method or tolerance."""
+        from .data.fields import parse_env
+
+        env = parse_env(self.env)
+        files = (self.env_files,) if isinstance(self.env_files, str) else tuple(str(f) for f in self.env_files)
+        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "env_files", files)
+        if env and not files:
+            raise ValueError(f"env={','.join(env)} needs env_files (--env-files 'era5/*.nc': the ERA5 netCDF "
+                             f"files of the fields)")
+        if files and not env:
+            raise ValueError(f"env_files={', '.join(files)} given without env: name the fields to store "
+                             f"(--env EIS,WS10)")
+        if self.env_time not in ("nearest", "linear"):
+            raise ValueError(f"env_time={self.env_time!r} must be 'nearest' or 'linear'")
+        if not (isinstance(self.env_tolerance_h, numbers.Real) and self.env_tolerance_h >= 0):
+            raise ValueError(f"env_tolerance_h={self.env_tolerance_h!r} must be a number of hours >= 0")
 
     @staticmethod
     def checked_recipe(recipe: Any) -> str:
@@ -481,11 +518,13 @@ class TripletSettings:
         # settings at their defaults are left out, as datasets made before
         # the setting existed say it
         for name, default in (("recipe", "truecolor"), ("max_sza", None), ("max_sza_fraction", None),
-                              ("fields", ())):
-            if d[name] == default or (name == "fields" and not d[name]):
+                              ("fields", ()), ("env", ()), ("env_files", ()), ("env_time", "nearest"),
+                              ("env_tolerance_h", 1.0)):
+            if d[name] == default or (name in ("fields", "env", "env_files") and not d[name]):
                 del d[name]
-        if "fields" in d:
-            d["fields"] = list(d["fields"])
+        for name in ("fields", "env", "env_files"):
+            if name in d:
+                d[name] = list(d[name])
         return d
 
 

@@ -2,7 +2,7 @@
 
 A :class:`Registry` holds the entries of one *kind* (``"recipes"``,
 ``"backbones"``, ``"heads"``, ``"losses"``, ``"samplers"``,
-``"labelers"``, ``"featurizers"``, ``"plots"``; :data:`HOMES` says which
+``"labelers"``, ``"featurizers"``, ``"plots"``, ``"fields"``; :data:`HOMES` says which
 module owns each). Names compare case-insensitively, an entry may have
 aliases, a taken name is refused unless ``overwrite=True``, and an unknown
 name is a ``ValueError`` of one line that lists what exists::
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 #: the module owning each kind's registry (imported by :func:`registry`)
 HOMES = {
+    "sources": "convml_tt.data.sources",
     "recipes": "convml_tt.data.composites.recipes",
     "labelers": "convml_tt.data.labels",
     "samplers": "convml_tt.data.sampling.base",
@@ -66,6 +67,7 @@ HOMES = {
     "losses": "convml_tt.architectures.losses",
     "featurizers": "convml_tt.interpretation.featurizers",
     "plots": "convml_tt.interpretation.plots.kinds",
+    "fields": "convml_tt.data.fields.base",
 }
 _REGISTRIES: dict[str, "Registry"] = {}
 #: entry points already warned about, in this process and the processes it starts (environment)

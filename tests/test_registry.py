@@ -88,12 +88,13 @@ def test_decorator_unregister_scoped_and_the_entry_check():
 
 def test_registry_by_kind_and_every_kind_has_its_builtins():
     builtins = {"recipes": "truecolor", "labelers": "synthetic", "samplers": "triplet", "backbones": "resnet18",
-                "heads": "fastai", "losses": "euclidean", "featurizers": "tile_statistics", "plots": "dendrogram"}
+                "heads": "fastai", "losses": "euclidean", "featurizers": "tile_statistics", "plots": "dendrogram",
+                "sources": "goes_abi", "fields": "EIS"}
     assert set(builtins) == set(REG.HOMES)
     for kind, name in builtins.items():
         reg = REG.registry(kind)
         assert reg.kind == kind and reg.group == f"convml_tt.{kind}" and name in reg and reg.origin(name) is None
-    with pytest.raises(ValueError, match="unknown registry kind 'nope'; kinds: recipes, labelers"):
+    with pytest.raises(ValueError, match="unknown registry kind 'nope'; kinds: sources, recipes, labelers"):
         REG.registry("nope")
 
 

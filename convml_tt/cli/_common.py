@@ -126,6 +126,36 @@ def _source_name(text: str) -> str:
     return text.strip().lower()
 
 
+def source_recipe(args) -> None:
+    """``--recipe VARIABLE`` (and ``--fields VARIABLE,...``) with ``--source
+    gridded`` (whose bands are the variables of the files) is the field
+    recipe ``gridded.VARIABLE``
+    (:func:`~convml_tt.data.composites.recipes.field_recipe`) unless a
+    recipe of gridded bands is registered under that name; ``args`` is
+    changed in place."""
+    source = getattr(args, "source", None)
+    if not source:
+        return
+    from ..data.composites.recipes import FIELD_PREFIX, get_recipe
+    from ..data.sources import get_source
+
+    if get_source(source).sensor != "gridded":
+        return
+
+    def field(name: str) -> str:
+        if name.startswith(FIELD_PREFIX):
+            return name
+        try:
+            return name if get_recipe(name).sensor == "gridded" else FIELD_PREFIX + name
+        except ValueError:
+            return FIELD_PREFIX + name
+
+    if getattr(args, "recipe", None):
+        args.recipe = field(str(args.recipe))
+    if getattr(args, "fields", None):  # --fields lwp,iwp: co-located variables of the same files
+        args.fields = ",".join(field(f.strip()) for f in str(args.fields).split(",") if f.strip())
+
+
 def sources_of(args) -> dict:
     """The ``sources=`` keywords of :func:`~convml_tt.data.dataset.make_triplets`
     (and of ``make_composites``) from the options of :func:`add_sources`."""
@@ -298,3 +328,21 @@ def add_labels(p: argparse.ArgumentParser, what: str) -> None:
                    default="synthetic", metavar="NAME",
                    help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none'; "
                         f"'synthetic' (default): the true regime of synthetic scenes (nothing for real scenes)")
+
+
+def add_env(p) -> None:
+    """``--env NAME[,NAME...]``, ``--env-files PATTERN...``, ``--env-time``,
+    ``--env-tolerance-h``: environment fields (:mod:`convml_tt.data.fields`)
+    stored per tile (their settings' names, see ``TripletSettings``)."""
+    p.add_argument("--env", default=None, metavar="NAME[,NAME...]",
+                   help="environment fields stored per tile (mean and spread over the tile at the scan time): "
+                        "names of the field registry, e.g. EIS,WS10 (built in: LTS, EIS, RH700, WS10, OMEGA500, "
+                        "SST)")
+    p.add_argument("--env-files", nargs="+", default=None, metavar="PATTERN",
+                   help="ERA5 netCDF files from the CDS (single and pressure levels) the --env fields are read "
+                        "from, paths or quoted glob patterns, e.g. 'era5/*.nc'")
+    p.add_argument("--env-time", choices=("nearest", "linear"), default=None,
+                   help="field time used for a scan: the nearest within --env-tolerance-h (default), or "
+                        "linear interpolation in time")
+    p.add_argument("--env-tolerance-h", type=float, default=None, metavar="H",
+                   help="largest scan - field time distance with --env-time nearest, hours (default 1)")

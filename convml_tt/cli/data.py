@@ -8,9 +8,9 @@ import sys
 from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from pathlib import Path
 
-from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_labels, add_plugin,
+from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin,
                       add_sources, fraction_below_one, number_in, parse_interval, parse_time, platform_name,
-                      satellite_number, sources_of, tolerance_minutes, whole)
+                      satellite_number, source_recipe, sources_of, tolerance_minutes, whole)
 
 
 def _add_synthetic(sub) -> None:
@@ -198,6 +198,7 @@ def _run_composite(args) -> int:
     from ..config import CompositeSettings, settings_from
     from ..data.composites import get_recipe, make_composites
 
+    source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
     # --band B is the recipe C{B:02d}; --recipe NAME (or an alias) is looked up in the registry
     recipe = get_recipe(args.band if args.band is not None else (args.recipe or "truecolor"))
     sunz = None if args.sunz is None else args.sunz == "on"
@@ -257,6 +258,7 @@ def _add_triplets(sub) -> None:
                    help="co-located fields of the same scans stored per tile (min, mean, max over the tile "
                         "in its _meta.yaml): single-plane recipes, e.g. C13 (10.3 um brightness "
                         "temperature) or C13,C07")
+    add_env(p)
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
     add_labels(p, "each tile besides place and time")
@@ -274,6 +276,7 @@ def _run_triplets(args) -> int:
 
     if args.bands:  # --bands 13 14 15 (or 13,14,15): the band list recipe C13+C14+C15
         args.recipe = "+".join(b.strip() for a in args.bands for b in a.split(",") if b.strip())
+    source_recipe(args)  # --source gridded --recipe lwp: the variable lwp
 
     labeler = make_labeler(args.labels)
     if args.verify and args.out.is_dir():

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (add_common, add_compute, add_domain_and_times, add_labels, add_plugin, add_sources,
-                      number_in, platform_name, positive, sources_of, whole)
+from ._common import (add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin, add_sources,
+                      number_in, platform_name, positive, source_recipe, sources_of, whole)
 
 
 def _add_map(sub) -> None:
@@ -35,12 +35,15 @@ def _add_map(sub) -> None:
     p.add_argument("--resolution-km", type=positive, default=1.0, help="composite resolution, km (default 1)")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="composite recipe of the tiles (default: the one the model was trained on, e.g. C13; "
-                        "truecolor for tile_statistics)")
+                        "truecolor for tile_statistics); another recipe with as many channels embeds other "
+                        "data with the same model, e.g. --source gridded --recipe refl (a model's simulated "
+                        "reflectance through a model trained on ABI C02 tiles)")
     add_plugin(p, "registers the recipe, the model's backbone, a featurizer or a labeler")
     p.add_argument("--satellite", "--platform", dest="satellite", type=platform_name, default=None,
                    help="only scenes of this platform: a GOES satellite 16-19 or an id such as himawari9")
     add_sources(p)
     add_labels(p, "each cell")
+    add_env(p)
     p.add_argument("--method", choices=("bilinear", "nearest"), default="bilinear")
     p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
                    help="cells whose centre's solar zenith angle at the scan start exceeds DEG (0-180) are "
@@ -54,8 +57,11 @@ def _add_map(sub) -> None:
 
 
 def _run_map(args) -> int:
+    import numpy as np
+
     from .._io import check_writable_folder
     from ..data.composites import make_composites
+    from ..data.fields import environment_from, parse_env
     from ..data.labels import make_labeler
     from ..interpretation.featurizers import is_featurizer_name
     from ..interpretation.maps import embed_domain
@@ -63,7 +69,11 @@ def _run_map(args) -> int:
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as map.nc")
     check_writable_folder(args.out.parent, "the map", "choose a writable --out")
+    # environment fields: files opened and the variables each field needs checked before any work
+    env = environment_from(args.env_files, parse_env(args.env), time_method=args.env_time or "nearest",
+                           tolerance=np.timedelta64(int(round(3600 * (args.env_tolerance_h or 1.0))), "s"))
     model = args.model if is_featurizer_name(args.model) else Path(args.model)
+    source_recipe(args)  # --source gridded --recipe refl: the variable refl
     recipe = args.recipe or _model_recipe(model)
     composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
@@ -74,7 +84,13 @@ def _run_map(args) -> int:
                       tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
-                      workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza)
+                      workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza,
+                      any_recipe=args.recipe is not None, env=env)
+    if env is not None:  # scenes whose cells have no environment values, and why
+        for t in ds["time"].values:
+            reason = env.time_reason(t)
+            if reason:
+                print(f"environment fields {', '.join(env.units)} are NaN in the scene of {str(t)[:19]}: {reason}")
     shape = " x ".join(f"{d}={n}" for d, n in ds["embedding"].sizes.items())
     valid = float(ds["valid"].mean())
     print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")

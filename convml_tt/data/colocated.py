@@ -23,6 +23,7 @@ field composite is found from the main composite's scan, not its files.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -104,9 +105,15 @@ def field_attrs(name: str) -> dict[str, str]:
     return {"units": r.units, "long_name": r.long_name or r.description or r.name}
 
 
-def fields_meta(fields: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``{field: {units, long_name}}`` for the dataset's ``meta.yaml``."""
-    return {get_recipe(f).name: field_attrs(f) for f in fields}
+def fields_meta(fields: Iterable[str], units: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """``{field: {units, long_name}}`` for the dataset's ``meta.yaml``;
+    ``units``: ``{field: units}`` of the field composites, for recipes that
+    leave their units to the source files (field recipes of gridded output)."""
+    out = {get_recipe(f).name: field_attrs(f) for f in fields}
+    for name, attrs in out.items():
+        if not attrs["units"] and (units or {}).get(name):
+            attrs["units"] = str(units[name])
+    return out
 
 
 def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str] | None:
@@ -117,6 +124,10 @@ def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = N
     if key in INDEX_ATTRS:
         return dict(INDEX_ATTRS[key])
     name, _, stat = key.rpartition("_")
+    if stat in ("mean", "std") and name:
+        env = _env_attrs(name, stat)
+        if env is not None:
+            return env
     if stat not in FIELD_STATISTICS or not name:
         return None
     meta = dict((fields or {}).get(name) or {})
@@ -128,6 +139,18 @@ def statistic_attrs(key: str, fields: Mapping[str, Mapping[str, str]] | None = N
     what = {"min": "minimum", "mean": "mean", "max": "maximum"}[stat]
     return {"units": str(meta.get("units", "1")),
             "long_name": f"{what} over the tile of {meta.get('long_name', name)}"}
+
+
+def _env_attrs(name: str, stat: str) -> dict[str, str] | None:
+    """CF attributes of an environment field's statistic over a tile
+    (:mod:`convml_tt.data.fields`), None when ``name`` is not a registered field."""
+    from .fields.base import FIELDS
+
+    if name not in FIELDS:
+        return None
+    f = FIELDS.get(name)
+    what = {"mean": "mean", "std": "standard deviation"}[stat]
+    return {"units": f.units, "long_name": f"{what} over the tile of {f.long_name or f.name}"}
 
 
 # -----------------------------------------------------------------------------
@@ -153,12 +176,11 @@ def _scan_index(folder: Path) -> dict[tuple[str, str, str], dict]:
         return index
     for p in _walk(folder):
         f = identify(p)
-        if f is None:
-            continue
-        found = index.setdefault((f.platform, f.sector, f"{f.start:%Y-%m-%dT%H:%M:%S}"), {})
-        for band in f.bands:
-            if band not in found or (f.product == "Rad" and "-Rad" not in found[band].name):
-                found[band] = p
+        for step in [] if f is None else f.steps():  # gridded output: one scan per time step
+            found = index.setdefault((step.platform, step.sector, f"{step.start:%Y-%m-%dT%H:%M:%S}"), {})
+            for band in step.bands:
+                if band not in found or (step.product == "Rad" and "-Rad" not in found[band].name):
+                    found[band] = p
     return index
 
 
@@ -213,14 +235,16 @@ def field_composites(
         return {}
     sources = Path(data_root) / "sources"
     indexed: dict[Path, dict] = {}  # folder -> its scan index, each folder listed once
-    plan: list[tuple[str, Recipe, dict[int, Path]]] = []
+    plan: list[tuple[str, Recipe, dict[int, Path], dt.datetime]] = []
     for comp in composites:
         c = CompositeReader(comp)
         try:
             src = [p for p in c.source_paths if p]
+            start = dt.datetime.fromisoformat(c.time.rstrip("Z"))
         finally:
             c.close()
-        scan = scan_of(src)
+        # the composite's own scan start: a file of gridded output holds several
+        scan = (*scan_of(src)[:2], f"{start:%Y-%m-%dT%H:%M:%S}")
         files: dict[int, Path] = {}
         for folder in [sources] + sorted({Path(p).parent for p in src}):
             if folder not in indexed:
@@ -236,14 +260,14 @@ def field_composites(
                     f"{platform_label(scan[0])} {scan[1]} at {scan[2]} (composite {Path(comp).name}) has no such file "
                     f"under {sources} or beside its source files; files found for that scan: {found}; fetch "
                     f"the band (convml_tt fetch --bands ...) or drop the field")
-            plan.append((str(comp), r, {b: files[b] for b in r.bands}))
+            plan.append((str(comp), r, {b: files[b] for b in r.bands}, start))
     out: dict[str, dict[str, str]] = {str(c): {} for c in composites}
     # one composites task per field and scan (the tasks of make_composites), the ones not yet
     # made run where the caller says
     for r in recipes:
         config = {"data_root": str(data_root), "recipe": r, "overwrite": False, "skip_outside": False,
                   "settings": CompositeSettings(domain=tuple(domain), recipe=r.name, resolution_km=resolution_km)}
-        mine = [(comp, as_scene(files)) for comp, rr, files in plan if rr is r]
+        mine = [(comp, as_scene(files, start=t)) for comp, rr, files, t in plan if rr is r]
         got = [_reusable(config, files) for _, files in mine]
         todo = [k for k, g in enumerate(got) if g is None]
         made = run_tasks(_composite_task, [mine[k][1] for k in todo], setup=_composite_setup, config=config,

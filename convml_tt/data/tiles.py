@@ -2,23 +2,24 @@
 
 A :class:`Tile` is a square of ``size`` metres with ``n`` x ``n`` pixels
 centred at ``(lat0, lon0)`` on a Lambert azimuthal equal-area (LAEA)
-projection centred on the tile (on the same ellipsoid as the satellite's
-fixed grid, GRS80 for GOES-R). Pixel ``(i, j)`` (row ``i`` from the north,
+projection centred on the tile (on the ellipsoid of the grid it is cut
+from: GRS80 for the GOES-R fixed grid, WGS84 for a lat/lon grid). Pixel ``(i, j)`` (row ``i`` from the north,
 column ``j`` from the west) has its centre at the local coordinates
 
     u_j = (j + 0.5) * size / n - size / 2          (metres east)
     v_i = size / 2 - (i + 0.5) * size / n          (metres north)
 
-Resampling a composite (an image on the ABI fixed grid, regular in the scan
-angles ``x``, ``y``) onto a tile maps every tile pixel *analytically* to
-fractional row/column indices of the composite (LAEA -> geodetic -> scan
-angles -> indices), then interpolates (bilinear by default, or nearest).
-There are no regridder objects and no weight files.
+Resampling a composite (an image regular in the coordinates ``x``, ``y`` of
+its grid, :mod:`convml_tt.data.geometry.grids`: scan angles of the ABI fixed
+grid, longitude/latitude, or projected metres) onto a tile maps every tile
+pixel *analytically* to fractional row/column indices of the composite (LAEA
+-> geodetic -> grid coordinates -> indices), then interpolates (bilinear by
+default, or nearest). There are no regridder objects and no weight files.
 
 Speed: projecting all ``n * n`` pixels with PROJ costs ~20 ms at 256 px, so
 the exact mapping is computed on a coarse ``coarse`` x ``coarse`` sub-grid of
 the tile (default 17 x 17 points spanning the pixel centres, through one PROJ
-pipeline ``inv laea | geos``) and the smooth fractional-index field is
+pipeline ``inv laea | geos``, or the grid's own ``proj_step``) and the smooth fractional-index field is
 interpolated to every pixel with a separable cubic spline (two small matrix
 products). The error of this step against the exact per-pixel mapping is
 below 1e-3 composite pixel for 200 km tiles anywhere within 70 degrees of the
@@ -38,7 +39,7 @@ import pyproj
 import xarray as xr
 
 from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
-from .sources.goes_abi import FixedGrid, OffDiskError
+from .geometry.grids import FixedGrid, Grid, OffDiskError, grid_from_dataset  # noqa: F401 (FixedGrid: re-export)
 
 #: GRS80 axes (m), the ellipsoid of the GOES-R fixed grid
 GRS80 = (6378137.0, 6356752.31414)
@@ -132,46 +133,54 @@ class Tile:
         v = np.concatenate([np.full_like(t, h), -t, np.full_like(t, -h), t, [h]])
         return self._inverse(u, v)
 
-    # -- mapping to a fixed grid -------------------------------------------
-    def scan_angles(self, grid: FixedGrid, coarse: int | None = 17) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed-grid scan angles ``(x, y)`` (radians, each ``(n, n)``) of every
-        pixel centre; NaN where a pixel is off the Earth's disk.
+    # -- mapping to a grid ----------------------------------------------------
+    def scan_angles(self, grid: Grid, coarse: int | None = 17) -> tuple[np.ndarray, np.ndarray]:
+        """The grid coordinates ``(x, y)`` (each ``(n, n)``) of every pixel
+        centre, in the grid's units (:mod:`convml_tt.data.geometry.grids`):
+        scan angles in radians on a :class:`FixedGrid` (NaN where a pixel is
+        off the Earth's disk), longitude/latitude in degrees on a
+        ``LatLonGrid``, metres on a ``ProjectedGrid``. :meth:`grid_xy` is
+        the same method.
 
         With ``coarse=K`` the exact mapping is computed on K x K points and
         interpolated (separable cubic spline); ``coarse=None`` maps every
         pixel exactly.
         """
-        h = grid.perspective_point_height
+        s = grid.coordinate_scale
         if coarse is None or coarse >= self.n:
             u, v = self.local_coords()
             uu, vv = np.meshgrid(u, v)
-            px, py = self._transformer(grid).transform(uu, vv, errcheck=False)
-            return _finite(px) / h, _finite(py) / h
+            px, py = self._project(grid, uu, vv)
+            return px / s, py / s
         projected = self.coarse_projection(grid, coarse)
         if projected is None:
             # part of the tile is off the disk: exact mapping shows which pixels
             return self.scan_angles(grid, coarse=None)
         return self.upsample_projection(grid, *projected)
 
-    def _transformer(self, grid: FixedGrid) -> pyproj.Transformer:
-        """The PROJ pipeline tile metres -> fixed-grid projection metres (on the grid's ellipsoid)."""
-        if grid.sweep_angle_axis != "x" or (grid.semi_major_axis, grid.semi_minor_axis) != (
-            self.a,
-            self.b,
-        ):
-            tile = Tile(self.lat0, self.lon0, self.size, self.n, grid.semi_major_axis, grid.semi_minor_axis)
+    grid_xy = scan_angles
+
+    def _transformer(self, grid: Grid) -> pyproj.Transformer:
+        """The PROJ pipeline tile metres -> the grid's projected coordinates (on the grid's ellipsoid)."""
+        if grid.ellipsoid != (self.a, self.b):
+            tile = Tile(self.lat0, self.lon0, self.size, self.n, *grid.ellipsoid)
         else:
             tile = self
         return _pipeline(tile.proj4, grid)
 
-    def coarse_projection(self, grid: FixedGrid, coarse: int = 17) -> tuple[np.ndarray, np.ndarray] | None:
+    def _project(self, grid: Grid, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The grid's projected coordinates of tile coordinates ``u``, ``v`` (m), NaN where undefined."""
+        px, py = self._transformer(grid).transform(u, v, errcheck=False)
+        return _finite(grid.wrap_x(px, self.lon0)), _finite(py)
+
+    def coarse_projection(self, grid: Grid, coarse: int = 17) -> tuple[np.ndarray, np.ndarray] | None:
         """The exact mapping that :meth:`scan_angles` computes on its coarse
-        sub-grid: fixed-grid projection coordinates ``(px, py)`` in metres
-        (scan angles times the perspective height), each ``(coarse, coarse)``,
-        on points spanning the pixel centres; None when some of them are off
-        the Earth's disk. It depends only on the tile and the satellite's
-        fixed grid, not on a composite's pixels, so callers cutting the same
-        tile from many scenes can keep it and pass it to
+        sub-grid: the grid's projected coordinates ``(px, py)`` (for a fixed
+        grid metres: scan angles times the perspective height), each
+        ``(coarse, coarse)``, on points spanning the pixel centres; None when
+        some of them are undefined (off the Earth's disk). It depends only on
+        the tile and the grid, not on a composite's pixels, so callers cutting
+        the same tile from many scenes can keep it and pass it to
         :meth:`upsample_projection`."""
         k = int(coarse)
         if k < 4:
@@ -179,19 +188,18 @@ class Tile:
         c = _centres(self.size, self.n)
         uc = np.linspace(c[0], c[-1], k)
         uu, vv = np.meshgrid(uc, -uc)
-        px, py = self._transformer(grid).transform(uu, vv, errcheck=False)
-        px, py = _finite(px), _finite(py)
+        px, py = self._project(grid, uu, vv)
         if not (np.isfinite(px).all() and np.isfinite(py).all()):
             return None
         return px, py
 
-    def upsample_projection(self, grid: FixedGrid, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scan angles ``(x, y)`` (radians, each ``(n, n)``) of every pixel from
+    def upsample_projection(self, grid: Grid, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid coordinates ``(x, y)`` (each ``(n, n)``) of every pixel from
         the coarse mapping of :meth:`coarse_projection` (separable cubic
         spline): exactly what :meth:`scan_angles` returns."""
         m = _spline_matrix(self.n, px.shape[0])
-        h = grid.perspective_point_height
-        return _upsample(m, px) / h, _upsample(m, py) / h
+        s = grid.coordinate_scale
+        return _upsample(m, px) / s, _upsample(m, py) / s
 
 
 _SERIAL_BLAS = False
@@ -261,15 +269,11 @@ def _inverse_pipeline(laea: str) -> pyproj.Transformer:
 
 
 @functools.lru_cache(maxsize=256)
-def _pipeline(laea: str, grid: FixedGrid) -> pyproj.Transformer:
-    geos = (
-        f"+proj=geos +h={grid.perspective_point_height!r} +a={grid.semi_major_axis!r} "
-        f"+b={grid.semi_minor_axis!r} +lon_0={grid.longitude_of_projection_origin!r} "
-        f"+sweep={grid.sweep_angle_axis}"
-    )
+def _pipeline(laea: str, grid: Grid) -> pyproj.Transformer:
+    """Tile LAEA metres -> the grid's projected coordinates (``inv laea | grid.proj_step``)."""
     laea_step = laea.replace(" +units=m +no_defs", "")
     return pyproj.Transformer.from_pipeline(
-        f"+proj=pipeline +step +inv {laea_step} +step {geos}"
+        f"+proj=pipeline +step +inv {laea_step} +step {grid.proj_step}"
     )
 
 
@@ -278,11 +282,13 @@ def _pipeline(laea: str, grid: FixedGrid) -> pyproj.Transformer:
 # -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScanGrid:
-    """A regular grid of scan angles: pixel ``(row, col)`` is centred at
-    ``x = x0 + col * dx``, ``y = y0 + row * dy`` (radians; ``dy < 0`` when row 0
-    is north) on the fixed grid ``grid``; ``shape = (rows, cols)``."""
+    """A composite's regular raster: pixel ``(row, col)`` is centred at
+    ``x = x0 + col * dx``, ``y = y0 + row * dy`` in the coordinates of
+    ``grid`` (any grid of :mod:`convml_tt.data.geometry.grids`: scan angles in
+    radians on a fixed grid, degrees on a lat/lon grid, metres on a projected
+    grid; ``dy < 0`` when row 0 is north); ``shape = (rows, cols)``."""
 
-    grid: FixedGrid
+    grid: Grid
     x0: float
     dx: float
     y0: float
@@ -291,8 +297,8 @@ class ScanGrid:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> "ScanGrid":
-        """The scan grid of a composite (or any dataset with regular ``x``, ``y``
-        coordinates and ``goes_imager_projection``)."""
+        """The raster of a composite (or any dataset with regular ``x``, ``y``
+        coordinates and a grid mapping, :func:`~convml_tt.data.geometry.grids.grid_from_dataset`)."""
         x = np.asarray(ds["x"].values, float)
         y = np.asarray(ds["y"].values, float)
         if x.size < 2 or y.size < 2:
@@ -300,17 +306,17 @@ class ScanGrid:
         dx = (x[-1] - x[0]) / (x.size - 1)
         dy = (y[-1] - y[0]) / (y.size - 1)
         if np.abs(np.diff(x) - dx).max() > 1e-3 * abs(dx) or np.abs(np.diff(y) - dy).max() > 1e-3 * abs(dy):
-            raise ValueError("composite x/y scan angles are not regularly spaced")
-        return cls(FixedGrid.from_dataset(ds), float(x[0]), float(dx), float(y[0]), float(dy), (y.size, x.size))
+            raise ValueError("composite x/y coordinates are not regularly spaced")
+        return cls(grid_from_dataset(ds), float(x[0]), float(dx), float(y[0]), float(dy), (y.size, x.size))
 
     def indices(self, tile: Tile, coarse: int | None = 17) -> tuple[np.ndarray, np.ndarray]:
         """Fractional ``(row, col)`` indices (each ``(n, n)``) of every pixel of
-        ``tile`` in this grid; NaN off the disk."""
+        ``tile`` in this raster; NaN off the disk."""
         sx, sy = tile.scan_angles(self.grid, coarse=coarse)
         return self.angles_to_indices(sx, sy)
 
     def angles_to_indices(self, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional ``(row, col)`` indices of scan angles ``sx``, ``sy`` (radians)."""
+        """Fractional ``(row, col)`` indices of grid coordinates ``sx``, ``sy`` (scan angles: radians)."""
         return (sy - self.y0) / self.dy, (sx - self.x0) / self.dx
 
 

@@ -122,8 +122,8 @@ def _meta_record(meta: TripletMeta | None, tile_type: str) -> dict[str, Any]:
     for key, v in e.labels.items():  # whatever the dataset's labeler recorded
         if isinstance(v, (bool, int, float, str)) and key not in _RESERVED_COORDS:
             rec[key] = v
-    # organisation indices and co-located field statistics (None: no value -> NaN)
-    for where in (e.indices, e.fields):
+    # organisation indices, co-located field statistics and environment fields (None: no value -> NaN)
+    for where in (e.indices, e.fields, e.env):  # env: environment fields (numbers; the reasons left out)
         for key, v in where.items():
             if (v is None or isinstance(v, (bool, int, float))) and key not in _RESERVED_COORDS:
                 rec[key] = v

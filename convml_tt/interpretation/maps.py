@@ -147,10 +147,29 @@ class _Chunks:
     also a map-style source for a torch DataLoader (cutting in workers)."""
 
     def __init__(self, sampler: GridSampler, items: list[tuple[int, int, int]], gamma: float,
-                 labeler: Any, channels: int) -> None:
+                 labeler: Any, channels: int, env: dict | None = None) -> None:
         self.sampler, self.items, self.gamma, self.labeler = sampler, items, gamma, labeler
         self.channels = channels
+        self.env_spec = env  # an Environment's spec: made again where the chunks are cut
+        self._env: Any = None
         self._scene: int | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_env": None}
+
+    def _cell_env(self, cells: np.ndarray, time: str) -> list[dict]:
+        """Environment fields of each cell (``{name}_mean``, ``{name}_std``; NaN: no value)."""
+        if self.env_spec is None:
+            return []
+        if self._env is None:
+            from ..data.fields.colocate import Environment
+
+            self._env = Environment.from_spec(self.env_spec)
+        out = []
+        for cell in cells:
+            got = self._env.tile_values(self.sampler.tile(int(cell)), time)
+            out.append({k: np.nan if v is None else float(v) for k, v in got.items() if not k.endswith("_reason")})
+        return out
 
     def __len__(self) -> int:
         return len(self.items)
@@ -169,7 +188,7 @@ class _Chunks:
         s = self.sampler
         reader = open_composite(s.scenes[_STAGE][scene])
         valid = np.zeros(stop - start, bool)
-        tiles, labels, indices = [], [], []
+        tiles, labels, indices, env = [], [], [], []
         recipe = composite_recipe(reader)
         for g in range(start, stop, GROUP):
             cells = list(range(g, min(g + GROUP, stop)))
@@ -180,10 +199,13 @@ class _Chunks:
                 tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1))
                 # organisation indices of each valid cell, from its physical values
                 indices += cell_indices(images, recipe, s.tile_size / s.tile_pixels)
+                env += self._cell_env(np.asarray(cells)[ok], reader.time)
             if self.labeler is not None:
                 for cell in np.asarray(cells)[ok]:
                     got = self.labeler.label(s.tile(int(cell)), reader.source_paths)
                     labels.append(check_labels(got, self.labeler))
+        if env:  # environment fields beside the organisation indices of each valid cell
+            indices = [{**i, **e} for i, e in zip(indices, env)]
         n = s.tile_pixels
         arr = np.concatenate(tiles) if tiles else np.zeros((0, self.channels, n, n), np.uint8)
         return {"scene": scene, "start": start, "stop": stop, "valid": valid, "tiles": arr, "labels": labels,
@@ -328,6 +350,8 @@ def embed_domain(
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
     max_sza: float | None = None,
+    any_recipe: bool = False,
+    env: Any = None,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -338,7 +362,8 @@ def embed_domain(
         (e.g. ``load_model(...)``, ``evaluate.untrained_like(config)``) or
         ``"tile_statistics"`` (hand-crafted features, no network).
     composites:
-        composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene.
+        composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene:
+        of the recipe the model was trained on, unless ``any_recipe``.
     tile_size:
         tile side, metres; None: that of the model's training dataset.
     stride:
@@ -383,6 +408,17 @@ def embed_domain(
         the scene's scan start are invalid (``valid = 0``); None: the
         default of the composites' recipe (``Recipe.max_sza``: 80 for true
         colour and the reflective bands, no limit for infrared bands).
+    any_recipe:
+        embed composites of another recipe than the model was trained on
+        (only the number of channels must agree), e.g. a model's simulated
+        reflectance (``gridded.refl``) with a model trained on ABI ``C02``
+        tiles: the tiles get the display stretch of their own units.
+    env:
+        a :class:`~convml_tt.data.fields.colocate.Environment`: its fields'
+        mean and spread over each valid cell's tile at the scene's scan
+        time become ``{name}_mean``, ``{name}_std`` ``(time, y, x)``
+        float32 variables (the field's units; NaN where there is no value,
+        e.g. a scan outside the field file's times).
 
     Returns
     -------
@@ -427,7 +463,7 @@ def embed_domain(
     if len(kinds) > 1:
         raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
                          f"recipe")
-    if feat.recipe is not None and kinds and kinds[0] != feat.recipe:
+    if feat.recipe is not None and kinds and kinds[0] != feat.recipe and not any_recipe:
         raise ValueError(f"the model was trained on {feat.recipe!r} tiles but the composites are {kinds[0]!r} "
                          f"composites ({paths[0]!r}); make {feat.recipe!r} composites (`convml_tt map` does "
                          f"by default, or --recipe {feat.recipe})")
@@ -455,6 +491,8 @@ def embed_domain(
            "part_format": 2}
     if sampler.max_sza is not None:
         run["max_sza"] = sampler.max_sza
+    if env is not None:
+        run["env"] = env.spec
     attrs = _global_attrs(feat, sampler, method, gamma, labeler)
 
     tmp_dir = None
@@ -475,7 +513,8 @@ def embed_domain(
                 old.unlink() if old.is_file() else shutil.rmtree(old)
         todo = [k for k, pp in enumerate(part_paths) if read_part(pp, fps[k]) is None]
         _run_scenes(sampler, feat, todo, part_paths, fps, {p: s.time for p, s in info.items()}, n_ch, emb_dim,
-                    int(batch_size), gamma, labeler, int(num_workers), progress, compute)
+                    int(batch_size), gamma, labeler, int(num_workers), progress, compute,
+                    None if env is None else env.spec)
         n_valid = sum(read_part(pp, fps[k])["n_valid"] for k, pp in enumerate(part_paths))
         if n_valid == 0:
             shutil.rmtree(parts_dir, ignore_errors=True)
@@ -503,14 +542,14 @@ def embed_domain(
 def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_paths: list[Path],
                 fps: list[str], times: dict[str, str], channels: int, emb_dim: int, batch_size: int,
                 gamma: float, labeler: Any, num_workers: int, progress: bool,
-                compute: dict | None = None) -> None:
+                compute: dict | None = None, env: dict | None = None) -> None:
     """Cut, embed and write the parts of the scenes ``todo``, one scene at a time."""
     from tqdm.auto import tqdm
 
     n = sampler.n_cells
     items = [(k, s, min(s + batch_size, n)) for k in todo for s in range(0, n, batch_size)]
     paths = sampler.scenes[_STAGE]
-    source = _Chunks(sampler, items, gamma, labeler, channels)
+    source = _Chunks(sampler, items, gamma, labeler, channels, env)
     batcher = _Batcher(feat, batch_size)
     scenes: deque = deque()  # scene maps in order, until written
 

@@ -90,11 +90,12 @@ def _row_blocks(n: int, rows: int = _BLOCK_ROWS):
 # -----------------------------------------------------------------------------
 # scenes
 # -----------------------------------------------------------------------------
-def as_scene(scene: SceneLike, source: str | None = None) -> Scene:
+def as_scene(scene: SceneLike, source: str | None = None, start: dt.datetime | None = None) -> Scene:
     """A :class:`~convml_tt.data.sources.base.Scene` from a Scene, a
     ``{band: path}`` mapping, a list of paths or one path (each file
     recognised by a registered source, or by ``source``); the files must
-    make exactly one scan."""
+    make exactly one scan, or, with ``start``, hold the one that starts then
+    (to the second: a time step of gridded output with several)."""
     if isinstance(scene, Scene):
         return scene
     if isinstance(scene, (str, os.PathLike)):
@@ -113,6 +114,8 @@ def as_scene(scene: SceneLike, source: str | None = None) -> Scene:
                 f"ABI file the name must be NOAA's (…C01_G16_s…_e…_c….nc), or name the source with --source")
         files.append(f)
     scenes = group_scenes(files)
+    if start is not None:
+        scenes = [s for s in scenes if abs((s.start - start).total_seconds()) < 1] or scenes
     if len(scenes) != 1:
         scans = sorted({(s.platform, s.sector, s.start) for s in scenes})
         raise ValueError(
@@ -405,6 +408,8 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
         x_attrs, y_attrs = win.x_attrs, win.y_attrs
         flagged = dict(win.flagged)
         lat, lon = win.latlon()
+        # a field recipe (units "") keeps the units of the source's variable
+        units = recipe.units or (win.units(bands[0]) if hasattr(win, "units") else "1")
     space = ~np.isfinite(lat)
     coords: dict[str, Any] = {
         "y": ("y", y, y_attrs),
@@ -422,7 +427,7 @@ def _make(scene: Scene, settings: CompositeSettings, recipe: Recipe, out_path, r
         dims += ("channel",)
         coords["channel"] = ("channel", np.array(list(recipe.channels)))
     var = xr.Variable(dims, img, {
-        "units": recipe.units,
+        "units": units,
         "long_name": recipe.long_name,
         "grid_mapping": grid_name,
         **recipe.attrs,

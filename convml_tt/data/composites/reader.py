@@ -18,8 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..sources import goes_abi as abi
-from ..sources.goes_abi import FixedGrid
+from ..geometry.grids import GOES_PROJECTION_VARIABLE, grid_from_cf
 from .scenes import platform_number
 from ..tiles import ScanGrid, Tile, image_planes, index_window, interpolate_planes
 
@@ -39,11 +38,14 @@ class CompositeReader:
         the file (str); ``nc``: its open ``netCDF4.Dataset``; ``var``: the
         composite variable (``(y, x)`` or ``(y, x, channel)``).
     sg:
-        the :class:`~convml_tt.data.tiles.ScanGrid` of its pixels.
+        the :class:`~convml_tt.data.tiles.ScanGrid` of its pixels, on the
+        grid (:mod:`~convml_tt.data.geometry.grids`) of the grid-mapping
+        variable its composite variable's ``grid_mapping`` attribute names
+        (``goes_imager_projection`` for GOES composites, ``crs`` for others).
     time:
         scan start, ISO 8601 (UTC); ``platform``: the platform id
-        (``goes16``); ``satellite``: its GOES number (16) or, for other
-        platforms, the id.
+        (``goes16``, ``icon-les``); ``satellite``: its GOES number (16) or,
+        for other platforms, the id.
     source_paths:
         the band files it was made from.
     nbytes:
@@ -67,14 +69,9 @@ class CompositeReader:
         self.var = self.nc[name]
         x = np.asarray(self.nc["x"][:], float)
         y = np.asarray(self.nc["y"][:], float)
-        p = self.nc[abi.PROJECTION_VARIABLE]
-        grid = FixedGrid(
-            perspective_point_height=float(p.perspective_point_height),
-            semi_major_axis=float(p.semi_major_axis),
-            semi_minor_axis=float(p.semi_minor_axis),
-            longitude_of_projection_origin=float(p.longitude_of_projection_origin),
-            sweep_angle_axis=str(getattr(p, "sweep_angle_axis", "x")),
-        )
+        mapping = str(getattr(self.var, "grid_mapping", GOES_PROJECTION_VARIABLE)).split(":")[0].strip()
+        p = self.nc[mapping]
+        grid = grid_from_cf(mapping, {k: p.getncattr(k) for k in p.ncattrs()}, self.path)
         self.sg = ScanGrid(
             grid, x[0], (x[-1] - x[0]) / (x.size - 1), y[0], (y[-1] - y[0]) / (y.size - 1), (y.size, x.size)
         )

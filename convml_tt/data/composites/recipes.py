@@ -62,6 +62,8 @@ __all__ = [
     "get_recipe",
     "list_recipes",
     "band_list_recipe",
+    "field_recipe",
+    "FIELD_PREFIX",
     "channel_units",
     "combine_block",
     "simulated_green",
@@ -298,7 +300,8 @@ def get_recipe(kind: Kind) -> Recipe:
     """The recipe for a composite ``kind``: a registered name (any case;
     ``"truecolour"`` and ``"rgb"`` mean ``"truecolor"``), an ABI band number
     1-16 (``13`` or ``"13"`` means ``"C13"``), a band list (``"C13+C14"``,
-    ``"C13,C14"``, ``"13,14"``: :func:`band_list_recipe`) or a :class:`Recipe`.
+    ``"C13,C14"``, ``"13,14"``: :func:`band_list_recipe`), a variable of
+    gridded output (``"gridded.lwp"``: :func:`field_recipe`) or a :class:`Recipe`.
 
     Raises ``ValueError`` for anything else.
     """
@@ -310,13 +313,16 @@ def get_recipe(kind: Kind) -> Recipe:
         listed = _parse_band_list(kind)
         if listed is not None:
             return band_list_recipe(listed)
+        if kind.startswith(FIELD_PREFIX):
+            return field_recipe(kind[len(FIELD_PREFIX):])
     try:
         band = int(kind)
     except (TypeError, ValueError):
         raise ValueError(
             f"composite kind {kind!r} must be 'truecolor' or an ABI band number 1-16, a band list such as "
             f"C13+C14+C15, or a registered recipe: {', '.join(RECIPES.names())} (add one with register_recipe "
-            f"or a plugin)"
+            f"or a plugin), or {FIELD_PREFIX}VARIABLE for a variable of gridded output (--source gridded --recipe "
+            f"VARIABLE)"
         ) from None
     if band not in _ABI_BANDS:
         raise ValueError(f"composite band {band} must be an ABI band number 1-16")
@@ -387,6 +393,37 @@ def band_list_recipe(bands) -> Recipe:
                                                       f"channel {names[mask[0]]}: {mask[1].description}"),
     )
     _BAND_LISTS[bands] = recipe
+    return recipe
+
+
+#: the name of the recipe of one variable of gridded output is this prefix and the variable: ``gridded.lwp``
+FIELD_PREFIX = "gridded."
+#: field recipes, built on first use (not registered): {variable: recipe}
+_FIELDS: dict[str, Recipe] = {}
+
+
+def field_recipe(variable: str) -> Recipe:
+    """The recipe of one variable of gridded model output or reanalysis
+    (the ``gridded`` source, :mod:`convml_tt.data.sources.gridded`): name
+    ``gridded.{variable}``, sensor ``gridded``, one plane (the composite
+    variable ``variable``) holding the field as the file stores it; its
+    ``units`` are ``""``, meaning those of the file's variable (the
+    composite takes them from the file). No sun-zenith correction, no solar
+    zenith limit, no cloud mask. Built once per process, like band lists,
+    so that ``get_recipe("gridded.lwp")`` works in any process without
+    registering it.
+
+    Raises ``ValueError`` for a variable that cannot name a composite variable."""
+    variable = str(variable).strip()
+    recipe = _FIELDS.get(variable)
+    if recipe is None:
+        if not _NAME.fullmatch(variable) or variable in _RESERVED:
+            raise ValueError(f"gridded variable {variable!r} cannot name a composite variable: it must start with "
+                             f"a letter, hold only letters, digits and _.+- and not be one of {sorted(_RESERVED)}")
+        recipe = _FIELDS[variable] = Recipe(
+            name=f"{FIELD_PREFIX}{variable}", bands=(variable,), variable=variable, units="", sensor="gridded",
+            long_name=f"{variable} of gridded output", description=f"the variable {variable} of gridded output "
+            f"(model, reanalysis) in its own units")
     return recipe
 
 

@@ -169,13 +169,26 @@ def _sensors(name: str) -> set[str]:
     return set(getattr(src, "sensors", (src.sensor,)))
 
 
+def _explained(path: Path, names: Iterable[str]) -> str:
+    """What the first of the sources ``names`` that says why it does not read
+    ``path`` (:meth:`Source.explain <convml_tt.data.sources.base.Source.explain>`,
+    e.g. the gridded source: no lat/lon or CRS) says, without the path, in
+    brackets; ``""`` when none does."""
+    for n in names:
+        text = get_source(n).explain(path)
+        if text:
+            return f" ({n}: {text.removeprefix(f'{path}: ')})"
+    return ""
+
+
 def _unrecognised(path: Path, source: str | None, more: int = 0) -> str:
     also = f" (and {more} more file(s))" if more else ""
     if source:
-        return (f"{path}{also}: the source {source!r} does not read this file; {get_source(source).describe()}; "
-                f"leave out --source to let any registered source ({', '.join(list_sources())}) recognise it")
-    return (f"{path}{also}: no registered source recognises this file; the sources are "
-            + "; ".join(get_source(n).describe() for n in list_sources())
+        return (f"{path}{also}: the source {source!r} does not read this file{_explained(path, [source])}; "
+                f"{get_source(source).describe()}; leave out --source to let any registered source "
+                f"({', '.join(list_sources())}) recognise it")
+    return (f"{path}{also}: no registered source recognises this file{_explained(path, list_sources())}; the "
+            f"sources are " + "; ".join(get_source(n).describe() for n in list_sources())
             + " (name one with --source, or add one: docs/architecture.md, 'Where to extend')")
 
 
@@ -211,7 +224,7 @@ def scan_sources(
     files, root = _identified(data_root, inputs, source, None if sensor is None else {sensor})
     keep: list[SceneFile] = []
     skipped: list[SkippedScene] = []
-    for f in files:
+    for f in (step for f in files for step in f.steps()):  # a file of several time steps: each its own scan
         if not set(f.bands) & set(want):
             continue
         if plat is not None and f.platform != plat:
@@ -329,6 +342,13 @@ def no_scenes_error(data_root: str | os.PathLike, bands: Iterable, start: dt.dat
             what = "band" if len(bands) == 1 else "bands"
             msg += (f"; the {cached}{_label(o.satellite)} {o.product}{o.sector} scan {o.start:%Y-%m-%dT%H:%M:%S} "
                     f"lacks {what} {', '.join(map(str, bands))} (files found: {', '.join(o.files)}){more}")
+        else:  # e.g. gridded output: the variables its files hold
+            sensor = where.get("sensor")
+            found = _identified(data_root, inputs, where.get("source"), {sensor} if sensor else None)[0]
+            held = list(dict.fromkeys(str(b) for f in found for b in f.bands))
+            if held:
+                msg += (f"; the files found hold {', '.join(held[:20])}{' ...' if len(held) > 20 else ''} "
+                        f"({found[0].path.name}{' ...' if len(found) > 1 else ''})")
     remedy = ("fetch some with `convml_tt fetch` (or make synthetic ones with `convml_tt synthetic`)"
               if inputs is None else "check the folder and the recipe's bands (convml_tt composite --list-recipes)")
     return FileNotFoundError(f"{msg}; {remedy}")

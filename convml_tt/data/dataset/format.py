@@ -205,7 +205,7 @@ def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]
 # -----------------------------------------------------------------------------
 _TILE_KEYS = ("lat", "lon", "time", "satellite", "composite", "source_files")
 #: nested mappings of a tile's record: organisation indices and co-located field statistics
-_NESTED_KEYS = ("indices", "fields")
+_NESTED_KEYS = ("indices", "fields", "env")
 
 
 @dataclass
@@ -220,7 +220,10 @@ class TileMeta:
     cloud mask (:func:`convml_tt.data.organisation.tile_indices`: keys
     ``cloud_fraction``, ``iorg``, ... ; written as a nested ``indices:``
     mapping); ``fields``: statistics of co-located fields over the tile
-    (``{C13_min: K, C13_mean: K, C13_max: K}``, nested ``fields:``). Fields
+    (``{C13_min: K, C13_mean: K, C13_max: K}``, nested ``fields:``);
+    ``env``: environment fields over the tile (``{EIS_mean: K, EIS_std: K}``,
+    ``{name}_reason`` where there is no value, nested ``env:``; see
+    :mod:`convml_tt.data.fields.colocate`). Fields
     that are None (and empty mappings) are not written; records of older
     datasets have no ``indices``/``fields`` and read with empty ones.
     """
@@ -234,6 +237,7 @@ class TileMeta:
     labels: dict[str, Any] = field(default_factory=dict)
     indices: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -262,7 +266,7 @@ class TileMeta:
         if key in _TILE_KEYS:
             v = getattr(self, key)
             return default if v is None else v
-        for where in (self.labels, self.indices, self.fields):
+        for where in (self.labels, self.indices, self.fields, self.env):
             if key in where:
                 return where[key]
         return default

@@ -32,6 +32,7 @@ def plot_triplets(
 
     from ..composites.build import load_composite
     from ..composites.enhance import to_display
+    from ..geometry.grids import FixedGrid
     from ..tiles import ScanGrid, Tile
 
     dataset = Path(dataset)
@@ -56,8 +57,13 @@ def plot_triplets(
     img = to_display(img, str(attrs.get("channel_units", "")).split() or str(attrs.get("units", "1")))
     if img.ndim == 3 and img.shape[2] != 3:
         img = img[:, :, 0] if img.shape[2] < 3 else img[:, :, :3]
-    x = comp["x"].values * 1e3
-    y = comp["y"].values * 1e3
+    # axes in the composite's coordinates (scan angles in mrad on a fixed grid)
+    k = 1e3 if isinstance(sg.grid, FixedGrid) else 1.0
+    xlabel, ylabel = (("scan angle x (mrad)", "scan angle y (mrad)") if k == 1e3 else
+                      tuple(f"{a.get('long_name', n)} ({a.get('units', '')})"
+                            for a, n in zip(sg.grid.coordinate_attrs(), ("x", "y"))))
+    x = comp["x"].values * k
+    y = comp["y"].values * k
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 8 * len(y) / max(len(x), 1) + 0.5))
     else:
@@ -71,8 +77,8 @@ def plot_triplets(
     t = np.linspace(0, 1, 50)
     blon = np.concatenate([lon_min + (lon_max - lon_min) * t, np.full(50, lon_max), lon_max - (lon_max - lon_min) * t, np.full(50, lon_min)])
     blat = np.concatenate([np.full(50, lat_min), lat_min + (lat_max - lat_min) * t, np.full(50, lat_max), lat_max - (lat_max - lat_min) * t])
-    bx, by = sg.grid.latlon_to_scan(blat, blon)
-    ax.plot(bx * 1e3, by * 1e3, "y-", lw=1.2, label="domain")
+    bx, by = sg.grid.latlon_to_xy(blat, blon)
+    ax.plot(bx * k, by * k, "y-", lw=1.2, label="domain")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = {"anchor": "-", "neighbor": "--", "distant": ":"}
     size, npx = dmeta["params"]["tile_size"], dmeta["params"]["tile_pixels"]
@@ -80,11 +86,11 @@ def plot_triplets(
         for kind in TILE_TYPES:
             tile = Tile(m.tile(kind).lat, m.tile(kind).lon, size, npx)
             lat, lon = tile.outline()
-            tx, ty = sg.grid.latlon_to_scan(lat, lon)
-            ax.plot(tx * 1e3, ty * 1e3, styles[kind], color=colors[j % len(colors)], lw=1.2,
+            tx, ty = sg.grid.latlon_to_xy(lat, lon)
+            ax.plot(tx * k, ty * k, styles[kind], color=colors[j % len(colors)], lw=1.2,
                     label=f"{m.id:05d}" if kind == "anchor" else None)
-    ax.set_xlabel("scan angle x (mrad)")
-    ax.set_ylabel("scan angle y (mrad)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{dataset.name} {stage}: anchor (-), neighbour (--), distant (:)\n"
                  f"scene {metas[0].anchor.time}", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")

@@ -44,6 +44,7 @@ from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
 from ..colocated import field_composites, fields_meta, tile_physical
+from ..fields.colocate import Environment, environment_of
 from ..composites.recipes import channel_units, get_recipe
 from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
 from ..labels import Labeler, check_labels
@@ -216,15 +217,21 @@ def make_triplets(
                                    params.domain, params.resolution_km, progress, workers=workers,
                                    scheduler=scheduler, client=client) if params.fields else {}
 
+    # environment fields: the files opened (and the variables each field needs checked) before sampling
+    env = environment_of(params)
+
     meta = {
         "format": DATASET_FORMAT,
         "params": params.to_yaml_dict(),
         "data_root": str(data_root.resolve()),
         "scenes": {s: [os.path.relpath(p, data_root.resolve()) for p in scenes[s]] for s in STAGES},
-        "channels": channels_meta(params.recipe, params.gamma),
+        "channels": channels_meta(params.recipe, params.gamma,
+                                  _composite_units(scenes) if "" in channel_units(params.recipe) else None),
     }
     if params.fields:
-        meta["fields"] = fields_meta(params.fields)
+        meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
+    if env is not None:
+        meta["env"] = env.units
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
@@ -240,6 +247,7 @@ def make_triplets(
         "labeler": labeler,
         "sampler": sampler,
         "field_paths": field_paths,
+        "env": None if env is None else env.spec,
     }
     total = need["train"] + need["study"]
     # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
@@ -267,18 +275,45 @@ def make_triplets(
     return out
 
 
-def channels_meta(recipe: Any, gamma: float) -> list[dict]:
+def channels_meta(recipe: Any, gamma: float, units: Sequence[str] | None = None) -> list[dict]:
     """What each channel of a dataset's tiles holds, as its ``meta.yaml``
     records it under ``channels``: per channel (PNG channel order: L; L, A;
     R, G, B; R, G, B, A) its ``name`` (the recipe's channel, or the recipe's
-    name for one plane), ``units`` of the composite values and the display
-    ``stretch`` that made the bytes
+    name for one plane), ``units`` of the composite values (the recipe's, or
+    ``units``, the composites', where the recipe leaves them to the source
+    files: a field recipe) and the display ``stretch`` that made the bytes
     (:func:`~convml_tt.data.composites.enhance.display_stretch`; invert it
     with :func:`~convml_tt.data.composites.enhance.from_display`)."""
     r = get_recipe(recipe)
     names = r.channels if r.channels is not None else (r.name,)
-    return [{"name": str(n), "units": u, "stretch": display_stretch(u, gamma)}
-            for n, u in zip(names, channel_units(r))]
+    given = channel_units(r)
+    if units is not None and "" in given:
+        given = tuple(units)
+    return [{"name": str(n), "units": u, "stretch": display_stretch(u, gamma)} for n, u in zip(names, given)]
+
+
+def _composite_units(scenes: dict[str, list[str]]) -> tuple[str, ...] | None:
+    """The channel units of the first composite of ``scenes`` (None without one)."""
+    first = next((p for s in STAGES for p in scenes.get(s, ())), None)
+    if first is None:
+        return None
+    c = CompositeReader(first)
+    try:
+        return c.channel_units
+    finally:
+        c.close()
+
+
+def _field_units(field_paths: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """``{field: units}`` of the first composite of each co-located field."""
+    units: dict[str, str] = {}
+    for by_field in field_paths.values():
+        for name, path in by_field.items():
+            if name not in units:
+                c = CompositeReader(path)
+                units[name] = c.units
+                c.close()
+    return units
 
 
 def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> dict[str, list[str]]:
@@ -371,6 +406,7 @@ def _init(config: dict) -> None:
     # the dataset's recipe (its cloud mask gives the organisation indices); a plugin recipe must
     # be importable where the tasks run (docs/cluster.md)
     _STATE["recipe"] = get_recipe(config["settings"].recipe)
+    _STATE["environment"] = Environment.from_spec(config["env"]) if config.get("env") else None
 
 
 def _make_block(job: tuple[str, list[int]]) -> list[int]:
@@ -399,6 +435,8 @@ def _make_one(stage: str, idx: int) -> int:
         # organisation indices (physical values, before the stretch) and co-located field statistics
         indices, fields = tile_physical(d.image, recipe, pixel_m, d.tile,
                                         _STATE.get("field_paths", {}).get(str(comp.path)), params.method)
+        env = _STATE.get("environment")
+        env_values = env.tile_meta(d.tile, comp.time) if env is not None else {}
         setattr(meta, kind, TileMeta(
             lat=round(float(d.tile.lat0), 6),
             lon=round(float(d.tile.lon0), 6),
@@ -409,6 +447,7 @@ def _make_one(stage: str, idx: int) -> int:
             labels=labels,
             indices=indices,
             fields=fields,
+            env=env_values,
         ))
     write_triplet_meta(out, meta)
     return idx

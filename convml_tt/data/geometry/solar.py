@@ -241,11 +241,11 @@ def solar_angles(time: Any, lat: Any, lon: Any, dtype=None) -> tuple[np.ndarray,
 
 
 def _projection(projection: Any) -> tuple[float, float, float, float]:
-    """``(h, a, b, lon0)`` from a :class:`~convml_tt.data.sources.goes_abi.FixedGrid`, a
+    """``(h, a, b, lon0)`` from a :class:`~convml_tt.data.geometry.grids.FixedGrid`, a
     mapping of ``goes_imager_projection`` attributes, or a dataset (or
     variable) holding it."""
-    from ..sources.goes_abi.navigation import FixedGrid
-    from ..sources.goes_abi.reader import PROJECTION_VARIABLE
+    from .grids import GOES_PROJECTION_VARIABLE as PROJECTION_VARIABLE
+    from .grids import FixedGrid
 
     if isinstance(projection, FixedGrid):
         g = projection

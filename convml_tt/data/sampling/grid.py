@@ -38,10 +38,11 @@ cuts them (same mapping, same interpolation, same values); a cell whose tile
 touches masked or off-disk pixels or leaves the composite is *invalid* (its
 image is None), never dropped; so is, with ``max_sza``, a cell whose centre
 has a solar zenith angle above ``max_sza`` degrees at the scene's scan start.
-The exact coarse mapping of each tile to the satellite's fixed grid
-(:meth:`Tile.coarse_projection`) does not depend on the scene, so it is
-computed once per cell and satellite position and kept (up to
-:data:`COARSE_CACHE_BYTES`).
+The exact coarse mapping of each tile to the composite's grid
+(:meth:`Tile.coarse_projection`; any grid of
+:mod:`convml_tt.data.geometry.grids`: a satellite's fixed grid, a lat/lon
+or projected grid of model output) does not depend on the scene, so it is
+computed once per cell and grid and kept (up to :data:`COARSE_CACHE_BYTES`).
 """
 from __future__ import annotations
 
@@ -50,8 +51,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..sources.goes_abi import FixedGrid
-from ..sources.goes_abi.navigation import check_bbox
+from ..geometry.grids import Grid, check_bbox
 from ..composites.reader import CompositeReader, open_composite
 from ..tiles import GRS80, Tile, index_window, interpolate_planes
 from .base import SAMPLERS, DrawnTile, Sampler
@@ -61,7 +61,7 @@ __all__ = ["GridSampler", "OUTLINE_POINTS", "COARSE_CACHE_BYTES", "GROUP"]
 
 #: points per edge of the domain outline projected to find its extent
 OUTLINE_POINTS = 256
-#: most bytes of per-cell coarse mappings kept by one sampler (4.6 kB a cell and satellite position)
+#: most bytes of per-cell coarse mappings kept by one sampler (4.6 kB a cell and grid)
 COARSE_CACHE_BYTES = 256 * 2**20
 #: tiles interpolated together by :meth:`GridSampler.scene_tiles` (a gather over a few
 #: tiles at once is faster than tile by tile; many more fall out of the CPU caches)
@@ -159,7 +159,7 @@ class GridSampler(Sampler):
             if not (drop_x or drop_y):
                 break
             nx, ny = nx - int(drop_x), ny - int(drop_y)
-        self._coarse: dict[FixedGrid, list] = {}
+        self._coarse: dict[Grid, list] = {}
         self._n_coarse = 0
 
     # -- geometry ----------------------------------------------------------------
@@ -365,7 +365,7 @@ class GridSampler(Sampler):
             dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()
         return dark
 
-    def _projection(self, grid: FixedGrid, cell: int):
+    def _projection(self, grid: Grid, cell: int):
         """The cell's mapping to ``grid`` as :meth:`Tile.scan_angles` computes it (cached):
         ``("coarse", px, py)`` to upsample, ``("exact", x, y)`` scan angles of
         tiles of at most ``_COARSE`` pixels (mapped pixel by pixel), or False

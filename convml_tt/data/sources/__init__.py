@@ -6,18 +6,21 @@
 (:func:`register_source`, :func:`get_source`, :func:`list_sources`), and
 :func:`identify` asks each registered source whether it reads a file.
 
-Registered, in this order (:func:`identify` asks them in it, so a GOES ABI
-file goes to ``goes_abi`` unless ``satpy`` is named): ``goes_abi`` (GOES-16..19
-ABI L1b radiances and L2 CMIP/MCMIP, :mod:`~convml_tt.data.sources.goes_abi`),
-``satpy`` (geostationary imagers through satpy: Himawari AHI, Meteosat
-SEVIRI and FCI, and ABI when named; :mod:`~convml_tt.data.sources.satpy_reader`,
-which imports satpy only when it opens a window).
+Registered, in this order (:func:`identify` asks them in it): ``goes_abi``
+(GOES-16..19 ABI L1b radiances and L2 CMIP/MCMIP,
+:mod:`~convml_tt.data.sources.goes_abi`), ``satpy`` (geostationary imagers
+through satpy: Himawari AHI, Meteosat SEVIRI, MTG FCI, and GOES ABI when
+named, since ``goes_abi`` is asked first;
+:mod:`~convml_tt.data.sources.satpy_reader`, which imports satpy only when it
+opens a window) and ``gridded`` (model output and reanalysis, CF netCDF /
+zarr on lat/lon or projected grids, :mod:`~convml_tt.data.sources.gridded`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
+from ...registry import Registry
 from .base import (  # noqa: F401  (the protocol is part of this package's face)
     QUALITY_POLICIES,
     Band,
@@ -34,39 +37,46 @@ from .base import (  # noqa: F401  (the protocol is part of this package's face)
     platform_label,
 )
 
-_SOURCES: dict[str, type[Source]] = {}
+def _checked(name: str, cls: Any) -> type[Source]:
+    if not (isinstance(cls, type) and issubclass(cls, Source)) or not getattr(cls, "name", ""):
+        raise TypeError(f"a source must be a subclass of convml_tt.data.sources.base.Source with a name, got {cls!r}")
+    if cls.name.lower() != name.lower():
+        raise TypeError(f"source class {cls.__name__} is named {cls.name!r}, not {name!r}")
+    return cls
+
+
+#: the sources: name -> Source subclass (entry-point group ``convml_tt.sources``)
+SOURCES = Registry("sources", "source", "convml_tt.data.sources.register_source(MySource)", make=_checked,
+                   builtins=("convml_tt.data.sources._builtin",))
 _INSTANCES: dict[str, Source] = {}
 
 
 def register_source(cls: type[Source], overwrite: bool = False) -> type[Source]:
-    """Register a :class:`Source` subclass under ``cls.name``; returns it (usable as a decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, Source)) or not cls.name:
+    """Register a :class:`Source` subclass under ``cls.name``; returns it
+    (usable as a decorator). A taken name is refused unless ``overwrite``."""
+    if not (isinstance(cls, type) and issubclass(cls, Source)) or not getattr(cls, "name", ""):
         raise TypeError(f"register_source takes a Source subclass with a name, got {cls!r}")
-    if cls.name in _SOURCES and not overwrite:
-        raise ValueError(f"a source named {cls.name!r} is already registered; pick another name or pass "
-                         f"overwrite=True")
-    _SOURCES[cls.name] = cls
+    SOURCES.register(cls.name, cls, overwrite=overwrite)
     _INSTANCES.pop(cls.name, None)
     return cls
 
 
 def list_sources() -> list[str]:
-    """The registered source names."""
-    _builtins()
-    return list(_SOURCES)
+    """The registered source names, in the order :func:`identify` asks them."""
+    return SOURCES.names()
 
 
 def get_source(name: str | Source) -> Source:
-    """The (one per process) instance of the source ``name``."""
+    """The (one per process) instance of the source ``name`` (any case); a
+    ``ValueError`` listing the registered sources if there is none."""
     if isinstance(name, Source):
         return name
-    _builtins()
-    key = str(name).strip().lower()
-    if key not in _SOURCES:
-        raise ValueError(f"unknown source {name!r}; registered sources: {', '.join(_SOURCES)}")
-    if key not in _INSTANCES:
-        _INSTANCES[key] = _SOURCES[key]()
-    return _INSTANCES[key]
+    key = SOURCES.canonical(name)
+    cls = SOURCES.get(key)
+    inst = _INSTANCES.get(key)
+    if inst is None or type(inst) is not cls:
+        inst = _INSTANCES[key] = cls()
+    return inst
 
 
 def identify(path: str | Path, sources: Iterable[str] | None = None) -> SceneFile | None:
@@ -80,17 +90,6 @@ def identify(path: str | Path, sources: Iterable[str] | None = None) -> SceneFil
     return None
 
 
-def _builtins() -> None:
-    if "goes_abi" not in _SOURCES:
-        from .goes_abi.source import GOESABISource
-
-        _SOURCES.setdefault("goes_abi", GOESABISource)
-    if "satpy" not in _SOURCES:
-        from .satpy_reader import SatpySource
-
-        _SOURCES.setdefault("satpy", SatpySource)
-
-
-__all__ = ["register_source", "get_source", "list_sources", "identify", "Band", "BandTable", "Scene",
+__all__ = ["SOURCES", "register_source", "get_source", "list_sources", "identify", "Band", "BandTable", "Scene",
            "SceneFile", "Source", "Window", "group_scenes", "platform_id", "platform_label",
            "QUALITY_POLICIES", "SceneMismatchError", "SourceFileError", "UnknownBandError"]

@@ -34,7 +34,7 @@ import datetime as dt
 import os
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Hashable, Iterable, Literal, Mapping, Sequence
 
@@ -210,7 +210,10 @@ class SceneFile:
     ``product`` (e.g. ``ABI-L1b-Rad``), ``sector`` (``F``, ``C``, ``M1``,
     ``FLDK``, a model domain; ``""`` when none), scan start (naive UTC) and
     the ``bands`` it holds (band ids of the source's band table; one for ABI
-    L1b, several for MCMIP or model output)."""
+    L1b, several for MCMIP or model output). ``times``: every time step of a
+    file that holds several (model output with a time dimension; ``start``
+    is the first), each its own scene in :func:`group_scenes`; empty for a
+    file of one scan."""
 
     path: Path
     source: str
@@ -220,6 +223,12 @@ class SceneFile:
     start: dt.datetime
     bands: tuple[BandId, ...]
     mode: str = ""
+    times: tuple[dt.datetime, ...] = ()
+
+    def steps(self) -> list["SceneFile"]:
+        """One :class:`SceneFile` per time step of :attr:`times` (start: that
+        step), or ``[self]`` for a file of one scan."""
+        return [replace(self, start=t, times=()) for t in self.times] if self.times else [self]
 
     @property
     def scene_key(self) -> tuple:
@@ -280,10 +289,11 @@ def group_scenes(files: Iterable[SceneFile]) -> list[Scene]:
     scan start (to the second; the scene's ``start`` is its first file's,
     tenths of a second kept), sorted by scan start then platform, bands in
     order. A band held by two files of one scan keeps the first file (in
-    path order)."""
+    path order). A file with several ``times`` is in one scene per time step."""
     groups: dict[tuple, dict[BandId, Path]] = {}
     first: dict[tuple, SceneFile] = {}
-    for f in sorted(files, key=lambda f: str(f.path)):
+    steps = [step for f in files for step in f.steps()]
+    for f in sorted(steps, key=lambda f: str(f.path)):
         key = f.scene_key
         first.setdefault(key, f)
         bands = groups.setdefault(key, {})
@@ -370,6 +380,13 @@ class Source(ABC):
         unit), plus ``margin`` native pixels. Raises
         :class:`~convml_tt.data.sources.goes_abi.OffDiskError` (a ValueError)
         when the scene does not cover the domain."""
+
+    def explain(self, path: Path) -> str:
+        """Why :meth:`identify` does not take ``path``, as one line naming it
+        and what would be right (e.g. the gridded source: a netCDF file
+        without lat/lon or a CRS), or ``""`` when there is nothing more to
+        say than :meth:`describe`. Used in the error for a file no source reads."""
+        return ""
 
     def describe(self) -> str:
         return f"{self.name}: {self.description}"

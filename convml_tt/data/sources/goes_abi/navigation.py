@@ -16,128 +16,15 @@ the Earth's disk come back as NaN.
 """
 from __future__ import annotations
 
-import functools
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
 
-from .reader import PROJECTION_VARIABLE, ABIFileError, OffDiskError, _no_projection
-
-if TYPE_CHECKING:  # imported where used: a composite does not need PROJ
-    import pyproj
-
-
-# -----------------------------------------------------------------------------
-# the fixed grid
-# -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FixedGrid:
-    """The ABI fixed-grid projection of one satellite position.
-
-    Parameters
-    ----------
-    perspective_point_height:
-        height of the satellite above the ellipsoid, m (35786023.0 for GOES-R).
-    semi_major_axis, semi_minor_axis:
-        ellipsoid axes, m (GRS80: 6378137.0, 6356752.31414).
-    longitude_of_projection_origin:
-        sub-satellite longitude used for navigation, degrees east.
-    sweep_angle_axis:
-        ``"x"`` for GOES-R.
-    """
-
-    perspective_point_height: float = 35786023.0
-    semi_major_axis: float = 6378137.0
-    semi_minor_axis: float = 6356752.31414
-    longitude_of_projection_origin: float = -75.0
-    sweep_angle_axis: str = "x"
-
-    @classmethod
-    def from_dataset(cls, ds: xr.Dataset, source: str | os.PathLike | None = None) -> "FixedGrid":
-        """The fixed grid described by ``ds.goes_imager_projection``."""
-        src = source or ds.encoding.get("source", "<dataset>")
-        if PROJECTION_VARIABLE not in ds.variables:
-            raise _no_projection(src)
-        attrs = ds[PROJECTION_VARIABLE].attrs
-        try:
-            return cls(
-                perspective_point_height=float(attrs["perspective_point_height"]),
-                semi_major_axis=float(attrs["semi_major_axis"]),
-                semi_minor_axis=float(attrs["semi_minor_axis"]),
-                longitude_of_projection_origin=float(attrs["longitude_of_projection_origin"]),
-                sweep_angle_axis=str(attrs.get("sweep_angle_axis", "x")),
-            )
-        except KeyError as err:
-            raise ABIFileError(
-                f"{src}: '{PROJECTION_VARIABLE}' lacks the attribute {err.args[0]!r}"
-            ) from None
-
-    @property
-    def proj4(self) -> str:
-        """PROJ string whose projected coordinates are scan angle x ``h`` (m)."""
-        return (
-            f"+proj=geos +h={self.perspective_point_height!r} +a={self.semi_major_axis!r} "
-            f"+b={self.semi_minor_axis!r} +lon_0={self.longitude_of_projection_origin!r} "
-            f"+sweep={self.sweep_angle_axis} +units=m +no_defs"
-        )
-
-    @functools.cached_property
-    def crs(self) -> pyproj.CRS:
-        """The projection as a :class:`pyproj.CRS` (coordinates: scan angle x h, m)."""
-        import pyproj
-
-        return pyproj.CRS.from_proj4(self.proj4)
-
-    @functools.cached_property
-    def _to_scan(self) -> pyproj.Transformer:
-        import pyproj
-
-        return pyproj.Transformer.from_crs(self.crs.geodetic_crs, self.crs, always_xy=True)
-
-    @functools.cached_property
-    def _to_latlon(self) -> pyproj.Transformer:
-        import pyproj
-
-        return pyproj.Transformer.from_crs(self.crs, self.crs.geodetic_crs, always_xy=True)
-
-    def latlon_to_scan(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
-        """Scan angles ``(x, y)`` in radians of geodetic ``lat``, ``lon`` (degrees).
-
-        Any array shapes that broadcast together; points the satellite cannot
-        see come back as NaN.
-        """
-        lat, lon = np.broadcast_arrays(np.asarray(lat, float), np.asarray(lon, float))
-        px, py = self._to_scan.transform(lon, lat, errcheck=False)
-        h = self.perspective_point_height
-        x = np.asarray(px, float) / h
-        y = np.asarray(py, float) / h
-        bad = ~(np.isfinite(x) & np.isfinite(y))
-        if bad.any():
-            x = np.where(bad, np.nan, x)
-            y = np.where(bad, np.nan, y)
-        return x, y
-
-    def scan_to_latlon(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        """Geodetic ``(lat, lon)`` in degrees of scan angles ``x``, ``y`` (radians).
-
-        Longitudes are in [-180, 180). Scan angles that point past the Earth's
-        limb come back as NaN.
-        """
-        x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
-        h = self.perspective_point_height
-        lon, lat = self._to_latlon.transform(x * h, y * h, errcheck=False)
-        lon = np.asarray(lon, float)
-        lat = np.asarray(lat, float)
-        bad = ~(np.isfinite(lat) & np.isfinite(lon))
-        with np.errstate(invalid="ignore"):
-            lon = (lon + 180.0) % 360.0 - 180.0
-        if bad.any():
-            lat = np.where(bad, np.nan, lat)
-            lon = np.where(bad, np.nan, lon)
-        return lat, lon
+# the fixed grid and the bbox check are shared by every source: they live in
+# convml_tt.data.geometry.grids and are re-exported here for the names ABI code used
+from ...geometry.grids import FixedGrid, check_bbox  # noqa: F401
+from .reader import OffDiskError
 
 
 # -----------------------------------------------------------------------------
@@ -162,23 +49,6 @@ def _bbox_samples(bbox: Sequence[float], n: int = 64) -> tuple[np.ndarray, np.nd
     lats = np.linspace(lat_min, lat_max, n)
     lon2, lat2 = np.meshgrid(lons, lats)
     return lat2.ravel(), lon2.ravel()
-
-
-def check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    """Validate a ``(lon_min, lat_min, lon_max, lat_max)`` box in degrees."""
-    if len(bbox) != 4:
-        raise ValueError(f"bbox {bbox!r} must be (lon_min, lat_min, lon_max, lat_max)")
-    lon_min, lat_min, lon_max, lat_max = map(float, bbox)
-    if not (lon_min < lon_max and lat_min < lat_max):
-        raise ValueError(
-            f"bbox {tuple(bbox)} has min >= max: expected "
-            "(lon_min, lat_min, lon_max, lat_max) with lon_min < lon_max and lat_min < lat_max"
-        )
-    if not (-90 <= lat_min and lat_max <= 90 and -180 <= lon_min and lon_max <= 180):
-        raise ValueError(
-            f"bbox {tuple(bbox)} is outside lat [-90, 90], lon [-180, 180] (degrees)"
-        )
-    return lon_min, lat_min, lon_max, lat_max
 
 
 def bbox_window(

@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+# one class for every source (a domain outside a scene's coverage), defined with the grids
+from ...geometry.grids import OffDiskError  # noqa: F401
 from .calibration import radiance_to_brightness_temperature, radiance_to_reflectance
 
 PROJECTION_VARIABLE = "goes_imager_projection"
@@ -35,11 +37,6 @@ _NETCDF_MAGIC = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 class ABIFileError(ValueError):
     """A file that cannot be read as the ABI file that was asked for."""
-
-
-class OffDiskError(ValueError):
-    """A location that is not on the Earth's disk seen by the satellite, or
-    not inside a file's sector."""
 
 
 def _corrupt(path, err: Exception) -> ABIFileError:
