@@ -133,3 +133,40 @@ def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, 
     np.testing.assert_array_equal(back["regime"].values, seq["regime"].values)
     stats = transition_statistics(back)
     assert int(stats["count"].sum()) == 2  # 14 -> 15 h of each; neither has a regime at 16 h
+
+
+def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path):
+    # lagtraj's layout: one trajectory on `time`, 0..360 longitudes, its swapped units attributes
+    lat, lon = np.array([14.7, 14.8, 14.9, 15.0, 15.1]), np.array([309.6, 309.7, 309.8, 309.9, 310.0])
+    lag = xr.Dataset({"lat": ("time", lat, {"long_name": "latitude", "units": "degrees_east"}),
+                      "lon": ("time", lon, {"long_name": "longitude", "units": "degrees_north"}),
+                      "u_traj": ("time", np.full(5, 3.0), {"units": "m/s"}),
+                      "v_traj": ("time", np.full(5, 3.0), {"units": "m/s"})},
+                     coords={"time": TIMES})
+    lag.to_netcdf(tmp_path / "lagtraj.nc")
+    rng = np.random.default_rng(2)
+    regimes = Regimes(centroids=rng.normal(0, 1, (2, 8)), names=["A", "B"], method="kmeans")
+    regimes.save(tmp_path / "regimes.json")
+    out, fig = tmp_path / "sequences.nc", tmp_path / "sequences.png"
+    cmd = [sys.executable, "-m", "convml_tt", "track", str(tiny_model_file), "--trajectories",
+           str(tmp_path / "lagtraj.nc"), "--data-root", str(composited_root), "--regimes", str(tmp_path / "regimes.json"),
+           "--out", str(out), "--domain", *map(str, DOMAIN), "--tile-size", "40e3", "--tile-pixels", "32",
+           "--device", "cpu", "--figure", str(fig), "--quiet"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "3 of 5 points with a regime" in r.stdout and "2 points without a regime: no scene within" in r.stdout
+    assert "transition probabilities after 1 h" in r.stdout
+    seq = load_sequences(out)
+    np.testing.assert_allclose(seq["lon"].values[0], lon - 360.0)
+    same = regime_sequences(tiny_model_file, tmp_path / "lagtraj.nc", _composites(composited_root), regimes,
+                            tile_size=40e3, tile_pixels=32, device="cpu", progress=False)
+    np.testing.assert_array_equal(seq["regime"].values, same["regime"].values)
+    assert (seq["regime"].values[0, 1:4] >= 0).all() and (seq["regime"].values[0, [0, 4]] == -1).all()
+    assert fig.stat().st_size > 10000
+    # a file that is not a trajectory file: one line, nothing written
+    xr.Dataset({"x": ("t", np.zeros(3))}).to_netcdf(tmp_path / "bad.nc")
+    cmd[cmd.index("--trajectories") + 1] = str(tmp_path / "bad.nc")
+    cmd[cmd.index("--out") + 1] = str(tmp_path / "never.nc")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 1 and "bad.nc: not a trajectory file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "never.nc").exists()

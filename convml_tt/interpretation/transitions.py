@@ -27,7 +27,6 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from .._io import atomic_path
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.sampling.trajectory import DEFAULT_TOLERANCE, TrajectorySampler
 from .featurizers import make_featurizer
@@ -203,24 +202,21 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
                "model_path": feat.path, "model_sha256": feat.sha256, "featurizer": feat.name,
                "regimes_method": regimes.method, "featureType": "trajectory", "Conventions": "CF-1.8"})
     ds["regime"].encoding["_FillValue"] = np.int16(-1)
-    if out is not None:
-        out = Path(out)
-        if out.is_dir():
-            raise ValueError(f"out {str(out)!r} is a folder; give a file name such as sequences.nc")
-        with atomic_path(out) as tmp:
-            ds.to_netcdf(tmp, engine="netcdf4")
+    if out is not None:  # CF trajectory netCDF, written atomically
+        from ..data.trajectories import write_trajectories
+
+        write_trajectories(ds, out)
     return ds
 
 
 def load_sequences(path: str | Path) -> xr.Dataset:
     """Read regime sequences written by :func:`regime_sequences` (``regime`` as int, -1 none)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sequences file {str(path)!r} does not exist; make one with `convml_tt track`")
     try:
         ds = xr.load_dataset(path, engine="netcdf4", mask_and_scale=False)
     except (OSError, ValueError) as err:
-        raise ValueError(f"{str(path)!r} is not a netCDF file ({type(err).__name__})") from None
+        raise ValueError(f"{str(path)!r} is not a regime sequences file from `convml_tt track` "
+                         f"({type(err).__name__}: {err})") from None
     if "regime" not in ds or ds["regime"].dims != ("trajectory", "time"):
         raise ValueError(f"{str(path)!r} has no regime(trajectory, time); make it with `convml_tt track`")
     return ds
