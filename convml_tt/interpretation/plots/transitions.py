@@ -47,7 +47,7 @@ def sequences_figure(seq: xr.Dataset, step: int = 1, title: str | None = None):
     cmap = ListedColormap([(0.85, 0.85, 0.85, 1.0)] + colours)
     im = ax.imshow(reg + 1, cmap=cmap, vmin=-0.5, vmax=n + 0.5, aspect="auto", interpolation="nearest")
     times = np.asarray(seq["time"].values).astype("datetime64[m]")
-    ticks = np.unique(np.linspace(0, len(times) - 1, min(6, len(times))).round().astype(int))
+    ticks = np.unique(np.linspace(0, len(times) - 1, min(4, len(times))).round().astype(int))
     ax.set_xticks(ticks)
     ax.set_xticklabels([str(times[t]).replace("T", "\n") for t in ticks], fontsize=7)
     ax.set_ylabel("trajectory")
