@@ -56,6 +56,7 @@ def tiles():
         "tile_id": np.arange(N), "EIS_mean": ("tile_id", eis, {"units": "K"}),
         "EIS_std": ("tile_id", np.full(N, 0.2), {"units": "K"}),
         "WS10_mean": ("tile_id", ws, {"units": "m s-1"}),
+        "regime": ("tile_id", regime),
         "regime_name": ("tile_id", np.array(["sugar", "gravel", "flowers"])[regime])}, name="embeddings")
     return da, eis, ws, regime
 
@@ -104,6 +105,7 @@ def test_regime_distributions_and_pc_correlations(tiles):
     da, eis, ws, regime = tiles
     table = environment_table(da)  # the regime_name coordinate
     dist = regime_distributions(table)
+    assert list(dist.regime.values) == ["sugar", "gravel", "flowers"]  # in the order of the regime codes
     for r, name in enumerate(["sugar", "gravel", "flowers"]):
         sel = eis[regime == r]
         got = dist.sel(regime=name, variable="EIS")

@@ -125,7 +125,11 @@ def environment_table(data: Any, variables: Sequence[str] | None = None, regimes
         cols = {"regime": labels.astype(object)}
         for v in variables:
             cols[v] = np.asarray(data.coords[f"{v}_mean"].values, np.float64)
-        order = sorted(set(labels.tolist()))
+        from .physical import _order
+
+        if clusters is None and regimes is None:
+            clusters = "regime_name" if "regime_name" in data.coords else "ward"
+        order = _order(labels, data, clusters)  # regime names in the order of their codes
         if regimes is not None:
             from .regimes import Regimes
 
