@@ -170,3 +170,21 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 1 and "bad.nc: not a trajectory file" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "never.nc").exists()
+
+
+def test_sequences_figure_over_a_regime_map():
+    from convml_tt.interpretation.plots.transitions import sequences_figure
+
+    names = json.dumps(["A", "B"])
+    seq = _trajectories().assign(regime=(("trajectory", "time"), np.array([[-1, 0, 1, -1, -1], [0, 0, 1, -1, -1]])))
+    seq.attrs["regime_names"] = names
+    lat, lon = np.meshgrid(np.linspace(15.5, 14.5, 6), np.linspace(-50.5, -49.5, 7), indexing="ij")
+    rmap = xr.Dataset({"regime": (("time", "y", "x"), np.arange(2 * 42).reshape(2, 6, 7) % 2),
+                       "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
+                      coords={"time": TIMES[[0, 3]]}, attrs={"regime_names": names})
+    fig, stats = sequences_figure(seq, regime_map=rmap)
+    assert "2020-01-02 16:00" in fig.axes[0].get_title()  # the scene nearest 15 h, the middle of 13..17 h
+    assert len(fig.axes[0].collections) >= 1 + 2 * 2  # the map and the two tracks' points
+    np.testing.assert_array_equal(stats["count"].values, [[1, 2], [0, 0]])
+    with pytest.raises(ValueError, match="regime map"):
+        sequences_figure(seq, regime_map=rmap.drop_vars("lat"))

@@ -38,6 +38,8 @@ def _add_track(sub) -> None:
     p.add_argument("--step", type=whole(1), default=1, help="time steps between the points of a transition (default 1)")
     p.add_argument("--figure", type=Path, default=None, metavar="PNG",
                    help="also draw the tracks, sequences and transition matrix to this PNG")
+    p.add_argument("--regime-map", type=Path, default=None, metavar="REGIME_MAP.nc",
+                   help="draw the tracks over this regime map (its scene nearest the middle of the trajectory times)")
     p.add_argument("--batch-size", type=whole(1), default=256, help="tiles per forward pass (default 256)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     add_sources(p)
@@ -74,6 +76,11 @@ def _run_track(args) -> int:
         raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as sequences.nc")
     check_writable_folder(args.out.parent, "the regime sequences", "choose a writable --out")
     traj = read_trajectories(args.trajectories)
+    rmap = None  # read before any work: a bad file is refused first
+    if args.regime_map is not None:
+        from ..interpretation.regimes import load_regime_map
+
+        rmap = load_regime_map(args.regime_map)
     model = args.model if is_featurizer_name(args.model) else Path(args.model)
     tile_size = args.tile_size or make_featurizer(model, device="cpu").tile_size
     if not tile_size:
@@ -115,6 +122,6 @@ def _run_track(args) -> int:
         from ..interpretation.plots import save_figure
         from ..interpretation.plots.transitions import sequences_figure
 
-        save_figure(sequences_figure(seq, step=args.step)[0], args.figure)
+        save_figure(sequences_figure(seq, step=args.step, regime_map=rmap)[0], args.figure)
         print(f"wrote figure to {args.figure}")
     return 0

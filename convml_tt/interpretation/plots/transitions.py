@@ -15,8 +15,12 @@ from ..transitions import transition_statistics
 __all__ = ["sequences_figure"]
 
 
-def sequences_figure(seq: xr.Dataset, step: int = 1, title: str | None = None):
+def sequences_figure(seq: xr.Dataset, step: int = 1, regime_map: xr.Dataset | None = None,
+                     title: str | None = None):
     """Figure of regime sequences (:func:`~convml_tt.interpretation.transitions.regime_sequences`).
+
+    ``regime_map``: a regime map (``convml_tt regimes assign``, same regimes)
+    drawn under the tracks: its scene nearest the middle of the trajectory times.
 
     Returns ``(fig, stats)`` with ``stats`` the
     :func:`~convml_tt.interpretation.transitions.transition_statistics` of ``step``.
@@ -34,6 +38,8 @@ def sequences_figure(seq: xr.Dataset, step: int = 1, title: str | None = None):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained",
                              gridspec_kw={"width_ratios": [1.1, 1.4, 1.0]})
     ax = axes[0]
+    if regime_map is not None:
+        _map_under(ax, regime_map, seq, colours)
     lat, lon = seq["lat"].values, seq["lon"].values
     for i in range(reg.shape[0]):
         ax.plot(lon[i], lat[i], "-", color="0.6", lw=0.8, zorder=1)
@@ -42,7 +48,8 @@ def sequences_figure(seq: xr.Dataset, step: int = 1, title: str | None = None):
         ax.scatter(lon[i][~ok], lat[i][~ok], facecolors="none", edgecolors="0.5", s=14, zorder=2)
     ax.set_xlabel("longitude (degrees east)")
     ax.set_ylabel("latitude (degrees north)")
-    ax.set_title("tracks (open: no regime)", fontsize=10)
+    ax.set_title("tracks (open: no regime)" + (f" over the regime map of {ax.get_label()}" if regime_map is not None
+                                               else ""), fontsize=10)
     ax = axes[1]
     cmap = ListedColormap([(0.85, 0.85, 0.85, 1.0)] + colours)
     im = ax.imshow(reg + 1, cmap=cmap, vmin=-0.5, vmax=n + 0.5, aspect="auto", interpolation="nearest")
@@ -75,3 +82,21 @@ def sequences_figure(seq: xr.Dataset, step: int = 1, title: str | None = None):
         fig.suptitle(title or f"regimes along {reg.shape[0]} trajectories ({int((reg >= 0).sum())} of "
                               f"{reg.size} points with a regime)", fontsize=11)
     return fig, stats
+
+
+def _map_under(ax, rmap: xr.Dataset, seq: xr.Dataset, colours: list) -> None:
+    """The regime map's scene nearest the middle of the trajectory times, under the tracks (pale)."""
+    from matplotlib.colors import ListedColormap
+
+    if "regime" not in rmap or "lat" not in rmap or "lon" not in rmap:
+        raise ValueError("regime_map must be a regime map with regime(time, y, x) and 2-D lat/lon "
+                         "(`convml_tt regimes assign`)")
+    t = np.asarray(seq["time"].values).astype("datetime64[s]")
+    middle = t[0] + (t[-1] - t[0]) / 2
+    times = np.asarray(rmap["time"].values).astype("datetime64[s]")
+    k = int(np.argmin(np.abs(times - middle)))
+    reg = np.asarray(rmap["regime"].isel(time=k).values, np.float64)
+    reg[reg < 0] = np.nan
+    ax.pcolormesh(rmap["lon"].values, rmap["lat"].values, reg, cmap=ListedColormap(colours), vmin=-0.5,
+                  vmax=len(colours) - 0.5, alpha=0.35, shading="nearest", zorder=0)
+    ax.set_label(str(times[k])[:16].replace("T", " "))
