@@ -129,6 +129,15 @@ def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, 
     assert "leaves the valid area" in reason[0, 3]
     assert "no position" in reason[1, 3] and "left the wind field's domain" in reason[1, 3]
     assert (seq["regime"].values[reason != ""] == -1).all() and (seq["regime"].values[reason == ""] >= 0).all()
+    # the sampler of the registry, sample by sample: index = trajectory * n_times + time
+    from convml_tt.data.sampling import SAMPLERS
+
+    sampler = SAMPLERS.get("trajectory")(traj, SIZE, PX, {"s": comps})
+    got = sampler.sample("s", 0 * 5 + 1)["tile"]
+    assert got.image.shape == (PX, PX, 3) and got.scene == 0 and abs(got.tile.lat0 - 14.9) < 1e-9
+    assert sampler.sample("s", 0 * 5 + 3)["tile"].image is None and sampler.sample("s", 1 * 5 + 4)["tile"].scene == -1
+    with pytest.raises(IndexError):
+        sampler.sample("s", 10)
     back = load_sequences(tmp_path / "seq.nc")
     np.testing.assert_array_equal(back["regime"].values, seq["regime"].values)
     stats = transition_statistics(back)
