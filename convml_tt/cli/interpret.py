@@ -22,18 +22,21 @@ def _add_plot_kinds(kinds) -> None:
         q = kinds.add_parser(name, help=kind.help)
         if kind.reads == "embeddings":
             q.add_argument("embeddings", type=Path, help="netCDF file written by `convml_tt embed`")
+        elif kind.reads == "embeddings_or_regime_map":
+            q.add_argument("input", type=Path, metavar="FILE",
+                           help="embeddings (`convml_tt embed`) or a regime map (`convml_tt regimes assign`)")
         else:
             q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
                            help="regime map written by `convml_tt regimes assign`")
         q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
         q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
         q.add_argument("--title", default=None, help="figure title")
-        if kind.reads == "embeddings":
+        if kind.reads != "regime_map":
             q.add_argument("--dataset-path", type=Path, default=None,
                            help="where the tile images are, if the dataset moved since embedding")
             q.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant"],
                            help="tile type to plot when the embeddings hold all three (default anchor)")
-        else:
+        if kind.reads != "embeddings":
             q.add_argument("--no-truth", action="store_true", help="leave out the true regimes, where known")
         if kind.add_arguments is not None:
             kind.add_arguments(q)
@@ -48,7 +51,14 @@ def _run_plot(args) -> int:
     from ..interpretation.plots import save_figure
 
     kind = args.plot_kind
-    if kind.reads == "regime_map":
+    if kind.reads == "embeddings_or_regime_map":
+        from ..interpretation.regimes import is_regime_map
+
+        if is_regime_map(args.input):
+            args.regime_map = args.input
+        else:
+            args.embeddings = args.input
+    if getattr(args, "regime_map", None) is not None:
         from ..interpretation.regimes import load_regime_map
 
         data, what = load_regime_map(args.regime_map), f"{args.kind} of {args.regime_map}"

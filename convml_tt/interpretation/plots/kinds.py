@@ -30,8 +30,9 @@ from ...registry import Registry
 
 __all__ = ["PlotKind", "PLOTS", "register_plot"]
 
-#: what a plot reads: tile embeddings (``convml_tt embed``) or a regime map (``convml_tt regimes assign``)
-INPUTS = ("embeddings", "regime_map")
+#: what a plot reads: tile embeddings (``convml_tt embed``), a regime map (``convml_tt regimes assign``)
+#: or either (``"embeddings_or_regime_map"``: the CLI loads whichever the file is)
+INPUTS = ("embeddings", "regime_map", "embeddings_or_regime_map")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,25 @@ def _fractions(ds, args):
     return regime_fractions_plot(ds, bbox=args.bbox, truth=not args.no_truth, title=args.title)
 
 
+def _environment_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--x", required=True, help="environment field on the x axis (registry name, e.g. EIS)")
+    q.add_argument("--y", required=True, help="environment field on the y axis (e.g. WS10)")
+    q.add_argument("--regimes", type=Path, default=None, metavar="REGIMES.json",
+                   help="for embeddings: regimes file (each tile's nearest regime; default: the regime_name "
+                        "coordinate, else Ward clusters)")
+    q.add_argument("--clusters", default=None, help="for embeddings without --regimes: a label coordinate or 'ward'")
+    q.add_argument("--bins", type=_whole(1), nargs=2, default=(10, 10), metavar=("NX", "NY"),
+                   help="bins along x and y (default 10 10)")
+    q.add_argument("--min-count", type=_whole(1), default=10, help="fewest samples for a bin to be shown (default 10)")
+
+
+def _environment(data, args):
+    from .environment import environment_figure
+
+    return environment_figure(data, args.x, args.y, regimes=args.regimes, clusters=args.clusters,
+                              x_bins=args.bins[0], y_bins=args.bins[1], min_count=args.min_count, title=args.title)[0]
+
+
 register_plot("dendrogram", PlotKind("Ward dendrogram with example tiles under each leaf", "embeddings",
                                      _dendrogram, _dendrogram_args))
 register_plot("scatter", PlotKind("2-D scatter with tile images around the points", "embeddings", _scatter,
@@ -212,3 +232,6 @@ register_plot("map", PlotKind("regimes of one scene over its composite (with the
                               "regime_map", _map, _map_args))
 register_plot("fractions", PlotKind("fraction of the domain in each regime through time", "regime_map",
                                     _fractions, _fractions_args))
+register_plot("environment", PlotKind("frequency of each regime in 2-D bins of two environment fields (--x EIS "
+                                      "--y WS10), with each regime's distribution of them", "embeddings_or_regime_map",
+                                      _environment, _environment_args))

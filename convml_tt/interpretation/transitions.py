@@ -1,0 +1,222 @@
+"""Regimes along Lagrangian trajectories: sequences and transition statistics.
+
+* :func:`regime_sequences`: a tile centred on each trajectory point, cut
+  from the scene nearest the point's time
+  (:class:`~convml_tt.data.sampling.trajectory.TrajectorySampler`),
+  converted to 8-bit as the triplet writer's PNG tiles
+  (:func:`~convml_tt.data.composites.enhance.to_display`), embedded through
+  the one embedding loop (a featurizer of
+  :mod:`convml_tt.interpretation.featurizers`) and assigned to its nearest
+  regime: a Dataset on ``(trajectory, time)`` with ``regime`` (int16, -1
+  none), ``regime_distance``, ``embedding`` and, for points without a tile,
+  ``reason``;
+* :func:`transition_statistics`: counts of regime ``i`` at one time being
+  regime ``j`` ``step`` time steps later along the same trajectory,
+  summed over trajectories and times, the transition probabilities
+  ``P(j | i) = n_ij / sum_j n_ij`` and their Wilson score intervals
+  (Wilson 1927; per entry, a binomial proportion of the row's pairs).
+
+Figures: :func:`convml_tt.interpretation.plots.transitions.sequences_figure`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..data.composites.enhance import GAMMA, to_display
+from ..data.sampling.trajectory import DEFAULT_TOLERANCE, TrajectorySampler
+from .featurizers import make_featurizer
+from .regimes import Regimes
+
+__all__ = ["regime_sequences", "transition_statistics", "wilson_interval", "load_sequences"]
+
+_STAGE = "track"
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval ``(lower, upper)`` of the proportion ``k / n``
+    (arrays of the same shape; NaN where ``n == 0``)."""
+    from scipy.stats import norm
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence} must be between 0 and 1")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        den = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / den
+        half = z / den * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+        lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    bad = n <= 0
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def _regime_names(seq: xr.Dataset) -> list[str]:
+    if "regime_names" in seq.attrs:
+        return [str(s) for s in json.loads(seq.attrs["regime_names"])]
+    top = int(np.max(seq["regime"].values, initial=-1))
+    return [str(i) for i in range(top + 1)]
+
+
+def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: float = 0.95) -> xr.Dataset:
+    """Transitions between regimes ``step`` time steps apart along each trajectory.
+
+    ``sequences``: a Dataset with ``regime(trajectory, time)`` (int, -1 or
+    less: no regime; names from its ``regime_names`` attribute, JSON), as
+    :func:`regime_sequences` returns. Pairs where either point has no regime
+    are left out. The trajectory times must be evenly spaced.
+
+    Returns a Dataset on ``(from_regime, to_regime)``: ``count`` (int64),
+    ``probability`` (``count`` over the row's total, NaN for a regime never
+    followed), ``lower``/``upper`` (Wilson interval at ``confidence``) and
+    ``n_from(from_regime)``; attributes ``step`` and ``time_step_s`` (the
+    time between the paired points, s).
+    """
+    if int(step) != step or step < 1:
+        raise ValueError(f"step {step!r} must be a whole number >= 1")
+    step = int(step)
+    reg = np.asarray(sequences["regime"].transpose("trajectory", "time").values, np.int64)
+    names = _regime_names(sequences)
+    times = np.asarray(sequences["time"].values).astype("datetime64[s]")
+    dt = np.diff(times).astype(np.int64)
+    if dt.size and not (dt == dt[0]).all():
+        raise ValueError(f"the trajectory times are not evenly spaced (steps {sorted(set(dt.tolist()))} s); "
+                         f"transitions per time step need one time step")
+    if reg.shape[1] <= step:
+        raise ValueError(f"step {step} needs more than {step} trajectory times, there are {reg.shape[1]}")
+    a, b = reg[:, :-step].ravel(), reg[:, step:].ravel()
+    ok = (a >= 0) & (b >= 0)
+    n = len(names)
+    if ok.any() and max(a[ok].max(), b[ok].max()) >= n:
+        raise ValueError(f"regime codes up to {max(a[ok].max(), b[ok].max())} but {n} regime names")
+    count = np.zeros((n, n), np.int64)
+    np.add.at(count, (a[ok], b[ok]), 1)
+    rows = count.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prob = np.where(rows[:, None] > 0, count / rows[:, None], np.nan)
+    lo, hi = wilson_interval(count, np.broadcast_to(rows[:, None], count.shape), confidence)
+    dims = ("from_regime", "to_regime")
+    return xr.Dataset(
+        {"count": (dims, count, {"long_name": f"pairs of points {step} time steps apart in these regimes"}),
+         "probability": (dims, prob, {"long_name": "transition probability P(to | from)", "units": "1"}),
+         "lower": (dims, lo, {"long_name": f"lower end of the {confidence:.0%} Wilson interval", "units": "1"}),
+         "upper": (dims, hi, {"long_name": f"upper end of the {confidence:.0%} Wilson interval", "units": "1"}),
+         "n_from": (("from_regime",), rows, {"long_name": "pairs starting in the regime"})},
+        coords={"from_regime": names, "to_regime": names},
+        attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence})
+
+
+def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | Path], regimes: Regimes | str | Path,
+                     tile_size: float | None = None, tile_pixels: int | None = None,
+                     tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear", gamma: float = GAMMA,
+                     device: Any = None, batch_size: int = 256, out: str | Path | None = None,
+                     progress: bool = True) -> xr.Dataset:
+    """The regime of a tile centred on every trajectory point.
+
+    Parameters
+    ----------
+    model : model file, encoder ``nn.Module`` or featurizer name (as ``convml_tt map`` takes).
+    trajectories : trajectory file (CF or lagtraj) or a Dataset (``lat``, ``lon`` on ``(trajectory, time)``).
+    composites : composite files (the scenes), any order.
+    regimes : :class:`Regimes` or its JSON path (fitted to this model's embeddings).
+    tile_size, tile_pixels : metres, pixels (default: the model's training tiles).
+    tolerance : largest ``|scan start - point time|`` for a point to use a scene.
+    out : netCDF file to write (atomically).
+
+    Returns
+    -------
+    Dataset on ``(trajectory, time)``: ``lat``, ``lon`` (degrees), ``regime``
+    int16 (-1 none), ``regime_distance`` float32 (embedding units, NaN
+    none), ``embedding(trajectory, time, emb_dim)`` float32, ``scene_time``
+    (scan start used, NaT none), ``reason`` (why a point has no regime,
+    ``""`` else); attributes ``regime_names`` (JSON), ``tile_size``,
+    ``tile_pixels``, ``tolerance_s``, the model's path / sha256 and featurizer.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(regimes, Regimes):
+        regimes = Regimes.load(regimes)
+    feat = make_featurizer(model, device=device, batch_size=batch_size)
+    tile_size = tile_size or feat.tile_size
+    tile_pixels = tile_pixels or feat.tile_pixels
+    if not tile_size or not tile_pixels:
+        raise ValueError("the model does not say its tile size and pixels; give tile_size (m) and tile_pixels")
+    if feat.emb_dim is not None and feat.emb_dim != regimes.emb_dim:
+        raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but the model gives "
+                         f"{feat.emb_dim}; use the regimes fitted to this model's embeddings")
+    if regimes.model_sha256 and feat.sha256 and regimes.model_sha256 != feat.sha256:
+        raise ValueError(f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} (sha256 "
+                         f"{regimes.model_sha256[:12]}), not of {feat.path or 'this model'} (sha256 "
+                         f"{feat.sha256[:12]}); use that model or fit regimes to this one's embeddings")
+    composites = [str(p) for p in composites]
+    sampler = TrajectorySampler(trajectories, tile_size, tile_pixels, {_STAGE: composites}, tolerance, method)
+    nt, nj = sampler.shape
+    e = regimes.emb_dim
+    regime = np.full((nt, nj), -1, np.int16)
+    dist = np.full((nt, nj), np.nan, np.float32)
+    emb = np.full((nt, nj, e), np.nan, np.float32)
+    scene_of = sampler.scene_of[_STAGE]
+    for k in tqdm(sorted(set(scene_of[scene_of >= 0].tolist())), desc="trajectory tiles",
+                  disable=not progress):
+        points, images = [], []
+        for i, j in zip(*np.nonzero(scene_of == k)):
+            _, image = sampler.cut(_STAGE, int(i), int(j))
+            if image is not None:
+                points.append((i, j))
+                images.append(image)
+        if not points:
+            continue
+        from ..data.composites.reader import open_composite
+
+        units = open_composite(composites[k]).channel_units
+        tiles = to_display(np.stack(images), units, gamma, channel_axis=1)
+        x = np.asarray(feat.embed(tiles), np.float64)
+        idx, d = regimes.nearest(x)
+        ii, jj = np.array(points).T
+        regime[ii, jj], dist[ii, jj], emb[ii, jj] = idx, d, x
+    times = sampler.times.astype("datetime64[ns]")
+    st = sampler.scene_times[_STAGE].astype("datetime64[ns]")
+    scene_time = np.where(scene_of >= 0, st[np.clip(scene_of, 0, None)] if st.size else np.datetime64("NaT", "ns"),
+                          np.datetime64("NaT", "ns"))
+    reasons = sampler.reasons[_STAGE].astype(str)
+    dims = ("trajectory", "time")
+    ds = xr.Dataset(
+        {"lat": (dims, sampler.lat, {"units": "degrees_north", "standard_name": "latitude"}),
+         "lon": (dims, sampler.lon, {"units": "degrees_east", "standard_name": "longitude"}),
+         "regime": (dims, regime, {"long_name": "regime of the tile centred on the point (nearest centroid)",
+                                   "flag_values": np.arange(regimes.n_regimes, dtype=np.int16),
+                                   "flag_meanings": " ".join(n.replace(" ", "_") for n in regimes.names)}),
+         "regime_distance": (dims, dist, {"long_name": "Euclidean distance to the nearest regime centroid",
+                                          "units": "1"}),
+         "embedding": (dims + ("emb_dim",), emb, {"long_name": "embedding of the tile centred on the point"}),
+         "scene_time": (dims, scene_time, {"long_name": "scan start of the scene the tile was cut from"}),
+         "reason": (dims, reasons, {"long_name": "why the point has no regime (empty: it has one)"})},
+        coords={"trajectory": np.arange(nt), "time": times},
+        attrs={"regime_names": json.dumps(regimes.names), "tile_size": float(tile_size),
+               "tile_pixels": int(tile_pixels), "tolerance_s": int(sampler.tolerance.astype(int)),
+               "model_path": feat.path, "model_sha256": feat.sha256, "featurizer": feat.name,
+               "regimes_method": regimes.method, "featureType": "trajectory", "Conventions": "CF-1.8"})
+    ds["regime"].encoding["_FillValue"] = np.int16(-1)
+    if out is not None:  # CF trajectory netCDF, written atomically
+        from ..data.trajectories import write_trajectories
+
+        write_trajectories(ds, out)
+    return ds
+
+
+def load_sequences(path: str | Path) -> xr.Dataset:
+    """Read regime sequences written by :func:`regime_sequences` (``regime`` as int, -1 none)."""
+    path = Path(path)
+    try:
+        ds = xr.load_dataset(path, engine="netcdf4", mask_and_scale=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} is not a regime sequences file from `convml_tt track` "
+                         f"({type(err).__name__}: {err})") from None
+    if "regime" not in ds or ds["regime"].dims != ("trajectory", "time"):
+        raise ValueError(f"{str(path)!r} has no regime(trajectory, time); make it with `convml_tt track`")
+    return ds
