@@ -46,6 +46,7 @@ with the defaults measured for the data steps (docs/cluster.md).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -149,6 +150,7 @@ def _check_address(address: Any) -> str:
         if not Path(address).is_file():
             raise ValueError(f"scheduler file {address!r} does not exist; give the scheduler's address "
                              f"(tcp://host:8786) or the file that `dask scheduler --scheduler-file` wrote")
+        _address_in_file(address)  # a file that is not a scheduler file is refused before any work
         return address
     m = _ADDRESS.match(address)
     if m is None or (m["scheme"] or "tcp") not in _SCHEMES or not 0 < int(m["port"]) < 65536:
@@ -192,32 +194,115 @@ def _distributed():
 
 def connect(scheduler: str | os.PathLike, timeout: float = CONNECT_TIMEOUT):
     """A ``distributed.Client`` of the scheduler at ``scheduler`` (address or
-    scheduler file), or a ``ConnectionError`` naming it within about
-    ``timeout`` seconds when it does not answer."""
+    scheduler file), or a one-line ``ConnectionError`` naming it within about
+    ``timeout`` seconds when it does not answer: a closed port, a host that
+    drops packets, or a port that accepts connections but never answers (the
+    whole start of the client, handshake included, is bounded). A scheduler
+    file that is not one (not JSON, no ``address``) is a ``ValueError``."""
     address = _check_address(scheduler)
+    if not address.startswith(tuple(f"{s}://" for s in _SCHEMES)):
+        address = _address_in_file(address)
     distributed = _distributed()
-    kw = {"scheduler_file": address} if not address.startswith(tuple(f"{s}://" for s in _SCHEMES)) \
-        else {"address": address}
     try:
-        return distributed.Client(**kw, timeout=float(timeout), set_as_default=False)
-    except (OSError, TimeoutError) as err:
+        return _bounded_client_class(distributed)(address=address, timeout=float(timeout), set_as_default=False)
+    except (OSError, TimeoutError, asyncio.TimeoutError, asyncio.CancelledError) as err:
         why = " ".join(str(err).split()) or type(err).__name__
+        if why.startswith("timed out after"):  # the whole start gave up: say why
+            why = ("it accepts connections but does not answer as a dask scheduler" if _accepts(address)
+                   else "nothing accepts connections there")
         raise ConnectionError(f"cannot reach the dask scheduler at {address} within {timeout:g} s ({why}); "
                               f"check the address (the scheduler prints it: 'Scheduler at: tcp://...') and "
                               f"that it is running, or drop --scheduler to run here") from None
+
+
+def _accepts(address: str) -> bool:
+    """Whether a TCP connection to ``tcp://host:port`` opens within a second."""
+    import socket
+
+    m = _ADDRESS.match(address)
+    if m is None or (m["scheme"] or "tcp") != "tcp":
+        return False
+    try:
+        socket.create_connection((m["host"].strip("[]"), int(m["port"])), timeout=1.0).close()
+        return True
+    except OSError:
+        return False
+
+
+def _address_in_file(path: str) -> str:
+    """The scheduler address that a scheduler file (JSON, as ``dask scheduler
+    --scheduler-file`` writes) holds, or a one-line ``ValueError`` naming the file."""
+    import json
+
+    hint = ("a scheduler file is the JSON that `dask scheduler --scheduler-file FILE` writes, with the "
+            "scheduler's \"address\" (tcp://host:8786)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"scheduler file {path} is not JSON ({' '.join(str(err).split())}); {hint}") from None
+    address = cfg.get("address") if isinstance(cfg, dict) else None
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"scheduler file {path} has no scheduler \"address\"; {hint}")
+    m = _ADDRESS.match(address.strip())
+    if m is None or (m["scheme"] or "tcp") not in _SCHEMES or not 0 < int(m["port"]) < 65536:
+        raise ValueError(f"scheduler file {path} holds the address {address!r}, which is not one; {hint}")
+    return address.strip() if m["scheme"] else f"tcp://{address.strip()}"
+
+
+_BOUNDED_CLIENT = None
+
+
+def _bounded_client_class(distributed: Any) -> type:
+    """``distributed.Client`` whose start (connection, handshake, first
+    exchange) gives up after its ``timeout`` seconds, closing itself so that
+    nothing is left to its ``__del__`` (which would block and print)."""
+    global _BOUNDED_CLIENT
+    if _BOUNDED_CLIENT is not None:
+        return _BOUNDED_CLIENT
+
+    class BoundedClient(distributed.Client):
+        def start(self, **kwargs: Any) -> None:
+            limit = float(self._timeout)
+            if not self.asynchronous:
+                kwargs.setdefault("callback_timeout", limit)
+            try:
+                super().start(**kwargs)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    self.close(timeout=min(limit, 2.0))
+                self.status = "closed"  # __del__ has nothing left to do
+                with contextlib.suppress(BaseException):
+                    self._loop_runner.stop()
+                raise
+
+    _BOUNDED_CLIENT = BoundedClient
+    return BoundedClient
 
 
 def _warn_if_no_workers(c: Any) -> None:
     """Say so when the cluster has no worker yet: its tasks wait for workers
     to join (e.g. SLURM jobs still queued), they do not fail."""
     try:
-        n = len(c.nthreads())
+        n = len(_nthreads(c))
     except Exception:  # noqa: BLE001 - a client that cannot say: nothing to warn about
         return
     if n == 0:
         log.warning("the dask scheduler at %s has no workers yet: the tasks wait until workers join "
                     "(dask-jobqueue: cluster.scale(jobs=N); or start dask-worker processes)",
                     getattr(c, "scheduler", None) and c.scheduler.address)
+
+
+def _nthreads(c: Any, timeout: float = 30.0) -> dict:
+    """The cluster's worker threads (``{worker: n}``), or a ``ConnectionError``
+    when its scheduler does not answer within ``timeout`` seconds."""
+    try:
+        return c.nthreads(callback_timeout=timeout)
+    except (OSError, TimeoutError, asyncio.TimeoutError) as err:
+        address = getattr(getattr(c, "scheduler", None), "address", "?")
+        raise ConnectionError(f"the dask scheduler at {address} did not answer within {timeout:g} s "
+                              f"({' '.join(str(err).split()) or type(err).__name__}); check that it is "
+                              f"running, or drop --scheduler to run here") from None
 
 
 @contextlib.contextmanager
@@ -231,7 +316,8 @@ def _client_of(settings: ComputeSettings, client: Any) -> Iterator[Any]:
     try:
         yield c
     finally:
-        c.close()
+        with contextlib.suppress(Exception):  # a scheduler gone meanwhile: closing is bounded too
+            c.close(timeout=CONNECT_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -247,7 +333,7 @@ def session(workers: int | None = None, scheduler: str | os.PathLike | None = No
         yield {"workers": settings.workers}, int(settings.workers or 1)
         return
     with _client_of(settings, client) as c:
-        yield {"client": c}, max(1, sum(c.nthreads().values()))
+        yield {"client": c}, max(1, sum(_nthreads(c).values()))
 
 
 _WORKER_LOCK = threading.Lock()
@@ -484,11 +570,15 @@ def iter_tasks(
     bar = tqdm(total=initial + sum(sizes), initial=initial, desc=desc, unit=unit, disable=not progress)
     try:
         if n == 0:
+            if settings.mode == "dask" and client is None:
+                # nothing to run (all done before): the scheduler asked for is still checked, so
+                # that a wrong or dead address is said now, not at the next run with work to do
+                connect(settings.scheduler).close(timeout=CONNECT_TIMEOUT)
             return
         if settings.mode == "dask":
             with _client_of(settings, client) as c:
                 if window_per_worker is not None:
-                    window = int(window_per_worker) * max(1, sum(c.nthreads().values()))
+                    window = int(window_per_worker) * max(1, sum(_nthreads(c).values()))
                 yield from _iter_dask(fn, tasks, setup, config, c, window, bar, sizes, int(retries))
         elif settings.mode == "pool" and n > 1:
             if window_per_worker is not None:

@@ -54,11 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
+    """Run the command line; returns the exit status (0 done, 1 an error, 2 a
+    malformed option, 130 interrupted by Ctrl-C)."""
+    command = ""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return 2
+        command = args.command
+        return _run(args)
+    except KeyboardInterrupt:
+        # Ctrl-C: the step has stopped its workers, and every output is whole or absent (atomic
+        # writes); one line, and the status a shell gives a process ended by SIGINT
+        print(f"convml_tt{' ' + command if command else ''}: interrupted (Ctrl-C); complete outputs are "
+              f"kept: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     # the library's warnings (e.g. a cached scene skipped for a missing band), one line each
     library_log = logging.getLogger("convml_tt")
     lines = _WarningLines(args.command)

@@ -1,0 +1,110 @@
+"""Reliability, round 3 (issue 26): every cluster call bounded, one line for
+Ctrl-C, requests sized before work, resume checks (datasets and training),
+messages that name the real cause, no half-written or leftover files.
+
+Each test runs the real thing: CLI subprocesses, real sockets on 127.0.0.1,
+the session's synthetic scenes, real netCDF and model files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from convml_tt.cli import main
+from synthetic_fixtures import DOMAIN, SMALL, composited_root  # noqa: F401
+
+DOM = [f"{v:g}" for v in DOMAIN]
+TILES = ["--tile-size", "40e3", "--tile-pixels", "32"]
+
+
+def _cli(*argv: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "convml_tt", *argv], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def _one_line(r: subprocess.CompletedProcess, command: str, rc: int = 1) -> str:
+    """The one stderr line of a failed CLI run (no traceback), its text after 'error: '."""
+    assert r.returncode == rc, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    prefix = f"convml_tt {command}: error: "
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0][len(prefix):]
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+# --- every cluster call is bounded ------------------------------------------------------------
+def test_a_scheduler_that_accepts_and_never_answers_fails_within_5_s(silent_server, composited_root):
+    from convml_tt.compute import connect
+
+    address = silent_server.url.replace("http://", "tcp://")
+    t = time.monotonic()
+    with pytest.raises(ConnectionError, match="accepts connections but does not answer as a dask scheduler"):
+        connect(address)
+    assert time.monotonic() - t < 7.5
+    assert silent_server.accepted >= 1  # it did connect: the handshake is what never came
+    # the CLI (map of cached composites): one line, exit 1, within ~5 s of the connection attempt
+    t = time.monotonic()
+    r = _cli("map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+             "--out", str(composited_root / "m.nc"), "--quiet", "--labels", "none", "--scheduler", address)
+    assert time.monotonic() - t < 25  # interpreter and imports included
+    line = _one_line(r, "map")
+    assert line.startswith(f"cannot reach the dask scheduler at {address} within 5 s"), line
+    assert not (composited_root / "m.nc").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"garbage{{", "is not JSON"),
+    (b"\xff\xfe\x00binary", "is not JSON"),
+    (b'{"address": 5}', 'has no scheduler "address"'),
+    (b"[1, 2]", 'has no scheduler "address"'),
+    (b'{"address": "not an address"}', "which is not one"),
+])
+def test_a_garbage_scheduler_file_is_one_line(content, words, tmp_path):
+    bad = tmp_path / "scheduler.json"
+    bad.write_bytes(content)
+    r = _cli("composite", "--data-root", str(tmp_path / "root"), "--domain", *DOM, "--quiet",
+             "--scheduler", str(bad), timeout=60)
+    line = _one_line(r, "composite")
+    assert line.startswith(f"scheduler file {bad} ") and words in line, line
+    assert "AssertionError" not in r.stderr
+
+
+def test_an_unreachable_scheduler_is_checked_when_everything_is_cached(composited_root, closed_port_url):
+    # every composite exists: nothing to run, and yet the address given is checked (and refused)
+    closed = closed_port_url.replace("http://", "tcp://")
+    r = _cli("composite", "--data-root", str(composited_root), "--domain", *DOM, "--quiet", "--scheduler", closed)
+    assert "cannot reach the dask scheduler" in _one_line(r, "composite")
+
+
+# --- Ctrl-C: one line, exit 130 ----------------------------------------------------------------
+def test_ctrl_c_of_triplets_is_one_line_and_exit_130(composited_root, tmp_path):
+    out = tmp_path / "ds"
+    p = subprocess.Popen([sys.executable, "-m", "convml_tt", "triplets", "--data-root", str(composited_root),
+                          "--domain", *DOM, *TILES, "--n-train", "100000", "--out", str(out), "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(out.glob("train/*_meta.yaml"))) < 3:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert err.strip() == ("convml_tt triplets: interrupted (Ctrl-C); complete outputs are kept: run the same "
+                           "command again to resume"), err
+    assert not list(out.glob("train/.*.tmp"))
