@@ -41,9 +41,12 @@ def _one_line(r: subprocess.CompletedProcess, command: str, rc: int = 1) -> str:
 
 
 def _err(capsys) -> str:
+    """The error line of an in-process CLI run (after any warning lines); no traceback."""
     err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+    assert "Traceback" not in err, err
+    errors = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    return errors[0]
 
 
 # --- every cluster call is bounded ------------------------------------------------------------
@@ -108,3 +111,56 @@ def test_ctrl_c_of_triplets_is_one_line_and_exit_130(composited_root, tmp_path):
     assert err.strip() == ("convml_tt triplets: interrupted (Ctrl-C); complete outputs are kept: run the same "
                            "command again to resume"), err
     assert not list(out.glob("train/.*.tmp"))
+
+
+# --- a dataset resumed with other components; a failed start restarted -------------------------
+from convml_tt.data.sampling.triplets import TripletSampler  # noqa: E402
+
+
+class OtherSampler(TripletSampler):
+    """Another sampler (same draws: only its name differs, which is what a resume must notice)."""
+
+
+def test_a_dataset_records_its_components_and_refuses_others_on_resume(composited_root, tmp_path):
+    from convml_tt.data.dataset import make_triplets
+    from convml_tt.data.synthetic import RegimeLabeler
+
+    out = tmp_path / "ds"
+    kw = dict(domain=DOMAIN, out=out, n_train=2, progress=False, distant="same_scene",
+              tile_size=20e3, tile_pixels=16)
+    make_triplets(composited_root, labeler=RegimeLabeler(), **kw)
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert meta["components"] == {"sampler": "convml_tt.data.sampling.triplets.TripletSampler",
+                                  "labeler": "convml_tt.data.synthetic.regimes.RegimeLabeler",
+                                  "recipe": "truecolor"}
+    before = {p.name: p.read_bytes() for p in (out / "train").iterdir()}
+    with pytest.raises(ValueError, match=r"made with other parameters \(sampler: convml_tt\.data\.sampling\.triplets"
+                                         r"\.TripletSampler -> test_reliability3\.OtherSampler\); refusing to mix"):
+        make_triplets(composited_root, labeler=RegimeLabeler(), sampler=OtherSampler, n_study=0, **kw)
+    with pytest.raises(ValueError, match=r"\(labeler: convml_tt\.data\.synthetic\.regimes\.RegimeLabeler -> none\)"):
+        make_triplets(composited_root, labeler=None, **kw)
+    assert {p.name: p.read_bytes() for p in (out / "train").iterdir()} == before  # nothing mixed in
+    # a dataset written before the components were recorded still loads and resumes
+    del meta["components"]
+    (out / "meta.yaml").write_text(yaml.safe_dump(meta))
+    (out / "train" / "00001_meta.yaml").unlink()  # a triplet left to write
+    make_triplets(composited_root, labeler=RegimeLabeler(), **kw)
+    assert {p.name: p.read_bytes() for p in (out / "train").iterdir()} == before
+    assert "components" in yaml.safe_load((out / "meta.yaml").read_text())
+
+
+def test_a_run_that_wrote_no_complete_triplet_restarts_with_new_parameters(composited_root, tmp_path, capsys):
+    out = tmp_path / "ds"
+    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "20e3",
+            "--tile-pixels", "16", "--n-train", "2", "--out", str(out), "--quiet", "--distant", "same_scene"]
+    # every tile must lie wholly where the sun is within 38.2 degrees of the zenith: only a corner of
+    # the domain at the last scene, too small for a triplet: the run stops at its first triplet
+    assert main(base + ["--max-sza", "38.2", "--max-sza-fraction", "0"]) == 1
+    assert "train triplet 0: no valid triplet in 200 draws" in _err(capsys)
+    assert (out / "meta.yaml").exists() and not list(out.glob("*/*_meta.yaml"))
+    assert main(base + ["--max-sza", "60"]) == 0, capsys.readouterr().err
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert meta["params"]["max_sza"] == 60 and meta["status"] == "complete"
+    # with a complete triplet, other parameters are refused as before
+    assert main(base + ["--max-sza", "70"]) == 1
+    assert "made with other parameters (max_sza: 60.0 -> 70.0)" in _err(capsys)

@@ -56,8 +56,11 @@ from .format import (
     TILE_TYPES,
     TileMeta,
     TripletMeta,
+    component_name,
     is_complete,
+    list_triplets,
     read_dataset_meta,
+    scan_stage,
     tile_name,
     write_dataset_meta,
     write_triplet_meta,
@@ -212,6 +215,9 @@ def make_triplets(
     }
     if params.fields:
         meta["fields"] = fields_meta(params.fields)
+    # what drew, labelled and cut the tiles: a resumed dataset must be made by the same
+    meta["components"] = {"sampler": component_name(sampler), "labeler": component_name(labeler),
+                          "recipe": params.recipe}
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
@@ -315,11 +321,18 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
 
 
 def _check_existing(out: Path, meta: dict) -> None:
-    """Refuse to add to a folder holding a dataset made otherwise."""
+    """Refuse to add to a folder holding a dataset made otherwise (other
+    format, parameters, scenes or components; datasets written before the
+    components were recorded are compared without them). A dataset without
+    a single complete triplet (a run that failed at its start) is started
+    afresh with the new settings: its partial files are removed."""
     existing = read_dataset_meta(out)
     if existing is not None:
-        keys = ("format", "params", "scenes")
+        keys = ("format", "params", "scenes") + (("components",) if "components" in existing else ())
         if {k: existing.get(k) for k in keys} != {k: meta[k] for k in keys}:
+            if not any(list_triplets(out, s) for s in STAGES):
+                _clear_stages(out)
+                return
             raise ValueError(
                 f"{out} already holds a triplet dataset made with other parameters "
                 f"({_describe_diff(existing, meta)}); refusing to mix them: delete {out} "
@@ -332,6 +345,17 @@ def _check_existing(out: Path, meta: dict) -> None:
         )
 
 
+def _clear_stages(out: Path) -> None:
+    """Remove the triplet files (tiles, metadata, temporaries) of the stage
+    folders of a dataset that has no complete triplet."""
+    for s in STAGES:
+        for i, files in scan_stage(out / s).items():
+            for p in files.values():
+                p.unlink(missing_ok=True)
+        if (out / s).is_dir():
+            remove_stale_temps(out / s)
+
+
 def _describe_diff(old: dict, new: dict) -> str:
     parts = []
     if old.get("format") != new.get("format"):
@@ -340,6 +364,11 @@ def _describe_diff(old: dict, new: dict) -> str:
     for k in sorted(set(op) | set(np_)):
         if op.get(k) != np_.get(k):
             parts.append(f"{k}: {op.get(k)!r} -> {np_.get(k)!r}")
+    if "components" in old:
+        oc, nc = old.get("components") or {}, new.get("components") or {}
+        for k in sorted(set(oc) | set(nc)):
+            if oc.get(k) != nc.get(k) and not (k == "recipe" and op.get(k) != np_.get(k)):
+                parts.append(f"{k}: {oc.get(k) or 'none'} -> {nc.get(k) or 'none'}")
     if old.get("scenes") != new.get("scenes"):
         parts.append("different scenes")
     return "; ".join(parts) or "different metadata"
