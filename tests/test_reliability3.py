@@ -8,6 +8,7 @@ the session's synthetic scenes, real netCDF and model files.
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -164,3 +165,78 @@ def test_a_run_that_wrote_no_complete_triplet_restarts_with_new_parameters(compo
     # with a complete triplet, other parameters are refused as before
     assert main(base + ["--max-sza", "70"]) == 1
     assert "made with other parameters (max_sza: 60.0 -> 70.0)" in _err(capsys)
+
+
+# --- requests sized before work -------------------------------------------------------------------
+@pytest.fixture()
+def machine(monkeypatch):
+    """A machine of 64 GiB of memory and 1 TiB of free disk (the bounds do not depend on the test host)."""
+    from convml_tt import _sizing
+
+    monkeypatch.setattr(_sizing, "physical_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(_sizing, "free_disk", lambda path: 2**40)
+    return _sizing
+
+
+def test_a_map_of_tens_of_millions_of_cells_asks_for_force(composited_root, tmp_path, capsys, machine):
+    out = tmp_path / "m.nc"
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", "-56", "9", "-44", "21",
+            *TILES, "--stride", "200", "--out", str(out), "--quiet", "--labels", "none"]
+    t = time.monotonic()
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert time.monotonic() - t < 10
+    assert re.search(r"the map is large: \d+ million tiles \([\d,]+ x [\d,]+ cells 200 m apart x 3 scenes\), "
+                     r"about [\d.]+ GiB of memory \(one scene at a time\), about [\d.]+ GiB on disk, above 10 "
+                     r"million tiles.*; give --force \(force=True\) to go ahead, or ask for a larger --stride "
+                     r"\(metres\), a smaller --domain or fewer scenes", err), err
+    # nothing was made: no composites of that domain, no map, no parts
+    assert not list((composited_root / "composites").glob("goes16/domain_-56*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_map_with_a_stride_of_one_metre_is_refused_before_allocating(composited_root, tmp_path, capsys, machine):
+    from convml_tt.data.sampling.grid import GridSampler
+
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+            "--stride", "1", "--out", str(tmp_path / "m.nc"), "--quiet", "--force"]
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert re.search(r"the map needs [\d.]+ billion tiles \([\d,]+ x [\d,]+ cells 1 m apart x 3 scenes\), about "
+                     r"[\d.]+ TiB of memory \(one scene at a time\), about [\d.]+ TiB on disk: more memory than "
+                     r"this machine has \(64 GiB\); ask for a larger --stride", err), err
+    # the library's grid refuses it too, before laying out a cell
+    with pytest.raises(ValueError, match=r"the grid needs about [\d.]+ TiB of memory \([\d,]+ x [\d,]+ cells 1 m "
+                                         r"apart\): more memory than this machine has"):
+        GridSampler(DOMAIN, 40e3, 32, 1.0, {"map": []})
+    # huge tiles: a batch of them is what does not fit
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "40e3",
+            "--tile-pixels", "100000", "--out", str(tmp_path / "m.nc"), "--quiet"]
+    assert main(argv) == 1
+    assert "fewer --tile-pixels or a smaller --batch-size" in _err(capsys)
+
+
+def test_a_map_above_the_bounds_is_made_with_force(composited_root, tmp_path, capsys, machine, monkeypatch):
+    monkeypatch.setattr(machine, "MAX_TILES", 50)  # the 3 scenes' 6 x 7 cells are 126 tiles
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+            "--out", str(tmp_path / "m.nc"), "--quiet", "--labels", "none"]
+    assert main(argv) == 1
+    assert "the map is large: 126 tiles (6 x 7 cells 20000 m apart x 3 scenes)" in _err(capsys)
+    assert main(argv + ["--force"]) == 0 and (tmp_path / "m.nc").exists()
+
+
+def test_a_dataset_of_huge_tiles_is_sized_before_work(composited_root, tmp_path, capsys, machine):
+    out = tmp_path / "ds"
+    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "40e3",
+            "--out", str(out), "--quiet"]
+    assert main(base + ["--tile-pixels", "100000", "--n-train", "1"]) == 1
+    assert re.search(r"tile_pixels=100000 is too large: a triplet of such tiles needs about \d+ GiB", _err(capsys))
+    assert main(base + ["--tile-pixels", "4096", "--n-train", "1000"]) == 1
+    assert _err(capsys).endswith(
+        "the dataset is large: 3,000 tiles (1,000 triplet(s) of 4096 x 4096 pixels), about 2.81 GiB of memory (a "
+        "triplet drawn at a time by each of 1 process(es)), about 141 GiB on disk, above 100 GiB on disk; give "
+        "--force (force=True) to go ahead, or ask for fewer --tile-pixels or fewer triplets (--n-train, --n-study)")
+    assert main(base + ["--tile-pixels", "4096", "--n-train", "16", "--workers", "16"]) == 1
+    assert ("about 45 GiB of memory (a triplet drawn at a time by each of 16 process(es)), about 2.25 GiB on disk, "
+            "above 32 GiB of memory (half of this machine's)") in _err(capsys)
+    assert not out.exists()

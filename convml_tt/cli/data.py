@@ -251,6 +251,9 @@ def _add_triplets(sub) -> None:
     p.add_argument("--labels", choices=("synthetic", "none"), default="synthetic",
                    help="what to store about each tile besides place and time: 'synthetic' (default): "
                         "the true regime of synthetic scenes (nothing for real scenes); 'none'")
+    p.add_argument("--force", action="store_true",
+                   help="make a dataset above the sane bounds (more than 10 million tiles, half this "
+                        "machine's memory, 100 GiB or the free disk), which is refused otherwise, before any work")
     p.add_argument("--verify", action="store_true",
                    help="first decode every tile of an existing --out dataset and remove damaged "
                         "triplets (truncated or unreadable PNGs, wrong size, broken metadata), so that "
@@ -285,6 +288,7 @@ def _run_triplets(args) -> int:
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
         scheduler=args.scheduler, start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
+        force=args.force,
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)

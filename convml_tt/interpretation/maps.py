@@ -68,7 +68,7 @@ from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
 from ..data.composites.reader import open_composite, release_composite
 from ..data.labels import check_labels
-from ..data.sampling.grid import GROUP, GridSampler
+from ..data.sampling.grid import GROUP, GridSampler, check_map_request
 from ..data.tiles import serial_blas
 from ._map_io import combine_parts, load_map, read_part, save_map, write_part
 from .featurizers import FEATURIZERS, Featurizer, make_featurizer, model_sha256
@@ -327,6 +327,7 @@ def embed_domain(
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
     max_sza: float | None = None,
+    force: bool = False,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -416,12 +417,16 @@ def embed_domain(
                              f"it was trained on; pass tile_pixels=... (CLI: --tile-pixels)")
         tile_pixels = feat.tile_pixels
     stride = float(tile_size) / 2 if stride is None else stride
-    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
     channels = sorted({s.channels for s in info.values()})
     if len(channels) > 1:
         raise ValueError(f"the composites have different numbers of channels {channels}; make a map from "
                          f"composites of one recipe")
     n_ch = channels[0]
+    emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
+    # sized before any cell is laid out (tiles, memory, disk): refused above the bounds unless forced
+    check_map_request(domain, float(tile_size), float(stride), int(tile_pixels), len(paths), emb_dim or 128, n_ch,
+                      int(batch_size), out, force)
+    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
     kinds = sorted({s.kind for s in info.values() if s.kind is not None})
     if len(kinds) > 1:
         raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
@@ -441,7 +446,6 @@ def embed_domain(
     if feat.in_channels is not None and feat.in_channels != n_ch:
         raise ValueError(f"the model takes {feat.in_channels}-channel tiles but the composites have {n_ch} "
                          f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
-    emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
     if emb_dim is None:  # a module that does not say: one tile through it
         emb_dim = int(feat.embed(np.zeros((1, n_ch, sampler.tile_pixels, sampler.tile_pixels), np.uint8)).shape[1])
     run = {"model_sha256": feat.sha256, "featurizer": feat.name, "tile_size": sampler.tile_size,

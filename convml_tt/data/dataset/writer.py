@@ -39,7 +39,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..._io import check_writable_folder, remove_stale_temps
 from ...compute import compute_settings, iter_tasks, session
-from ...config import TripletSettings
+from ..._sizing import check_request
+from ...config import TripletSettings, _triplet_bytes
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
@@ -89,6 +90,7 @@ def make_triplets(
     sampler: Callable[[TripletSettings, Mapping[str, Sequence[str]]], Sampler] = TripletSampler,
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
+    force: bool = False,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -134,6 +136,11 @@ def make_triplets(
         paths]})`` whose ``tile_types`` are anchor, neighbor, distant; default
         :class:`~convml_tt.data.sampling.triplets.TripletSampler`. It must be
         picklable (a module-level class) when ``workers > 1`` or on a cluster.
+    force:
+        make a dataset above the sane bounds (more than ten million tiles,
+        half the memory, 100 GiB or the free disk; see
+        :func:`convml_tt._sizing.check_request`), which is refused otherwise
+        before any work.
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
@@ -180,6 +187,7 @@ def make_triplets(
         raise TypeError(f"labeler {labeler!r} has no label(tile, source_paths) method; see convml_tt.data.labels")
     params = settings
     check_tile_fits(params.domain, params.tile_size)
+    _size_dataset(params, compute.workers or 1, out, force)
     out = Path(out)
     created = not out.exists()
     check_writable_folder(out, "the triplet dataset", "choose a writable --out folder")
@@ -258,6 +266,21 @@ def make_triplets(
         close_composites()
     write_dataset_meta(out, {**meta, "status": "complete"})
     return out
+
+
+def _size_dataset(params: TripletSettings, workers: int, out: Any, force: bool) -> None:
+    """Size a dataset before any work: its tiles, the memory of drawing one
+    triplet per worker process and the disk of its PNGs (uncompressed, the
+    most they take); a one-line error above the bounds unless ``force``."""
+    n = int(params.n_train) + int(params.n_study)
+    px, channels = int(params.tile_pixels), get_recipe(params.recipe).n_planes
+    procs = max(1, min(int(workers), n))
+    check_request("the dataset", tiles=3 * n, tiles_detail=f"{n:,} triplet(s) of {px} x {px} pixels",
+                  memory=_triplet_bytes(px) * procs,
+                  memory_detail=f"a triplet drawn at a time by each of {procs} process(es)",
+                  disk=n * (3 * px * px * channels + 2048), disk_path=Path(out).absolute().parent, force=force,
+                  smaller="fewer --tile-pixels" + (", fewer --workers" if procs > 1 else "")
+                  + " or fewer triplets (--n-train, --n-study)")
 
 
 def channels_meta(recipe: Any, gamma: float) -> list[dict]:
