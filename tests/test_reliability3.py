@@ -240,3 +240,59 @@ def test_a_dataset_of_huge_tiles_is_sized_before_work(composited_root, tmp_path,
     assert ("about 45 GiB of memory (a triplet drawn at a time by each of 16 process(es)), about 2.25 GiB on disk, "
             "above 32 GiB of memory (half of this machine's)") in _err(capsys)
     assert not out.exists()
+
+
+# --- training resumed with other settings; private learner folders ----------------------------------
+@pytest.fixture(scope="module")
+def toy_ds(tmp_path_factory):
+    from triplet_fixtures import write_toy_triplets
+
+    return write_toy_triplets(tmp_path_factory.mktemp("train") / "ds", n_train=24, n_study=0, size=32)
+
+
+@pytest.mark.slow  # two epochs of a tiny resnet18 (~15 s on 2 idle cores)
+def test_a_resume_with_other_settings_is_refused_listing_them(toy_ds, tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(2)
+    out = tmp_path / "m.pt"
+    base = ["train", str(toy_ds), "--batch-size", "8", "--emb-dim", "8", "--head", "linear", "--device", "cpu",
+            "--quiet", "--lr", "0.001", "--no-checkpoints"]
+    assert main(base[:-1] + ["--epochs", "1", "--out", str(out)]) == 0
+    ckpt = out.with_name("m.pt.checkpoints") / "last.pt"
+    recorded = torch.load(ckpt, weights_only=True)["training"]
+    assert recorded["epochs"] == 1 and recorded["lr"] == 0.001 and recorded["global_batch_size"] == 8
+    resumed = tmp_path / "r.pt"
+    for change, words in ((["--epochs", "2"], "epochs 1 -> 2"),
+                          (["--epochs", "1", "--lr", "0.01"], "lr 0.001 -> 0.01"),
+                          (["--epochs", "1", "--batch-size", "4"], "global_batch_size 8 -> 4"),
+                          (["--epochs", "3", "--seed", "7", "--no-augment"],
+                           "augment True -> False; epochs 1 -> 3; seed 42 -> 7")):
+        assert main(base + change + ["--out", str(resumed), "--resume", str(ckpt)]) == 1
+        assert _err(capsys) == (f"convml_tt train: error: checkpoint {str(ckpt)!r} was made with other settings "
+                                f"({words}): resume with the settings it was made with, or give "
+                                f"--resume-with-changes (resume_with_changes=True) to continue it with these")
+        assert not resumed.exists()
+    # said explicitly: the run continues with the new settings, and the changes are said
+    argv = base + ["--epochs", "2", "--out", str(resumed), "--resume", str(ckpt), "--resume-with-changes"]
+    assert main(argv) == 0
+    assert f"convml_tt train: warning: resuming {ckpt} with changed settings: epochs 1 -> 2" in capsys.readouterr().err
+    assert torch.load(resumed, weights_only=True)["config"]["epochs_trained"] == 2
+
+
+def test_the_learner_folder_is_private_and_removed(toy_ds):
+    import gc
+    import stat
+    import tempfile
+
+    from convml_tt.architectures import make_learner
+
+    learn = make_learner(toy_ds, batch_size=8, emb_dim=8, head="linear", progress=False, device="cpu")
+    folder = Path(learn.path)
+    assert folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith("convml_tt-learner-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    other = make_learner(toy_ds, batch_size=8, emb_dim=8, head="linear", progress=False, device="cpu")
+    assert Path(other.path) != folder  # one per learner, never a shared fixed name
+    del learn
+    gc.collect()
+    assert not folder.exists()
