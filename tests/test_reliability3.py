@@ -296,3 +296,150 @@ def test_the_learner_folder_is_private_and_removed(toy_ds):
     del learn
     gc.collect()
     assert not folder.exists()
+
+
+# --- messages that name the real cause ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def c13_root(tmp_path_factory):
+    """Two hourly synthetic scenes of band 13 (brightness temperature, K), composited as C13 over DOMAIN."""
+    from convml_tt.data.composites import make_composites
+    from convml_tt.data.synthetic import write_synthetic_scenes
+    from synthetic_fixtures import SYNTHETIC_KWARGS, SYNTHETIC_START
+
+    root = tmp_path_factory.mktemp("c13_root")
+    write_synthetic_scenes(root, SYNTHETIC_START, progress=False, **{**SYNTHETIC_KWARGS, "count": 2, "bands": (13,)})
+    make_composites(root, DOMAIN, kind="C13", progress=False)
+    return root
+
+
+def test_a_map_beyond_the_sun_limit_is_not_told_the_domain_is_outside(composited_root, c13_root, tmp_path,
+                                                                    capsys):
+    base = ["map", "tile_statistics", "--domain", *DOM, *TILES, "--out", str(tmp_path / "m.nc"), "--quiet",
+            "--labels", "none"]
+    # true colour of afternoon scenes whose sun is 38 degrees or more from the zenith: --max-sza 20
+    assert main(base + ["--data-root", str(composited_root), "--max-sza", "20"]) == 1
+    err = _err(capsys)
+    assert ("no cell of the 6 x 7 grid over the domain (-50.8, 14.3, -49.3, 15.7) is valid in any of the 3 "
+            "composites: the sun is beyond --max-sza 20 degrees at every cell's centre in every scene (night or "
+            "low sun; the smallest solar zenith angle is 37.9 degrees, at 2020-01-02T15:00:00); use daytime scenes, "
+            "an infrared recipe (--recipe C13) or a larger --max-sza") in err, err
+    assert "outside" not in err
+    # an infrared recipe is not told to use one: it needs no sun at all
+    assert main(base + ["--data-root", str(c13_root), "--recipe", "C13", "--max-sza", "10"]) == 1
+    err = _err(capsys)
+    assert err.endswith("the C13 recipe (infrared) needs no sunlight: leave out --max-sza (or give a larger one)"), err
+    assert not (tmp_path / "m.nc").exists() and not (tmp_path / ".m.nc.parts").exists()
+
+
+def test_triplets_of_an_infrared_recipe_beyond_max_sza_are_not_told_to_use_one(c13_root, tmp_path, capsys):
+    argv = ["triplets", "--data-root", str(c13_root), "--domain", *DOM, "--recipe", "C13", "--max-sza", "10",
+            "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size", "20e3", "--tile-pixels", "16",
+            "--quiet", "--distant", "same_scene"]
+    assert main(argv) == 1
+    err = _err(capsys)
+    assert "exceeds --max-sza 10 degrees in all" in err and "use an infrared recipe" not in err
+    assert err.endswith("the C13 recipe (infrared) needs no sunlight: leave out --max-sza (or give a larger one)")
+
+
+def test_repeated_bands_are_said_to_be_repeated(composited_root, tmp_path, capsys):
+    for bands, words in ((["13", "13", "13"], "band list C13+C13+C13 names band 13 more than once"),
+                         (["13", "14", "13"], "band list C13+C14+C13 names band 13 more than once"),
+                         (["13,13"], "names band 13 more than once")):
+        assert main(["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--n-train", "1",
+                     "--out", str(tmp_path / "ds"), "--bands", *bands]) == 1
+        err = _err(capsys)
+        assert words in err and "not a recipe" not in err, err
+    assert main(["composite", "--data-root", str(composited_root), "--domain", *DOM, "--recipe", "C07+C07"]) == 1
+    assert "names band 7 more than once: give each band once" in _err(capsys)
+
+
+def test_files_given_as_a_model_are_named_for_what_they_are(composited_root, tmp_path, capsys):
+    comp = next((composited_root / "composites").rglob("*.nc"))
+    import numpy as np
+
+    noise = np.random.default_rng(3).integers(0, 256, 256, dtype=np.uint8).tobytes()
+    assert not noise.startswith((b"PK", b"\x80"))
+    cases = {"random.pt": (noise, "neither a zip archive nor a pickle, as torch files are (it starts with bytes "
+                                  + noise[:8].hex(" ") + ")"),
+             "composite.pt": (comp.read_bytes(), "a netCDF-4/HDF5 file (embeddings, a map or a composite?)"),
+             "classic.nc": (b"CDF\x01" + b"\0" * 60, "a netCDF file (embeddings, a map or a composite?)"),
+             "tile.png": (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "a PNG image"),
+             "empty.pt": (b"", "an empty file"),
+             "notes.pt": (b'{"weights": [1, 2]}', "a JSON text file"),
+             "garbled.pt": (b"\x80\x04" + bytes(range(60)), "it is damaged or not a torch file (its pickled data "
+                                                             "does not load)")}
+    for name, (content, words) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        assert main(["map", str(tmp_path / name), "--data-root", str(composited_root), "--domain", *DOM,
+                     "--out", str(tmp_path / "m.nc"), "--quiet"]) == 1
+        err = _err(capsys)
+        assert f"model file {str(tmp_path / name)!r} is not a convml_tt model file: " in err and words in err, err
+        assert "pickled Python objects" not in err
+
+
+def test_options_that_do_not_apply_are_refused(composited_root, c13_root, tmp_path, capsys):
+    # --sunz on an infrared band: nothing to divide by the cosine of the solar zenith angle
+    assert main(["composite", "--data-root", str(c13_root), "--domain", *DOM, "--recipe", "C13", "--sunz", "on"]) == 1
+    assert ("sunz=True (--sunz on) divides reflectances by the cosine of the solar zenith angle, but the recipe "
+            "'C13' has no reflective band (bands 13: brightness temperatures in K)") in _err(capsys)
+    # --tolerance without --near-local-noon
+    assert main(["fetch", "--data-root", str(composited_root), "--offline", "--start", "2020-01-02T14:00",
+                 "--end", "2020-01-02T16:00", "--tolerance", "10", "--sector", "M1"]) == 1
+    assert ("--tolerance 10 (minutes from local noon) applies only with --near-local-noon LON" in _err(capsys))
+    # --fields with an empty name
+    for fields in (",", "C13,", ",,", " "):
+        assert main(["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--n-train", "1",
+                     "--out", str(tmp_path / "ds"), "--fields", fields]) == 1
+        assert f"fields: {fields!r} has an empty name" in _err(capsys)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_more_principal_components_than_the_tiles_have_are_refused(tmp_path, capsys):
+    import numpy as np
+    import xarray as xr
+
+    from convml_tt.interpretation.embeddings import save_embeddings
+    from convml_tt.interpretation.physical import pc_correlations
+
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(rng.normal(size=(6, 8)).astype(np.float32), dims=("tile_id", "emb_dim"),
+                      coords={"tile_id": np.arange(6), "cloud_fraction": ("tile_id", rng.random(6)),
+                              "iorg": ("tile_id", rng.random(6))}, name="embedding")
+    save_embeddings(da, tmp_path / "emb.nc")
+    assert main(["plot", "pc-correlations", str(tmp_path / "emb.nc"), "--n-components", "1000",
+                 "--out", str(tmp_path / "pc.png")]) == 1
+    assert ("n_components=1000 (--n-components) is more than the 5 principal components that 6 tiles of "
+            "8-dimensional embeddings have (min(emb_dim, tiles - 1)); use 1 <= n_components <= 5") in _err(capsys)
+    assert not (tmp_path / "pc.png").exists()
+    assert pc_correlations(da).sizes["component"] == 5 and pc_correlations(da, 5).sizes["component"] == 5
+    assert main(["plot", "pc-correlations", str(tmp_path / "emb.nc"), "--out", str(tmp_path / "pc.png")]) == 0
+
+
+def test_brightness_temperatures_in_celsius_are_refused(c13_root, tmp_path, capsys):
+    import shutil
+
+    import netCDF4
+    import numpy as np
+
+    from convml_tt.data.organisation import tile_indices
+
+    root = tmp_path / "root"
+    shutil.copytree(c13_root, root)
+    for p in root.rglob("C13_1km/*.nc"):  # the same composites, their values in degrees Celsius
+        with netCDF4.Dataset(p, "a") as nc:
+            v = nc[nc.getncattr("composite_variable")]
+            v[:] = v[:] - 273.15
+    argv = ["--data-root", str(root), "--domain", *DOM, "--recipe", "C13", "--quiet"]
+    assert main(["triplets", *argv, "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size", "20e3",
+                 "--tile-pixels", "16", "--distant", "same_scene"]) == 1
+    err = _err(capsys)
+    assert re.search(r"composite '.*C13_1km/RadM1_20200102T1[45]0000\.nc' holds values -?[\d.]+ to [\d.]+, outside "
+                     r"150-350 K, the range of a brightness temperature, although its units say K \(degrees "
+                     r"Celsius\?\); give brightness temperatures in kelvin", err), err
+    assert main(["map", "tile_statistics", *argv, *TILES, "--out", str(tmp_path / "m.nc"), "--labels", "none"]) == 1
+    assert "outside 150-350 K" in _err(capsys)
+    assert not list((tmp_path / "ds").glob("*/*.png")) and not (tmp_path / "m.nc").exists()
+    # the library: a tile's values for the organisation indices
+    with pytest.raises(ValueError, match=r"the C13 cloud-mask plane holds values -10 to 25, outside 150-350 K"):
+        tile_indices(np.linspace(-10, 25, 256).reshape(16, 16), "C13", 1000.0)
+    assert tile_indices(np.linspace(200, 300, 256).reshape(16, 16), "C13", 1000.0)["cloud_fraction"] > 0

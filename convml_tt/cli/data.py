@@ -76,7 +76,7 @@ def _add_fetch(sub) -> None:
     p.add_argument("--end", type=parse_time, required=True, help="last scan start, UTC (ISO 8601)")
     p.add_argument("--near-local-noon", type=float, metavar="LON", default=None,
                    help="keep, each day, the scene nearest local solar noon at LON degrees east")
-    p.add_argument("--tolerance", type=tolerance_minutes, default=30.0, metavar="MINUTES",
+    p.add_argument("--tolerance", type=tolerance_minutes, default=None, metavar="MINUTES",
                    help="with --near-local-noon, largest distance from noon in minutes, "
                         "0 < MINUTES <= 720 (default 30)")
     p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
@@ -103,11 +103,14 @@ def _run_fetch(args) -> int:
         retries=args.retries, max_workers=args.workers, read_timeout=args.timeout,
         connect_timeout=args.connect_timeout, retry_budget=args.retry_budget,
     )
+    if args.tolerance is not None and args.near_local_noon is None:
+        raise ValueError(f"--tolerance {args.tolerance:g} (minutes from local noon) applies only with "
+                         f"--near-local-noon LON; give both, or leave --tolerance out")
     if not args.offline and not args.list_only:
         cat.check_writable()
     res = cat.query(
         args.start, args.end, bands=args.bands, near_local_noon=args.near_local_noon,
-        tolerance=dt.timedelta(minutes=args.tolerance), strict=args.strict,
+        tolerance=dt.timedelta(minutes=30.0 if args.tolerance is None else args.tolerance), strict=args.strict,
     )
     where = f"cache {cat.cache_dir}" if args.offline else f"s3://{cat.bucket}"
     print(

@@ -57,7 +57,8 @@ def _add_plot(sub) -> None:
     q = kinds.add_parser("pc-correlations", help="heatmap of the correlation of the embeddings' principal "
                                                  "components with the organisation indices and fields")
     common(q)
-    q.add_argument("--n-components", type=whole(1), default=5, help="principal components (default 5)")
+    q.add_argument("--n-components", type=whole(1), default=None,
+                   help="principal components, at most min(emb_dim, tiles - 1) (default: up to 5)")
     q.add_argument("--variables", nargs="+", default=None, metavar="NAME",
                    help="coordinates to correlate with (default: every organisation index and field statistic)")
 
