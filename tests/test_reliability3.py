@@ -439,7 +439,90 @@ def test_brightness_temperatures_in_celsius_are_refused(c13_root, tmp_path, caps
     assert main(["map", "tile_statistics", *argv, *TILES, "--out", str(tmp_path / "m.nc"), "--labels", "none"]) == 1
     assert "outside 150-350 K" in _err(capsys)
     assert not list((tmp_path / "ds").glob("*/*.png")) and not (tmp_path / "m.nc").exists()
+    assert not (tmp_path / ".m.nc.parts").exists()  # no empty parts folder is left by a failed map
     # the library: a tile's values for the organisation indices
     with pytest.raises(ValueError, match=r"the C13 cloud-mask plane holds values -10 to 25, outside 150-350 K"):
         tile_indices(np.linspace(-10, 25, 256).reshape(16, 16), "C13", 1000.0)
     assert tile_indices(np.linspace(200, 300, 256).reshape(16, 16), "C13", 1000.0)["cloud_fraction"] > 0
+
+
+# --- a full disk: one line naming the path, nothing half-written ----------------------------------
+def _limited(limit: int):
+    """A subprocess set-up: a file size limit of ``limit`` bytes (RLIMIT_FSIZE), writes beyond it
+    failing with EFBIG (SIGXFSZ ignored) as writes to a full disk fail with ENOSPC."""
+    import resource
+
+    def setup() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return setup
+
+
+def test_composite_and_map_beyond_the_file_size_limit_say_so(composited_root, synthetic_scenes, synthetic_data_root,
+                                                             tmp_path):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(synthetic_data_root / "sources", root / "sources")
+    r = _cli("composite", "--data-root", str(root), "--domain", *DOM, "--quiet", preexec_fn=_limited(200_000))
+    line = _one_line(r, "composite")
+    assert re.fullmatch(r"cannot write .*/truecolor_1km/RadM1_20200102T140000\.nc: the file would exceed this "
+                        r"process's file size limit of 200000 bytes \(ulimit -f\); raise the limit or ask for a "
+                        r"smaller output \(nothing was left half-written\)", line), line
+    assert "HDF error" not in r.stderr
+    assert not [p for p in (root / "composites").rglob("*") if p.is_file()]  # no partial composite, no temp file
+    out = tmp_path / "m.nc"
+    r = _cli("map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+             "--out", str(out), "--quiet", "--labels", "none", preexec_fn=_limited(20_000))
+    assert _one_line(r, "map") == (f"cannot write {out}: the file would exceed this process's file size limit of "
+                                   f"20000 bytes (ulimit -f); raise the limit or ask for a smaller output (nothing "
+                                   f"was left half-written)")
+    assert not out.exists() and not list(tmp_path.glob(".m.nc.*.tmp"))
+    # the scenes done are kept for the next run, which completes the map
+    assert len(list((tmp_path / ".m.nc.parts").glob("*.nc"))) == 3
+    r = _cli("map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+             "--out", str(out), "--quiet", "--labels", "none")
+    assert r.returncode == 0 and out.exists() and not (tmp_path / ".m.nc.parts").exists(), r.stderr
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+    """A 2 MiB tmpfs mounted at ``tmp_path / "small"`` and filled to its last 64 KiB (needs the
+    right to mount; skipped otherwise)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.decode().strip()}); the file size limit test covers it")
+    try:
+        (small / "filler").write_bytes(b"\0" * (2 * 2**20 - 64 * 1024))
+        yield small
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_composite_on_a_full_disk_says_the_disk_is_full(synthetic_scenes, synthetic_data_root, tmp_path, full_disk):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(synthetic_data_root / "sources", root / "sources")
+    (root / "composites").symlink_to(full_disk)
+    err = _one_line(_cli("composite", "--data-root", str(root), "--domain", *DOM, "--quiet"), "composite")
+    assert re.search(r"cannot write .*RadM1_20200102T140000\.nc: the disk holding .*truecolor_1km is full "
+                     r"\(0\.\d MiB free\); free some space or choose another output folder \(nothing was left "
+                     r"half-written\)", err), err
+    assert sorted(p.name for p in full_disk.rglob("*") if p.is_file()) == ["filler"]
+
+
+def test_a_map_on_a_full_disk_says_the_disk_is_full(composited_root, full_disk):
+    out = full_disk / "m.nc"
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+            "--stride", "4e3", "--out", str(out), "--quiet", "--labels", "none"]
+    # sized first: more than the free space asks for --force
+    assert re.search(r"about \d+ KiB on disk, above the \d+ KiB free at ", _one_line(_cli(*argv), "map"))
+    line = _one_line(_cli(*argv, "--force"), "map")
+    assert re.fullmatch(rf"cannot write {re.escape(str(full_disk))}/\.m\.nc\.parts/[0-9a-f]+\.nc: the disk holding "
+                        rf"{re.escape(str(full_disk))}/\.m\.nc\.parts is full \(0\.\d+ MiB free\); free some space or "
+                        rf"choose another output folder \(nothing was left half-written\)", line), line
+    assert not out.exists() and not list(full_disk.rglob("*.tmp"))

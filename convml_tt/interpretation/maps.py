@@ -49,6 +49,7 @@ This module imports torch only inside the functions that need a network.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -490,6 +491,10 @@ def embed_domain(
             return load_map(target, load=True)
         return load_map(target, load=False)
     finally:
+        # a run that failed before any scene was done leaves no (empty) parts folder behind
+        with contextlib.suppress(OSError):
+            if parts_dir.is_dir() and not any(parts_dir.iterdir()):
+                parts_dir.rmdir()
         if tmp_dir is not None:
             tmp_dir.cleanup()
 
