@@ -95,23 +95,30 @@ def test_an_unreachable_scheduler_is_checked_when_everything_is_cached(composite
 
 
 # --- Ctrl-C: one line, exit 130 ----------------------------------------------------------------
-def test_ctrl_c_of_triplets_is_one_line_and_exit_130(composited_root, tmp_path):
-    out = tmp_path / "ds"
-    p = subprocess.Popen([sys.executable, "-m", "convml_tt", "triplets", "--data-root", str(composited_root),
-                          "--domain", *DOM, *TILES, "--n-train", "100000", "--out", str(out), "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("command", ["triplets", "map"])
+def test_ctrl_c_is_one_line_and_exit_130(command, composited_root, tmp_path):
+    out = tmp_path / ("ds" if command == "triplets" else "m.nc")
+    argv = {"triplets": ["triplets", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+                         "--n-train", "100000", "--out", str(out), "--quiet"],
+            "map": ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
+                    "--stride", "1e3", "--out", str(out), "--quiet", "--labels", "none", "--force"]}[command]
+    started = {"triplets": lambda: len(list(out.glob("train/*_meta.yaml"))) >= 3,
+               "map": lambda: (tmp_path / ".m.nc.parts").is_dir()}[command]
+    p = subprocess.Popen([sys.executable, "-m", "convml_tt", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(out.glob("train/*_meta.yaml"))) < 3:
+        while time.monotonic() < deadline and not started():
             time.sleep(0.05)
+        time.sleep(0.5)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
     finally:
         p.kill()
     assert p.returncode == 130, err
-    assert err.strip() == ("convml_tt triplets: interrupted (Ctrl-C); complete outputs are kept: run the same "
-                           "command again to resume"), err
-    assert not list(out.glob("train/.*.tmp"))
+    assert err.strip() == (f"convml_tt {command}: interrupted (Ctrl-C); complete outputs are kept: run the same "
+                           f"command again to resume"), err
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 # --- a dataset resumed with other components; a failed start restarted -------------------------

@@ -68,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C: the step has stopped its workers, and every output is whole or absent (atomic
         # writes); one line, and the status a shell gives a process ended by SIGINT
-        print(f"convml_tt{' ' + command if command else ''}: interrupted (Ctrl-C); complete outputs are "
-              f"kept: run the same command again to resume", file=sys.stderr)
+        again = ("the epoch checkpoints written are kept: continue with --resume CHECKPOINT (e.g. "
+                 "MODEL.checkpoints/last.pt)" if command == "train"
+                 else "complete outputs are kept: run the same command again to resume")
+        print(f"convml_tt{' ' + command if command else ''}: interrupted (Ctrl-C); {again}", file=sys.stderr)
         return 130
 
 
