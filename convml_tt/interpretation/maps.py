@@ -483,7 +483,12 @@ def embed_domain(
         n_valid = sum(read_part(pp, fps[k])["n_valid"] for k, pp in enumerate(part_paths))
         if n_valid == 0:
             shutil.rmtree(parts_dir, ignore_errors=True)
-            raise ValueError(_why_no_valid_cell(sampler, paths, info, domain))
+            try:
+                made_for = f" (they were made for {_composite_domain(info)})"
+            except ValueError:
+                made_for = ""
+            raise ValueError(sampler.why_no_valid_cell([info[p].time for p in paths], info[paths[0]].kind,
+                                                       made_for))
         with atomic_path(target) as tmp:
             combine_parts(part_paths, tmp, sampler, attrs, emb_dim, progress=progress)
         shutil.rmtree(parts_dir, ignore_errors=True)
@@ -497,37 +502,6 @@ def embed_domain(
                 parts_dir.rmdir()
         if tmp_dir is not None:
             tmp_dir.cleanup()
-
-
-def _why_no_valid_cell(sampler: GridSampler, paths: list[str], info: dict, domain: Sequence[float]) -> str:
-    """Why no cell of a map is valid: the sun (every cell's centre beyond
-    ``max_sza`` in every scene: night, low sun), or the domain outside the
-    scenes' valid data (or both)."""
-    from ..data.geometry.solar import solar_zenith_angle
-    from ..data.sampling.triplets import sun_advice
-
-    grid = (f"no cell of the {sampler.shape[0]} x {sampler.shape[1]} grid over the domain {tuple(domain)} is "
-            f"valid in any of the {len(paths)} composites")
-    try:
-        made_for = f" (they were made for {_composite_domain(info)})"
-    except ValueError:
-        made_for = ""
-    outside = f"the domain lies outside the scenes' valid data; choose a domain inside them{made_for}"
-    if sampler.max_sza is None:
-        return f"{grid}: {outside}"
-    dark = np.stack([sampler.dark_cells(info[p].time) for p in paths])
-    kind = info[paths[0]].kind
-    if dark.all():
-        z, when = min((float(np.nanmin(solar_zenith_angle(np.datetime64(info[p].time.rstrip("Z"), "ns"),
-                                                         sampler.lat, sampler.lon))), info[p].time) for p in paths)
-        return (f"{grid}: the sun is beyond --max-sza {sampler.max_sza:g} degrees at every cell's centre in every "
-                f"scene (night or low sun; the smallest solar zenith angle is {z:.1f} degrees, at {when}); "
-                f"{sun_advice(kind or 'truecolor')}")
-    if dark.any():
-        return (f"{grid}: {int(dark.sum())} of the {dark.size} cells x scenes are beyond --max-sza "
-                f"{sampler.max_sza:g} degrees and the others lie outside the scenes' valid data; choose a domain "
-                f"inside them{made_for}, or {sun_advice(kind or 'truecolor')}")
-    return f"{grid}: {outside}"
 
 
 def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_paths: list[Path],

@@ -377,6 +377,32 @@ class GridSampler(Sampler):
             dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()
         return dark
 
+    def why_no_valid_cell(self, times: Sequence[str], kind: str | None, made_for: str = "") -> str:
+        """Why no cell is valid in the scenes of scan starts ``times`` (composites
+        of recipe ``kind``): the sun (every cell's centre beyond :attr:`max_sza`
+        in every scene: night, low sun), the domain outside the scenes' valid
+        data (``made_for``: where they were made for), or both."""
+        from ..geometry.solar import solar_zenith_angle
+        from .triplets import sun_advice
+
+        grid = (f"no cell of the {self.shape[0]} x {self.shape[1]} grid over the domain {tuple(self.domain)} is "
+                f"valid in any of the {len(times)} composites")
+        outside = f"the domain lies outside the scenes' valid data; choose a domain inside them{made_for}"
+        if self.max_sza is None:
+            return f"{grid}: {outside}"
+        dark = np.stack([self.dark_cells(t) for t in times])
+        if dark.all():
+            z, when = min((float(np.nanmin(solar_zenith_angle(np.datetime64(t.rstrip("Z"), "ns"), self.lat,
+                                                             self.lon))), t) for t in times)
+            return (f"{grid}: the sun is beyond --max-sza {self.max_sza:g} degrees at every cell's centre in every "
+                    f"scene (night or low sun; the smallest solar zenith angle is {z:.1f} degrees, at {when}); "
+                    f"{sun_advice(kind or 'truecolor')}")
+        if dark.any():
+            return (f"{grid}: {int(dark.sum())} of the {dark.size} cells x scenes are beyond --max-sza "
+                    f"{self.max_sza:g} degrees and the others lie outside the scenes' valid data; choose a domain "
+                    f"inside them{made_for}, or {sun_advice(kind or 'truecolor')}")
+        return f"{grid}: {outside}"
+
     def _projection(self, grid: FixedGrid, cell: int):
         """The cell's mapping to ``grid`` as :meth:`Tile.scan_angles` computes it (cached):
         ``("coarse", px, py)`` to upsample, ``("exact", x, y)`` scan angles of
