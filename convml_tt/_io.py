@@ -6,7 +6,9 @@ Every file convml_tt writes goes through :func:`atomic_path` (or its two
 shorthands): the content is written to a hidden temporary file beside the
 target, ``.{name}.{random}.tmp``, which is renamed onto the target only once
 it is complete and removed when writing fails. A reader therefore sees the
-old file or the new one, never half of one. The final file gets the
+old file or the new one, never half of one. A write that fails for lack of
+space (a full disk, the file size limit; HDF5 says only ``NetCDF: HDF
+error``) is a one-line :class:`NoSpaceError` naming the file. The final file gets the
 permissions of the user's umask (``mkstemp`` alone would leave ``0600``).
 Temporary files that a killed process left behind match
 :func:`temp_pattern` and are removed by :func:`remove_stale_temps` (all of a
@@ -75,6 +77,8 @@ from .registry import load_plugin
 __all__ = [
     "atomic_path",
     "atomic_open",
+    "NoSpaceError",
+    "no_space_error",
     "write_bytes",
     "write_text",
     "temp_pattern",
@@ -130,9 +134,68 @@ def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, user_file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = no_space_error(err, path, tmp) if isinstance(err, Exception) else None
         tmp.unlink(missing_ok=True)
+        if full is not None:
+            raise full from None
         raise
+
+
+class NoSpaceError(OSError):
+    """Writing a file failed for lack of space: the disk (or quota) is full,
+    or the file would exceed the process's file size limit (``ulimit -f``).
+    ``errno`` is ``ENOSPC`` or ``EFBIG``, ``filename`` the file; its text is
+    one line naming both."""
+
+    def __init__(self, errno: int, message: str, filename: str) -> None:
+        super().__init__(errno, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+#: free bytes below which a failed write is put down to a full disk
+_NEARLY_FULL = 4 * 2**20
+
+
+def no_space_error(err: BaseException, path: str | os.PathLike, tmp: str | os.PathLike | None = None
+                   ) -> NoSpaceError | None:
+    """A :class:`NoSpaceError` naming ``path`` when writing it failed with
+    ``err`` for lack of space, else None. HDF5 (netCDF) reports a full disk
+    as ``NetCDF: HDF error`` without the system's error number, so a failed
+    write also counts as one when the disk holding ``path`` has less than
+    4 MiB free, or when the partly written ``tmp`` reached the process's file
+    size limit (``RLIMIT_FSIZE``)."""
+    import errno as errnos
+    import shutil
+
+    folder = Path(path).absolute().parent
+    code = getattr(err, "errno", None)
+    limit = None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limit = None if soft == resource.RLIM_INFINITY else int(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    size = os.path.getsize(tmp) if tmp is not None and os.path.exists(tmp) else 0
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if code == errnos.EFBIG or (code != errnos.ENOSPC and limit is not None and size >= limit - 65536):
+        return NoSpaceError(errnos.EFBIG, f"cannot write {path}: the file would exceed this process's file size "
+                                          f"limit of {limit} bytes (ulimit -f); raise the limit or ask for a "
+                                          f"smaller output (nothing was left half-written)", str(path))
+    if code in (errnos.ENOSPC, getattr(errnos, "EDQUOT", errnos.ENOSPC)) or (free is not None and free < _NEARLY_FULL):
+        left = f"{free / 2**20:.1f} MiB free" if free is not None else "no space left"
+        return NoSpaceError(errnos.ENOSPC, f"cannot write {path}: the disk holding {folder} is full ({left}); "
+                                           f"free some space or choose another output folder (nothing was "
+                                           f"left half-written)", str(path))
+    return None
 
 
 @contextlib.contextmanager

@@ -46,7 +46,8 @@ as they complete, in every mode; ``progress=False`` silences it.
 
 :func:`compute_settings` checks the choice of a caller or the CLI
 (``--workers``, ``--scheduler``) and gives one-line errors;
-:func:`connect` reaches a scheduler or fails within ``timeout`` seconds.
+:func:`connect` (from :mod:`convml_tt._scheduler`) reaches a scheduler or fails within ``timeout``
+seconds, every call bounded.
 :func:`slurm_cluster` and :func:`sge_cluster` make dask-jobqueue clusters
 with the defaults measured for the data steps (docs/cluster.md).
 """
@@ -58,17 +59,16 @@ import logging
 import numbers
 import os
 import pickle
-import re
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ._io import die_with_parent, sigterm_raises, stop_pool
+from ._scheduler import CONNECT_TIMEOUT, _check_address, _distributed, _nthreads, _warn_if_no_workers, connect
 from .registry import load_plugins, loaded_plugins
 
 __all__ = [
@@ -85,10 +85,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: seconds to wait for a dask scheduler to answer before giving up
-CONNECT_TIMEOUT = 5.0
-_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
-_ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^:/\s]+):(?P<port>\d{1,5})/?$")
 
 
 # -----------------------------------------------------------------------------
@@ -145,25 +141,6 @@ def _is_whole(v: Any) -> bool:
         return False
 
 
-def _check_address(address: Any) -> str:
-    if isinstance(address, os.PathLike):
-        address = os.fspath(address)
-    if not isinstance(address, str) or not address.strip():
-        raise TypeError(f"scheduler={address!r} must be an address such as tcp://host:8786 or the path of "
-                        f"a scheduler file (JSON)")
-    address = address.strip()
-    if address.endswith(".json") or (os.sep in address and "://" not in address):
-        if not Path(address).is_file():
-            raise ValueError(f"scheduler file {address!r} does not exist; give the scheduler's address "
-                             f"(tcp://host:8786) or the file that `dask scheduler --scheduler-file` wrote")
-        return address
-    m = _ADDRESS.match(address)
-    if m is None or (m["scheme"] or "tcp") not in _SCHEMES or not 0 < int(m["port"]) < 65536:
-        raise ValueError(f"scheduler address {address!r} is not understood; use tcp://HOST:PORT, e.g. "
-                         f"tcp://10.0.0.5:8786 (schemes: {', '.join(_SCHEMES)}), or a scheduler file (JSON)")
-    return address if m["scheme"] else f"tcp://{address}"
-
-
 def compute_settings(workers: int | None = None, scheduler: str | os.PathLike | None = None,
                      client: Any = None) -> ComputeSettings:
     """Check a step's ``workers`` / ``scheduler`` / ``client`` and return the
@@ -188,45 +165,6 @@ def compute_settings(workers: int | None = None, scheduler: str | os.PathLike | 
 # -----------------------------------------------------------------------------
 # dask
 # -----------------------------------------------------------------------------
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise ImportError("running on a dask cluster needs the 'distributed' package: "
-                          "pip install 'convml_tt[cluster]' (or pip install distributed)") from None
-    return distributed
-
-
-def connect(scheduler: str | os.PathLike, timeout: float = CONNECT_TIMEOUT):
-    """A ``distributed.Client`` of the scheduler at ``scheduler`` (address or
-    scheduler file), or a ``ConnectionError`` naming it within about
-    ``timeout`` seconds when it does not answer."""
-    address = _check_address(scheduler)
-    distributed = _distributed()
-    kw = {"scheduler_file": address} if not address.startswith(tuple(f"{s}://" for s in _SCHEMES)) \
-        else {"address": address}
-    try:
-        return distributed.Client(**kw, timeout=float(timeout), set_as_default=False)
-    except (OSError, TimeoutError) as err:
-        why = " ".join(str(err).split()) or type(err).__name__
-        raise ConnectionError(f"cannot reach the dask scheduler at {address} within {timeout:g} s ({why}); "
-                              f"check the address (the scheduler prints it: 'Scheduler at: tcp://...') and "
-                              f"that it is running, or drop --scheduler to run here") from None
-
-
-def _warn_if_no_workers(c: Any) -> None:
-    """Say so when the cluster has no worker yet: its tasks wait for workers
-    to join (e.g. SLURM jobs still queued), they do not fail."""
-    try:
-        n = len(c.nthreads())
-    except Exception:  # noqa: BLE001 - a client that cannot say: nothing to warn about
-        return
-    if n == 0:
-        log.warning("the dask scheduler at %s has no workers yet: the tasks wait until workers join "
-                    "(dask-jobqueue: cluster.scale(jobs=N); or start dask-worker processes)",
-                    getattr(c, "scheduler", None) and c.scheduler.address)
-
-
 @contextlib.contextmanager
 def _client_of(settings: ComputeSettings, client: Any) -> Iterator[Any]:
     if client is not None:
@@ -238,7 +176,8 @@ def _client_of(settings: ComputeSettings, client: Any) -> Iterator[Any]:
     try:
         yield c
     finally:
-        c.close()
+        with contextlib.suppress(Exception):  # a scheduler gone meanwhile: closing is bounded too
+            c.close(timeout=CONNECT_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -254,7 +193,7 @@ def session(workers: int | None = None, scheduler: str | os.PathLike | None = No
         yield {"workers": settings.workers}, int(settings.workers or 1)
         return
     with _client_of(settings, client) as c:
-        yield {"client": c}, max(1, sum(c.nthreads().values()))
+        yield {"client": c}, max(1, sum(_nthreads(c).values()))
 
 
 _WORKER_LOCK = threading.Lock()
@@ -512,11 +451,15 @@ def iter_tasks(
     bar = tqdm(total=initial + sum(sizes), initial=initial, desc=desc, unit=unit, disable=not progress)
     try:
         if n == 0:
+            if settings.mode == "dask" and client is None:
+                # nothing to run (all done before): the scheduler asked for is still checked, so
+                # that a wrong or dead address is said now, not at the next run with work to do
+                connect(settings.scheduler).close(timeout=CONNECT_TIMEOUT)
             return
         if settings.mode == "dask":
             with _client_of(settings, client) as c:
                 if window_per_worker is not None:
-                    window = int(window_per_worker) * max(1, sum(c.nthreads().values()))
+                    window = int(window_per_worker) * max(1, sum(_nthreads(c).values()))
                 yield from _iter_dask(fn, tasks, setup, config, c, window, bar, sizes, int(retries))
         elif settings.mode == "pool" and n > 1:
             if window_per_worker is not None:

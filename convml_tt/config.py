@@ -254,7 +254,7 @@ class CompositeSettings:
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
-        from .data.composites.recipes import get_recipe
+        from .data.composites.recipes import _FIRST_EMISSIVE, get_recipe
 
         get_recipe(self.recipe)  # an unknown recipe or band is a ValueError
         object.__setattr__(self, "domain", check_bbox(self.domain))
@@ -286,6 +286,12 @@ class CompositeSettings:
                 raise TypeError(f"sunz={self.sunz!r} must be True (divide reflectances by cos(solar zenith "
                                 f"angle)), False or None (the recipe's default)")
             object.__setattr__(self, "sunz", bool(self.sunz))
+            r = get_recipe(self.recipe)
+            if self.sunz and not any(b < _FIRST_EMISSIVE for b in r.bands):
+                raise ValueError(f"sunz=True (--sunz on) divides reflectances by the cosine of the solar zenith "
+                                 f"angle, but the recipe {r.name!r} has no reflective band (bands "
+                                 f"{', '.join(map(str, r.bands))}: brightness temperatures in K); leave it out "
+                                 f"(--sunz applies to bands 1-6)")
 
 
 # -----------------------------------------------------------------------------
@@ -459,13 +465,15 @@ class TripletSettings:
         -> ``"C13"``, ``"13,14,15"`` -> ``"C13+C14+C15"``); ``ValueError`` for
         a name the recipe registry does not know (listing the registered
         ones) or a recipe of more planes than a PNG tile holds (4)."""
-        from .data.composites.recipes import Recipe, get_recipe, list_recipes
+        from .data.composites.recipes import Recipe, _parse_band_list, get_recipe, list_recipes
 
         # only a name is stored (in meta.yaml): a Recipe must be the one registered under its name
         name = recipe.name if isinstance(recipe, Recipe) else recipe
         try:
             found = get_recipe(name)
-        except ValueError:
+        except ValueError as err:
+            if isinstance(name, str) and _parse_band_list(name) is not None:
+                raise ValueError(f"recipe={name!r}: {err}") from None  # a band list, wrong as one
             raise ValueError(f"recipe={name!r} is not a recipe of the registry: use one of "
                              f"{', '.join(r.name for r in list_recipes())}, or a band list such as "
                              f"C13+C14+C15 (`convml_tt composite --list-recipes`)") from None
@@ -488,7 +496,11 @@ class TripletSettings:
         if fields is None:
             return ()
         if isinstance(fields, (str, int)):
-            fields = [f for f in str(fields).split(",") if f.strip()]
+            text = str(fields)
+            fields = text.split(",")
+            if not text.strip() or any(not f.strip() for f in fields):
+                raise ValueError(f"fields: {text!r} has an empty name; give recipe names separated by commas, "
+                                 f"e.g. C13 or C13,C07 (or no fields)")
         out = []
         for f in fields:
             try:

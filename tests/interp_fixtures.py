@@ -17,6 +17,8 @@ from convml_tt.data.dataset.format import TileMeta, TripletMeta, tile_name, writ
 N_STUDY = 24
 N_TRAIN = 6
 TILE_PX = 32
+#: the model identity (hex SHA-256) the ``clustered`` embeddings record, as get_embeddings does
+CLUSTERED_SHA = "c" * 64
 #: names the regime labeler would record for regimes 0, 1, 2
 REGIME_NAMES = ("clear", "sugar", "gravel")
 
@@ -105,7 +107,7 @@ def clustered(regime_dataset):
         coords={"tile_id": ids, "emb_dim": np.arange(4), "regime": ("tile_id", regime),
                 "regime_name": ("tile_id", names), "stage": ("tile_id", np.full(N_STUDY, "study"))},
         attrs={"dataset_path": str(regime_dataset.resolve()), "stage": "study", "tile_type": "anchor",
-               "model_path": "", "model_config": "{}"},
+               "model_path": "", "model_sha256": CLUSTERED_SHA, "model_config": "{}"},
         name="embedding",
     )
 

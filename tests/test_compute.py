@@ -78,6 +78,9 @@ class KillOnceLabeler(RegimeLabeler):
     anchor and neighbour PNGs are written, before its _meta.yaml), when the
     file ``marker`` exists (whichever process removes it first dies)."""
 
+    #: the dataset records the labeler it was made with: this one labels as RegimeLabeler does
+    registry_name = "convml_tt.data.synthetic.regimes.RegimeLabeler"
+
     def __init__(self, marker):
         super().__init__()
         self.marker = str(marker)

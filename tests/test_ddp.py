@@ -268,7 +268,8 @@ def test_a_killed_rank_makes_rank0_exit_with_one_line_and_the_checkpoint_resumes
     assert 2 <= done < 40
     # the checkpoint resumes (here on one process with the same global batch; resuming on
     # 2 ranks is test_only_rank0_writes_and_a_resumed_run_ends_like_the_uninterrupted_one)
-    argv = _cli_argv(toy_ds, tmp_path / "r.pt", done + 1, 60, "--resume", str(ckpt / "last.pt"))
+    argv = _cli_argv(toy_ds, tmp_path / "r.pt", done + 1, 60, "--resume", str(ckpt / "last.pt"),
+                     "--resume-with-changes")  # fewer epochs than the run of 40 that was cut short
     argv[argv.index("--batch-size") + 1] = str(2 * B)
     assert main(argv) == 0
     from convml_tt.architectures import read_model_file

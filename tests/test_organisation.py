@@ -423,7 +423,7 @@ def test_cloud_mask_refusals():
     with pytest.raises(ValueError, match="no cloud mask"):
         cloud_mask(np.zeros((4, 4)), bare)
     with pytest.raises(ValueError, match="pixel_size_m"):
-        tile_indices(np.zeros((4, 4)), "C13", -1)
+        tile_indices(np.full((4, 4), 280.0), "C13", -1)
 
 
 def test_synthetic_regimes_through_truecolor():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import matplotlib
 
@@ -29,7 +30,8 @@ from convml_tt.interpretation.regimes import (  # noqa: E402
     open_map,
     regime_fractions,
 )
-from interp_fixtures import REGIME_NAMES, clustered, regime_dataset  # noqa: E402,F401
+from interp_fixtures import (CLUSTERED_SHA, REGIME_NAMES, clustered, embeddings, regime_dataset,  # noqa: E402,F401
+                             tiny_model_file)
 from synthetic_fixtures import composited_root  # noqa: E402,F401
 
 LAT0, LON0 = 15.0, -50.0
@@ -50,7 +52,7 @@ def cell_layout(nt: int, ny: int, nx: int, k: int = 3) -> np.ndarray:
 
 
 def make_map(centres=CENTRES, nt=3, ny=4, nx=5, stride=20e3, invalid=((0, 0, 0), (1, 2, 3)), noise=0.1,
-             composite="", sha="", featurizer="model", seed=0) -> xr.Dataset:
+             composite="", sha=CLUSTERED_SHA, featurizer="model", seed=0) -> xr.Dataset:
     """An embedding map in the shared map format: cell (t, i, j) embeds near
     ``centres[cell_layout]``; ``invalid`` cells are NaN with valid = 0."""
     rng = np.random.default_rng(seed)
@@ -89,7 +91,8 @@ def make_map(centres=CENTRES, nt=3, ny=4, nx=5, stride=20e3, invalid=((0, 0, 0),
 
 
 def hand_regimes(centres=CENTRES, **kw) -> Regimes:
-    kw = {"method": "kmeans", "match": [0, 1, 2], "label": "regime", "label_names": list(REGIME_NAMES), **kw}
+    kw = {"method": "kmeans", "match": [0, 1, 2], "label": "regime", "label_names": list(REGIME_NAMES),
+          "model_sha256": CLUSTERED_SHA, **kw}
     return Regimes(centroids=centres, names=["A", "B", "C"][: len(centres)], **kw)
 
 
@@ -114,7 +117,7 @@ def test_kmeans_recovers_separated_clusters_and_matches_labels(clustered):
         assert set(truth[members]) == {reg.match[i]}
         np.testing.assert_allclose(reg.centroids[i], clustered.values[members].mean(axis=0), atol=1e-5)
         assert reg.tile_labels.sel(tile_id=reg.example_tile_ids[i]).item() == name
-    assert reg.featurizer == "" and reg.model_sha256 == "" and reg.dataset_path == clustered.attrs["dataset_path"]
+    assert reg.featurizer == "" and reg.model_sha256 == CLUSTERED_SHA and reg.dataset_path == clustered.attrs["dataset_path"]
     # same letters as the Ward leaves: the clusters are the same
     ward = fit_regimes(clustered, 3, method="ward")
     assert list(ward.tile_labels.values) == list(reg.tile_labels.values)
@@ -154,6 +157,7 @@ def test_tile_type_all_uses_anchors_and_model_hash(tmp_path, clustered):
     model.write_bytes(b"weights")
     stacked = xr.concat([clustered, clustered + 50], dim=pd.Index(["anchor", "neighbor"], name="tile_type"))
     stacked.attrs.update(clustered.attrs, model_path=str(model), tile_type="all")
+    del stacked.attrs["model_sha256"]  # embeddings written before they recorded it: the file's hash
     reg = fit_regimes(stacked, 3)
     assert reg.tile_type == "anchor" and reg.featurizer == "model"
     import hashlib
@@ -257,8 +261,12 @@ def test_assign_refuses_other_model_featurizer_emb_dim():
         assign_regimes(emap, hand_regimes(model_sha256="b" * 64, model_path="/other.pt"), progress=False)
     with pytest.raises(ValueError, match=r"'tile_statistics' featurizer.*'model'"):
         assign_regimes(make_map(featurizer="tile_statistics"), hand_regimes(featurizer="model"), progress=False)
-    # unknown provenance on one side: no refusal
-    assert int(assign_regimes(emap, hand_regimes(), progress=False)["regime"].max()) == 2
+    # unknown provenance on either side: refused (nothing shows they come from one model)
+    with pytest.raises(ValueError, match=r"the map \(dataset\) does not record the model"):
+        assign_regimes(make_map(sha=""), hand_regimes(), progress=False)
+    with pytest.raises(ValueError, match=r"the regimes do not record the model"):
+        assign_regimes(emap, hand_regimes(model_sha256=""), progress=False)
+    assert int(assign_regimes(emap, hand_regimes(model_sha256="a" * 64), progress=False)["regime"].max()) == 2
 
 
 # --- fractions and quality -------------------------------------------------------------------
@@ -513,7 +521,7 @@ def test_end_to_end_with_embed_domain(composited_root, tmp_path):
 @pytest.mark.parametrize("change, match", [
     ({"version": "one"}, r'"version" is \'one\', not a whole number'),
     ({"method": "spectral"}, r'"method" is \'spectral\', not one of'),
-    ({"centroids": [[0.0, float("nan"), 0.0]] * 3}, "not all finite"),
+    ({"centroids": [[0.0, float("nan"), 0.0]] * 3}, "not a table of finite numbers"),
     ({"names": ["A"]}, "1 names for 3 centroids"),
 ])
 def test_load_refuses_damaged_regimes_files(tmp_path, change, match):
@@ -579,3 +587,142 @@ def test_more_regimes_than_labels_match_only_labels_present():
     r = fit_regimes(da, 3, seed=0)
     assert sorted(r.match) == [3, 3, 4]
     assert {r.label_names[m] for m in r.match} == {"flowers", "fish"}
+
+
+# --- regimes files validated; a map and its regimes come from one model (issue 26) --------------
+def _cli(capsys, *argv):
+    """The command line, in this process: (exit status, stdout, stderr)."""
+    from convml_tt.cli import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _error_line(r, command: str) -> str:
+    rc, _, err = r
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"convml_tt {command}: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"match": [99, 99, 99]}, r"match \[99, 99, 99\] holds 99, out of range: each regime's match is -1 \(none\) "
+                              r"or 0\.\.2, an index of label_names"),
+    ({"match": [0, -2, 1]}, r"holds -2, out of range"),
+    ({"match": [0, 1.5, 2]}, r"match \[0, 1\.5, 2\] is not a list of whole numbers"),
+    ({"match": [0, 1]}, r"not one whole number per regime \(3\)"),
+    ({"names": ["A", "A", "B"]}, r"regime names \['A', 'A', 'B'\] are not distinct.*'A' given twice"),
+    ({"names": ["A", " ", "B"]}, r"not distinct non-empty names"),
+    ({"model_sha256": ""}, r"model_sha256 '' is not the SHA-256 of the model"),
+    ({"model_sha256": None}, r"model_sha256 None is not the SHA-256"),
+    ({"model_sha256": "abc"}, r"model_sha256 'abc' is not the SHA-256"),
+    ({"n_regimes": 6}, r"n_regimes 6 disagrees with its centroids \(3\)"),
+    ({"emb_dim": 7}, r"emb_dim 7 disagrees with its centroids \(3\)"),
+    ({"example_tile_ids": [4, 5]}, r"example_tile_ids \[4, 5\] are not one tile id >= 0 per regime"),
+    ({"featurizer": "magic"}, r"featurizer 'magic' is not one of"),
+    ({"label_names": "clear"}, r"label_names 'clear' are not a list of texts"),
+])
+def test_a_regimes_file_is_validated_on_load(tmp_path, change, words, capsys):
+    path = tmp_path / "regimes.json"
+    content = hand_regimes().to_dict()
+    content.update(change)
+    if change.get("model_sha256", 0) is None:
+        del content["model_sha256"]
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=words) as err:
+        Regimes.load(path)
+    assert str(err.value).startswith(f"regimes file {str(path)!r} is damaged: ") and "\n" not in str(err.value)
+    # the CLI: one line naming the file, and no regime map written
+    emap = make_map()
+    emap.to_netcdf(tmp_path / "map.nc")
+    r = _cli(capsys, "regimes", "assign", tmp_path / "map.nc", path, "--out", tmp_path / "rm.nc", "--quiet")
+    assert "regimes.json' is damaged" in _error_line(r, "regimes")
+    assert not (tmp_path / "rm.nc").exists()
+
+
+def test_regimes_without_a_model_are_not_saved(tmp_path, clustered):
+    reg = fit_regimes(clustered.assign_attrs(model_sha256=""), 3)
+    with pytest.raises(ValueError, match="the regimes do not record the model"):
+        reg.save(tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    # the tile-statistics featurizer has no model: its regimes need none
+    stats = fit_regimes(clustered.assign_attrs(model_sha256="", model="tile statistics"), 3)
+    assert stats.featurizer == "tile_statistics"
+    assert Regimes.load(stats.save(tmp_path / "stats.json")) == stats
+
+
+def test_the_legend_of_a_regime_map_is_its_own_regimes(tmp_path, clustered, capsys):
+    """Only the regimes a map was assigned with give its legend (names and
+    example tiles): not a 6-regime file for a 3-regime map, not another
+    model's regimes, not another fit of the same model."""
+    regimes = fit_regimes(clustered, 3, seed=0)
+    regimes.save(tmp_path / "regimes.json")
+    make_map(regimes.centroids).to_netcdf(tmp_path / "map.nc")
+    assert _cli(capsys, "regimes", "assign", tmp_path / "map.nc", tmp_path / "regimes.json",
+                "--out", tmp_path / "rm.nc", "--quiet")[0] == 0
+    six = fit_regimes(clustered, 6, seed=0)
+    six.save(tmp_path / "six.json")
+    other_model = Regimes(**{**vars(regimes), "model_sha256": "d" * 64, "tile_labels": None})
+    other_model.save(tmp_path / "other_model.json")
+    refit = Regimes(**{**vars(regimes), "centroids": regimes.centroids + 0.5, "tile_labels": None})
+    refit.save(tmp_path / "refit.json")
+    for name, words in (("six", r"the regimes \(6: A, B, C, D, E, F\) are not those of regime map '.*rm\.nc' "
+                                r"\(3: A, B, C\)"),
+                        ("other_model", r"fitted to embeddings of another model \(sha256 dddddddddddd\)"),
+                        ("refit", r"are not the ones regime map '.*rm\.nc' was assigned with")):
+        r = _cli(capsys, "plot", "map", tmp_path / "rm.nc", "--regimes", tmp_path / f"{name}.json",
+                 "--out", tmp_path / f"{name}.png")
+        assert re.search(words, _error_line(r, "plot")), (name, r)
+        assert not (tmp_path / f"{name}.png").exists()
+    # its own regimes (from the file) draw the legend
+    r = _cli(capsys, "plot", "map", tmp_path / "rm.nc", "--regimes", tmp_path / "regimes.json",
+             "--out", tmp_path / "ok.png")
+    assert r[0] == 0, r
+
+
+@pytest.mark.parametrize("attrs, words", [
+    ({"regime_match": "[99, 99, 99]"}, r"has regime_match \[99, 99, 99\]: not one true-label index \(-1\.\.2\)"),
+    ({"regime_names": '["A", "A", "B"]'}, r"names its regimes \['A', 'A', 'B'\]: not distinct"),
+    ({"regime_names": '["A", "B"]', "n_regimes": 2}, r"holds regime codes -1\.\.2 but names 2 regimes"),
+    ({"regimes_model_sha256": "e" * 64}, r"holds regimes of another model \(sha256 eeeeeeeeeeee\) than its "
+                                         r"embeddings \(sha256 cccccccccccc\)"),
+    ({"regimes_model_sha256": ""}, r"does not record the model of its regimes"),
+])
+def test_a_regime_map_whose_parts_disagree_is_refused(tmp_path, attrs, words, capsys):
+    """evaluate, plot fractions and plot map refuse a regime map whose names,
+    codes, match or models disagree (evaluate printed map_accuracy 0.000)."""
+    import netCDF4
+
+    rm = tmp_path / "rm.nc"
+    assign_regimes(make_map(), hand_regimes(), out=rm, progress=False)
+    with netCDF4.Dataset(rm, "a") as nc:
+        for k, v in attrs.items():
+            nc.setncattr(k, v)
+    for argv in (["evaluate", rm], ["plot", "fractions", rm, "--out", tmp_path / "f.png"],
+                 ["plot", "map", rm, "--out", tmp_path / "m.png"]):
+        r = _cli(capsys, *argv)
+        line = _error_line(r, argv[0])
+        assert re.search(words, line) and "rm.nc" in line, (argv, line)
+        assert "map_accuracy" not in r[1]
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_evaluate_refuses_another_model_than_the_embeddings(tmp_path, embeddings, regime_dataset,
+                                                            tiny_model_file, capsys):
+    import torch
+
+    from convml_tt.architectures import TripletEncoder, save_model
+    from convml_tt.interpretation.embeddings import save_embeddings
+    from convml_tt.interpretation.featurizers import model_sha256
+
+    assert embeddings.attrs["model_sha256"] == model_sha256(tiny_model_file)
+    torch.manual_seed(1)
+    other = save_model(TripletEncoder("resnet18", n_input_channels=3, emb_dim=8, head="linear", dropout=0.0,
+                                      config={"tile_size": 32}), tmp_path / "other.pt")
+    save_embeddings(embeddings, tmp_path / "emb.nc")
+    r = _cli(capsys, "evaluate", tmp_path / "emb.nc", "--model", other, "--device", "cpu", "--no-baselines")
+    line = _error_line(r, "evaluate")
+    assert f"the model {other} (sha256 {model_sha256(other)[:12]}) is not the one that made the embeddings" in line

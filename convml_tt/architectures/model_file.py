@@ -22,6 +22,8 @@ Epoch checkpoints (:mod:`.training.checkpoints`) have the same fields plus
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,25 +52,64 @@ CHECKPOINT_FORMAT = "convml_tt.triplet_checkpoint"
 FORMAT_VERSION = 1
 
 
+#: first bytes of files that are not torch files, and what they are
+_MAGIC = (
+    ((b"CDF\x01", b"CDF\x02", b"CDF\x05"), "a netCDF file (embeddings, a map or a composite?)"),
+    ((b"\x89HDF\r\n\x1a\n",), "a netCDF-4/HDF5 file (embeddings, a map or a composite?)"),
+    ((b"\x89PNG\r\n\x1a\n",), "a PNG image"),
+    ((b"\x1f\x8b",), "a gzip-compressed file"),
+    ((b"%PDF",), "a PDF document"),
+)
+
+
+def _not_torch(head: bytes) -> str | None:
+    """What a file that starts with ``head`` is when it cannot be a torch file
+    (which is a zip archive or, from older torch, a pickle), else None."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04",
+                                                                                b"\x05")):
+        return None  # a zip archive or a pickle: torch.load(weights_only=True) decides
+    for magics, name in _MAGIC:
+        if head.startswith(magics):
+            return name
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"neither a zip archive nor a pickle, as torch files are (it starts with bytes {head[:8].hex(' ')})"
+    first = text.lstrip()[:1]
+    return "a JSON text file" if first in "{[" and first else "a text file"
+
+
 def read_weights_file(path: Path, what: str) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU, with errors that name ``what`` and ``path``."""
     if not path.exists():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
     if path.is_dir():
         raise ValueError(f"{what} {str(path)!r} is a folder, not a file")
+    with open(path, "rb") as fh:
+        kind = _not_torch(fh.read(64))
+    if kind is not None:
+        raise ValueError(f"{what} {str(path)!r} is not a convml_tt model file: it is {kind}; give the model file "
+                         f"(.pt) that `convml_tt train` wrote")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's remarks on pickle protocols: the error below says it
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, RuntimeError (not a zip), EOFError, ...
-        if isinstance(err, pickle.UnpicklingError):
+        if isinstance(err, pickle.UnpicklingError) and re.search(r"\bGLOBAL\b", str(err), re.IGNORECASE):
             # torch's own message suggests weights_only=False: that is exactly what is refused here
-            why = "it holds pickled Python objects besides tensors and plain types"
-        else:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            why = f"{type(err).__name__}: {first}" if first else type(err).__name__
+            raise ValueError(
+                f"{what} {str(path)!r} is not a convml_tt model file: torch.load(weights_only=True) could not "
+                f"read it (it holds pickled Python objects besides tensors and plain types). Model files hold "
+                f"only tensors and plain types; files with pickled Python objects are refused, never unpickled."
+            ) from None
+        first = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+        detail = ("its pickled data does not load" if isinstance(err, pickle.UnpicklingError)
+                  else f"torch.load: {type(err).__name__}{': ' + first if first else ''}")
         raise ValueError(
-            f"{what} {str(path)!r} is not a convml_tt model file: torch.load(weights_only=True) "
-            f"could not read it ({why}). Model files hold only tensors and plain types; files with "
-            f"pickled Python objects are refused, never unpickled."
+            f"{what} {str(path)!r} is not a convml_tt model file: it is damaged or not a torch file ({detail}); "
+            f"give the model file (.pt) that `convml_tt train` wrote"
         ) from None
 
 

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 done, 1 an error, 2 a
+    malformed option or a plugin's fault, 130 interrupted by Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     # the library's warnings (e.g. a cached scene skipped for a missing band, a broken plugin
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "func", None) is None:
             parser.print_help()
             return 2
+        command = args.command
         try:
             return int(args.func(args) or 0)
         except PluginError as err:
@@ -91,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             # should be) name the path
             print(f"convml_tt {args.command}: error: {_one_line(err)}", file=sys.stderr)
             return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: the step has stopped its workers, and every output is whole or absent (atomic
+        # writes); one line, and the status a shell gives a process ended by SIGINT
+        again = ("the epoch checkpoints written are kept: continue with --resume CHECKPOINT (e.g. "
+                 "MODEL.checkpoints/last.pt)" if command == "train"
+                 else "complete outputs are kept: run the same command again to resume")
+        print(f"convml_tt{' ' + command if command else ''}: interrupted (Ctrl-C); {again}", file=sys.stderr)
+        return 130
     finally:
         library_log.removeHandler(lines)
 

@@ -80,7 +80,7 @@ def _add_fetch(sub) -> None:
     p.add_argument("--end", type=parse_time, required=True, help="last scan start, UTC (ISO 8601)")
     p.add_argument("--near-local-noon", type=float, metavar="LON", default=None,
                    help="keep, each day, the scene nearest local solar noon at LON degrees east")
-    p.add_argument("--tolerance", type=tolerance_minutes, default=30.0, metavar="MINUTES",
+    p.add_argument("--tolerance", type=tolerance_minutes, default=None, metavar="MINUTES",
                    help="with --near-local-noon, largest distance from noon in minutes, "
                         "0 < MINUTES <= 720 (default 30)")
     p.add_argument("--offline", action="store_true", help="use the local cache only (no network)")
@@ -107,11 +107,14 @@ def _run_fetch(args) -> int:
         retries=args.retries, max_workers=args.workers, read_timeout=args.timeout,
         connect_timeout=args.connect_timeout, retry_budget=args.retry_budget,
     )
+    if args.tolerance is not None and args.near_local_noon is None:
+        raise ValueError(f"--tolerance {args.tolerance:g} (minutes from local noon) applies only with "
+                         f"--near-local-noon LON; give both, or leave --tolerance out")
     if not args.offline and not args.list_only:
         cat.check_writable()
     res = cat.query(
         args.start, args.end, bands=args.bands, near_local_noon=args.near_local_noon,
-        tolerance=dt.timedelta(minutes=args.tolerance), strict=args.strict,
+        tolerance=dt.timedelta(minutes=30.0 if args.tolerance is None else args.tolerance), strict=args.strict,
     )
     where = f"cache {cat.cache_dir}" if args.offline else f"s3://{cat.bucket}"
     print(
@@ -262,6 +265,9 @@ def _add_triplets(sub) -> None:
     p.add_argument("--plot", type=Path, default=None,
                    help="also write a PNG of the domain with a few triplets' tile outlines")
     add_labels(p, "each tile besides place and time")
+    p.add_argument("--force", action="store_true",
+                   help="make a dataset above the sane bounds (more than 10 million tiles, half this "
+                        "machine's memory, 100 GiB or the free disk), which is refused otherwise, before any work")
     p.add_argument("--verify", action="store_true",
                    help="first decode every tile of an existing --out dataset and remove damaged "
                         "triplets (truncated or unreadable PNGs, wrong size, broken metadata), so that "
@@ -291,7 +297,7 @@ def _run_triplets(args) -> int:
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
         scheduler=args.scheduler, start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
-        sources=sources_of(args),
+        sources=sources_of(args), force=args.force,
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)

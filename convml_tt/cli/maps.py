@@ -53,6 +53,9 @@ def _add_map(sub) -> None:
     p.add_argument("--num-workers", type=whole(0), default=0,
                    help="DataLoader worker processes cutting tiles (default 0: in this process)")
     add_compute(p, "composites and the cutting of tiles (not with --num-workers)")
+    p.add_argument("--force", action="store_true",
+                   help="make a map above the sane bounds (more than 10 million tiles, half this machine's "
+                        "memory, 100 GiB or the free disk), which is refused otherwise, before any work")
     p.set_defaults(func=_run_map)
 
 
@@ -75,6 +78,7 @@ def _run_map(args) -> int:
     model = args.model if is_featurizer_name(args.model) else Path(args.model)
     source_recipe(args)  # --source gridded --recipe refl: the variable refl
     recipe = args.recipe or _model_recipe(model)
+    _size_map(args, model, recipe)  # before the composites are made: a map too large is refused first
     composites = make_composites(args.data_root, args.domain, start=args.start, end=args.end, kind=recipe,
                                  resolution_km=args.resolution_km, satellite=args.satellite,
                                  progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
@@ -85,7 +89,7 @@ def _run_map(args) -> int:
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
                       workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza,
-                      any_recipe=args.recipe is not None, env=env)
+                      any_recipe=args.recipe is not None, env=env, force=args.force)
     if env is not None:  # scenes whose cells have no environment values, and why
         for t in ds["time"].values:
             reason = env.time_reason(t)
@@ -95,6 +99,34 @@ def _run_map(args) -> int:
     valid = float(ds["valid"].mean())
     print(f"wrote map ({shape}; {100 * valid:.0f} % of cells valid) to {args.out}")
     return 0
+
+
+def _size_map(args, model, recipe: str) -> None:
+    """Size the map of ``args`` before any work, as far as the model and the
+    options tell (tile size, pixels, embedding size; the cached scenes); a
+    one-line error when it is too large (see ``check_map_request``)."""
+    from ..data.composites import get_recipe
+    from ..data.composites.scenes import scan_sources
+    from ..data.sampling.grid import check_map_request
+
+    r = get_recipe(recipe)
+    tile_size, pixels, emb_dim = args.tile_size, args.tile_pixels, 2 * r.n_planes + 2
+    if model != "tile_statistics":
+        from ..architectures.model_file import read_model_file
+        from ..interpretation.featurizers import _training_meta
+
+        config = dict(read_model_file(model)["config"])
+        params = _training_meta(config)
+        emb_dim = config.get("emb_dim") or 128
+        size = config.get("tile_size")
+        pixels = pixels or (size if isinstance(size, int) and not isinstance(size, bool) else params.get("tile_pixels"))
+        tile_size = tile_size or params.get("tile_size")
+    if not tile_size or not pixels:
+        return  # embed_domain says what is missing, and sizes the map itself
+    stride = args.stride or float(tile_size) / 2
+    scenes = scan_sources(args.data_root, r.bands, args.start, args.end, satellite=args.satellite)[0]
+    check_map_request(args.domain, float(tile_size), float(stride), int(pixels), len(scenes), int(emb_dim),
+                      r.n_planes, args.batch_size, args.out, args.force)
 
 
 def _model_recipe(model) -> str:

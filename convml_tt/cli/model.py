@@ -66,6 +66,9 @@ def _add_train(sub) -> None:
     p.add_argument("--no-checkpoints", action="store_true", help="do not write epoch checkpoints")
     p.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
                    help="continue training from an epoch checkpoint")
+    p.add_argument("--resume-with-changes", action="store_true",
+                   help="with --resume: continue the checkpoint's run with other settings than it was made "
+                        "with (--epochs, --lr, --batch-size...), which is refused otherwise")
     p.add_argument("--skip-incomplete", action="store_true", help="skip triplets missing a tile")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch table")
     p.add_argument("--ddp-timeout", type=float, default=300.0, metavar="SECONDS",
@@ -93,7 +96,7 @@ def _run_train(args) -> int:
         ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
     try:
         learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet,
-                      ddp_timeout=args.ddp_timeout)
+                      ddp_timeout=args.ddp_timeout, resume_with_changes=args.resume_with_changes)
     except LostRankError as err:
         if not distributed:
             raise

@@ -451,6 +451,12 @@ def cloud_mask(values, recipe) -> np.ndarray:
         raise ValueError(f"values must be a tile of shape (H, W) or (H, W, C), got shape {arr.shape}")
     if plane.size == 0:
         raise ValueError(f"values must hold at least one pixel, got shape {arr.shape}")
+    from .composites.recipes import channel_units
+
+    if channel_units(r)[r.plane_index(cm.plane)] == "K":  # a threshold in K on values in other units is wrong
+        from .composites.enhance import check_kelvin
+
+        check_kelvin(plane, f"the {r.name} cloud-mask plane")
     # comparisons with NaN are False: no data is never cloud
     if cm.above is not None:
         return plane > cm.above

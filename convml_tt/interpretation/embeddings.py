@@ -5,7 +5,8 @@ stage in batches (CUDA when available) and returns a DataArray
 ``(tile_id, emb_dim)`` (or ``(tile_type, tile_id, emb_dim)`` for all three
 tile types) carrying
 
-* attributes: ``model_path``, ``model_config`` (JSON), ``dataset_path``
+* attributes: ``model_path``, ``model_sha256`` (hex SHA-256 of the model file,
+  or of a module's weights), ``model_config`` (JSON), ``dataset_path``
   (absolute), ``stage``, ``tile_type``, ``convml_tt_version``;
 * coordinates from the per-triplet metadata when present: ``lat``, ``lon``
   (degrees north/east of the tile centre), ``time`` (scene time, UTC),
@@ -274,8 +275,12 @@ def get_embeddings(
         records = [_meta_record(read_triplet_meta(ds_root, stage, i), t) for i in d.ids]
         coords_per_type.append(_coords_from_meta(records))
     ids = np.asarray(first.ids, dtype=np.int64)
+    from .featurizers import model_sha256
+
     attrs = {
         "model_path": model_path,
+        # the model's identity: regimes fitted to these embeddings carry it, and maps must match it
+        "model_sha256": model_sha256(model_or_path if isinstance(model_or_path, (str, Path)) else model),
         "model_config": json.dumps(config, default=_json_default, sort_keys=True),
         "dataset_path": str(ds_root.resolve()),
         "stage": stage,

@@ -194,6 +194,22 @@ def embedding_scores(
     return out
 
 
+def _check_model_of(embeddings: xr.DataArray, model: Any) -> None:
+    """Refuse a ``model`` (file or module) that is not the one the embeddings
+    record (``model_sha256``): its tiles and baselines would not be theirs."""
+    want = str(embeddings.attrs.get("model_sha256") or "")
+    if not want or model is None or (isinstance(model, str) and model == "tile_statistics"):
+        return
+    from .featurizers import model_sha256
+
+    got = model_sha256(model)
+    if got != want:
+        name = str(model) if isinstance(model, (str, Path)) else type(model).__name__
+        raise ValueError(f"the model {name} (sha256 {got[:12]}) is not the one that made the embeddings "
+                         f"(model {embeddings.attrs.get('model_path') or '?'}, sha256 {want[:12]}); give "
+                         f"--model the embeddings' model, or embed the tiles with this one")
+
+
 def quality_table(
     embeddings: xr.DataArray,
     model: Any = None,
@@ -227,6 +243,7 @@ def quality_table(
     stage = attrs.get("stage", "study")
     if model is None and attrs.get("model_path") and Path(attrs["model_path"]).exists():
         model = attrs["model_path"]
+    _check_model_of(embeddings, model)
     ds_path = None
     try:
         ds_path = resolve_dataset_path(embeddings, dataset_path)

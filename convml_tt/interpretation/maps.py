@@ -49,6 +49,7 @@ This module imports torch only inside the functions that need a network.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -68,7 +69,7 @@ from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
 from ..data.composites.reader import open_composite, release_composite
 from ..data.labels import check_labels
-from ..data.sampling.grid import GROUP, GridSampler
+from ..data.sampling.grid import GROUP, GridSampler, check_map_request
 from ..data.tiles import serial_blas
 from ._map_io import combine_parts, load_map, read_part, save_map, write_part
 from .featurizers import FEATURIZERS, Featurizer, make_featurizer, model_sha256
@@ -352,6 +353,7 @@ def embed_domain(
     max_sza: float | None = None,
     any_recipe: bool = False,
     env: Any = None,
+    force: bool = False,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -453,12 +455,16 @@ def embed_domain(
                              f"it was trained on; pass tile_pixels=... (CLI: --tile-pixels)")
         tile_pixels = feat.tile_pixels
     stride = float(tile_size) / 2 if stride is None else stride
-    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
     channels = sorted({s.channels for s in info.values()})
     if len(channels) > 1:
         raise ValueError(f"the composites have different numbers of channels {channels}; make a map from "
                          f"composites of one recipe")
     n_ch = channels[0]
+    emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
+    # sized before any cell is laid out (tiles, memory, disk): refused above the bounds unless forced
+    check_map_request(domain, float(tile_size), float(stride), int(tile_pixels), len(paths), emb_dim or 128, n_ch,
+                      int(batch_size), out, force)
+    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
     kinds = sorted({s.kind for s in info.values() if s.kind is not None})
     if len(kinds) > 1:
         raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
@@ -478,7 +484,6 @@ def embed_domain(
     if feat.in_channels is not None and feat.in_channels != n_ch:
         raise ValueError(f"the model takes {feat.in_channels}-channel tiles but the composites have {n_ch} "
                          f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
-    emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
     if emb_dim is None:  # a module that does not say: one tile through it
         emb_dim = int(feat.embed(np.zeros((1, n_ch, sampler.tile_pixels, sampler.tile_pixels), np.uint8)).shape[1])
     run = {"model_sha256": feat.sha256, "featurizer": feat.name, "tile_size": sampler.tile_size,
@@ -522,12 +527,8 @@ def embed_domain(
                 made_for = f" (they were made for {_composite_domain(info)})"
             except ValueError:
                 made_for = ""
-            raise ValueError(
-                f"no cell of the {sampler.shape[0]} x {sampler.shape[1]} grid over the domain {tuple(domain)} "
-                f"is valid in any of the {len(paths)} composites: the domain lies outside the scenes; choose "
-                f"a domain inside them{made_for}"
-                + (f" (or every cell is beyond max_sza {sampler.max_sza:g} degrees: use daytime scenes or an "
-                   f"infrared recipe)" if sampler.max_sza is not None else ""))
+            raise ValueError(sampler.why_no_valid_cell([info[p].time for p in paths], info[paths[0]].kind,
+                                                       made_for))
         with atomic_path(target) as tmp:
             combine_parts(part_paths, tmp, sampler, attrs, emb_dim, progress=progress)
         shutil.rmtree(parts_dir, ignore_errors=True)
@@ -535,6 +536,10 @@ def embed_domain(
             return load_map(target, load=True)
         return load_map(target, load=False)
     finally:
+        # a run that failed before any scene was done leaves no (empty) parts folder behind
+        with contextlib.suppress(OSError):
+            if parts_dir.is_dir() and not any(parts_dir.iterdir()):
+                parts_dir.rmdir()
         if tmp_dir is not None:
             tmp_dir.cleanup()
 

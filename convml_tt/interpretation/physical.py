@@ -177,9 +177,13 @@ def cluster_medians(da: xr.DataArray, clusters: Any = "ward", variables: Sequenc
     return out
 
 
-def pc_correlations(da: xr.DataArray, n_components: int = 5, variables: Sequence[str] | None = None) -> xr.DataArray:
+def pc_correlations(da: xr.DataArray, n_components: int | None = None,
+                    variables: Sequence[str] | None = None) -> xr.DataArray:
     """Pearson correlation of each of the first ``n_components`` principal
     components of the embeddings with each physical variable.
+
+    ``n_components``: 1 .. the components the embeddings have, ``min(emb_dim,
+    tiles - 1)`` (more is a ValueError, not clipped); None: up to 5.
 
     The components come from the SVD of the centred embeddings (sign fixed
     so that each component's largest loading is positive, as in the PCA
@@ -191,11 +195,16 @@ def pc_correlations(da: xr.DataArray, n_components: int = 5, variables: Sequence
     variables = _check_variables(da, variables)
     x = np.asarray(da.values, np.float64)
     n_tiles, n_dim = x.shape
-    if int(n_components) != n_components or n_components < 1:
+    if n_components is not None and (int(n_components) != n_components or n_components < 1):
         raise ValueError(f"n_components={n_components!r} must be a whole number >= 1")
     if n_tiles < 3:
         raise ValueError(f"pc_correlations needs at least 3 tiles, got {n_tiles}")
-    k = int(min(n_components, n_dim, n_tiles - 1))
+    most = min(n_dim, n_tiles - 1)  # principal components the embeddings have
+    if n_components is not None and n_components > most:
+        raise ValueError(f"n_components={n_components} (--n-components) is more than the {most} principal "
+                         f"components that {n_tiles} tiles of {n_dim}-dimensional embeddings have "
+                         f"(min(emb_dim, tiles - 1)); use 1 <= n_components <= {most}")
+    k = int(min(5, most) if n_components is None else n_components)
     xc = x - x.mean(axis=0)
     _, s, vt = np.linalg.svd(xc, full_matrices=False)
     comps = vt[:k]

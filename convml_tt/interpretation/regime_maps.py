@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-__all__ = ["open_map", "is_regime_map", "load_regime_map", "true_names", "regime_fractions", "map_quality",
-           "map_quality_frame"]
+__all__ = ["open_map", "is_regime_map", "load_regime_map", "check_regime_map", "check_same_model",
+           "check_regimes_of_map", "map_name", "true_names", "regime_fractions", "map_quality", "map_quality_frame"]
 
 
 # --- reading ------------------------------------------------------------------------
@@ -80,7 +80,118 @@ def load_regime_map(path: str | Path) -> xr.Dataset:
     if not is_regime_map(p):
         raise ValueError(f"{str(p)!r} is not a regime map (a netCDF file with regime(time, y, x)); make one with "
                          f"`convml_tt regimes assign MAP.nc REGIMES.json --out REGIME_MAP.nc`")
-    return open_map(p, "regime map", load=True)
+    ds = open_map(p, "regime map", load=True)
+    check_regime_map(ds, map_name(p))
+    return ds
+
+
+# --- one model, one set of regimes ------------------------------------------------------------
+def _short(sha: str) -> str:
+    return f"sha256 {sha[:12]}" if sha else "no model_sha256"
+
+
+def check_same_model(ds: xr.Dataset, regimes: Any, src: str) -> None:
+    """Refuse regimes and an embedding map (``src``, e.g. "the map 'm.nc'")
+    that were not made by the same model: another featurizer, embedding size
+    or model (``model_sha256``, which both must record unless both are of the
+    ``tile_statistics`` featurizer)."""
+    e = int(ds.sizes["emb_dim"])
+    if e != regimes.emb_dim:
+        raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but {src} "
+                         f"has emb_dim {e}; fit regimes to tiles embedded by the map's model")
+    m_sha, r_sha = str(ds.attrs.get("model_sha256") or ""), str(regimes.model_sha256 or "")
+    m_feat, r_feat = str(ds.attrs.get("featurizer") or ""), str(regimes.featurizer or "")
+    if (m_feat and r_feat and m_feat != r_feat) or ("tile_statistics" in (m_feat, r_feat) and m_feat != r_feat):
+        raise ValueError(f"{src} was made with the {m_feat or 'model'!r} featurizer but the regimes with "
+                         f"{r_feat or 'model'!r}; fit regimes to tiles embedded the same way as the map")
+    if m_feat == r_feat == "tile_statistics":
+        return
+    if not m_sha or not r_sha:
+        which = src if not m_sha else "the regimes"
+        raise ValueError(f"{which} do{'es' if not m_sha else ''} not record the model that made the "
+                         f"embeddings (no model_sha256), so the map and the regimes cannot be shown to come "
+                         f"from the same model; make the map with `convml_tt map` and the regimes from "
+                         f"`convml_tt embed` embeddings, which record it")
+    if m_sha != r_sha:
+        raise ValueError(
+            f"{src} was embedded by model {ds.attrs.get('model_path') or '?'} ({_short(m_sha)}) but "
+            f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} ({_short(r_sha)}); "
+            f"embed the map with the regimes' model, or fit regimes to tiles embedded by the map's model")
+
+
+def _json_list(ds: xr.Dataset, key: str, src: str) -> list | None:
+    if key not in ds.attrs:
+        return None
+    try:
+        v = json.loads(str(ds.attrs[key]))
+    except ValueError:
+        v = None
+    if not isinstance(v, list):
+        raise ValueError(f"{src} is damaged: its {key} attribute {str(ds.attrs[key])[:60]!r} is not a JSON list; "
+                         f"assign the regimes again (`convml_tt regimes assign`)")
+    return v
+
+
+def check_regime_map(ds: xr.Dataset, src: str = "the regime map") -> None:
+    """Refuse a regime map whose parts disagree: regime names that are not
+    distinct, regime codes beyond them, a ``regime_match`` that is not one
+    label index (or -1) per regime, or regimes of another model than its
+    embeddings (``regimes_model_sha256`` against ``model_sha256``)."""
+    redo = "assign the regimes again (`convml_tt regimes assign MAP.nc REGIMES.json`)"
+    names = _json_list(ds, "regime_names", src)
+    if names is None:
+        return  # not from assign_regimes (a hand-made map): codes are named by number
+    if len(set(map(str, names))) != len(names) or not all(str(n).strip() for n in names):
+        raise ValueError(f"{src} names its regimes {names}: not distinct non-empty names; {redo}")
+    n = len(names)
+    if "n_regimes" in ds.attrs and int(ds.attrs["n_regimes"]) != n:
+        raise ValueError(f"{src} says n_regimes {int(ds.attrs['n_regimes'])} but names {n} regimes; {redo}")
+    if "regime" in ds.variables:
+        codes = np.asarray(ds["regime"].values, dtype=np.float64)
+        codes = codes[np.isfinite(codes)]
+        if codes.size and (codes.max() >= n or codes.min() < -1):
+            raise ValueError(f"{src} holds regime codes {int(codes.min())}..{int(codes.max())} but names {n} "
+                             f"regimes (codes 0..{n - 1}, -1 invalid); {redo}")
+    match = _json_list(ds, "regime_match", src)
+    if match is not None:
+        labels = true_names(ds)
+        top = len(labels) - 1 if labels is not None else None
+        if len(match) != n or any(isinstance(m, bool) or not isinstance(m, int) or m < -1
+                                  or (top is not None and m > top) for m in match):
+            allowed = f"-1..{top}" if top is not None else "-1 or a label index"
+            raise ValueError(f"{src} has regime_match {match}: not one true-label index ({allowed}) for each "
+                             f"of its {n} regimes; fit the regimes again and {redo}")
+    m_sha = str(ds.attrs.get("model_sha256") or "")
+    r_sha = str(ds.attrs.get("regimes_model_sha256") or "")
+    made = "model_sha256" in ds.attrs or "regimes_model_sha256" in ds.attrs  # by embed_domain + assign_regimes
+    if made and ds.attrs.get("featurizer") != "tile_statistics":
+        if not m_sha or not r_sha:
+            which = "its embeddings" if not m_sha else "its regimes"
+            raise ValueError(f"{src} does not record the model of {which} (model_sha256 "
+                             f"{m_sha[:12]!r}, regimes_model_sha256 {r_sha[:12]!r}); {redo}")
+        if m_sha != r_sha:
+            raise ValueError(f"{src} holds regimes of another model ({_short(r_sha)}) than its embeddings "
+                             f"({_short(m_sha)}); {redo}")
+
+
+def check_regimes_of_map(ds: xr.Dataset, regimes: Any, src: str = "the regime map") -> None:
+    """Refuse ``regimes`` (e.g. for a legend's names and example tiles) that
+    are not the regimes the regime map was assigned with: another number or
+    names of regimes, another model, or other centroids (``regimes_sha256``)."""
+    names = _json_list(ds, "regime_names", src)
+    what = f"the regimes ({regimes.n_regimes}: {', '.join(regimes.names)})"
+    if names is not None and list(map(str, names)) != list(regimes.names):
+        raise ValueError(f"{what} are not those of {src} ({len(names)}: {', '.join(map(str, names))}); give the "
+                         f"regimes file the map was assigned with, or none")
+    r_sha = str(ds.attrs.get("regimes_model_sha256") or "")
+    if r_sha and regimes.model_sha256 and r_sha != regimes.model_sha256:
+        raise ValueError(f"{what} were fitted to embeddings of another model ({_short(regimes.model_sha256)}) "
+                         f"than those of {src} ({_short(r_sha)}); give the regimes file the map was assigned "
+                         f"with, or none")
+    fp = str(ds.attrs.get("regimes_sha256") or "")
+    if fp and fp != regimes.fingerprint():
+        raise ValueError(f"{what} are not the ones {src} was assigned with (other centroids or provenance: "
+                         f"regimes_sha256 differs); give the regimes file the map was assigned with, or none")
 
 
 def true_names(ds: xr.Dataset, regimes: Any = None) -> list[str] | None:
@@ -90,6 +201,14 @@ def true_names(ds: xr.Dataset, regimes: Any = None) -> list[str] | None:
         if key in ds.attrs and (key == "true_regime_names" or "embedding" in ds.variables):
             return [str(s) for s in json.loads(ds.attrs[key])]
     return None if regimes is None or regimes.label_names is None else list(regimes.label_names)
+
+
+def map_name(regime_map: Any, what: str = "regime map") -> str:
+    """How messages name a map: ``regime map 'PATH'`` for a path or a Dataset
+    read from a file, else ``the regime map``."""
+    if isinstance(regime_map, xr.Dataset):
+        regime_map = regime_map.encoding.get("source")
+    return f"{what} {str(regime_map)!r}" if isinstance(regime_map, (str, Path)) else f"the {what}"
 
 
 # --- fractions and quality ------------------------------------------------------------
@@ -140,6 +259,7 @@ def regime_fractions(regime_map: Any, bbox: Sequence[float] | None = None, varia
     coordinate ``n_cells(time)`` counts the cells behind each.
     """
     ds = open_map(regime_map, "regime map", load=True)
+    check_regime_map(ds, map_name(regime_map))
     if variable not in ds.variables:
         raise ValueError(f"the regime map has no {variable!r} variable (has {sorted(ds.data_vars)}); "
                          f"use variable='regime' on a map from assign_regimes")
@@ -171,6 +291,7 @@ def map_quality(regime_map: Any) -> dict[str, float]:
     ``n_scenes``: cells and scenes counted.
     """
     ds = open_map(regime_map, "regime map", load=True)
+    check_regime_map(ds, map_name(regime_map))
     if "true_regime" not in ds.variables:
         raise ValueError("the regime map carries no true regimes (no 'true_regime' variable): map quality needs "
                          "a map of labelled scenes (e.g. synthetic, `convml_tt map --labels synthetic`)")

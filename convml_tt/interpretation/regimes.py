@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,13 @@ import numpy as np
 import xarray as xr
 
 from .._io import atomic_path, write_text
+from ._regimes_file import SHA256, checked_match, regimes_fields
 from .featurizers import model_sha256
 from .metrics import leaf_members, ward_linkage
 from .regime_maps import (
+    check_regime_map,
+    check_regimes_of_map,
+    check_same_model,
     is_regime_map,
     load_regime_map,
     map_quality,
@@ -47,6 +52,9 @@ __all__ = [
     "open_map",
     "is_regime_map",
     "load_regime_map",
+    "check_regime_map",
+    "check_regimes_of_map",
+    "check_same_model",
     "FORMAT",
     "METHODS",
 ]
@@ -105,8 +113,19 @@ class Regimes:
         self.names = [str(n) for n in self.names]
         if len(self.names) != len(self.centroids):
             raise ValueError(f"{len(self.names)} names for {len(self.centroids)} centroids; give one name per regime")
-        if self.match is not None and len(self.match) != len(self.centroids):
-            raise ValueError(f"match has {len(self.match)} entries for {len(self.centroids)} regimes")
+        if any(not n.strip() for n in self.names) or len(set(self.names)) != len(self.names):
+            twice = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise ValueError(f"regime names {self.names} are not distinct non-empty names"
+                             + (f" ({', '.join(map(repr, twice))} given twice)" if twice else "")
+                             + "; give each regime its own name")
+        if self.label_names is not None:
+            self.label_names = [str(n) for n in self.label_names]
+        if self.match is not None:
+            self.match = checked_match(self.match, len(self.centroids), self.label_names)
+        if self.example_tile_ids and (len(self.example_tile_ids) != len(self.centroids)
+                                      or any(int(t) < 0 for t in self.example_tile_ids)):
+            raise ValueError(f"example_tile_ids {list(self.example_tile_ids)} are not one tile id >= 0 per "
+                             f"regime ({len(self.centroids)})")
 
     def __eq__(self, other: object) -> bool:
         """Equal when every saved field is (centroids exactly)."""
@@ -145,11 +164,29 @@ class Regimes:
             "match": None if self.match is None else [int(m) for m in self.match],
         }
 
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the saved fields but the paths (the same for a file and what it
+        was saved from, wherever the model and dataset are); regime maps record it as
+        ``regimes_sha256``."""
+        d = self.to_dict()
+        for moved in ("model_path", "dataset_path"):  # where files are is not what the regimes are
+            d.pop(moved)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
     def save(self, path: str | Path) -> Path:
-        """Write the regimes as JSON at ``path`` (atomically). Returns the path."""
+        """Write the regimes as JSON at ``path`` (atomically). Returns the path.
+
+        Regimes that do not record the model of their embeddings
+        (``model_sha256``; not needed for the ``tile_statistics`` featurizer)
+        are refused: a file of them could not be checked against a map."""
         path = Path(path)
         if path.is_dir():
             raise ValueError(f"regimes path {str(path)!r} is a folder; give a file name such as regimes.json")
+        if self.featurizer != "tile_statistics" and not SHA256.fullmatch(self.model_sha256):
+            raise ValueError(f"the regimes do not record the model whose embeddings they were fitted to "
+                             f"(model_sha256 {self.model_sha256!r}), so no map could be checked against them; "
+                             f"fit them to embeddings from `convml_tt embed` (which record it), or set "
+                             f"model_sha256 to the model file's SHA-256")
         return write_text(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
 
     @classmethod
@@ -174,21 +211,12 @@ class Regimes:
         if d.get("method") not in METHODS:
             raise ValueError(f"{what}: its \"method\" is {d.get('method')!r}, not one of {METHODS}")
         try:
-            centroids = np.array(d["centroids"], dtype=np.float64)
-            if not np.isfinite(centroids).all():
-                raise ValueError("centroids are not all finite numbers")
-            return cls(
-                centroids=centroids, names=list(d["names"]), method=str(d["method"]),
-                model_sha256=str(d.get("model_sha256") or ""), model_path=str(d.get("model_path") or ""),
-                featurizer=str(d.get("featurizer") or ""),
-                example_tile_ids=[int(t) for t in d.get("example_tile_ids") or []],
-                dataset_path=str(d.get("dataset_path") or ""), stage=str(d.get("stage") or "study"),
-                tile_type=str(d.get("tile_type") or "anchor"), seed=int(d.get("seed") or 0),
-                n_tiles=int(d.get("n_tiles") or 0), label=d.get("label"), label_names=d.get("label_names"),
-                match=None if d.get("match") is None else [int(m) for m in d["match"]],
-            )
+            return cls(**regimes_fields(d))
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{what}: {type(err).__name__} {err}") from None
+            text = " ".join(str(err).split())
+            raise ValueError(f"regimes file {str(path)!r} is damaged: "
+                             f"{text if isinstance(err, ValueError) else f'{type(err).__name__} {text}'}"
+                             f"; fit the regimes again (`convml_tt regimes fit`)") from None
 
 
 # --- fitting ---------------------------------------------------------------------
@@ -374,24 +402,6 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
 
 
 # --- assigning ----------------------------------------------------------------------
-def _check_compatible(ds: xr.Dataset, regimes: Regimes, src: str) -> None:
-    """Refuse a map embedded by another model, featurizer or emb_dim than the regimes."""
-    e = int(ds.sizes["emb_dim"])
-    if e != regimes.emb_dim:
-        raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but the map {src} "
-                         f"has emb_dim {e}; fit regimes to tiles embedded by the map's model")
-    m_sha, r_sha = str(ds.attrs.get("model_sha256") or ""), regimes.model_sha256
-    m_feat, r_feat = str(ds.attrs.get("featurizer") or ""), regimes.featurizer
-    if m_feat and r_feat and m_feat != r_feat:
-        raise ValueError(f"the map {src} was made with the {m_feat!r} featurizer but the regimes with {r_feat!r}; "
-                         f"fit regimes to tiles embedded the same way as the map")
-    if m_sha and r_sha and m_sha != r_sha:
-        raise ValueError(
-            f"the map {src} was embedded by model {ds.attrs.get('model_path') or '?'} (sha256 {m_sha[:12]}) but "
-            f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} (sha256 {r_sha[:12]}); "
-            f"embed the map with the regimes' model, or fit regimes to tiles embedded by the map's model")
-
-
 def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str | Path | None = None,
                    progress: bool = True) -> xr.Dataset:
     """Assign every valid cell of an embedding map to its nearest regime.
@@ -425,7 +435,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
     emb = ds["embedding"]
     if set(emb.dims) != {"time", "y", "x", "emb_dim"}:
         raise ValueError(f"the map {src} has embedding{emb.dims}; expected (time, y, x, emb_dim)")
-    _check_compatible(ds, regimes, src)
+    check_same_model(ds, regimes, f"the map {src}")
     nt, ny, nx = ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]
     regime = np.full((nt, ny, nx), -1, dtype=np.int16)
     distance = np.full((nt, ny, nx), np.nan, dtype=np.float32)
@@ -461,6 +471,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         "regimes_featurizer": regimes.featurizer, "regimes_dataset_path": regimes.dataset_path,
         "regimes_stage": regimes.stage, "regimes_n_tiles": regimes.n_tiles, "regimes_seed": regimes.seed,
         "regimes_example_tile_ids": json.dumps(regimes.example_tile_ids),
+        "regimes_sha256": regimes.fingerprint(),
     })
     if label_names is not None:
         res.attrs["true_regime_names"] = json.dumps(label_names)

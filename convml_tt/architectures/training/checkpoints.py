@@ -21,7 +21,12 @@ format ``convml_tt.triplet_checkpoint`` with, besides ``config`` and
     the smoothed training loss (``count``, ``val``) fastai reports as
     ``train_loss``, and ``train_iter``;
 ``scaler``
-    the fp16 ``GradScaler`` state (loss scale, growth tracker), if any.
+    the fp16 ``GradScaler`` state (loss scale, growth tracker), if any;
+``training``
+    what the run was made with (:func:`run_settings`: epochs, learning
+    rate, global batch size, seed, loss, augmentation...): ``train`` refuses
+    to resume a checkpoint with other settings unless told that they change
+    (:func:`check_resume_settings`).
 
 Everything is a tensor or a plain type (``torch.load(weights_only=True)``);
 :func:`~convml_tt.architectures.model_file.load_model` reads a checkpoint like
@@ -42,7 +47,13 @@ from ..._io import atomic_path, remove_temps_of
 from ..model_file import CHECKPOINT_FORMAT, encoder_of, file_dict, plain, read_model_file, write_model_file
 from ._fastai import Callback, L, Learner
 
-__all__ = ["save_checkpoint", "CheckpointCallback", "resume_from_checkpoint"]
+__all__ = ["save_checkpoint", "CheckpointCallback", "resume_from_checkpoint", "run_settings",
+           "check_resume_settings", "RUN_SETTINGS"]
+
+#: the settings (fields of TrainingSettings) that make a training run what it is: resuming a
+#: checkpoint with another value of one of them continues another run
+RUN_SETTINGS = ("epochs", "lr", "wd", "seed", "valid_pct", "loss", "margin", "l2", "negatives", "augment",
+                "jitter", "tile_size", "normalize", "freeze_body", "dropout")
 
 
 # -- random states as plain types ------------------------------------------------------------
@@ -116,7 +127,38 @@ def save_checkpoint(learn: Learner, path: str | Path, epochs_done: int) -> Path:
     scaler = getattr(learn, "scaler", None)
     if scaler is not None and hasattr(scaler, "state_dict"):
         obj["scaler"] = plain(scaler.state_dict())
+    run = getattr(learn, "convml_tt_run", None)
+    if isinstance(run, dict):
+        obj["training"] = plain(run)
     return write_model_file(obj, path)
+
+
+def run_settings(settings: Any, world_size: int = 1) -> dict:
+    """What a training run is made with, as plain values: the
+    :data:`RUN_SETTINGS` of ``settings`` (a TrainingSettings) and the global
+    batch size (``batch_size`` x ``world_size`` processes)."""
+    out = {k: plain(getattr(settings, k)) for k in RUN_SETTINGS}
+    out["global_batch_size"] = int(settings.batch_size) * int(world_size)
+    return out
+
+
+def check_resume_settings(path: str | Path, run: dict, allow_changes: bool = False) -> list[str]:
+    """Compare what the checkpoint at ``path`` was made with to ``run``
+    (:func:`run_settings` of the resumed run). Returns the differences
+    (``"lr 0.001 -> 0.01"``); with some and not ``allow_changes`` a one-line
+    ``ValueError`` lists them. Checkpoints written before they recorded their
+    settings have none to compare."""
+    old = read_model_file(path, kinds=(CHECKPOINT_FORMAT,)).get("training")
+    if not isinstance(old, dict):
+        return []
+    new = plain(run)
+    diffs = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+             if old.get(k) != new.get(k)]
+    if diffs and not allow_changes:
+        raise ValueError(f"checkpoint {str(path)!r} was made with other settings ({'; '.join(diffs)}): resume "
+                         f"with the settings it was made with, or give --resume-with-changes "
+                         f"(resume_with_changes=True) to continue it with these")
+    return diffs
 
 
 class _ResumeFitState(Callback):

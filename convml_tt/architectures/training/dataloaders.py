@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +246,10 @@ def build_dataloaders(
                                  augment_batches=s.augment, seed=seed, **common)
     valid_dl = TripletDataLoader(valid_ds, bs=batch_size, shuffle=False, drop_last=False,
                                  augment_batches=False, seed=seed + 1, **common)
-    dls = DataLoaders(train_dl, valid_dl, path=path or _default_work_dir(), device=dev)
+    work = None if path is not None else _private_work_dir()
+    dls = DataLoaders(train_dl, valid_dl, path=path or work, device=dev)
+    if work is not None:  # removed with the loaders (or at exit)
+        weakref.finalize(dls, shutil.rmtree, work, ignore_errors=True)
     h, w = ds.tile_size
     size = s.tile_size if s.tile_size is not None else (h if h == w else [h, w])
     dls.convml_tt = {
@@ -259,9 +264,9 @@ def build_dataloaders(
     return dls
 
 
-def _default_work_dir() -> Path:
-    # fastai's lr_find saves a temporary copy of the model under learn.path;
-    # keep that out of the dataset folder and the current directory
-    p = Path(tempfile.gettempdir()) / "convml_tt_learner"
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+def _private_work_dir() -> Path:
+    """A new private folder (mode 700) for the learner's own files: fastai's
+    ``lr_find`` saves a temporary copy of the model under ``learn.path``; kept
+    out of the dataset folder, the current directory and any fixed name in
+    the temporary directory (open to clashes and to other users)."""
+    return Path(tempfile.mkdtemp(prefix="convml_tt-learner-"))

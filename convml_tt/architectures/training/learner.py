@@ -22,6 +22,7 @@ field names as keywords, or both.
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
@@ -40,13 +41,15 @@ from ..losses import default_loss, dist_ad, dist_an, triplet_acc
 from ..model_file import save_model
 from ..pretrained import init_from_pretrained
 from ._fastai import Adam, BnFreeze, DataLoaders, Learner, set_seed
-from .checkpoints import CheckpointCallback, resume_from_checkpoint
+from .checkpoints import CheckpointCallback, check_resume_settings, resume_from_checkpoint, run_settings
 from .dataloaders import build_dataloaders
 from .distributed import (DEFAULT_TIMEOUT_S, DataParallel, LostRankError, ddp_device, describe_lost_rank,
                           get_rank, get_world_size, init_distributed, is_distributed, launched_distributed)
 from .precision import CPUAutocast, resolve_precision
 
 __all__ = ["make_learner", "train"]
+
+log = logging.getLogger(__name__)
 
 
 def _loss_config(loss_func: nn.Module) -> dict:
@@ -197,6 +200,8 @@ def make_learner(
         train_bn=not s.freeze_body, cbs=cbs,
     )
     model.to(dev)
+    # what the run is made with: its checkpoints record it, and a resume compares it
+    learn.convml_tt_run = run_settings(s, get_world_size() if distributed else 1)
     if not rank0:  # one progress bar and one epoch table: rank 0's
         learn.remove_cb(learn.progress)
         learn.logger = _no_log
@@ -222,6 +227,7 @@ def train(
     *,
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
+    resume_with_changes: bool = False,
     quiet: bool = False,
     loss_func: nn.Module | None = None,
     ddp_timeout: float = DEFAULT_TIMEOUT_S,
@@ -233,7 +239,11 @@ def train(
     ``settings``/``overrides`` and ``loss_func`` as for :func:`make_learner`
     (``epochs`` and ``lr`` are settings fields). With ``resume`` (a
     checkpoint), training continues after the epochs the checkpoint
-    completed. Prints fastai's per-epoch table unless ``quiet``.
+    completed; a checkpoint made with other settings (epochs, ``lr``, the
+    global batch size, seed, loss, augmentation...: see
+    :func:`~.checkpoints.run_settings`) is refused, listing them, unless
+    ``resume_with_changes`` (then the changes are logged as a warning).
+    Prints fastai's per-epoch table unless ``quiet``.
 
     Data-parallel (:mod:`~.distributed`): run under ``torchrun --nproc_per_node
     N`` (``WORLD_SIZE`` > 1 in the environment) the process group is set up
@@ -254,7 +264,7 @@ def train(
         own_group = True
     try:
         learn = _train(dataset, out, s, checkpoint_dir=checkpoint_dir, resume=resume, quiet=quiet,
-                       loss_func=loss_func)
+                       loss_func=loss_func, resume_with_changes=resume_with_changes)
     except Exception as err:
         lost = describe_lost_rank(err) if is_distributed() else None
         if lost is None:
@@ -271,7 +281,8 @@ def train(
     return learn
 
 
-def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, loss_func) -> Learner:
+def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, loss_func,
+           resume_with_changes=False) -> Learner:
     rank0 = get_rank() == 0
     out = Path(out)
     if out.exists() and out.is_dir():
@@ -285,6 +296,9 @@ def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, 
                          progress=not quiet and rank0)
     start = 0
     if resume is not None:
+        changes = check_resume_settings(resume, learn.convml_tt_run, allow_changes=resume_with_changes)
+        if changes and rank0:
+            log.warning("resuming %s with changed settings: %s", resume, "; ".join(changes))
         start = resume_from_checkpoint(learn, resume)
         if start >= s.epochs:
             raise ValueError(f"checkpoint {str(resume)!r} already completed {start} epoch(s); ask for "

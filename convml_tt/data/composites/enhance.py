@@ -19,12 +19,33 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GAMMA", "BT_WARM", "BT_COLD", "to_uint8", "to_display", "display_stretch", "from_display"]
+__all__ = ["GAMMA", "BT_WARM", "BT_COLD", "BT_RANGE", "check_kelvin", "to_uint8", "to_display", "display_stretch",
+           "from_display"]
 
 #: display gamma: 8-bit value = 255 * clip(r, 0, 1) ** (1 / GAMMA)
 GAMMA = 2.2
 #: brightness temperature (K) shown black (and NaN) / white
 BT_WARM, BT_COLD = 320.0, 200.0
+
+
+#: the physical range of a brightness temperature, K: values outside are not in kelvin
+BT_RANGE = (150.0, 350.0)
+
+
+def check_kelvin(values: np.ndarray, what: str) -> None:
+    """Refuse ``values`` said to be brightness temperatures in K whose finite
+    values leave :data:`BT_RANGE` (e.g. degrees Celsius, or counts): a
+    one-line ``ValueError`` naming ``what``, the values found and the units."""
+    v = np.asarray(values)
+    finite = v[np.isfinite(v)] if v.dtype.kind == "f" else v.ravel()
+    if finite.size == 0:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo < BT_RANGE[0] or hi > BT_RANGE[1]:
+        guess = " (degrees Celsius?)" if -120.0 <= lo and hi <= 80.0 else ""
+        raise ValueError(f"{what} holds values {lo:.4g} to {hi:.4g}, outside {BT_RANGE[0]:g}-{BT_RANGE[1]:g} K, the "
+                         f"range of a brightness temperature, although its units say K{guess}; give brightness "
+                         f"temperatures in kelvin (K = degrees Celsius + 273.15)")
 
 
 def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:

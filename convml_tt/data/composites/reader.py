@@ -100,9 +100,23 @@ class CompositeReader:
             return None
         while _PLANES and sum(v.nbytes for v in _PLANES.values()) + self.nbytes > _PLANES_BUDGET:
             _PLANES.popitem(last=False)
-        p = image_planes(np.asarray(self.var[:], np.float32))
+        values = np.asarray(self.var[:], np.float32)
+        self.check_values(values)
+        p = image_planes(values)
         _PLANES[self.path] = p
         return p
+
+    def check_values(self, values: np.ndarray) -> None:
+        """Refuse values read from a channel whose units are K that are no
+        brightness temperatures (:func:`~convml_tt.data.composites.enhance.check_kelvin`):
+        e.g. degrees Celsius, which would all read as cold, cloudy pixels."""
+        from .enhance import check_kelvin
+
+        v = values if values.ndim == 3 else values[:, :, None]
+        for c, units in enumerate(self.channel_units):
+            if units == "K":
+                name = f"channel {c} of " if len(self.channel_units) > 1 else ""
+                check_kelvin(v[:, :, c], f"{name}composite {self.path!r}")
 
     def tile_planes(self, tile: Tile, method: str) -> np.ndarray | None:
         """The tile as ``(C, n, n)`` float32, or None when invalid."""
@@ -124,6 +138,7 @@ class CompositeReader:
             return interpolate_planes(planes, self.sg.shape, rows, cols, method)
         r0, r1, c0, c1 = win
         values = np.asarray(self.var[r0:r1, c0:c1], np.float32)
+        self.check_values(values)
         return interpolate_planes(image_planes(values), (r1 - r0, c1 - c0), rows - r0, cols - c0, method)
 
     def tile(self, tile: Tile, method: str) -> np.ndarray | None:

@@ -364,8 +364,14 @@ def band_list_recipe(bands) -> Recipe:
     except (TypeError, ValueError):
         raise ValueError(f"band list {bands!r} must be ABI band numbers 1-16, e.g. (13, 14, 15)") from None
     bad = [b for b in bands if b not in _ABI_BANDS]
-    if bad or not bands or len(set(bands)) != len(bands):
-        raise ValueError(f"band list {bands} must hold distinct ABI band numbers 1-16, e.g. C13+C14+C15")
+    twice = sorted({b for b in bands if bands.count(b) > 1})
+    if twice:
+        raise ValueError(f"band list {'+'.join(f'C{b:02d}' for b in bands)} names band "
+                         f"{', '.join(map(str, twice))} more than once: give each band once, e.g. C13+C14+C15 "
+                         f"(--bands 13 14 15)")
+    if bad or not bands:
+        raise ValueError(f"band list {bands} must hold distinct ABI band numbers 1-16, e.g. C13+C14+C15"
+                         + (f" ({', '.join(map(str, bad))} is not one)" if bad else ""))
     if len(bands) == 1:
         return RECIPES.get(f"C{bands[0]:02d}")
     found = _BAND_LISTS.get(bands)

@@ -2,7 +2,8 @@
 
 Layout (compatible with datasets of earlier convml_tt versions)::
 
-    {dataset}/meta.yaml                           all parameters, scenes, split, status
+    {dataset}/meta.yaml                           all parameters, scenes, split, status, and the
+                                                  components that made it (sampler, labeler, recipe)
     {dataset}/{train,study}/{id:05d}_anchor.png   8-bit tile, N x N, row 0 north
     {dataset}/{train,study}/{id:05d}_neighbor.png
     {dataset}/{train,study}/{id:05d}_distant.png
@@ -71,6 +72,7 @@ __all__ = [
     "incomplete_triplets",
     "read_dataset_meta",
     "dataset_recipe",
+    "component_name",
     "write_dataset_meta",
     "read_triplet_meta",
     "write_triplet_meta",
@@ -189,6 +191,22 @@ def tile_ids(dataset: str | os.PathLike, stage: str, tile_type: str = "anchor") 
     if not ids:
         raise FileNotFoundError(f"no {tile_type} tiles (#####_{tile_type}.png) in {folder}")
     return ids
+
+
+def component_name(component: Any) -> str | None:
+    """The name a dataset's ``meta.yaml`` records for a component that made it
+    (a sampler class or factory, a labeler, ...): its ``registry_name``
+    attribute when it has one, else ``module.QualifiedName`` of the class or
+    function (of an instance: of its class); None for None."""
+    if component is None:
+        return None
+    name = getattr(component, "registry_name", None)
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(component, type) or (callable(component) and hasattr(component, "__qualname__")):
+        return f"{component.__module__}.{component.__qualname__}"
+    cls = type(component)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]:

@@ -39,7 +39,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..._io import check_writable_folder, remove_stale_temps
 from ...compute import compute_settings, iter_tasks, session
-from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings
+from ..._sizing import check_request
+from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings, _triplet_bytes
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
@@ -57,8 +58,11 @@ from .format import (
     TILE_TYPES,
     TileMeta,
     TripletMeta,
+    component_name,
     is_complete,
+    list_triplets,
     read_dataset_meta,
+    scan_stage,
     tile_name,
     write_dataset_meta,
     write_triplet_meta,
@@ -88,6 +92,7 @@ def make_triplets(
     scheduler: str | os.PathLike | None = None,
     client: Any = None,
     sources: Mapping[str, Any] | None = None,
+    force: bool = False,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -134,6 +139,11 @@ def make_triplets(
         paths]})`` whose ``tile_types`` are anchor, neighbor, distant; default
         :class:`~convml_tt.data.sampling.triplets.TripletSampler`. It must be
         picklable (a module-level class) when ``workers > 1`` or on a cluster.
+    force:
+        make a dataset above the sane bounds (more than ten million tiles,
+        half the memory, 100 GiB or the free disk; see
+        :func:`convml_tt._sizing.check_request`), which is refused otherwise
+        before any work.
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
@@ -187,6 +197,7 @@ def make_triplets(
         raise TypeError(f"labeler {labeler!r} has no label(tile, source_paths) method; see convml_tt.data.labels")
     params = settings
     check_tile_fits(params.domain, params.tile_size)
+    _size_dataset(params, compute.workers or 1, out, force)
     out = Path(out)
     created = not out.exists()
     check_writable_folder(out, "the triplet dataset", "choose a writable --out folder")
@@ -232,6 +243,9 @@ def make_triplets(
         meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
     if env is not None:
         meta["env"] = env.units
+    # what drew, labelled and cut the tiles: a resumed dataset must be made by the same
+    meta["components"] = {"sampler": component_name(sampler), "labeler": component_name(labeler),
+                          "recipe": params.recipe}
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
@@ -273,6 +287,21 @@ def make_triplets(
         close_composites()
     write_dataset_meta(out, {**meta, "status": "complete"})
     return out
+
+
+def _size_dataset(params: TripletSettings, workers: int, out: Any, force: bool) -> None:
+    """Size a dataset before any work: its tiles, the memory of drawing one
+    triplet per worker process and the disk of its PNGs (uncompressed, the
+    most they take); a one-line error above the bounds unless ``force``."""
+    n = int(params.n_train) + int(params.n_study)
+    px, channels = int(params.tile_pixels), get_recipe(params.recipe).n_planes
+    procs = max(1, min(int(workers), n))
+    check_request("the dataset", tiles=3 * n, tiles_detail=f"{n:,} triplet(s) of {px} x {px} pixels",
+                  memory=_triplet_bytes(px) * procs,
+                  memory_detail=f"a triplet drawn at a time by each of {procs} process(es)",
+                  disk=n * (3 * px * px * channels + 2048), disk_path=Path(out).absolute().parent, force=force,
+                  smaller="fewer --tile-pixels" + (", fewer --workers" if procs > 1 else "")
+                  + " or fewer triplets (--n-train, --n-study)")
 
 
 def channels_meta(recipe: Any, gamma: float, units: Sequence[str] | None = None) -> list[dict]:
@@ -363,11 +392,18 @@ def _split(composites: Sequence[str | os.PathLike], params: TripletSettings) -> 
 
 
 def _check_existing(out: Path, meta: dict) -> None:
-    """Refuse to add to a folder holding a dataset made otherwise."""
+    """Refuse to add to a folder holding a dataset made otherwise (other
+    format, parameters, scenes or components; datasets written before the
+    components were recorded are compared without them). A dataset without
+    a single complete triplet (a run that failed at its start) is started
+    afresh with the new settings: its partial files are removed."""
     existing = read_dataset_meta(out)
     if existing is not None:
-        keys = ("format", "params", "scenes")
+        keys = ("format", "params", "scenes") + (("components",) if "components" in existing else ())
         if {k: existing.get(k) for k in keys} != {k: meta[k] for k in keys}:
+            if not any(list_triplets(out, s) for s in STAGES):
+                _clear_stages(out)
+                return
             raise ValueError(
                 f"{out} already holds a triplet dataset made with other parameters "
                 f"({_describe_diff(existing, meta)}); refusing to mix them: delete {out} "
@@ -380,6 +416,17 @@ def _check_existing(out: Path, meta: dict) -> None:
         )
 
 
+def _clear_stages(out: Path) -> None:
+    """Remove the triplet files (tiles, metadata, temporaries) of the stage
+    folders of a dataset that has no complete triplet."""
+    for s in STAGES:
+        for i, files in scan_stage(out / s).items():
+            for p in files.values():
+                p.unlink(missing_ok=True)
+        if (out / s).is_dir():
+            remove_stale_temps(out / s)
+
+
 def _describe_diff(old: dict, new: dict) -> str:
     parts = []
     if old.get("format") != new.get("format"):
@@ -388,6 +435,11 @@ def _describe_diff(old: dict, new: dict) -> str:
     for k in sorted(set(op) | set(np_)):
         if op.get(k) != np_.get(k):
             parts.append(f"{k}: {op.get(k)!r} -> {np_.get(k)!r}")
+    if "components" in old:
+        oc, nc = old.get("components") or {}, new.get("components") or {}
+        for k in sorted(set(oc) | set(nc)):
+            if oc.get(k) != nc.get(k) and not (k == "recipe" and op.get(k) != np_.get(k)):
+                parts.append(f"{k}: {oc.get(k) or 'none'} -> {nc.get(k) or 'none'}")
     if old.get("scenes") != new.get("scenes"):
         parts.append("different scenes")
     return "; ".join(parts) or "different metadata"

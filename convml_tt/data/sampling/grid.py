@@ -47,17 +47,19 @@ computed once per cell and grid and kept (up to :data:`COARSE_CACHE_BYTES`).
 from __future__ import annotations
 
 import math
-from typing import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ..geometry.grids import Grid, check_bbox
 from ..composites.reader import CompositeReader, open_composite
 from ..tiles import GRS80, Tile, index_window, interpolate_planes
+from ..._sizing import check_request
 from .base import SAMPLERS, DrawnTile, Sampler
 from .triplets import check_tile_fits
 
-__all__ = ["GridSampler", "OUTLINE_POINTS", "COARSE_CACHE_BYTES", "GROUP"]
+__all__ = ["GridSampler", "grid_shape", "check_map_request", "OUTLINE_POINTS", "COARSE_CACHE_BYTES", "GROUP"]
 
 #: points per edge of the domain outline projected to find its extent
 OUTLINE_POINTS = 256
@@ -72,6 +74,8 @@ _INSIDE_TOL = 1e-9
 #: mapped pixel by pixel) and the bytes of one cell's mapping
 _COARSE = 17
 _COARSE_CELL_BYTES = 2 * _COARSE * _COARSE * 8
+#: bytes a sampler keeps per cell (centre coordinates, layout temporaries, its Tile: 160 B)
+SAMPLER_CELL_BYTES = 224
 
 
 @SAMPLERS.register("grid")
@@ -137,17 +141,11 @@ class GridSampler(Sampler):
             raise ValueError(f"method {method!r} must be 'bilinear' or 'nearest'")
         check_tile_fits(self.domain, tile_size)
         self.tile_size, self.tile_pixels, self.stride, self.method = tile_size, int(tile_pixels), stride, method
-        lon_min, lat_min, lon_max, lat_max = self.domain
-        self.lat_0, self.lon_0 = (lat_min + lat_max) / 2, (lon_min + lon_max) / 2
-        self.extent = self._inner_extent()
-        x_w, x_e, y_s, y_n = self.extent
-        width, height = x_e - x_w, y_n - y_s
-        if stride > min(width, height):
-            raise ValueError(
-                f"stride {stride / 1e3:g} km is larger than the domain {self.domain} (about "
-                f"{width / 1e3:.0f} km x {height / 1e3:.0f} km); choose a stride below "
-                f"{min(width, height) / 1e3:.0f} km or a larger domain")
-        nx, ny = _count(width, tile_size, stride), _count(height, tile_size, stride)
+        ny, nx = self._frame(stride)
+        # the cells' centres and tiles are kept: refused before allocating when they cannot fit in memory
+        check_request("the grid", memory=nx * ny * SAMPLER_CELL_BYTES,
+                      memory_detail=f"{nx:,} x {ny:,} cells {stride:g} m apart", force=True,
+                      smaller="a larger stride or a smaller domain")
         while True:
             if nx < 1 or ny < 1:
                 raise ValueError(
@@ -163,6 +161,21 @@ class GridSampler(Sampler):
         self._n_coarse = 0
 
     # -- geometry ----------------------------------------------------------------
+    def _frame(self, stride: float) -> tuple[int, int]:
+        """Set the grid frame of ``self.domain`` (centre, inner extent) and return
+        ``(ny, nx)`` before the perimeter is trimmed (an upper bound of the shape)."""
+        lon_min, lat_min, lon_max, lat_max = self.domain
+        self.lat_0, self.lon_0 = (lat_min + lat_max) / 2, (lon_min + lon_max) / 2
+        self.extent = self._inner_extent()
+        x_w, x_e, y_s, y_n = self.extent
+        width, height = x_e - x_w, y_n - y_s
+        if stride > min(width, height):
+            raise ValueError(
+                f"stride {stride / 1e3:g} km is larger than the domain {self.domain} (about "
+                f"{width / 1e3:.0f} km x {height / 1e3:.0f} km); choose a stride below "
+                f"{min(width, height) / 1e3:.0f} km or a larger domain")
+        return _count(height, self.tile_size, stride), _count(width, self.tile_size, stride)
+
     @property
     def proj4(self) -> str:
         """PROJ string of the grid frame (LAEA on GRS80, metres)."""
@@ -365,6 +378,32 @@ class GridSampler(Sampler):
             dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()
         return dark
 
+    def why_no_valid_cell(self, times: Sequence[str], kind: str | None, made_for: str = "") -> str:
+        """Why no cell is valid in the scenes of scan starts ``times`` (composites
+        of recipe ``kind``): the sun (every cell's centre beyond :attr:`max_sza`
+        in every scene: night, low sun), the domain outside the scenes' valid
+        data (``made_for``: where they were made for), or both."""
+        from ..geometry.solar import solar_zenith_angle
+        from .triplets import sun_advice
+
+        grid = (f"no cell of the {self.shape[0]} x {self.shape[1]} grid over the domain {tuple(self.domain)} is "
+                f"valid in any of the {len(times)} composites")
+        outside = f"the domain lies outside the scenes' valid data; choose a domain inside them{made_for}"
+        if self.max_sza is None:
+            return f"{grid}: {outside}"
+        dark = np.stack([self.dark_cells(t) for t in times])
+        if dark.all():
+            z, when = min((float(np.nanmin(solar_zenith_angle(np.datetime64(t.rstrip("Z"), "ns"), self.lat,
+                                                             self.lon))), t) for t in times)
+            return (f"{grid}: the sun is beyond --max-sza {self.max_sza:g} degrees at every cell's centre in every "
+                    f"scene (night or low sun; the smallest solar zenith angle is {z:.1f} degrees, at {when}); "
+                    f"{sun_advice(kind or 'truecolor')}")
+        if dark.any():
+            return (f"{grid}: {int(dark.sum())} of the {dark.size} cells x scenes are beyond --max-sza "
+                    f"{self.max_sza:g} degrees and the others lie outside the scenes' valid data; choose a domain "
+                    f"inside them{made_for}, or {sun_advice(kind or 'truecolor')}")
+        return f"{grid}: {outside}"
+
     def _projection(self, grid: Grid, cell: int):
         """The cell's mapping to ``grid`` as :meth:`Tile.scan_angles` computes it (cached):
         ``("coarse", px, py)`` to upsample, ``("exact", x, y)`` scan angles of
@@ -397,6 +436,44 @@ class GridSampler(Sampler):
 
 def _channels(reader: CompositeReader) -> int:
     return int(reader.var.shape[2]) if len(reader.var.shape) == 3 else 1
+
+
+def grid_shape(domain: Sequence[float], tile_size: float, stride: float) -> tuple[int, int]:
+    """``(ny, nx)`` of the grid of :class:`GridSampler` over ``domain`` before its
+    outer rows and columns are checked (at most one more each way): cheap, no
+    cell is laid out. Errors as :class:`GridSampler`'s."""
+    g = GridSampler.__new__(GridSampler)
+    g.domain = check_bbox(domain)
+    g.tile_size = float(tile_size)
+    check_tile_fits(g.domain, g.tile_size)
+    if not (math.isfinite(float(stride)) and float(stride) > 0):
+        raise ValueError(f"stride {stride!r} must be a positive number of metres")
+    return g._frame(float(stride))
+
+
+def check_map_request(domain: Sequence[float], tile_size: float, stride: float, tile_pixels: int,
+                      n_scenes: int, emb_dim: int, channels: int, batch_size: int,
+                      out: str | Any | None = None, force: bool = False) -> tuple[int, int]:
+    """Size a map before any work (:func:`convml_tt._sizing.check_request`):
+    tiles (cells x scenes), memory of one scene's map (``emb_dim`` float32 and
+    the indices per cell, the sampler's cells, a batch of ``batch_size`` tiles
+    of ``channels`` x ``tile_pixels`` x ``tile_pixels``) and disk (the parts and the
+    combined map). Returns the grid's ``(ny, nx)``; one-line ``ValueError``
+    when too large (unless ``force``; never when above the physical memory)."""
+    ny, nx = grid_shape(domain, tile_size, stride)
+    cells = ny * nx
+    per_cell = 4 * int(emb_dim) + 64  # embedding float32, indices, valid, labels
+    batch = int(batch_size) * int(channels) * int(tile_pixels) ** 2 * 9  # float32 cut + float32 + uint8
+    memory = cells * (per_cell + SAMPLER_CELL_BYTES) + batch + COARSE_CACHE_BYTES
+    n = max(1, int(n_scenes))
+    smaller = ("fewer --tile-pixels or a smaller --batch-size (a batch of tiles is "
+               f"{int(batch_size)} x {int(channels)} x {int(tile_pixels)} x {int(tile_pixels)})"
+               if batch > memory / 2 else "a larger --stride (metres), a smaller --domain or fewer scenes")
+    check_request("the map", tiles=cells * n, tiles_detail=f"{ny:,} x {nx:,} cells {stride:g} m apart x "
+                  f"{n} scene{'s' if n != 1 else ''}", memory=memory, memory_detail="one scene at a time",
+                  disk=2 * cells * n * per_cell, disk_path=None if out is None else Path(out).parent,
+                  force=force, smaller=smaller)
+    return ny, nx
 
 
 def _count(length: float, tile_size: float, stride: float) -> int:

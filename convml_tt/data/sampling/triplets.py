@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from ..tiles import Tile
 from .base import SAMPLERS, DrawnTile, Sampler
 
 __all__ = ["TripletSampler", "split_scenes", "check_tile_fits", "effective_max_sza", "daylit_scenes",
-           "tile_is_daylit"]
+           "tile_is_daylit", "sun_advice"]
 
 log = logging.getLogger(__name__)
 #: points along each side of the lat/lon grid over the domain on which a
@@ -176,13 +176,30 @@ def tile_is_daylit(tile: Tile, time: np.datetime64, max_sza: float, fraction: fl
     return bool(np.mean(beyond) <= fraction)
 
 
+def sun_advice(recipe: Any, other_scene: bool = False) -> str:
+    """What to do when the solar zenith angle limit leaves too little: for a
+    recipe that needs daylight (reflective bands), daytime scenes or an
+    infrared recipe; for an infrared recipe, which needs no sunlight, no
+    (or a larger) ``--max-sza``."""
+    from ..composites.recipes import get_recipe
+
+    try:
+        r = get_recipe(recipe)
+    except ValueError:
+        r = None
+    if r is not None and r.max_sza is None:
+        return (f"the {r.name} recipe (infrared) needs no sunlight: leave out --max-sza (or give a larger one)"
+                + (", or use distant='same_scene' (--distant same_scene)" if other_scene else ""))
+    return ("use daytime scenes, " + ("distant='same_scene' (--distant same_scene), " if other_scene else "")
+            + "an infrared recipe (--recipe C13) or a larger --max-sza")
+
+
 def _no_daylight(params: TripletSettings, limit: float, stage: str, paths: Sequence[str], smallest) -> ValueError:
     lo = min(smallest, key=lambda v: v[0]) if smallest else (float("nan"), "")
     return ValueError(
         f"no daylit tiles: the solar zenith angle at every point of the domain {tuple(params.domain)} "
         f"exceeds --max-sza {limit:g} degrees in all {len(paths)} {stage} scene(s) (the smallest is "
-        f"{lo[0]:.1f} degrees, at {lo[1]}); use an infrared recipe (--recipe C13) or daytime scenes "
-        f"(or a larger --max-sza)")
+        f"{lo[0]:.1f} degrees, at {lo[1]}); {sun_advice(params.recipe)}")
 
 
 def _daylit_indices(params: TripletSettings, scenes: Mapping[str, Sequence[str]], warn: bool = True
@@ -209,8 +226,7 @@ def _daylit_indices(params: TripletSettings, scenes: Mapping[str, Sequence[str]]
             raise ValueError(
                 f"the {stage} split has 1 daylit scene (of {len(paths)}; the others exceed --max-sza "
                 f"{limit:g} degrees over the domain) but distant tiles must come from another scene: "
-                f"use daytime scenes, distant='same_scene' (--distant same_scene) or an infrared recipe "
-                f"(--recipe C13)")
+                f"{sun_advice(params.recipe, other_scene=True)}")
         if warn:
             for i, p in enumerate(paths):
                 if i not in keep:
@@ -339,5 +355,6 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
         + (f" (neighbour at {params.neighbor_distance:g} tile sizes, distant >= "
            f"{params.distant_min_distance:g} tile sizes away in the same scene)"
            if params.distant == "same_scene" else "")
-        + "; choose a larger domain, smaller tiles, or raise max_tries"
+        + "; choose a larger domain, smaller tiles" + (", a larger --max-sza" if max_sza is not None else "")
+        + ", or raise max_tries"
     )

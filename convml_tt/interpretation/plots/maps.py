@@ -279,14 +279,20 @@ def regime_map(regime_map: Any, time: Any = 0, composite: Any = None, regimes: A
     from matplotlib.legend import Legend
     from matplotlib.patches import Patch
 
-    from ..regimes import Regimes, open_map
+    from ..regime_maps import map_name
+    from ..regimes import Regimes, check_regime_map, check_regimes_of_map, open_map
 
     ds = open_map(regime_map, "regime map", load=True)
     if "regime" not in ds.variables:
         raise ValueError(f"the map has no 'regime' variable (has {sorted(ds.data_vars)}); assign regimes first "
                          f"(assign_regimes / `convml_tt regimes assign`)")
+    src = map_name(regime_map if isinstance(regime_map, (str, Path)) else ds)
+    check_regime_map(ds, src)
     if regimes is not None and not isinstance(regimes, Regimes):
         regimes = Regimes.load(regimes)
+    if regimes is not None:
+        # the legend's names and example tiles are those of the map's own regimes
+        check_regimes_of_map(ds, regimes, src)
     t = _time_index(ds, time)
     scene = ds.isel(time=t)
     names = _names(ds, "regime_names") or (regimes.names if regimes is not None else None)

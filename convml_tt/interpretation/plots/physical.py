@@ -98,7 +98,7 @@ def cluster_boxplots(
 
 def pc_correlation_heatmap(
     da_or_corr: xr.DataArray,
-    n_components: int = 5,
+    n_components: int | None = None,
     variables: Sequence[str] | None = None,
     title: str | None = None,
 ):
