@@ -79,8 +79,12 @@ def _independent(eis, ws, regime, xe, ye, min_count):
 
 def test_conditional_frequency_recovers_the_regime_eis_relation(tiles, tmp_path):
     da, eis, ws, regime = tiles
-    regimes = Regimes(centroids=CENTRES, names=["A", "B", "C"], method="kmeans")
+    sha = da.attrs.setdefault("model_sha256", "e" * 64)  # regimes and embeddings of one model
+    regimes = Regimes(centroids=CENTRES, names=["A", "B", "C"], method="kmeans", model_sha256=sha)
     path = regimes.save(tmp_path / "regimes.json")
+    other = Regimes(centroids=CENTRES, names=["A", "B", "C"], method="kmeans", model_sha256="f" * 64)
+    with pytest.raises(ValueError, match="fitted to embeddings of another model"):
+        environment_table(da, regimes=other)
     assert environment_variables(da) == ["EIS", "WS10"]
     table = environment_table(da, regimes=path)
     assert list(table.columns) == ["regime", "EIS", "WS10"] and table.attrs["units"] == {"EIS": "K", "WS10": "m s-1"}

@@ -204,8 +204,9 @@ def test_fingerprint_rebuilds_when_sunz_flips(tmp_path, monkeypatch):
     scene = Scene("goes_abi", "goes16", "Rad", "M1", dt.datetime(2020, 1, 1), {1: Path("a"), 2: Path("b"),
                                                                               3: Path("c"), 13: Path("x")})
     assert build._sunz(CompositeSettings(domain=DAY_DOMAIN), C.get_recipe("truecolor"), scene) is True
-    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C13", sunz=True), C.get_recipe("C13"),
-                       scene) is False
+    assert build._sunz(CompositeSettings(domain=DAY_DOMAIN, recipe="C13"), C.get_recipe("C13"), scene) is False
+    with pytest.raises(ValueError, match="has no reflective band"):  # --sunz on an IR recipe is refused
+        CompositeSettings(domain=DAY_DOMAIN, recipe="C13", sunz=True)
     assert "sunz" not in build._fingerprint(scene, CompositeSettings(domain=DAY_DOMAIN, recipe="C13"),
                                             C.get_recipe("C13"))
     with pytest.raises(TypeError, match="sunz='on'"):

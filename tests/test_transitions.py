@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from convml_tt.interpretation.featurizers import model_sha256  # noqa: E402
 from convml_tt.interpretation.regimes import Regimes  # noqa: E402
 from convml_tt.interpretation.transitions import (  # noqa: E402
     load_sequences,
@@ -114,7 +115,12 @@ def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, 
                                               "bilinear"), r.channel_units, channel_axis=0))
     torch.manual_seed(0)
     x = embed_tiles(load_model(tiny_model_file), np.stack(tiles), device="cpu").numpy().astype(np.float64)
-    regimes = Regimes(centroids=x[[0, 3]] + 1e-3, names=["A", "B"], method="kmeans")
+    sha = model_sha256(tiny_model_file)
+    with pytest.raises(ValueError, match="do not record the model"):
+        regime_sequences(tiny_model_file, traj, comps, Regimes(centroids=x[[0, 3]], names=["A", "B"],
+                                                               method="kmeans"),
+                         tile_size=SIZE, tile_pixels=PX, device="cpu", progress=False)
+    regimes = Regimes(centroids=x[[0, 3]] + 1e-3, names=["A", "B"], method="kmeans", model_sha256=sha)
     seq = regime_sequences(tiny_model_file, traj, comps, regimes, tile_size=SIZE, tile_pixels=PX, device="cpu",
                            out=tmp_path / "seq.nc", progress=False)
     want = {(0, 1): 0, (1, 2): 1}
@@ -154,7 +160,8 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
                      coords={"time": TIMES})
     lag.to_netcdf(tmp_path / "lagtraj.nc")
     rng = np.random.default_rng(2)
-    regimes = Regimes(centroids=rng.normal(0, 1, (2, 8)), names=["A", "B"], method="kmeans")
+    regimes = Regimes(centroids=rng.normal(0, 1, (2, 8)), names=["A", "B"], method="kmeans",
+                      model_sha256=model_sha256(tiny_model_file))
     regimes.save(tmp_path / "regimes.json")
     out, fig = tmp_path / "sequences.nc", tmp_path / "sequences.png"
     cmd = [sys.executable, "-m", "convml_tt", "track", str(tiny_model_file), "--trajectories",

@@ -149,6 +149,10 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     if feat.emb_dim is not None and feat.emb_dim != regimes.emb_dim:
         raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but the model gives "
                          f"{feat.emb_dim}; use the regimes fitted to this model's embeddings")
+    if feat.sha256 and not regimes.model_sha256:
+        raise ValueError("the regimes do not record the model whose embeddings they were fitted to (no "
+                         "model_sha256), so they cannot be checked against this model; fit them to embeddings "
+                         "from `convml_tt embed`, which record it")
     if regimes.model_sha256 and feat.sha256 and regimes.model_sha256 != feat.sha256:
         raise ValueError(f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} (sha256 "
                          f"{regimes.model_sha256[:12]}), not of {feat.path or 'this model'} (sha256 "
