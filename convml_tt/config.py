@@ -92,8 +92,21 @@ def _satellite(v: Any) -> int | str | None:
     return text
 
 
-#: how flagged pixels are treated in composites (convml_tt.data.sources.base.QUALITY_POLICIES)
+#: how pixels that the producer flagged are treated when composited:
+#: ``strict``: every flagged pixel (saturated, out of range, no value) is NaN;
+#: ``keep-saturated`` (default): saturated / out-of-range pixels keep their
+#: stored (saturation) value, as satpy does, and are counted; pixels without a
+#: value are NaN; ``all``: every pixel that has a value is kept.
 QUALITY_POLICIES = ("strict", "keep-saturated", "all")
+
+
+def checked_quality(quality: Any) -> str:
+    """``quality`` as one of :data:`QUALITY_POLICIES`; ``ValueError`` otherwise."""
+    if quality not in QUALITY_POLICIES:
+        raise ValueError(f"quality={quality!r} must be one of {', '.join(QUALITY_POLICIES)} (strict: "
+                         f"flagged pixels are NaN; keep-saturated: saturated pixels keep their value; all: "
+                         f"every pixel with a value is kept)")
+    return str(quality)
 
 
 def checked_max_sza(v: Any) -> float:
@@ -266,10 +279,7 @@ class CompositeSettings:
         _whole("margin", self.margin, 0)
         if self.dqf_max is not None:
             _whole("dqf_max", self.dqf_max, 0)
-        if self.quality not in QUALITY_POLICIES:
-            raise ValueError(f"quality={self.quality!r} must be one of {', '.join(QUALITY_POLICIES)} (strict: "
-                             f"flagged pixels are NaN; keep-saturated: saturated pixels keep their value; all: "
-                             f"every pixel with a value is kept)")
+        checked_quality(self.quality)
         if self.inputs is not None:
             items = (self.inputs,) if isinstance(self.inputs, (str, bytes)) or hasattr(self.inputs, "__fspath__") \
                 else tuple(self.inputs)

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .composites.recipes import Recipe, get_recipe
-from .sources import identify
+from .sources import get_source, identify, list_sources
 from .sources.base import platform_label
 
 __all__ = [
@@ -165,17 +165,17 @@ def scan_of(source_paths: Sequence[str | os.PathLike]) -> tuple[str, str, str]:
     return f.platform, f.sector, f"{f.start:%Y-%m-%dT%H:%M:%S}"
 
 
-def _scan_index(folder: Path) -> dict[tuple[str, str, str], dict]:
+def _scan_index(folder: Path, sources: Sequence[str] | None = None) -> dict[tuple[str, str, str], dict]:
     """``{scan: {band: file}}`` of the source files under ``folder`` (any
-    layout; see :func:`scan_of`); L1b radiance files are preferred to L2
-    products of the same band."""
+    layout; see :func:`scan_of`) that ``sources`` (default: all registered)
+    read; L1b radiance files are preferred to L2 products of the same band."""
     from .composites.scenes import _walk
 
     index: dict[tuple[str, str, str], dict] = {}
     if not folder.is_dir():
         return index
     for p in _walk(folder):
-        f = identify(p)
+        f = identify(p, sources)
         for step in [] if f is None else f.steps():  # gridded output: one scan per time step
             found = index.setdefault((step.platform, step.sector, f"{step.start:%Y-%m-%dT%H:%M:%S}"), {})
             for band in step.bands:
@@ -234,6 +234,9 @@ def field_composites(
     if not recipes:
         return {}
     sources = Path(data_root) / "sources"
+    # only the sources of the fields' sensors are asked (no header reads of other files)
+    readers = [n for n in list_sources()
+               if {r.sensor for r in recipes} & set(getattr(get_source(n), "sensors", (get_source(n).sensor,)))]
     indexed: dict[Path, dict] = {}  # folder -> its scan index, each folder listed once
     plan: list[tuple[str, Recipe, dict[int, Path], dt.datetime]] = []
     for comp in composites:
@@ -248,7 +251,7 @@ def field_composites(
         files: dict[int, Path] = {}
         for folder in [sources] + sorted({Path(p).parent for p in src}):
             if folder not in indexed:
-                indexed[folder] = _scan_index(folder)
+                indexed[folder] = _scan_index(folder, readers)
             for band, path in indexed[folder].get(scan, {}).items():
                 files.setdefault(band, path)
         for r in recipes:

@@ -40,6 +40,8 @@ from typing import Any, Callable, ClassVar, Hashable, Iterable, Literal, Mapping
 
 import numpy as np
 
+from ...config import QUALITY_POLICIES, _satellite, checked_quality  # noqa: F401  (part of the protocol's face)
+
 __all__ = [
     "Band",
     "BandTable",
@@ -57,12 +59,6 @@ __all__ = [
     "group_scenes",
 ]
 
-#: how pixels that the producer flagged are treated when composited:
-#: ``strict``: every flagged pixel (saturated, out of range, no value) is NaN;
-#: ``keep-saturated`` (default): saturated / out-of-range pixels keep their
-#: stored (saturation) value, as satpy does, and are counted; pixels without a
-#: value are NaN; ``all``: every pixel that has a value is kept.
-QUALITY_POLICIES = ("strict", "keep-saturated", "all")
 Quality = Literal["strict", "keep-saturated", "all"]
 
 BandId = Hashable
@@ -83,38 +79,13 @@ class UnknownBandError(ValueError):
     """A band that the sensor's band table does not have."""
 
 
-def checked_quality(quality: Any) -> str:
-    """``quality`` as one of :data:`QUALITY_POLICIES`; ``ValueError`` otherwise."""
-    if quality not in QUALITY_POLICIES:
-        raise ValueError(f"quality={quality!r} must be one of {', '.join(QUALITY_POLICIES)} "
-                         f"(strict: flagged pixels are NaN; keep-saturated: saturated pixels keep their "
-                         f"value; all: every pixel with a value is kept)")
-    return str(quality)
-
-
-_GOES_NUMBER = re.compile(r"^(?:goes-?|g)?(1[6-9])$", re.IGNORECASE)
-
-
 def platform_id(platform: Any) -> str | None:
-    """The platform id of ``platform``: ``16`` or ``"16"`` or ``"G16"`` or
-    ``"GOES-16"`` -> ``"goes16"``; other strings lower-cased as they are;
-    None stays None."""
-    if platform is None:
-        return None
-    if isinstance(platform, bool):
-        raise ValueError(f"platform {platform!r} is not a platform id (e.g. goes16, himawari9)")
-    if isinstance(platform, (int, np.integer)):
-        if 16 <= int(platform) <= 19:
-            return f"goes{int(platform)}"
-        raise ValueError(f"satellite={platform!r} is not a GOES-R satellite: use 16, 17, 18 or 19, or a "
-                         f"platform id such as goes16 or himawari9")
-    text = str(platform).strip()
-    m = _GOES_NUMBER.match(text)
-    if m:
-        return f"goes{m.group(1)}"
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", text):
-        raise ValueError(f"platform {platform!r} is not a platform id (letters, digits, _.-; e.g. goes16)")
-    return text.lower()
+    """The platform id of ``platform``: ``16``, ``"16"``, ``"G16"`` or
+    ``"GOES-16"`` -> ``"goes16"``; other ids lower-cased (``"Himawari9"`` ->
+    ``"himawari9"``); None stays None. The settings' own parser
+    (``convml_tt.config``) decides what is a platform."""
+    v = _satellite(platform)
+    return f"goes{v}" if isinstance(v, int) else v
 
 
 def platform_label(platform: str) -> str:
