@@ -33,7 +33,7 @@ import numpy as np
 from ..base import Band, BandTable, Quality, Scene, SceneFile, SceneMismatchError, Source, Window, checked_quality
 from .keys import ABIKey
 from .navigation import FixedGrid
-from .reader import BAND_RESOLUTION_KM, EMISSIVE_BANDS, PROJECTION_VARIABLE, WindowReader
+from .reader import BAND_RESOLUTION_KM, EMISSIVE_BANDS, WindowReader
 from .window import _latlon_raster, _read_band, _spacing, _target_raster
 
 __all__ = ["GOESABISource", "ABIWindow", "ABI_BANDS", "dqf_max_for"]
@@ -164,9 +164,9 @@ class ABIWindow(Window):
         (x0, dx, nx), (y0, dy, ny) = self.xaxis, self.yaxis
         self.x = x0 + dx * np.arange(nx)
         self.y = y0 + dy * np.arange(ny)
-        self.grid_mapping = (PROJECTION_VARIABLE, dict(self.headers[bands[0]][PROJECTION_VARIABLE].attrs))
-        self.x_attrs = {"units": "rad", "long_name": "fixed-grid E/W scan angle", "axis": "X"}
-        self.y_attrs = {"units": "rad", "long_name": "fixed-grid N/S scan angle", "axis": "Y"}
+        # the grid read from the files writes their goes_imager_projection back as it is
+        self.grid_mapping = self.grid.to_cf()
+        self.x_attrs, self.y_attrs = self.grid.coordinate_attrs()
 
     def read(self, band, out: np.ndarray) -> np.ndarray:
         b = int(ABI_BANDS.get(band).number)
