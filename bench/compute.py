@@ -167,7 +167,7 @@ def main() -> None:
         write_synthetic_scenes(tmp, dt.datetime(2020, 1, 2, 14), count=3, interval=dt.timedelta(hours=1),
                                size_km=1000, progress=False)
         comps = make_composites(tmp, DOMAIN, progress=False)
-        kw = dict(n_train=a.n, composites=comps, progress=False, tile_size=a.size, tile_pixels=a.pixels, seed=1,
+        kw = dict(n_train=a.n, composites=comps, progress=False, tile_size_m=a.size, tile_pixels=a.pixels, seed=1,
                   labeler=RegimeLabeler())
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                            dashboard_address=None, silence_logs=40)
@@ -201,7 +201,7 @@ def main() -> None:
             cluster.close()
 
         # memory and time of one task, in a fresh process
-        params = TripletSettings(domain=DOMAIN, tile_size=a.size, tile_pixels=a.pixels, n_train=16, seed=1)
+        params = TripletSettings(domain=DOMAIN, tile_size_m=a.size, tile_pixels=a.pixels, n_train=16, seed=1)
         scenes = _split(comps, params)
         config = {"settings": params, "scenes": scenes, "out": str(Path(tmp) / "mem"), "data_root": str(Path(tmp).resolve()),
                   "labeler": RegimeLabeler(), "sampler": TripletSampler, "field_paths": {}}

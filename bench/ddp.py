@@ -21,7 +21,7 @@ development machine expect little or no speed-up: both configurations use
 the same two cores; DDP adds the all-reduce and the per-layer batch-norm
 synchronisation. The figures in docs/benchmarks.md::
 
-    .venv/bin/python bench/ddp.py --arch resnet18 --tile-size 32 --batch-size 32 --steps 12
+    .venv/bin/python bench/ddp.py --arch resnet18 --tile-pixels 32 --batch-size 32 --steps 12
 
 On a GPU node the same comparison is ``torchrun --nproc_per_node N -m
 convml_tt train ...`` against one process (see docs/gpu-node.md).
@@ -136,7 +136,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--emb-dim", type=int, default=100)
-    p.add_argument("--tile-size", type=int, default=32)
+    p.add_argument("--tile-pixels", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=32, help="global batch (triplets), split over the ranks")
     p.add_argument("--procs", type=int, default=2, help="ranks of the data-parallel runs")
     p.add_argument("--steps", type=int, default=12, help="timed steps per run")
@@ -160,8 +160,8 @@ def main() -> None:
         n = int((args.steps + args.warmup) * args.batch_size / 0.98) + 2
         tmp = Path(tempfile.mkdtemp(prefix="convml_tt_bench_ddp_"))
         t0 = time.perf_counter()
-        args.data = write_toy_triplets(tmp / "ds", n_train=n, size=args.tile_size, seed=0)
-        print(f"wrote {n} toy triplets of {args.tile_size} px in {time.perf_counter() - t0:.1f} s", flush=True)
+        args.data = write_toy_triplets(tmp / "ds", n_train=n, size=args.tile_pixels, seed=0)
+        print(f"wrote {n} toy triplets of {args.tile_pixels} px in {time.perf_counter() - t0:.1f} s", flush=True)
     n = args.procs
     t1 = args.threads_1 or n
     runs = [("1 proc", 1, t1, False)] + ([("1 proc, 1 thread", 1, 1, False)] if t1 != 1 else []) + [
@@ -177,7 +177,7 @@ def main() -> None:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     base = min(r["step"] for _, world, _, r in rows if world == 1)  # the faster one-process run
-    print(f"\n{args.arch}, {args.tile_size} px, global batch {args.batch_size} triplets, fp32, CPU (gloo), "
+    print(f"\n{args.arch}, {args.tile_pixels} px, global batch {args.batch_size} triplets, fp32, CPU (gloo), "
           f"{os.cpu_count()} cores visible, load average {load0:.1f} -> {os.getloadavg()[0]:.1f}; "
           f"median step of {args.steps} after {args.warmup} warm-up; ratio: speed vs the faster 1-process run")
     print(f"{'run':<18}{'threads':>8}{'batch/rank':>11}{'step ms':>9}{'triplets/s':>12}{'ratio':>7}"

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         root = write_tiles(tmp / "dataset", args.n_tiles, args.tile_pixels)
         torch.manual_seed(0)
-        enc = TripletEncoder(args.arch, 3, 100, config={"tile_size": args.tile_pixels})
+        enc = TripletEncoder(args.arch, 3, 100, config={"tile_pixels": args.tile_pixels})
         model_path = save_model(enc, tmp / "model.pt")
         model = load_model(model_path, device=dev)
         cfg = model.config

@@ -75,7 +75,7 @@ def model_file(root: Path) -> Path:
     from convml_tt.architectures import TripletEncoder, save_model
 
     torch.manual_seed(0)
-    enc = TripletEncoder("resnet18", 3, 100, config={"tile_size": PIXELS})
+    enc = TripletEncoder("resnet18", 3, 100, config={"tile_pixels": PIXELS})
     return save_model(enc, root / "model.pt")
 
 

@@ -17,12 +17,12 @@ machine is shared) hits both alike.
 
 CPU (the figures in docs/benchmarks.md)::
 
-    .venv/bin/python bench/train.py --tile-size 64 --batch-size 32 --steps 8
+    .venv/bin/python bench/train.py --tile-pixels 64 --batch-size 32 --steps 8
     .venv/bin/python bench/train.py --precision fp32 --channels-last off  # the old default
 
 GPU::
 
-    python bench/train.py --device cuda --tile-size 256 --precision bf16 \
+    python bench/train.py --device cuda --tile-pixels 256 --precision bf16 \
         --batch-size 256 --steps 30 --triplets 9000 --preload-device
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ class _BareStep:
         self.model.train()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
         self.loss_f = TripletLoss()
-        shape = (args.batch_size, channels, args.tile_size, args.tile_size)
+        shape = (args.batch_size, channels, args.tile_pixels, args.tile_pixels)
         mf = torch.channels_last if cl else torch.contiguous_format
         self.xs = [torch.randn(shape, device=dev).contiguous(memory_format=mf) for _ in range(3)]
         self.amp = args.precision == "bf16" or (args.precision == "fp16" and dev.type == "cuda")
@@ -142,7 +142,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--emb-dim", type=int, default=100)
-    p.add_argument("--tile-size", type=int, default=64)
+    p.add_argument("--tile-pixels", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=2)
@@ -174,8 +174,8 @@ def main() -> None:
         n = args.triplets or int((args.steps + args.warmup + 2) * args.batch_size / 0.98) + 1
         tmp = Path(tempfile.mkdtemp(prefix="convml_tt_bench_"))
         t0 = time.perf_counter()
-        data = write_toy_triplets(tmp / "ds", n_train=n, size=args.tile_size, seed=0)
-        print(f"wrote {n} toy triplets of {args.tile_size} px in {time.perf_counter() - t0:.1f} s")
+        data = write_toy_triplets(tmp / "ds", n_train=n, size=args.tile_pixels, seed=0)
+        print(f"wrote {n} toy triplets of {args.tile_pixels} px in {time.perf_counter() - t0:.1f} s")
     steps_needed = args.steps + args.warmup + 1
 
     variants = [("png", False), ("preload", True)] + ([("preload-device", "device")] if args.preload_device else [])
@@ -193,7 +193,7 @@ def main() -> None:
 
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     prec = args.precision + (", channels-last" if args.channels_last else "")
-    print(f"\n{args.arch}, {args.tile_size} px, batch {args.batch_size} triplets, {prec}, {where}; "
+    print(f"\n{args.arch}, {args.tile_pixels} px, batch {args.batch_size} triplets, {prec}, {where}; "
           f"{args.rounds} round(s) x {steps_needed - 1}+ steps, bare step interleaved with each batch")
     print(f"{'variant':<16}{'triplets/s':>12}{'bare triplets/s':>17}{'ratio':>8}")
     for name, _ in variants:

@@ -38,11 +38,11 @@ def main() -> None:
                                size_km=1000, progress=False)
         comps = make_composites(tmp, DOMAIN, progress=False)
         make_triplets(tmp, DOMAIN, Path(tmp) / "warm", n_train=2, composites=comps, progress=False,
-                      tile_size=a.size, tile_pixels=a.pixels)
+                      tile_size_m=a.size, tile_pixels=a.pixels)
         for k in range(a.repeat):
             t, c = time.perf_counter(), time.process_time()
             make_triplets(tmp, DOMAIN, Path(tmp) / f"ds{k}", n_train=a.n, composites=comps, progress=False,
-                          tile_size=a.size, tile_pixels=a.pixels, seed=1, labeler=RegimeLabeler())
+                          tile_size_m=a.size, tile_pixels=a.pixels, seed=1, labeler=RegimeLabeler())
             walls.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c)
     el, cpu = min(walls), min(cpus)

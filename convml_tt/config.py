@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import numbers
 from dataclasses import asdict, dataclass
@@ -49,6 +50,8 @@ def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
     or ``_`` alike), then ``overrides``. Values that are ``None`` in
     ``source`` are left at the dataclass default."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    renamed = getattr(cls, "_renamed", {})
+    overrides = {renamed.get(k, k): v for k, v in overrides.items()}
     if source is None:
         values: Mapping[str, Any] = {}
     elif isinstance(source, Mapping):
@@ -57,13 +60,50 @@ def settings_from(cls: type[S], source: Any = None, **overrides: Any) -> S:
         values = asdict(source)
     else:
         values = vars(source)
-    picked = {k.replace("-", "_"): v for k, v in values.items()}
+    picked = {renamed.get(k.replace("-", "_"), k.replace("-", "_")): v for k, v in values.items()}
     picked = {k: v for k, v in picked.items() if k in names and v is not None}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise TypeError(f"{cls.__name__} has no setting(s) {unknown}; its settings are {sorted(names)}")
     picked.update(overrides)
     return cls(**picked)
+
+
+def accepts_old_names(**renamed: str):
+    """Decorator: a function or a settings class also accepts the ``old=``
+    names of renamed keywords (a class also reads them as attributes), so
+    code and files written before a rename keep working. ``tile_size``
+    meant metres in the triplet settings, samplers and maps and pixels in
+    the training settings; they are ``tile_size_m`` and ``tile_pixels``."""
+
+    def new_names(owner: str, kw: dict) -> dict:
+        for old, new in renamed.items():
+            if old in kw:
+                if new in kw and kw[new] != kw[old]:
+                    raise TypeError(f"{owner}: give {new}= (or its old name {old}=), not both")
+                kw[new] = kw.pop(old)
+        return kw
+
+    def wrap(obj):
+        if not isinstance(obj, type):
+            @functools.wraps(obj)
+            def call(*args: Any, **kw: Any) -> Any:
+                return obj(*args, **new_names(obj.__name__, kw))
+
+            return call
+        init = obj.__init__
+
+        @functools.wraps(init)
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            init(self, *args, **new_names(obj.__name__, kw))
+
+        obj.__init__ = __init__
+        obj._renamed = dict(renamed)
+        for old, new in renamed.items():
+            setattr(obj, old, property(lambda self, _n=new: getattr(self, _n), doc=f"old name of ``{new}``"))
+        return obj
+
+    return wrap
 
 
 def _satellite(v: Any) -> int | str | None:
@@ -319,6 +359,7 @@ def _triplet_bytes(n: int) -> int:
     return 3 * n * n * (3 * 4 + 6 * 8)
 
 
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass(frozen=True)
 class TripletSettings:
     """Everything that determines a triplet dataset (saved in its ``meta.yaml``
@@ -328,8 +369,8 @@ class TripletSettings:
     ----------
     domain:
         ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
-    tile_size:
-        tile side, metres.
+    tile_size_m:
+        tile side, metres (old name ``tile_size``, still accepted).
     tile_pixels:
         tile side, pixels.
     n_train, n_study:
@@ -384,7 +425,7 @@ class TripletSettings:
     """
 
     domain: tuple[float, float, float, float]
-    tile_size: float = DEFAULT_TILE_SIZE_M
+    tile_size_m: float = DEFAULT_TILE_SIZE_M
     tile_pixels: int = DEFAULT_TILE_PIXELS
     n_train: int = 100
     n_study: int = 0
@@ -415,8 +456,8 @@ class TripletSettings:
             from .data.composites.enhance import GAMMA
 
             object.__setattr__(self, "gamma", GAMMA)
-        if not self.tile_size > 0:
-            raise ValueError(f"tile_size={self.tile_size!r} must be a positive number of metres")
+        if not self.tile_size_m > 0:
+            raise ValueError(f"tile_size_m={self.tile_size_m!r} must be a positive number of metres")
         if int(self.tile_pixels) != self.tile_pixels or self.tile_pixels < 2:
             raise ValueError(f"tile_pixels={self.tile_pixels!r} must be an integer >= 2")
         for name in ("n_train", "n_study"):
@@ -534,7 +575,7 @@ class TripletSettings:
         """Plain dict as written to the dataset's ``meta.yaml``."""
         d = asdict(self)
         d["domain"] = [float(v) for v in self.domain]
-        d["tile_size"] = float(self.tile_size)
+        d["tile_size_m"] = float(self.tile_size_m)
         if self.satellite is None:
             del d["satellite"]  # as datasets made before the setting existed say it
         # settings at their defaults are left out, as datasets made before
@@ -556,6 +597,7 @@ class TripletSettings:
 _PRECISIONS = (None, True, False, "auto", "bf16", "fp16", "no", "none", "off", "fp32")
 
 
+@accepts_old_names(tile_size="tile_pixels")
 @dataclass(frozen=True)
 class TrainingSettings:
     """The encoder, its loss and its training (see
@@ -579,8 +621,8 @@ class TrainingSettings:
         (False, True, or ``"device"``); ``normalize`` (None: ``"imagenet"``
         when pretrained, else ``"dataset"``; or ``(mean, std)``);
         ``augment`` (flips and 90 degree turns), ``jitter`` (relative
-        brightness/contrast); ``tile_size`` (resize to that many pixels;
-        None: as stored); ``num_workers`` loader processes (None: automatic);
+        brightness/contrast); ``tile_pixels`` (resize to that many pixels;
+        None: as stored; old name ``tile_size``); ``num_workers`` loader processes (None: automatic);
         ``skip_incomplete`` triplets.
     Optimisation
         ``epochs`` of one-cycle at maximum learning rate ``lr``, weight
@@ -607,7 +649,7 @@ class TrainingSettings:
     normalize: Any = None
     augment: bool = True
     jitter: float = 0.0
-    tile_size: int | None = None
+    tile_pixels: int | None = None
     num_workers: int | None = None
     skip_incomplete: bool = False
     epochs: int = 10
@@ -641,8 +683,8 @@ class TrainingSettings:
             raise ValueError(f"margin={self.margin} must be non-negative")
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError(f"jitter={self.jitter} must be in [0, 1), e.g. 0.05")
-        if self.tile_size is not None and self.tile_size < 8:
-            raise ValueError(f"tile_size={self.tile_size} pixels is too small; use e.g. 64 or more")
+        if self.tile_pixels is not None and self.tile_pixels < 8:
+            raise ValueError(f"tile_pixels={self.tile_pixels} is too small; use e.g. 64 pixels or more")
         if self.preload not in (True, False, "device"):
             raise ValueError(f"preload={self.preload!r}; use False, True or 'device'")
         if isinstance(self.normalize, str) and self.normalize not in ("dataset", "imagenet"):

@@ -78,7 +78,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     enc = TripletEncoder("resnet18", n_input_channels=3, emb_dim=8, head="linear", dropout=0.0,
                          config={"normalization": {"kind": "dataset", "mean": [0.4] * 3, "std": [0.25] * 3},
-                                 "tile_size": TILE_PX})
+                                 "tile_pixels": TILE_PX})
     return save_model(enc, tmp_path_factory.mktemp("model") / "tiny.pt")
 
 

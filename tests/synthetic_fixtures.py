@@ -46,7 +46,7 @@ def synthetic_scenes(synthetic_data_root):
 
 #: a domain inside the 300 km synthetic sector at 15N 50W, and small tiles for it
 DOMAIN = (-50.8, 14.3, -49.3, 15.7)
-SMALL = dict(tile_size=40e3, tile_pixels=32, resolution_km=1.0)
+SMALL = dict(tile_size_m=40e3, tile_pixels=32, resolution_km=1.0)
 
 
 @pytest.fixture(scope="module")

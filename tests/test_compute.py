@@ -141,7 +141,7 @@ def test_unreachable_scheduler_fails_fast(closed_port, composited_root, tmp_path
     t = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "convml_tt", "triplets", "--data-root", str(composited_root),
                         "--domain", *map(str, DOMAIN), "--n-train", "2", "--out", str(tmp_path / "ds"),
-                        "--tile-size", "40e3", "--tile-pixels", "32", "--quiet",
+                        "--tile-size-m", "40e3", "--tile-pixels", "32", "--quiet",
                         "--scheduler", f"127.0.0.1:{closed_port}"], capture_output=True, text=True, timeout=60)
     assert time.monotonic() - t < 20  # interpreter start-up included
     assert r.returncode == 1, r.stderr
@@ -304,7 +304,7 @@ def test_map_cutting_on_cluster_and_pool_identical(composited_root, client):
     from convml_tt.interpretation.maps import embed_domain
 
     comps = sorted((composited_root / "composites").rglob("*.nc"))
-    kw = dict(tile_size=40e3, tile_pixels=32, stride=30e3, batch_size=8, progress=False)
+    kw = dict(tile_size_m=40e3, tile_pixels=32, stride=30e3, batch_size=8, progress=False)
     here = embed_domain("tile_statistics", comps, **kw)
     pool = embed_domain("tile_statistics", comps, workers=2, **kw)
     dask = embed_domain("tile_statistics", comps, client=client, **kw)
@@ -319,7 +319,7 @@ def test_cli_triplets_with_scheduler_address(composited_root, client, tmp_path, 
     from convml_tt.cli import main
 
     argv = ["triplets", "--data-root", str(composited_root), "--domain", *map(str, DOMAIN), "--n-train", "6",
-            "--tile-size", "40e3", "--tile-pixels", "32", "--seed", "3", "--quiet", "--labels", "none"]
+            "--tile-size-m", "40e3", "--tile-pixels", "32", "--seed", "3", "--quiet", "--labels", "none"]
     assert main(argv + ["--out", str(tmp_path / "here")]) == 0
     assert main(argv + ["--out", str(tmp_path / "dask"), "--scheduler", client.scheduler.address]) == 0
     assert main(["composite", "--data-root", str(composited_root), "--domain", *map(str, DOMAIN), "--quiet",

@@ -36,7 +36,7 @@ def copy_of(tmp_path):
 
 def test_verify_rewrites_a_truncated_tile_to_the_same_bytes(composited_root, tmp_path, capsys):
     argv = ["triplets", "--data-root", str(composited_root), "--domain", *map(str, DOMAIN),
-            "--tile-size", "40e3", "--tile-pixels", "32", "--n-train", "6", "--n-study", "0",
+            "--tile-size-m", "40e3", "--tile-pixels", "32", "--n-train", "6", "--n-study", "0",
             "--seed", "3", "--out", str(tmp_path / "ds"), "--quiet", "--labels", "none"]
     assert main(argv) == 0
     good = files_of(tmp_path / "ds")

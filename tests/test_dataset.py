@@ -21,7 +21,7 @@ def toy_ds(tmp_path_factory):
 def test_reads_folder_with_metadata(toy_ds):
     ds = TripletDataset(toy_ds, stage="train")
     assert len(ds) == 10 and ds.ids == list(range(10))
-    assert ds.tile_shape == (3, 16, 16) and ds.n_channels == 3 and ds.tile_size == (16, 16)
+    assert ds.tile_shape == (3, 16, 16) and ds.n_channels == 3 and ds.tile_shape[1:] == (16, 16)
     a, n, d = ds[0]
     assert a.dtype == torch.uint8 and a.shape == (3, 16, 16)
     assert torch.equal(a, read_tile(toy_ds / "train" / "00000_anchor.png"))
@@ -117,7 +117,7 @@ def test_augment_identical_on_cpu_and_gpu():  # pragma: no cover - GPU only
 
 
 def test_batch_transform_shapes_and_normalisation():
-    tf = TripletBatchTransform([0.5, 0.5], [0.5, 0.5], augment=None, tile_size=8)
+    tf = TripletBatchTransform([0.5, 0.5], [0.5, 0.5], augment=None, tile_pixels=8)
     b = torch.full((5, 3, 2, 16, 16), 255, dtype=torch.uint8)
     a, n, d, y = tf(b)
     assert a.shape == n.shape == d.shape == (5, 2, 8, 8) and y.shape == (5,)

@@ -173,7 +173,7 @@ def test_default_settings_are_the_agreed_ones():
     assert (s.n_scenes, s.start, s.interval_hours, s.center, s.size_km, s.seed) == (
         16, "2020-01-02T14:00", 24.0, (15.0, -50.0), 1000.0, 0)
     assert s.domain == (-54.0, 11.0, -46.0, 19.0)
-    assert (s.tile_size, s.tile_pixels, s.n_train, s.n_study, s.neighbor_distance, s.workers) == (
+    assert (s.tile_size_m, s.tile_pixels, s.n_train, s.n_study, s.neighbor_distance, s.workers) == (
         64e3, 64, 2000, 300, 1.0, 2)
     assert (s.region_km, s.variability, s.resolution_km) == (1000.0, 1.0, None)
     assert (s.dropout, s.negatives) == (0.0, "batch")

@@ -155,7 +155,7 @@ def test_cli_triplets_env(composited_root, tiny_model_file, tmp_path):  # noqa: 
     write_era5(era5, hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
                t0=np.datetime64("2020-01-02T14:00"), layout="old")
     out = tmp_path / "ds"
-    common = ["triplets", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size", 40e3, "--tile-pixels",
+    common = ["triplets", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size-m", 40e3, "--tile-pixels",
               32, "--n-train", 6, "--seed", 2, "--quiet"]
     r = _cli(*common, "--out", out, "--env", "eis,WS10", "--env-files", f"{era5}/*.nc", "--env-tolerance-h", 0.5)
     assert r.returncode == 0, r.stderr
@@ -210,7 +210,7 @@ def test_cli_map_env(composited_root, tmp_path):
     write_era5(era5, hours=np.arange(0, 2), lat_range=(10.0, 20.0), lon_range=(-55.0, -45.0),
                t0=np.datetime64("2020-01-02T14:00"))
     out = tmp_path / "map.nc"
-    r = _cli("map", "tile_statistics", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size", 40e3,
+    r = _cli("map", "tile_statistics", "--data-root", composited_root, "--domain", *DOMAIN, "--tile-size-m", 40e3,
              "--tile-pixels", 32, "--stride", 40e3, "--out", out, "--quiet", "--env", "EIS,WS10", "--env-files",
              era5 / "*.nc", "--env-tolerance-h", 0.5)
     assert r.returncode == 0, r.stderr

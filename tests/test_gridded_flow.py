@@ -22,7 +22,7 @@ from gridded_fixtures import SE_ATLANTIC, START, cloud_fields, write_les_field
 
 #: inside the LES field, across the prime meridian
 DOMAIN = ("-2.5", "-11.5", "2.5", "-8.5")
-TILES = ["--tile-size", "40e3", "--tile-pixels", "32"]
+TILES = ["--tile-size-m", "40e3", "--tile-pixels", "32"]
 PLUGIN = textwrap.dedent("""
     import torch.nn as nn
     from convml_tt.architectures import register_backbone

@@ -38,9 +38,9 @@ def _inside(tile, domain, tol=1e-9) -> bool:
 
 
 # --- the grid ---------------------------------------------------------------------------
-@pytest.mark.parametrize("tile_size, stride", [(40e3, 20e3), (60e3, 33e3), (25e3, 25e3), (40e3, 7.5e3)])
-def test_grid_edges_and_extent(tile_size, stride):
-    g = GridSampler(DOMAIN, tile_size, PX, stride, {"map": []})
+@pytest.mark.parametrize("tile_size_m, stride", [(40e3, 20e3), (60e3, 33e3), (25e3, 25e3), (40e3, 7.5e3)])
+def test_grid_edges_and_extent(tile_size_m, stride):
+    g = GridSampler(DOMAIN, tile_size_m, PX, stride, {"map": []})
     ny, nx = g.shape
     x_w, x_e, y_s, y_n = g.extent
     assert g.n_cells == nx * ny and g.lat.shape == g.lon.shape == (ny, nx)
@@ -49,12 +49,12 @@ def test_grid_edges_and_extent(tile_size, stride):
     assert np.isclose(g.x[0] + g.x[-1], x_w + x_e) and np.isclose(g.y[0] + g.y[-1], y_s + y_n)
     assert np.all(np.diff(g.lat, axis=0) < 0) and np.all(np.diff(g.lon, axis=1) > 0)
     # the first/last tiles inside the extent, their centres within tile/2 + stride of its edges
-    h = tile_size / 2
+    h = tile_size_m / 2
     for first, last, lo, hi in ((g.x[0], g.x[-1], x_w, x_e), (g.y[-1], g.y[0], y_s, y_n)):
         assert lo + h - 1e-6 <= first <= lo + h + stride
         assert hi - h - stride <= last <= hi - h + 1e-6
     # no off-by-one: one more column / row would not fit the extent
-    assert nx * stride + tile_size > x_e - x_w and ny * stride + tile_size > y_n - y_s
+    assert nx * stride + tile_size_m > x_e - x_w and ny * stride + tile_size_m > y_n - y_s
     # every tile lies inside the lat/lon domain; centres round-trip through the frame
     assert all(_inside(g.tile(c), DOMAIN) for c in range(g.n_cells))
     x, y = g.to_xy(g.lat, g.lon)
@@ -73,9 +73,9 @@ def test_grid_bad_input_one_line_errors():
     for kw, match in ((dict(stride=0), "stride 0.0 must be a positive"),
                       (dict(stride=-5e3), "must be a positive number of metres"),
                       (dict(stride=1e6), "stride 1000 km is larger than the domain"),
-                      (dict(tile_size=1e6), "tile size 1000 km is larger than the domain"),
+                      (dict(tile_size_m=1e6), "tile size 1000 km is larger than the domain"),
                       (dict(method="cubic"), "method 'cubic'")):
-        args = dict(tile_size=TILE, tile_pixels=PX, stride=STRIDE, scenes={"map": []}) | kw
+        args = dict(tile_size_m=TILE, tile_pixels=PX, stride=STRIDE, scenes={"map": []}) | kw
         with pytest.raises(ValueError, match=match) as err:
             GridSampler(DOMAIN, **args)
         assert "\n" not in str(err.value)
@@ -205,7 +205,7 @@ def test_model_map_equals_embed_tiles_of_hand_cut_tiles(comps, tiny_model_file):
     model = load_model(tiny_model_file, device="cpu")
     ds = embed_domain(tiny_model_file, comps, TILE, STRIDE, domain=EAST, device="cpu",
                       progress=False)
-    assert ds.attrs["tile_pixels"] == model.config["tile_size"]  # the default: the model's training tiles
+    assert ds.attrs["tile_pixels"] == model.config["tile_pixels"]  # the default: the model's training tiles
     assert ds.attrs["featurizer"] == "model" and ds.sizes["emb_dim"] == 8
     assert ds.attrs["model_sha256"] == maps.model_sha256(tiny_model_file)
     assert ds.attrs["model_path"] == str(tiny_model_file.resolve())
@@ -229,21 +229,21 @@ def test_model_map_equals_embed_tiles_of_hand_cut_tiles(comps, tiny_model_file):
 def test_embed_domain_refusals(comps, tiny_model_file, tmp_path):  # noqa: F811
     from convml_tt.architectures import TripletEncoder
 
-    one_channel = TripletEncoder("resnet18", n_input_channels=1, emb_dim=4, config={"tile_size": PX})
+    one_channel = TripletEncoder("resnet18", n_input_channels=1, emb_dim=4, config={"tile_pixels": PX})
     cases = [
         (dict(model=one_channel), ValueError, "takes 1-channel tiles but the composites have 3 channel"),
         (dict(composites=[]), ValueError, "no composites given"),
         (dict(composites=[str(tmp_path / "none.nc")]), FileNotFoundError, "does not exist"),
         (dict(stride=0), ValueError, "stride 0.0 must be a positive"),
         (dict(stride=1e6), ValueError, "larger than the domain"),
-        (dict(tile_size=1e6), ValueError, "tile size 1000 km is larger than the domain"),
+        (dict(tile_size_m=1e6), ValueError, "tile size 1000 km is larger than the domain"),
         (dict(domain=(-60.0, 20.0, -58.0, 22.0)), ValueError, "the domain lies outside the scenes"),
         (dict(model="tile_statistics", tile_pixels=None), ValueError, "tile_pixels is needed"),
-        (dict(model="tile_statistics", tile_size=None), ValueError, "tile_size is needed"),
+        (dict(model="tile_statistics", tile_size_m=None), ValueError, "tile_size_m is needed"),
         (dict(out=tmp_path), ValueError, "is a folder"),
     ]
     for kw, exc, match in cases:
-        args = dict(model=tiny_model_file, composites=comps, tile_size=TILE, stride=STRIDE, tile_pixels=PX,
+        args = dict(model=tiny_model_file, composites=comps, tile_size_m=TILE, stride=STRIDE, tile_pixels=PX,
                     device="cpu", progress=False) | kw
         with pytest.raises(exc, match=match) as err:
             embed_domain(**args)
@@ -354,8 +354,8 @@ def test_defaults_come_from_the_model_and_the_composites(comps, tmp_path):
     data = tmp_path / "dataset"
     write_dataset_meta(data, {"params": {"tile_size": 50e3, "tile_pixels": 24, "domain": list(DOMAIN)}})
     torch.manual_seed(0)
-    enc = TripletEncoder("resnet18", 3, 4, config={"tile_size": PX, "training_data_path": str(data)})
+    enc = TripletEncoder("resnet18", 3, 4, config={"tile_pixels": PX, "training_data_path": str(data)})
     ds = embed_domain(save_model(enc, tmp_path / "model.pt"), comps[:1], progress=False, device="cpu")
-    assert (ds.attrs["tile_size"], ds.attrs["tile_pixels"], ds.attrs["stride"]) == (50e3, PX, 25e3)
+    assert (ds.attrs["tile_size_m"], ds.attrs["tile_pixels"], ds.attrs["stride"]) == (50e3, PX, 25e3)
     np.testing.assert_allclose(ds.attrs["domain"], DOMAIN)
     assert ds.sizes["emb_dim"] == 4 and int(ds["valid"].sum()) == ds["valid"].size

@@ -49,7 +49,7 @@ def test_model_training_notebook(tmp_path):
     from convml_tt.architectures import load_model
 
     enc = load_model(tmp_path / "work" / "model.pt", device="cpu")
-    assert enc.config["tile_size"] == 32 and enc.config["emb_dim"] == 100
+    assert enc.config["tile_pixels"] == 32 and enc.config["emb_dim"] == 100
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 3  # triplets, lr_find, loss curves

@@ -64,7 +64,7 @@ def test_every_tile_meta_has_indices_equal_to_those_of_its_composite_cut(field_d
     settings = _settings(fields=("C13",))
     sampler = TripletSampler(settings, scenes)
     recipe = get_recipe("truecolor")
-    pixel = SMALL["tile_size"] / SMALL["tile_pixels"]
+    pixel = SMALL["tile_size_m"] / SMALL["tile_pixels"]
     n = 0
     for i, kind, tile in _tiles(field_dataset):
         assert list(tile.indices) == list(INDEX_NAMES)
@@ -220,7 +220,7 @@ def field_model(tmp_path_factory):
     torch.manual_seed(0)
     enc = TripletEncoder("resnet18", n_input_channels=3, emb_dim=8, head="linear", dropout=0.0,
                          config={"normalization": {"kind": "dataset", "mean": [0.4] * 3, "std": [0.25] * 3},
-                                 "tile_size": SMALL["tile_pixels"]})
+                                 "tile_pixels": SMALL["tile_pixels"]})
     return save_model(enc, tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
@@ -347,7 +347,7 @@ def test_map_cells_carry_indices_of_their_tiles(field_root, field_dataset):
     from convml_tt.interpretation.maps import embed_domain
 
     comps = sorted(str(p) for p in (field_root / "composites").rglob("truecolor_1km/*.nc"))[:2]
-    ds = embed_domain("tile_statistics", comps, tile_size=40e3, stride=60e3, tile_pixels=32, domain=DOMAIN,
+    ds = embed_domain("tile_statistics", comps, tile_size_m=40e3, stride=60e3, tile_pixels=32, domain=DOMAIN,
                       progress=False)
     for k in INDEX_NAMES:
         assert ds[k].dims == ("time", "y", "x"), k
@@ -381,7 +381,7 @@ def test_real_scan_c01_triplets_have_indices_and_c13_fields(tmp_path):
     domain = (-126.0, 31.0, -123.5, 33.5)  # the marine stratocumulus in the south-west of the sector
     comp = tmp_path / "c01.nc"
     make_composite({1: c01}, domain, kind="C01", resolution_km=1.0, out_path=comp).close()
-    settings = TripletSettings(domain=domain, tile_size=50e3, tile_pixels=32, n_train=2, n_study=0, seed=0,
+    settings = TripletSettings(domain=domain, tile_size_m=50e3, tile_pixels=32, n_train=2, n_study=0, seed=0,
                                recipe="C01", fields=("C13",), distant="same_scene", distant_min_distance=2.0)
     ds = make_triplets(tmp_path, out=tmp_path / "ds", settings=settings, composites=[comp], progress=False)
     meta = read_dataset_meta(ds)

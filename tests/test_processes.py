@@ -52,7 +52,7 @@ def _start_run(root: Path, out: Path, n_train: int) -> subprocess.Popen:
     code = (
         "from convml_tt.data.dataset import make_triplets;"
         f"make_triplets({str(root)!r}, {DOMAIN!r}, {str(out)!r}, n_train={n_train}, n_study=0, seed=5,"
-        " workers=2, progress=False, tile_size=40e3, tile_pixels=32)"
+        " workers=2, progress=False, tile_size_m=40e3, tile_pixels=32)"
     )
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE)
 
@@ -64,7 +64,7 @@ N_TRAIN = 150  # ~55 triplets/s per process: a run of a few seconds, killed afte
 def reference(root, tmp_path_factory):
     """Files of an uninterrupted run (one process; a dataset does not depend on ``workers``)."""
     out = make_triplets(root, DOMAIN, tmp_path_factory.mktemp("proc_ref") / "ref", n_train=N_TRAIN,
-                        n_study=0, seed=5, workers=1, progress=False, tile_size=40e3, tile_pixels=32)
+                        n_study=0, seed=5, workers=1, progress=False, tile_size_m=40e3, tile_pixels=32)
     return files_of(out)
 
 
@@ -115,7 +115,7 @@ def test_workers_die_with_their_parent_and_the_run_resumes(root, reference, tmp_
     assert n_done < N_TRAIN
     # resume: the same call completes the dataset, equal to an uninterrupted run
     make_triplets(root, DOMAIN, out, n_train=N_TRAIN, n_study=0, seed=5, workers=2, progress=False,
-                  tile_size=40e3, tile_pixels=32)
+                  tile_size_m=40e3, tile_pixels=32)
     assert files_of(out) == reference
 
 

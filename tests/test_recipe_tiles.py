@@ -34,7 +34,7 @@ DAY, NIGHT = "s20193002000275", "s20193351027275"
 #: inside both GOES-17 M1 sectors: stratocumulus and smoke by day, cold cloud at night (2 km: 152 x 183 px)
 DOMAIN = (-125.5, 33.0, -122.0, 36.5)
 #: small tiles: 64 km of 2 km composite pixels, 32 px
-SMALL = dict(tile_size=64e3, tile_pixels=32, resolution_km=2.0, distant="same_scene", distant_min_distance=1.5)
+SMALL = dict(tile_size_m=64e3, tile_pixels=32, resolution_km=2.0, distant="same_scene", distant_min_distance=1.5)
 
 pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="real GOES files not available")
 
@@ -186,7 +186,7 @@ def test_c13_tiles_are_grey_with_the_recorded_stretch(c13_ds):
 def test_ir_band_list_gives_rgb_tiles_from_the_cli(day_root, capsys):
     out = day_root.parent / "ir3"
     rc, stdout, err = _cli(capsys, "triplets", "--data-root", day_root, "--domain", *DOMAIN, "--bands", "13", "14,15",
-                           "--n-train", 3, "--out", out, "--tile-size", 64e3, "--tile-pixels", 32,
+                           "--n-train", 3, "--out", out, "--tile-size-m", 64e3, "--tile-pixels", 32,
                            "--resolution-km", 2, "--distant", "same_scene", "--labels", "none", "--quiet")
     assert rc == 0, err
     meta = read_dataset_meta(out)
@@ -281,7 +281,7 @@ def test_map_of_a_c13_model_uses_c13_composites(real_root, c13_model, tmp_path, 
         assert ok.mean() > 0.5 and np.isfinite(m["embedding"].values[ok]).all()
     # the tile-statistics baseline on the same C13 composites: 2 * 1 channel + 2 features
     rc, _, err = _cli(capsys, "map", "tile_statistics", "--data-root", real_root, "--domain", *DOMAIN,
-                      "--recipe", "C13", "--resolution-km", 2, "--tile-size", 64e3, "--tile-pixels", 32,
+                      "--recipe", "C13", "--resolution-km", 2, "--tile-size-m", 64e3, "--tile-pixels", 32,
                       "--stride", 64e3, "--out", tmp_path / "stats.nc", "--labels", "none", "--quiet")
     assert rc == 0, err
     with xr.open_dataset(tmp_path / "stats.nc") as m:
@@ -297,7 +297,7 @@ def test_map_of_a_c13_model_uses_c13_composites(real_root, c13_model, tmp_path, 
 
 # --- bad input --------------------------------------------------------------------------------
 def test_bad_recipes_are_one_line_errors(day_root, tmp_path, capsys):
-    common = ["triplets", "--data-root", day_root, "--domain", *DOMAIN, "--n-train", 2, "--tile-size", 64e3,
+    common = ["triplets", "--data-root", day_root, "--domain", *DOMAIN, "--n-train", 2, "--tile-size-m", 64e3,
               "--tile-pixels", 32, "--resolution-km", 2, "--distant", "same_scene", "--quiet"]
 
     def fails(*extra) -> str:

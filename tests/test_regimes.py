@@ -82,7 +82,7 @@ def make_map(centres=CENTRES, nt=3, ny=4, nx=5, stride=20e3, invalid=((0, 0, 0),
                 "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
                 "lat": (("y", "x"), lat, {"units": "degrees_north"}), "lon": (("y", "x"), lon, {"units": "degrees_east"}),
                 "emb_dim": np.arange(np.shape(centres)[1])},
-        attrs={"Conventions": "CF-1.8", "title": "test map", "tile_size": stride, "tile_pixels": 16, "stride": stride,
+        attrs={"Conventions": "CF-1.8", "title": "test map", "tile_size_m": stride, "tile_pixels": 16, "stride": stride,
                "domain": [LON0 - 0.5, LAT0 - 0.4, LON0 + 0.5, LAT0 + 0.4], "model_path": "/models/m.pt",
                "model_config": "{}", "model_sha256": sha, "featurizer": featurizer,
                "regime_names": json.dumps(list(REGIME_NAMES))},
@@ -497,7 +497,7 @@ def test_end_to_end_with_embed_domain(composited_root, tmp_path):
     from convml_tt.interpretation.maps import embed_domain
 
     comps = sorted(composited_root.rglob("composites/**/*.nc"))
-    emap = embed_domain("tile_statistics", comps, tile_size=40e3, stride=20e3, tile_pixels=32, progress=False,
+    emap = embed_domain("tile_statistics", comps, tile_size_m=40e3, stride=20e3, tile_pixels=32, progress=False,
                         labeler=RegimeLabeler(), out=tmp_path / "map.nc")
     cells = emap[["embedding", "true_regime"]].stack(tile_id=("time", "y", "x")).load()
     emap.close()
@@ -721,7 +721,7 @@ def test_evaluate_refuses_another_model_than_the_embeddings(tmp_path, embeddings
     assert embeddings.attrs["model_sha256"] == model_sha256(tiny_model_file)
     torch.manual_seed(1)
     other = save_model(TripletEncoder("resnet18", n_input_channels=3, emb_dim=8, head="linear", dropout=0.0,
-                                      config={"tile_size": 32}), tmp_path / "other.pt")
+                                      config={"tile_pixels": 32}), tmp_path / "other.pt")
     save_embeddings(embeddings, tmp_path / "emb.nc")
     r = _cli(capsys, "evaluate", tmp_path / "emb.nc", "--model", other, "--device", "cpu", "--no-baselines")
     line = _error_line(r, "evaluate")

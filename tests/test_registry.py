@@ -280,7 +280,7 @@ def test_a_plugin_recipe_with_worker_processes(data_root, synthetic_scenes, tmp_
     v = load_composite(paths[0], load=True).red_minus_blue.values
     np.testing.assert_array_equal(v, rgb.sel(channel="red").values - rgb.sel(channel="blue").values)
     res = _cli("triplets", "--data-root", data_root, "--domain", *DOMAIN, "--recipe", "red_minus_blue", "--quiet",
-               "--plugin", plugin, "--workers", "2", "--tile-size", 20e3, "--tile-pixels", 16, "--n-train", 4,
+               "--plugin", plugin, "--workers", "2", "--tile-size-m", 20e3, "--tile-pixels", 16, "--n-train", 4,
                "--distant", "same_scene", "--out", tmp_path / "ds", "--labels", "none")
     assert res.returncode == 0, res.stderr
     assert len(list((tmp_path / "ds" / "train").glob("*_anchor.png"))) == 4

@@ -23,7 +23,7 @@ from convml_tt.cli import main
 from synthetic_fixtures import DOMAIN, SMALL, composited_root  # noqa: F401
 
 DOM = [f"{v:g}" for v in DOMAIN]
-TILES = ["--tile-size", "40e3", "--tile-pixels", "32"]
+TILES = ["--tile-size-m", "40e3", "--tile-pixels", "32"]
 
 
 def _cli(*argv: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -135,7 +135,7 @@ def test_a_dataset_records_its_components_and_refuses_others_on_resume(composite
 
     out = tmp_path / "ds"
     kw = dict(domain=DOMAIN, out=out, n_train=2, progress=False, distant="same_scene",
-              tile_size=20e3, tile_pixels=16)
+              tile_size_m=20e3, tile_pixels=16)
     make_triplets(composited_root, labeler=RegimeLabeler(), **kw)
     meta = yaml.safe_load((out / "meta.yaml").read_text())
     assert meta["components"] == {"sampler": "convml_tt.data.sampling.triplets.TripletSampler",
@@ -159,7 +159,7 @@ def test_a_dataset_records_its_components_and_refuses_others_on_resume(composite
 
 def test_a_run_that_wrote_no_complete_triplet_restarts_with_new_parameters(composited_root, tmp_path, capsys):
     out = tmp_path / "ds"
-    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "20e3",
+    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size-m", "20e3",
             "--tile-pixels", "16", "--n-train", "2", "--out", str(out), "--quiet", "--distant", "same_scene"]
     # every tile must lie wholly where the sun is within 38.2 degrees of the zenith: only a corner of
     # the domain at the last scene, too small for a triplet: the run stops at its first triplet
@@ -217,7 +217,7 @@ def test_a_map_with_a_stride_of_one_metre_is_refused_before_allocating(composite
                                          r"apart\): more memory than this machine has"):
         GridSampler(DOMAIN, 40e3, 32, 1.0, {"map": []})
     # huge tiles: a batch of them is what does not fit
-    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "40e3",
+    argv = ["map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size-m", "40e3",
             "--tile-pixels", "100000", "--out", str(tmp_path / "m.nc"), "--quiet"]
     assert main(argv) == 1
     assert "fewer --tile-pixels or a smaller --batch-size" in _err(capsys)
@@ -234,7 +234,7 @@ def test_a_map_above_the_bounds_is_made_with_force(composited_root, tmp_path, ca
 
 def test_a_dataset_of_huge_tiles_is_sized_before_work(composited_root, tmp_path, capsys, machine):
     out = tmp_path / "ds"
-    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size", "40e3",
+    base = ["triplets", "--data-root", str(composited_root), "--domain", *DOM, "--tile-size-m", "40e3",
             "--out", str(out), "--quiet"]
     assert main(base + ["--tile-pixels", "100000", "--n-train", "1"]) == 1
     assert re.search(r"tile_pixels=100000 is too large: a triplet of such tiles needs about \d+ GiB", _err(capsys))
@@ -340,7 +340,7 @@ def test_a_map_beyond_the_sun_limit_is_not_told_the_domain_is_outside(composited
 
 def test_triplets_of_an_infrared_recipe_beyond_max_sza_are_not_told_to_use_one(c13_root, tmp_path, capsys):
     argv = ["triplets", "--data-root", str(c13_root), "--domain", *DOM, "--recipe", "C13", "--max-sza", "10",
-            "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size", "20e3", "--tile-pixels", "16",
+            "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size-m", "20e3", "--tile-pixels", "16",
             "--quiet", "--distant", "same_scene"]
     assert main(argv) == 1
     err = _err(capsys)
@@ -437,7 +437,7 @@ def test_brightness_temperatures_in_celsius_are_refused(c13_root, tmp_path, caps
             v = nc[nc.getncattr("composite_variable")]
             v[:] = v[:] - 273.15
     argv = ["--data-root", str(root), "--domain", *DOM, "--recipe", "C13", "--quiet"]
-    assert main(["triplets", *argv, "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size", "20e3",
+    assert main(["triplets", *argv, "--n-train", "2", "--out", str(tmp_path / "ds"), "--tile-size-m", "20e3",
                  "--tile-pixels", "16", "--distant", "same_scene"]) == 1
     err = _err(capsys)
     assert re.search(r"composite '.*C13_1km/RadM1_20200102T1[45]0000\.nc' holds values -?[\d.]+ to [\d.]+, outside "

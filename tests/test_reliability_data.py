@@ -21,8 +21,8 @@ from synthetic_fixtures import DOMAIN, SMALL, SYNTHETIC_START
 
 T0, T1 = SYNTHETIC_START, SYNTHETIC_START + dt.timedelta(hours=1)
 #: tiles small enough that a distant tile fits in the same scene
-TINY = dict(SMALL, tile_size=20e3, tile_pixels=16)
-TINY_ARGS = ["--tile-size", "20e3", "--tile-pixels", "16", "--distant", "same_scene"]
+TINY = dict(SMALL, tile_size_m=20e3, tile_pixels=16)
+TINY_ARGS = ["--tile-size-m", "20e3", "--tile-pixels", "16", "--distant", "same_scene"]
 BOTH = r"GOES-16 \(2 scenes\), GOES-19 \(2 scenes\)"
 
 

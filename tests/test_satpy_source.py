@@ -442,7 +442,7 @@ def test_cli_triplets_from_ahi_files(ahi, tmp_path):
     folder, paths, truth = ahi
     out = tmp_path / "ds"
     assert main(["triplets", "--data-root", str(tmp_path), "--input", str(folder), "--recipe", "ahi_truecolor",
-                 "--domain", *map(str, AHI_DOMAIN), "--tile-size", "15e3", "--tile-pixels", "16", "--n-train", "4",
+                 "--domain", *map(str, AHI_DOMAIN), "--tile-size-m", "15e3", "--tile-pixels", "16", "--n-train", "4",
                  "--distant", "same_scene", "--out", str(out), "--quiet"]) == 0
     metas = sorted((out / "train").glob("*_meta.yaml"))
     assert len(metas) == 4

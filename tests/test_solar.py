@@ -327,7 +327,7 @@ def _root_with(tmp_path: Path, scan: str, bands) -> Path:
 def test_night_scan_true_colour_is_a_clear_error_and_c13_works(tmp_path, capsys):
     root = _root_with(tmp_path, NIGHT, (1, 2, 3, 13))
     common = ["triplets", "--data-root", root, "--domain", *NIGHT_DOMAIN, "--n-train", 2,
-              "--distant", "same_scene", "--tile-size", 40e3, "--tile-pixels", 16, "--labels", "none", "--quiet"]
+              "--distant", "same_scene", "--tile-size-m", 40e3, "--tile-pixels", 16, "--labels", "none", "--quiet"]
     rc = main([str(a) for a in common + ["--out", tmp_path / "tc"]])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
@@ -358,7 +358,7 @@ def test_triplet_tiles_respect_max_sza(tmp_path, caplog):
     z = solar.solar_zenith_angle(t, lat, lon)
     limit = float(np.median(z))
     for fraction in (None, 0.0):
-        s = TripletSettings(domain=DAY_DOMAIN, tile_size=30e3, tile_pixels=16, n_train=4, distant="same_scene",
+        s = TripletSettings(domain=DAY_DOMAIN, tile_size_m=30e3, tile_pixels=16, n_train=4, distant="same_scene",
                             recipe="C13", max_sza=limit, max_sza_fraction=fraction, seed=1)
         sampler = TripletSampler(s, {"train": [str(path)], "study": []})
         for i in range(4):
@@ -370,10 +370,10 @@ def test_triplet_tiles_respect_max_sza(tmp_path, caplog):
                     tl, tn = d.tile.pixel_latlon()
                     assert solar.solar_zenith_angle(t, tl, tn).max() <= limit + 0.01
     # without a limit (C13's default) the same draws as before the option existed
-    s0 = TripletSettings(domain=DAY_DOMAIN, tile_size=30e3, tile_pixels=16, n_train=1, distant="same_scene",
+    s0 = TripletSettings(domain=DAY_DOMAIN, tile_size_m=30e3, tile_pixels=16, n_train=1, distant="same_scene",
                          recipe="C13", seed=1)
     assert TripletSampler(s0, {"train": [str(path)]}).daylit == {"train": [0]}
-    low = TripletSettings(domain=DAY_DOMAIN, tile_size=30e3, tile_pixels=16, n_train=1, distant="same_scene",
+    low = TripletSettings(domain=DAY_DOMAIN, tile_size_m=30e3, tile_pixels=16, n_train=1, distant="same_scene",
                           recipe="C13", max_sza=float(z.min()) - 1.0)
     with pytest.raises(ValueError, match="no daylit tiles"):
         daylit_scenes(low, {"train": [str(path)], "study": []})
@@ -387,7 +387,7 @@ def test_triplet_tiles_respect_max_sza(tmp_path, caplog):
     both = (-121.0, 36.0, -118.0, 39.0)
     paths = [str(p) for p in C.make_composites(root, both, kind="C13", progress=False)]
     assert len(paths) == 2 and NIGHT[1:] not in paths[0]
-    s = TripletSettings(domain=both, tile_size=30e3, tile_pixels=16, n_train=2, distant="same_scene",
+    s = TripletSettings(domain=both, tile_size_m=30e3, tile_pixels=16, n_train=2, distant="same_scene",
                         recipe="C13", max_sza=80)
     with caplog.at_level("WARNING", logger="convml_tt"):
         kept = daylit_scenes(s, {"train": paths, "study": []})
@@ -409,7 +409,7 @@ def test_map_cells_beyond_max_sza_are_invalid(tmp_path):
     from convml_tt.interpretation.maps import embed_domain
 
     (path,) = C.make_composites(_root_with(tmp_path, DAY, (13,)), DAY_DOMAIN, kind="C13", progress=False)
-    kw = dict(tile_size=40e3, tile_pixels=16, stride=40e3, domain=DAY_DOMAIN, progress=False)
+    kw = dict(tile_size_m=40e3, tile_pixels=16, stride=40e3, domain=DAY_DOMAIN, progress=False)
     free = embed_domain("tile_statistics", [path], **kw)  # C13: no default limit
     assert free["valid"].values.all()
     sampler = GridSampler(DAY_DOMAIN, 40e3, 16, 40e3, {"s": [str(path)]})

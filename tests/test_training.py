@@ -134,7 +134,7 @@ def test_model_file_round_trip_identical_embeddings(toy_ds, tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == MODEL_FORMAT
     cfg = raw["config"]
-    assert (cfg["arch"], cfg["emb_dim"], cfg["head"], cfg["n_input_channels"], cfg["tile_size"]) == (
+    assert (cfg["arch"], cfg["emb_dim"], cfg["head"], cfg["n_input_channels"], cfg["tile_pixels"]) == (
         "resnet18", 16, "linear", 3, 32)
     assert len(cfg["normalization"]["mean"]) == 3 and cfg["training_data_path"].endswith("train")
     enc = load_model(path, device="cpu")

@@ -119,9 +119,9 @@ def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, 
     with pytest.raises(ValueError, match="do not record the model"):
         regime_sequences(tiny_model_file, traj, comps, Regimes(centroids=x[[0, 3]], names=["A", "B"],
                                                                method="kmeans"),
-                         tile_size=SIZE, tile_pixels=PX, device="cpu", progress=False)
+                         tile_size_m=SIZE, tile_pixels=PX, device="cpu", progress=False)
     regimes = Regimes(centroids=x[[0, 3]] + 1e-3, names=["A", "B"], method="kmeans", model_sha256=sha)
-    seq = regime_sequences(tiny_model_file, traj, comps, regimes, tile_size=SIZE, tile_pixels=PX, device="cpu",
+    seq = regime_sequences(tiny_model_file, traj, comps, regimes, tile_size_m=SIZE, tile_pixels=PX, device="cpu",
                            out=tmp_path / "seq.nc", progress=False)
     want = {(0, 1): 0, (1, 2): 1}
     for n, (i, j) in enumerate(pts):
@@ -166,7 +166,7 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
     out, fig = tmp_path / "sequences.nc", tmp_path / "sequences.png"
     cmd = [sys.executable, "-m", "convml_tt", "track", str(tiny_model_file), "--trajectories",
            str(tmp_path / "lagtraj.nc"), "--data-root", str(composited_root), "--regimes", str(tmp_path / "regimes.json"),
-           "--out", str(out), "--domain", *map(str, DOMAIN), "--tile-size", "40e3", "--tile-pixels", "32",
+           "--out", str(out), "--domain", *map(str, DOMAIN), "--tile-size-m", "40e3", "--tile-pixels", "32",
            "--device", "cpu", "--figure", str(fig), "--quiet"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
@@ -175,7 +175,7 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
     seq = load_sequences(out)
     np.testing.assert_allclose(seq["lon"].values[0], lon - 360.0)
     same = regime_sequences(tiny_model_file, tmp_path / "lagtraj.nc", _composites(composited_root), regimes,
-                            tile_size=40e3, tile_pixels=32, device="cpu", progress=False)
+                            tile_size_m=40e3, tile_pixels=32, device="cpu", progress=False)
     np.testing.assert_array_equal(seq["regime"].values, same["regime"].values)
     assert (seq["regime"].values[0, 1:4] >= 0).all() and (seq["regime"].values[0, [0, 4]] == -1).all()
     assert fig.stat().st_size > 10000

@@ -107,7 +107,7 @@ def test_resume_after_interrupted_run(root, tmp_path):
     code = (
         "import sys; from convml_tt.data.dataset import make_triplets;"
         f"make_triplets({str(root)!r}, {DOMAIN!r}, {str(out)!r}, n_train=400, n_study=0, seed=5,"
-        " progress=False, tile_size=40e3, tile_pixels=32)"
+        " progress=False, tile_size_m=40e3, tile_pixels=32)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:
@@ -140,7 +140,7 @@ def test_resume_after_interrupted_run(root, tmp_path):
 
 def test_bad_input(root, tmp_path, synthetic_scenes):
     with pytest.raises(ValueError, match="larger than the domain"):
-        make_triplets(root, DOMAIN, tmp_path / "a", n_train=2, tile_size=200e3, progress=False)
+        make_triplets(root, DOMAIN, tmp_path / "a", n_train=2, tile_size_m=200e3, progress=False)
     with pytest.raises(ValueError, match="min >= max"):
         make_triplets(root, (-49, 14, -50, 15), tmp_path / "a", n_train=2, progress=False)
     # the study split has one scene: distant tiles from another scene are impossible
@@ -193,11 +193,11 @@ def test_cli_composite_and_triplets(root, tmp_path, capsys):
 
     assert main(["composite", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--quiet"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
-    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
+    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size-m", "40e3",
                "--tile-pixels", "32", "--n-train", "2", "--out", str(tmp_path / "ds"), "--seed", "1",
                "--quiet", "--plot", str(tmp_path / "p.png")])
     assert rc == 0 and list_triplets(tmp_path / "ds") == [0, 1] and (tmp_path / "p.png").exists()
-    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size", "40e3",
+    rc = main(["triplets", "--data-root", str(root), "--domain", *map(str, DOMAIN), "--tile-size-m", "40e3",
                "--tile-pixels", "32", "--n-train", "3", "--out", str(tmp_path / "ds"), "--quiet"])
     assert rc == 1 and "start fresh" in capsys.readouterr().err
 
@@ -206,7 +206,7 @@ def test_training_gen_example_synthetic(tmp_path):
     script = REPO / "training_gen_examples" / "goes16_training_and_study.py"
     r = subprocess.run(
         [sys.executable, str(script), "--synthetic", "--data-root", str(tmp_path / "data"),
-         "--out", str(tmp_path / "ds"), "--n-train", "3", "--n-study", "2", "--tile-size", "60e3",
+         "--out", str(tmp_path / "ds"), "--n-train", "3", "--n-study", "2", "--tile-size-m", "60e3",
          "--tile-pixels", "32", "--synthetic-days", "2", "--synthetic-size-km", "300", "--quiet"],
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )

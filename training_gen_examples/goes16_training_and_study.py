@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--end", type=_date, default=dt.datetime(2020, 1, 11), help="last date")
     p.add_argument("--n-train", type=int, default=1000)
     p.add_argument("--n-study", type=int, default=100)
-    p.add_argument("--tile-size", type=float, default=200e3, help="metres")
+    p.add_argument("--tile-size-m", type=float, default=200e3, help="tile side, metres")
     p.add_argument("--tile-pixels", type=int, default=256)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         labeler = RegimeLabeler()  # the true regime of each tile
     dataset = make_triplets(
         args.data_root, domain, args.out, n_train=args.n_train, n_study=args.n_study,
-        tile_size=args.tile_size, tile_pixels=args.tile_pixels, seed=args.seed,
+        tile_size_m=args.tile_size_m, tile_pixels=args.tile_pixels, seed=args.seed,
         workers=args.workers, composites=composites, progress=not args.quiet, labeler=labeler,
     )
     if args.n_train:

@@ -61,7 +61,7 @@ class TripletEncoder(nn.Module):
         cfg = dict(config or {})
         cfg.update(arch=arch, n_input_channels=c, emb_dim=int(emb_dim), head=head, dropout=float(dropout))
         cfg.setdefault("normalization", {"kind": "imagenet", **dict(zip(("mean", "std"), imagenet_stats(c)))})
-        cfg.setdefault("tile_size", None)
+        cfg.setdefault("tile_pixels", None)
         cfg.setdefault("convml_tt_version", __version__)
         self.config = cfg
 

@@ -100,7 +100,7 @@ def embed_tiles(
 
     Tiles are normalised with the config's statistics (mean 0, std 1 when
     it has none) and, when ``resize`` and the config's integer
-    ``tile_size`` differs, resized to it. Runs on ``device`` (None: where
+    ``tile_pixels`` differs, resized to it. Runs on ``device`` (None: where
     the model is) in inference mode with autocast off; the model is left in
     the training mode it had. Returns float32 on CPU.
     """
@@ -109,7 +109,7 @@ def embed_tiles(
     dev = resolve_device(device) if device is not None else (p.device if p is not None else torch.device("cpu"))
     cfg = _config_of(model)
     c_expected = model_input_channels(model)
-    size = cfg.get("tile_size")
+    size = cfg.get("tile_pixels")
     size = size if (resize and isinstance(size, int)) else None
     tf = None
     was_training = model.training
@@ -126,7 +126,7 @@ def embed_tiles(
                     raise ValueError(f"tiles have shape {tuple(x.shape)}; the encoder expects "
                                      f"(N, {c_expected if c_expected is not None else 'C'}, H, W)")
                 if tf is None:
-                    tf = TripletBatchTransform(*model_normalization(model, x.shape[1]), tile_size=size)
+                    tf = TripletBatchTransform(*model_normalization(model, x.shape[1]), tile_pixels=size)
                 x = tf.normalize(tf.to_float(x.to(dev, non_blocking=True)))
                 out.append(model(x).float().cpu())
                 bar.update(len(x))

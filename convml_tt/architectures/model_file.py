@@ -5,7 +5,7 @@ One file of plain types only (no pickled classes), read with
 
     {"format": "convml_tt.triplet_encoder", "format_version": 1,
      "config": {arch, n_input_channels, emb_dim, head, dropout, normalization:
-                {kind, mean, std}, tile_size, pretrained, training_data_path,
+                {kind, mean, std}, tile_pixels, pretrained, training_data_path,
                 loss, convml_tt_version, recipe, channels},
      "state_dict": {...}}
 
@@ -133,6 +133,10 @@ def read_model_file(path: str | Path, kinds: Sequence[str] = (MODEL_FORMAT, CHEC
     if missing or not isinstance(obj.get("state_dict"), dict):
         raise ValueError(f"{str(path)!r} is not a complete convml_tt model file: config lacks {missing} "
                          f"or the state_dict is missing")
+    # files written before the rename call the training tile side in pixels ``tile_size``
+    for d in (cfg, obj.get("training")):
+        if isinstance(d, dict) and "tile_size" in d and "tile_pixels" not in d:
+            d["tile_pixels"] = d.pop("tile_size")
     return obj
 
 

@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..config import accepts_old_names
+
 __all__ = ["TileAugment", "TripletBatchTransform"]
 
 
@@ -90,13 +92,14 @@ class TileAugment:
         return out
 
 
+@accepts_old_names(tile_size="tile_pixels")
 class TripletBatchTransform:
     """uint8 triplet batch -> normalised float inputs plus a dummy target.
 
     Called on a batch ``(B, 3, C, H, W)`` ``uint8`` (on any device), it
     returns ``(anchor, neighbor, distant, target)``: three float32 tensors of
     shape ``(B, C, H', W')`` (scaled to [0, 1], optionally resized to
-    ``tile_size``, augmented per image, normalised by ``mean``/``std``) and a
+    ``tile_pixels``, augmented per image, normalised by ``mean``/``std``) and a
     ``float32`` target of zeros, shape ``(B,)``.
 
     The dummy target is deliberate: fastai splits a batch into inputs and
@@ -109,7 +112,7 @@ class TripletBatchTransform:
         mean: Sequence[float],
         std: Sequence[float],
         augment: TileAugment | None = None,
-        tile_size: int | None = None,
+        tile_pixels: int | None = None,
         channels_last: bool = False,
     ) -> None:
         if len(mean) != len(std):
@@ -119,17 +122,17 @@ class TripletBatchTransform:
         self.mean = [float(v) for v in mean]
         self.std = [float(v) for v in std]
         self.augment = augment
-        self.tile_size = tile_size
+        self.tile_pixels = tile_pixels
         self.channels_last = channels_last
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 or float ``(N, C, H, W)`` -> float32 in [0, 1] resized to ``tile_size``."""
+        """uint8 or float ``(N, C, H, W)`` -> float32 in [0, 1] resized to ``tile_pixels``."""
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
         else:
             x = x.float()
-        if self.tile_size is not None and tuple(x.shape[-2:]) != (self.tile_size, self.tile_size):
-            x = F.interpolate(x, size=(self.tile_size, self.tile_size), mode="bilinear",
+        if self.tile_pixels is not None and tuple(x.shape[-2:]) != (self.tile_pixels, self.tile_pixels):
+            x = F.interpolate(x, size=(self.tile_pixels, self.tile_pixels), mode="bilinear",
                               align_corners=False, antialias=True)
         return x
 

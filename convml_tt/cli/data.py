@@ -222,8 +222,9 @@ def _add_triplets(sub) -> None:
     )
     add_common(p)
     add_domain_and_times(p)
-    p.add_argument("--tile-size", type=float, default=DEFAULT_TILE_SIZE_M,
-                   help=f"tile side, metres (default {DEFAULT_TILE_SIZE_M:g})")
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=float, default=DEFAULT_TILE_SIZE_M,
+                   metavar="METRES", help=f"tile side, metres (default {DEFAULT_TILE_SIZE_M:g}; --tile-size is "
+                                          f"its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=DEFAULT_TILE_PIXELS,
                    help=f"tile side, pixels (default {DEFAULT_TILE_PIXELS})")
     p.add_argument("--n-train", type=whole(0), required=True, help="number of train triplets")

@@ -25,8 +25,9 @@ def _add_map(sub) -> None:
                         "'tile_statistics', the hand-crafted baseline)")
     add_common(p)
     add_domain_and_times(p)
-    p.add_argument("--tile-size", type=positive, default=None, metavar="METRES",
-                   help="tile side, metres (default: that of the model's training dataset)")
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=positive, default=None, metavar="METRES",
+                   help="tile side, metres (default: that of the model's training dataset; --tile-size is "
+                        "its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=None,
                    help="tile side, pixels (default: that of the model's training tiles)")
     p.add_argument("--stride", type=positive, default=None, metavar="METRES",
@@ -84,7 +85,7 @@ def _run_map(args) -> int:
                                  progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
                                  **sources_of(args))
     labeler = make_labeler(args.labels)
-    ds = embed_domain(model, composites, tile_size=args.tile_size, stride=args.stride,
+    ds = embed_domain(model, composites, tile_size_m=args.tile_size_m, stride=args.stride,
                       tile_pixels=args.tile_pixels, domain=args.domain, out=args.out,
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
@@ -110,7 +111,7 @@ def _size_map(args, model, recipe: str) -> None:
     from ..data.sampling.grid import check_map_request
 
     r = get_recipe(recipe)
-    tile_size, pixels, emb_dim = args.tile_size, args.tile_pixels, 2 * r.n_planes + 2
+    tile_size_m, pixels, emb_dim = args.tile_size_m, args.tile_pixels, 2 * r.n_planes + 2
     if model != "tile_statistics":
         from ..architectures.model_file import read_model_file
         from ..interpretation.featurizers import _training_meta
@@ -118,14 +119,14 @@ def _size_map(args, model, recipe: str) -> None:
         config = dict(read_model_file(model)["config"])
         params = _training_meta(config)
         emb_dim = config.get("emb_dim") or 128
-        size = config.get("tile_size")
+        size = config.get("tile_pixels")
         pixels = pixels or (size if isinstance(size, int) and not isinstance(size, bool) else params.get("tile_pixels"))
-        tile_size = tile_size or params.get("tile_size")
-    if not tile_size or not pixels:
+        tile_size_m = tile_size_m or params.get("tile_size_m")
+    if not tile_size_m or not pixels:
         return  # embed_domain says what is missing, and sizes the map itself
-    stride = args.stride or float(tile_size) / 2
+    stride = args.stride or float(tile_size_m) / 2
     scenes = scan_sources(args.data_root, r.bands, args.start, args.end, satellite=args.satellite)[0]
-    check_map_request(args.domain, float(tile_size), float(stride), int(pixels), len(scenes), int(emb_dim),
+    check_map_request(args.domain, float(tile_size_m), float(stride), int(pixels), len(scenes), int(emb_dim),
                       r.n_planes, args.batch_size, args.out, args.force)
 
 

@@ -28,8 +28,9 @@ def _add_track(sub) -> None:
     add_common(p)
     p.add_argument("--domain", nargs=4, type=float, default=None, metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
                    help="composite domain, degrees (default: the trajectories' extent plus half a tile)")
-    p.add_argument("--tile-size", type=positive, default=None, metavar="METRES",
-                   help="tile side, metres (default: that of the model's training dataset)")
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=positive, default=None, metavar="METRES",
+                   help="tile side, metres (default: that of the model's training dataset; --tile-size is "
+                        "its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=None, help="tile side, pixels (default: the model's)")
     p.add_argument("--tolerance-min", type=positive, default=30.0, metavar="MINUTES",
                    help="largest time between a point and the scan start of its scene (default 30)")
@@ -47,7 +48,7 @@ def _add_track(sub) -> None:
     p.set_defaults(func=_run_track)
 
 
-def _domain(traj, tile_size: float) -> list[float]:
+def _domain(traj, tile_size_m: float) -> list[float]:
     """The trajectories' lat/lon extent plus half a tile (degrees)."""
     import numpy as np
 
@@ -55,7 +56,7 @@ def _domain(traj, tile_size: float) -> list[float]:
     ok = np.isfinite(lat) & np.isfinite(lon)
     if not ok.any():
         raise ValueError("the trajectories have no finite positions")
-    pad_lat = tile_size / 2 / 110.5e3
+    pad_lat = tile_size_m / 2 / 110.5e3
     pad_lon = pad_lat / max(0.05, float(np.cos(np.deg2rad(np.abs(lat[ok]).max() + pad_lat))))
     return [float(lon[ok].min() - pad_lon), float(lat[ok].min() - pad_lat), float(lon[ok].max() + pad_lon),
             float(lat[ok].max() + pad_lat)]
@@ -82,17 +83,17 @@ def _run_track(args) -> int:
 
         rmap = load_regime_map(args.regime_map)
     model = args.model if is_featurizer_name(args.model) else Path(args.model)
-    tile_size = args.tile_size or make_featurizer(model, device="cpu").tile_size
-    if not tile_size:
+    tile_size_m = args.tile_size_m or make_featurizer(model, device="cpu").tile_size_m
+    if not tile_size_m:
         raise ValueError(f"the model {args.model} does not say its tile size; give --tile-size METRES")
     tolerance = np.timedelta64(int(round(args.tolerance_min * 60)), "s")
     times = traj["time"].values
     start = (pd.Timestamp(times.min()) - pd.Timedelta(tolerance)).to_pydatetime()
     end = (pd.Timestamp(times.max()) + pd.Timedelta(tolerance)).to_pydatetime()
-    composites = make_composites(args.data_root, args.domain or _domain(traj, tile_size), start=start, end=end,
+    composites = make_composites(args.data_root, args.domain or _domain(traj, tile_size_m), start=start, end=end,
                                  kind=args.recipe or _model_recipe(model), resolution_km=args.resolution_km,
                                  progress=not args.quiet, **sources_of(args))
-    seq = regime_sequences(model, traj, composites, args.regimes, tile_size=tile_size, tile_pixels=args.tile_pixels,
+    seq = regime_sequences(model, traj, composites, args.regimes, tile_size_m=tile_size_m, tile_pixels=args.tile_pixels,
                            tolerance=tolerance, device=args.device, batch_size=args.batch_size, out=args.out,
                            progress=not args.quiet)
     reasons = seq["reason"].values

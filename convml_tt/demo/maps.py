@@ -40,7 +40,7 @@ def map_tiles_estimate(s: DemoSettings, n_scenes: int) -> int:
     lat_c = (lat_min + lat_max) / 2
     width = g.inv(lon_min, lat_c, lon_max, lat_c)[2]
     height = g.inv(lon_min, lat_min, lon_min, lat_max)[2]
-    per_side = [max(0, math.floor((e - s.tile_size) / s.stride) + 1) for e in (width, height)]
+    per_side = [max(0, math.floor((e - s.tile_size_m) / s.stride) + 1) for e in (width, height)]
     return per_side[0] * per_side[1] * n_scenes
 
 
@@ -81,7 +81,7 @@ def run_maps(s: DemoSettings, paths: dict[str, Path], emb_all, dev, progress: bo
     regimes_known = sorted({int(r) for r in anchors["regime"].values if int(r) >= 0})
     n_regimes = s.n_regimes or max(2, len(regimes_known))
     config = json.loads(anchors.attrs["model_config"])
-    common = dict(tile_size=s.tile_size, stride=s.stride, tile_pixels=s.tile_pixels, domain=s.domain,
+    common = dict(tile_size_m=s.tile_size_m, stride=s.stride, tile_pixels=s.tile_pixels, domain=s.domain,
                   batch_size=64, device=str(dev), progress=progress, labeler=RegimeLabeler())
     rows, regime_maps = {}, {}
     for name in MAP_ROWS:

@@ -320,7 +320,7 @@ def _run_demo(
         for p in ("dataset", "model", "checkpoints", "embeddings", "quality", "maps", "map_quality"):
             _remove(paths[p])
     reused["triplets"] = state.done("triplets", key)
-    say(f"[3/8] triplets: {s.n_train} train + {s.n_study} study, {s.tile_size / 1e3:g} km tiles of "
+    say(f"[3/8] triplets: {s.n_train} train + {s.n_study} study, {s.tile_size_m / 1e3:g} km tiles of "
         f"{s.tile_pixels} px ({'reused' if reused['triplets'] else f'{s.workers} worker(s)'})")
 
     def make_dataset() -> None:

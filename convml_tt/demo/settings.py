@@ -9,11 +9,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import SceneSettings, TrainingSettings, TripletSettings
+from ..config import SceneSettings, TrainingSettings, TripletSettings, accepts_old_names
 
 __all__ = ["DemoSettings", "TARGETS", "STEPS"]
 
 
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass(frozen=True)
 class DemoSettings:
     """Every setting of the demo (one place to tune it).
@@ -28,7 +29,7 @@ class DemoSettings:
         the triplet sampling seed).
     Triplets
         ``domain`` (lon_min, lat_min, lon_max, lat_max degrees) inside the
-        sector; tiles of ``tile_size`` metres and ``tile_pixels`` pixels;
+        sector; tiles of ``tile_size_m`` metres and ``tile_pixels`` pixels;
         ``n_train``/``n_study`` triplets; neighbour centres
         ``neighbor_distance`` tile sizes from the anchor's; ``workers`` processes.
     Training
@@ -66,7 +67,7 @@ class DemoSettings:
     seed: int = 0
     # triplets
     domain: tuple[float, float, float, float] = (-54.0, 11.0, -46.0, 19.0)
-    tile_size: float = 64e3
+    tile_size_m: float = 64e3
     tile_pixels: int = 64
     n_train: int = 2000
     n_study: int = 300
@@ -139,7 +140,7 @@ class DemoSettings:
     def triplet_settings(self) -> TripletSettings:
         """The triplet sampling of the demo (seeded by ``seed``)."""
         return TripletSettings(
-            domain=self.domain, tile_size=self.tile_size, tile_pixels=self.tile_pixels, n_train=self.n_train,
+            domain=self.domain, tile_size_m=self.tile_size_m, tile_pixels=self.tile_pixels, n_train=self.n_train,
             n_study=self.n_study, seed=self.seed, neighbor_distance=self.neighbor_distance,
         )
 
@@ -155,7 +156,7 @@ class DemoSettings:
     @property
     def stride(self) -> float:
         """Distance between the centres of map tiles, metres."""
-        return float(self.map_stride) if self.map_stride is not None else self.tile_size / 2
+        return float(self.map_stride) if self.map_stride is not None else self.tile_size_m / 2
 
     @property
     def start_time(self) -> dt.datetime:
@@ -170,7 +171,7 @@ class DemoSettings:
         train / 24 study triplets, one epoch. The quality targets are not
         expected to be met."""
         base = dict(
-            n_scenes=6, size_km=400.0, domain=(-51.3, 13.7, -48.7, 16.3), tile_size=50e3,
+            n_scenes=6, size_km=400.0, domain=(-51.3, 13.7, -48.7, 16.3), tile_size_m=50e3,
             tile_pixels=32, n_train=60, n_study=24, workers=1, emb_dim=16, epochs=1,
             batch_size=16, n_leaves=4, n_examples=2, n_insets=6, grid_rows=3, grid_cols=4,
         )
@@ -189,7 +190,7 @@ class DemoSettings:
         "scenes": ("n_scenes", "start", "interval_hours", "center", "size_km", "resolution_km", "region_km",
                    "variability", "seed"),
         "composites": ("domain",),
-        "triplets": ("tile_size", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
+        "triplets": ("tile_size_m", "tile_pixels", "n_train", "n_study", "neighbor_distance"),
         "training": ("arch", "emb_dim", "dropout", "negatives", "epochs", "lr", "batch_size", "preload",
                      "train_seed", "time_budget_s"),
         "embeddings": (),
@@ -216,7 +217,7 @@ TARGETS = {
     "triplet_accuracy": 0.95,  # study-set triplet accuracy of the trained encoder
     "knn_accuracy": 0.90,  # leave-one-out kNN regime accuracy
     "margin_over_baselines": 0.10,  # both metrics at least this far above both baselines
-    "map_accuracy": 0.90,  # regime-map cells whose (matched) regime is the true one, stride tile_size / 2
+    "map_accuracy": 0.90,  # regime-map cells whose (matched) regime is the true one, stride tile_size_m / 2
     "map_margin_over_untrained": 0.10,  # map accuracy at least this far above the untrained network's
     "fraction_error": 0.05,  # mean absolute error of the per-scene regime fractions
     "wall_time_s": 600.0,  # the whole demo, from nothing to the report

@@ -211,6 +211,14 @@ def save_map(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
+def renamed_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the attributes of files written before a rename under
+    their new names (``tile_size`` -> ``tile_size_m``, metres)."""
+    if "tile_size" in ds.attrs and "tile_size_m" not in ds.attrs:
+        ds.attrs["tile_size_m"] = ds.attrs.pop("tile_size")
+    return ds
+
+
 def load_map(path: str | Path, load: bool = True) -> xr.Dataset:
     """Open a map file written by ``embed_domain(..., out=...)`` / :func:`save_map`
     (or a regime map): integer variables keep their type and -1 fills.
@@ -234,6 +242,7 @@ def load_map(path: str | Path, load: bool = True) -> xr.Dataset:
     for v in ds.variables.values():
         if "_FillValue" in v.attrs:
             v.encoding["_FillValue"] = v.attrs.pop("_FillValue")
+    renamed_attrs(ds)
     if load:
         ds.load()
         ds.close()

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..registry import Registry, check_signature
+from ..config import accepts_old_names
 
 __all__ = ["FEATURIZERS", "FEATURIZER_REGISTRY", "Featurizer", "make_featurizer", "model_recipe", "model_sha256",
            "register_featurizer"]
@@ -35,13 +36,14 @@ __all__ = ["FEATURIZERS", "FEATURIZER_REGISTRY", "Featurizer", "make_featurizer"
 FEATURIZERS = ("model", "untrained", "tile_statistics")
 
 
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass
 class Featurizer:
     """What turns 8-bit tiles into embeddings: ``embed((N, C, n, n) uint8) -> (N, E) float32``.
 
     ``name`` is one of :data:`FEATURIZERS`; ``in_channels`` the channels it
     takes (None: any); ``config``, ``path`` and ``sha256`` describe the
-    network (empty for ``tile_statistics``); ``tile_pixels`` / ``tile_size``
+    network (empty for ``tile_statistics``); ``tile_pixels`` / ``tile_size_m``
     (m) are the defaults its training data suggests (None when unknown);
     ``recipe`` the composite recipe of its training tiles (the model
     config's ``recipe``, else its training dataset's; None: any, e.g.
@@ -55,7 +57,7 @@ class Featurizer:
     path: str = ""
     sha256: str = ""
     tile_pixels: int | None = None
-    tile_size: float | None = None
+    tile_size_m: float | None = None
     emb_dim: int | None = None
     recipe: str | None = None
 
@@ -158,7 +160,7 @@ def make_featurizer(model: Any, device: Any = None, batch_size: int = 256,
     config = dict(getattr(module, "config", None) or {})
     sha = model_sha256(model if isinstance(model, (str, os.PathLike)) else module)
     params = _training_meta(config)
-    size = config.get("tile_size")
+    size = config.get("tile_pixels")
     pixels = size if isinstance(size, int) and not isinstance(size, bool) else params.get("tile_pixels")
 
     def embed(tiles: np.ndarray) -> np.ndarray:
@@ -167,7 +169,7 @@ def make_featurizer(model: Any, device: Any = None, batch_size: int = 256,
     emb_dim = config.get("emb_dim")
     return Featurizer(name, embed, model_input_channels(module), config, path, sha,
                       int(pixels) if pixels else None,
-                      float(params["tile_size"]) if params.get("tile_size") else None,
+                      float(params["tile_size_m"]) if params.get("tile_size_m") else None,
                       emb_dim if isinstance(emb_dim, int) and not isinstance(emb_dim, bool) else None,
                       model_recipe(config, params))
 

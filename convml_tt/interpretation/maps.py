@@ -1,6 +1,6 @@
 """Embedding maps: a sliding window of tiles over a whole domain, every scene, embedded.
 
-``embed_domain(model, composites, tile_size, stride)`` cuts one tile per cell
+``embed_domain(model, composites, tile_size_m, stride)`` cuts one tile per cell
 of the regular grid of :class:`~convml_tt.data.sampling.grid.GridSampler`
 (centres ``stride`` metres apart in the domain's local equal-area frame)
 out of every composite, converts each to 8-bit exactly as the triplet
@@ -26,7 +26,7 @@ and embeds them through the one embedding loop
 * with a labeler, ``true_<key>(time, y, x)`` for each numeric value it
   gives (``true_regime`` int16, -1 unknown/invalid; ``true_regime_fraction``
   float32, NaN invalid) and the attribute ``regime_names`` (JSON list);
-* attributes ``tile_size`` (m), ``tile_pixels``, ``stride`` (m), ``domain``,
+* attributes ``tile_size_m`` (m), ``tile_pixels``, ``stride`` (m), ``domain``,
   ``model_path``, ``model_config`` (JSON), ``model_sha256``, ``featurizer``,
   ``method``, ``gamma``, ``convml_tt_version``, ``Conventions = "CF-1.8"``.
 
@@ -64,6 +64,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_path, remove_stale_temps
+from ..config import accepts_old_names
 from ..data.sources.goes_abi.navigation import check_bbox
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
@@ -199,7 +200,7 @@ class _Chunks:
                 # the same stretch (and bytes) as the triplet writer's PNG tiles
                 tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1))
                 # organisation indices of each valid cell, from its physical values
-                indices += cell_indices(images, recipe, s.tile_size / s.tile_pixels)
+                indices += cell_indices(images, recipe, s.tile_size_m / s.tile_pixels)
                 env += self._cell_env(np.asarray(cells)[ok], reader.time)
             if self.labeler is not None:
                 for cell in np.asarray(cells)[ok]:
@@ -331,10 +332,11 @@ class _Batcher:
 
 
 # --- the map ----------------------------------------------------------------------------
+@accepts_old_names(tile_size="tile_size_m")
 def embed_domain(
     model: Any,
     composites: Sequence[str | os.PathLike] | str | os.PathLike,
-    tile_size: float | None = None,
+    tile_size_m: float | None = None,
     stride: float | None = None,
     tile_pixels: int | None = None,
     domain: Sequence[float] | None = None,
@@ -366,13 +368,13 @@ def embed_domain(
     composites:
         composite files (from :func:`~convml_tt.data.composites.make_composites`), one per scene:
         of the recipe the model was trained on, unless ``any_recipe``.
-    tile_size:
+    tile_size_m:
         tile side, metres; None: that of the model's training dataset.
     stride:
         distance between tile centres, metres; None: half the tile size.
     tile_pixels:
         tile side, pixels; None: the model's training tile size (its
-        config's ``tile_size``, else the training dataset's ``tile_pixels``).
+        config's ``tile_pixels``, else the training dataset's ``tile_pixels``).
     domain:
         ``(lon_min, lat_min, lon_max, lat_max)`` degrees; None: the domain
         the composites were made for.
@@ -444,17 +446,17 @@ def embed_domain(
     paths, info = _scenes(composites)
     domain = check_bbox(domain) if domain is not None else _composite_domain(info)
     feat = make_featurizer(model, device, int(batch_size), featurizer_name)
-    if tile_size is None:
-        if feat.tile_size is None:
-            raise ValueError("tile_size is needed (metres): the model does not record its training dataset's "
-                             "tile size; pass tile_size=... (CLI: --tile-size)")
-        tile_size = feat.tile_size
+    if tile_size_m is None:
+        if feat.tile_size_m is None:
+            raise ValueError("tile_size_m is needed (metres): the model does not record its training dataset's "
+                             "tile size; pass tile_size_m=... (CLI: --tile-size-m)")
+        tile_size_m = feat.tile_size_m
     if tile_pixels is None:
         if feat.tile_pixels is None:
             raise ValueError(f"tile_pixels is needed: the {feat.name} featurizer does not record the tile size "
                              f"it was trained on; pass tile_pixels=... (CLI: --tile-pixels)")
         tile_pixels = feat.tile_pixels
-    stride = float(tile_size) / 2 if stride is None else stride
+    stride = float(tile_size_m) / 2 if stride is None else stride
     channels = sorted({s.channels for s in info.values()})
     if len(channels) > 1:
         raise ValueError(f"the composites have different numbers of channels {channels}; make a map from "
@@ -462,9 +464,9 @@ def embed_domain(
     n_ch = channels[0]
     emb_dim = feat.emb_dim if feat.name != "tile_statistics" else 2 * n_ch + 2
     # sized before any cell is laid out (tiles, memory, disk): refused above the bounds unless forced
-    check_map_request(domain, float(tile_size), float(stride), int(tile_pixels), len(paths), emb_dim or 128, n_ch,
+    check_map_request(domain, float(tile_size_m), float(stride), int(tile_pixels), len(paths), emb_dim or 128, n_ch,
                       int(batch_size), out, force)
-    sampler = GridSampler(domain, tile_size, tile_pixels, stride, {_STAGE: paths}, method=method)
+    sampler = GridSampler(domain, tile_size_m, tile_pixels, stride, {_STAGE: paths}, method=method)
     kinds = sorted({s.kind for s in info.values() if s.kind is not None})
     if len(kinds) > 1:
         raise ValueError(f"the composites are of {len(kinds)} recipes {kinds}; make a map from composites of one "
@@ -486,7 +488,7 @@ def embed_domain(
                          f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
     if emb_dim is None:  # a module that does not say: one tile through it
         emb_dim = int(feat.embed(np.zeros((1, n_ch, sampler.tile_pixels, sampler.tile_pixels), np.uint8)).shape[1])
-    run = {"model_sha256": feat.sha256, "featurizer": feat.name, "tile_size": sampler.tile_size,
+    run = {"model_sha256": feat.sha256, "featurizer": feat.name, "tile_size_m": sampler.tile_size_m,
            "tile_pixels": sampler.tile_pixels, "stride": sampler.stride, "domain": list(domain),
            "method": method, "gamma": float(gamma), "shape": list(sampler.shape), "emb_dim": emb_dim,
            "labeler": "" if labeler is None else f"{type(labeler).__module__}.{type(labeler).__qualname__}",
@@ -590,7 +592,7 @@ def _global_attrs(feat: Featurizer, sampler: GridSampler, method: str, gamma: fl
         "Conventions": "CF-1.8",
         "title": f"convml_tt embedding map ({feat.name})",
         "source": "convml_tt.interpretation.maps.embed_domain",
-        "tile_size": float(sampler.tile_size),
+        "tile_size_m": float(sampler.tile_size_m),
         "tile_pixels": int(sampler.tile_pixels),
         "stride": float(sampler.stride),
         "domain": np.asarray(sampler.domain, np.float64),

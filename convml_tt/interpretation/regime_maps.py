@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
+from ._map_io import renamed_attrs
+
 __all__ = ["open_map", "is_regime_map", "load_regime_map", "check_regime_map", "check_same_model",
            "check_regimes_of_map", "map_name", "true_names", "regime_fractions", "map_quality", "map_quality_frame"]
 
@@ -40,6 +42,7 @@ def open_map(map_or_path: Any, what: str = "map", load: bool = False) -> xr.Data
         for key in ("_FillValue", "missing_value"):
             if key in v.attrs:
                 v.encoding[key] = v.attrs.pop(key)
+    renamed_attrs(ds)
     if load:
         ds.load()
         ds.close()

@@ -29,6 +29,7 @@ import xarray as xr
 
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.sampling.trajectory import DEFAULT_TOLERANCE, TrajectorySampler
+from ..config import accepts_old_names
 from .featurizers import make_featurizer
 from .regimes import Regimes
 
@@ -111,8 +112,9 @@ def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: floa
         attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence})
 
 
+@accepts_old_names(tile_size="tile_size_m")
 def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | Path], regimes: Regimes | str | Path,
-                     tile_size: float | None = None, tile_pixels: int | None = None,
+                     tile_size_m: float | None = None, tile_pixels: int | None = None,
                      tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear", gamma: float = GAMMA,
                      device: Any = None, batch_size: int = 256, out: str | Path | None = None,
                      progress: bool = True) -> xr.Dataset:
@@ -124,7 +126,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     trajectories : trajectory file (CF or lagtraj) or a Dataset (``lat``, ``lon`` on ``(trajectory, time)``).
     composites : composite files (the scenes), any order.
     regimes : :class:`Regimes` or its JSON path (fitted to this model's embeddings).
-    tile_size, tile_pixels : metres, pixels (default: the model's training tiles).
+    tile_size_m, tile_pixels : metres, pixels (default: the model's training tiles).
     tolerance : largest ``|scan start - point time|`` for a point to use a scene.
     out : netCDF file to write (atomically).
 
@@ -134,7 +136,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     int16 (-1 none), ``regime_distance`` float32 (embedding units, NaN
     none), ``embedding(trajectory, time, emb_dim)`` float32, ``scene_time``
     (scan start used, NaT none), ``reason`` (why a point has no regime,
-    ``""`` else); attributes ``regime_names`` (JSON), ``tile_size``,
+    ``""`` else); attributes ``regime_names`` (JSON), ``tile_size_m``,
     ``tile_pixels``, ``tolerance_s``, the model's path / sha256 and featurizer.
     """
     from tqdm.auto import tqdm
@@ -142,10 +144,10 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     if not isinstance(regimes, Regimes):
         regimes = Regimes.load(regimes)
     feat = make_featurizer(model, device=device, batch_size=batch_size)
-    tile_size = tile_size or feat.tile_size
+    tile_size_m = tile_size_m or feat.tile_size_m
     tile_pixels = tile_pixels or feat.tile_pixels
-    if not tile_size or not tile_pixels:
-        raise ValueError("the model does not say its tile size and pixels; give tile_size (m) and tile_pixels")
+    if not tile_size_m or not tile_pixels:
+        raise ValueError("the model does not say its tile size and pixels; give tile_size_m (m) and tile_pixels")
     if feat.emb_dim is not None and feat.emb_dim != regimes.emb_dim:
         raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but the model gives "
                          f"{feat.emb_dim}; use the regimes fitted to this model's embeddings")
@@ -158,7 +160,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
                          f"{regimes.model_sha256[:12]}), not of {feat.path or 'this model'} (sha256 "
                          f"{feat.sha256[:12]}); use that model or fit regimes to this one's embeddings")
     composites = [str(p) for p in composites]
-    sampler = TrajectorySampler(trajectories, tile_size, tile_pixels, {_STAGE: composites}, tolerance, method)
+    sampler = TrajectorySampler(trajectories, tile_size_m, tile_pixels, {_STAGE: composites}, tolerance, method)
     nt, nj = sampler.shape
     e = regimes.emb_dim
     regime = np.full((nt, nj), -1, np.int16)
@@ -201,7 +203,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
          "scene_time": (dims, scene_time, {"long_name": "scan start of the scene the tile was cut from"}),
          "reason": (dims, reasons, {"long_name": "why the point has no regime (empty: it has one)"})},
         coords={"trajectory": np.arange(nt), "time": times},
-        attrs={"regime_names": json.dumps(regimes.names), "tile_size": float(tile_size),
+        attrs={"regime_names": json.dumps(regimes.names), "tile_size_m": float(tile_size_m),
                "tile_pixels": int(tile_pixels), "tolerance_s": int(sampler.tolerance.astype(int)),
                "model_path": feat.path, "model_sha256": feat.sha256, "featurizer": feat.name,
                "regimes_method": regimes.method, "featureType": "trajectory", "Conventions": "CF-1.8"})

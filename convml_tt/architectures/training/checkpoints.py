@@ -53,7 +53,7 @@ __all__ = ["save_checkpoint", "CheckpointCallback", "resume_from_checkpoint", "r
 #: the settings (fields of TrainingSettings) that make a training run what it is: resuming a
 #: checkpoint with another value of one of them continues another run
 RUN_SETTINGS = ("epochs", "lr", "wd", "seed", "valid_pct", "loss", "margin", "l2", "negatives", "augment",
-                "jitter", "tile_size", "normalize", "freeze_body", "dropout")
+                "jitter", "tile_pixels", "normalize", "freeze_body", "dropout")
 
 
 # -- random states as plain types ------------------------------------------------------------

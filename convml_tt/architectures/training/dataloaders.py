@@ -160,8 +160,8 @@ def make_dataloaders(
     augment, jitter:
         random flips and 90 degree rotations of each training tile, and the
         maximum relative brightness/contrast jitter (0: none).
-    tile_size:
-        resize tiles to ``tile_size`` x ``tile_size`` pixels on the device
+    tile_pixels:
+        resize tiles to ``tile_pixels`` x ``tile_pixels`` pixels on the device
         (``None``: keep the dataset's size).
     device:
         where batches are put and transformed; ``None``: CUDA when available.
@@ -234,7 +234,7 @@ def build_dataloaders(
 
     tf = TripletBatchTransform(
         mean, std, augment=TileAugment(flips=s.augment, rot90=s.augment, jitter=s.jitter),
-        tile_size=s.tile_size, channels_last=channels_last,
+        tile_pixels=s.tile_pixels, channels_last=channels_last,
     )
     num_workers = s.num_workers
     if num_workers is None:
@@ -250,12 +250,12 @@ def build_dataloaders(
     dls = DataLoaders(train_dl, valid_dl, path=path or work, device=dev)
     if work is not None:  # removed with the loaders (or at exit)
         weakref.finalize(dls, shutil.rmtree, work, ignore_errors=True)
-    h, w = ds.tile_size
-    size = s.tile_size if s.tile_size is not None else (h if h == w else [h, w])
+    h, w = ds.tile_shape[1:]
+    size = s.tile_pixels if s.tile_pixels is not None else (h if h == w else [h, w])
     dls.convml_tt = {
         "normalization": {"kind": kind, "mean": [float(v) for v in mean], "std": [float(v) for v in std]},
         "n_input_channels": int(c),
-        "tile_size": size,
+        "tile_pixels": size,
         "training_data_path": str(Path(ds.stage_dir).resolve()),
         "n_train": n_train,
         "n_valid": n_valid,

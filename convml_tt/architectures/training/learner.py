@@ -170,7 +170,7 @@ def make_learner(
         loss_func = default_loss(s)
     config = {
         "normalization": info["normalization"],
-        "tile_size": info["tile_size"],
+        "tile_pixels": info["tile_pixels"],
         "training_data_path": info["training_data_path"],
         "pretrained": None,
         "loss": _loss_config(loss_func),

@@ -364,6 +364,10 @@ def read_dataset_meta(dataset: str | os.PathLike) -> dict | None:
     d = _read_yaml(p)
     if not isinstance(d, dict):
         raise ValueError(f"{str(p)!r} is not a convml_tt dataset meta.yaml (expected a mapping)")
+    params = d.get("params")
+    if isinstance(params, dict) and "tile_size" in params and "tile_size_m" not in params:
+        # datasets written before the rename call the tile side in metres ``tile_size``
+        params["tile_size_m"] = params.pop("tile_size")
     return d
 
 

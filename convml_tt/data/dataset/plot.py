@@ -81,7 +81,7 @@ def plot_triplets(
     ax.plot(bx * k, by * k, "y-", lw=1.2, label="domain")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = {"anchor": "-", "neighbor": "--", "distant": ":"}
-    size, npx = dmeta["params"]["tile_size"], dmeta["params"]["tile_pixels"]
+    size, npx = dmeta["params"]["tile_size_m"], dmeta["params"]["tile_pixels"]
     for j, m in enumerate(metas):
         for kind in TILE_TYPES:
             tile = Tile(m.tile(kind).lat, m.tile(kind).lon, size, npx)

@@ -159,11 +159,6 @@ class _TileFolderDataset(torch.utils.data.Dataset):
         """Number of channels ``C`` of the tiles."""
         return self.tile_shape[0]
 
-    @property
-    def tile_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the tiles in pixels."""
-        return self.tile_shape[1], self.tile_shape[2]
-
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -325,7 +320,7 @@ class TripletSubset(torch.utils.data.Dataset):
         return self.dataset.load_batch([self.indices[i] for i in indices])
 
     def __getattr__(self, name: str):
-        # tile_shape, n_channels, tile_size, stage_dir, ... of the parent
+        # tile_shape, n_channels, stage_dir, ... of the parent
         if name in ("dataset", "indices"):
             raise AttributeError(name)
         return getattr(self.dataset, name)

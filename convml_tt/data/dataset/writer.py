@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..._io import check_writable_folder, remove_stale_temps
 from ...compute import compute_settings, iter_tasks, session
 from ..._sizing import check_request
-from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings, _triplet_bytes
+from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings, _triplet_bytes, accepts_old_names
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
@@ -72,13 +72,14 @@ from .png import write_png
 __all__ = ["make_triplets", "channels_meta"]
 
 
+@accepts_old_names(tile_size="tile_size_m")
 def make_triplets(
     data_root: str | os.PathLike,
     domain: Sequence[float] | None = None,
     out: str | os.PathLike | None = None,
     n_train: int | None = None,
     n_study: int = 0,
-    tile_size: float = DEFAULT_TILE_SIZE_M,
+    tile_size_m: float = DEFAULT_TILE_SIZE_M,
     tile_pixels: int = DEFAULT_TILE_PIXELS,
     seed: int = 0,
     workers: int | None = None,
@@ -109,7 +110,7 @@ def make_triplets(
         the dataset folder.
     n_train, n_study:
         triplets per stage.
-    tile_size, tile_pixels:
+    tile_size_m, tile_pixels:
         tile side in metres and pixels.
     seed:
         all randomness (split and sampling); same seed -> same dataset,
@@ -130,7 +131,7 @@ def make_triplets(
         None: place and time only.
     settings:
         a :class:`~convml_tt.config.TripletSettings` instead of ``domain``,
-        ``n_train``, ``n_study``, ``tile_size``, ``tile_pixels``, ``seed``
+        ``n_train``, ``n_study``, ``tile_size_m``, ``tile_pixels``, ``seed``
         and ``options``.
     sampler:
         how triplets are drawn: a :class:`~convml_tt.data.sampling.base.Sampler`
@@ -184,7 +185,7 @@ def make_triplets(
         if domain is None or n_train is None:
             raise TypeError("make_triplets needs domain= and n_train= (or settings=TripletSettings(...))")
         settings = TripletSettings(
-            domain=tuple(domain), tile_size=float(tile_size), tile_pixels=int(tile_pixels),
+            domain=tuple(domain), tile_size_m=float(tile_size_m), tile_pixels=int(tile_pixels),
             n_train=int(n_train), n_study=int(n_study), seed=int(seed), **options,
         )
     elif domain is not None or n_train is not None or options:
@@ -196,7 +197,7 @@ def make_triplets(
     if labeler is not None and not isinstance(labeler, Labeler):
         raise TypeError(f"labeler {labeler!r} has no label(tile, source_paths) method; see convml_tt.data.labels")
     params = settings
-    check_tile_fits(params.domain, params.tile_size)
+    check_tile_fits(params.domain, params.tile_size_m)
     _size_dataset(params, compute.workers or 1, out, force)
     out = Path(out)
     created = not out.exists()
@@ -476,8 +477,8 @@ def _make_one(stage: str, idx: int) -> int:
     out = Path(_STATE["out"])
     drawn = sampler.sample(stage, idx)
     recipe = _STATE["recipe"]
-    pixel_m = float(params.tile_size) / int(params.tile_pixels)
-    meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size),
+    pixel_m = float(params.tile_size_m) / int(params.tile_pixels)
+    meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size_m),
                        tile_pixels=int(params.tile_pixels))
     for kind in sampler.tile_types:
         d = drawn[kind]

@@ -56,6 +56,7 @@ from ..geometry.grids import Grid, check_bbox
 from ..composites.reader import CompositeReader, open_composite
 from ..tiles import GRS80, Tile, index_window, interpolate_planes
 from ..._sizing import check_request
+from ...config import accepts_old_names
 from .base import SAMPLERS, DrawnTile, Sampler
 from .triplets import check_tile_fits
 
@@ -79,6 +80,7 @@ SAMPLER_CELL_BYTES = 224
 
 
 @SAMPLERS.register("grid")
+@accepts_old_names(tile_size="tile_size_m")
 class GridSampler(Sampler):
     """One tile per cell of a regular grid of centres over a domain, in every scene.
 
@@ -86,7 +88,7 @@ class GridSampler(Sampler):
     ----------
     domain:
         ``(lon_min, lat_min, lon_max, lat_max)``, degrees.
-    tile_size:
+    tile_size_m:
         tile side, metres.
     tile_pixels:
         tile side, pixels.
@@ -122,16 +124,16 @@ class GridSampler(Sampler):
 
     tile_types = ("tile",)
 
-    def __init__(self, domain: Sequence[float], tile_size: float, tile_pixels: int, stride: float,
+    def __init__(self, domain: Sequence[float], tile_size_m: float, tile_pixels: int, stride: float,
                  scenes: Mapping[str, Sequence[str]], method: str = "bilinear",
                  max_sza: float | None = None) -> None:
         super().__init__(scenes, seed=0)
         self.max_sza = None if max_sza is None else self.checked_max_sza(max_sza)
         self._dark: dict[str, np.ndarray] = {}
         self.domain = check_bbox(domain)
-        tile_size, stride = float(tile_size), float(stride)
-        if not (math.isfinite(tile_size) and tile_size > 0):
-            raise ValueError(f"tile_size {tile_size!r} must be a positive number of metres")
+        tile_size_m, stride = float(tile_size_m), float(stride)
+        if not (math.isfinite(tile_size_m) and tile_size_m > 0):
+            raise ValueError(f"tile_size_m {tile_size_m!r} must be a positive number of metres")
         if int(tile_pixels) != tile_pixels or tile_pixels < 2:
             raise ValueError(f"tile_pixels {tile_pixels!r} must be an integer >= 2")
         if not (math.isfinite(stride) and stride > 0):
@@ -139,8 +141,8 @@ class GridSampler(Sampler):
                              f"between tile centres), e.g. half the tile size")
         if method not in ("bilinear", "nearest"):
             raise ValueError(f"method {method!r} must be 'bilinear' or 'nearest'")
-        check_tile_fits(self.domain, tile_size)
-        self.tile_size, self.tile_pixels, self.stride, self.method = tile_size, int(tile_pixels), stride, method
+        check_tile_fits(self.domain, tile_size_m)
+        self.tile_size_m, self.tile_pixels, self.stride, self.method = tile_size_m, int(tile_pixels), stride, method
         ny, nx = self._frame(stride)
         # the cells' centres and tiles are kept: refused before allocating when they cannot fit in memory
         check_request("the grid", memory=nx * ny * SAMPLER_CELL_BYTES,
@@ -149,7 +151,7 @@ class GridSampler(Sampler):
         while True:
             if nx < 1 or ny < 1:
                 raise ValueError(
-                    f"tile size {tile_size / 1e3:g} km does not fit inside the domain {self.domain} "
+                    f"tile size {tile_size_m / 1e3:g} km does not fit inside the domain {self.domain} "
                     f"(about {width / 1e3:.0f} km x {height / 1e3:.0f} km); choose smaller tiles or a "
                     f"larger domain")
             self._layout(nx, ny)
@@ -174,7 +176,7 @@ class GridSampler(Sampler):
                 f"stride {stride / 1e3:g} km is larger than the domain {self.domain} (about "
                 f"{width / 1e3:.0f} km x {height / 1e3:.0f} km); choose a stride below "
                 f"{min(width, height) / 1e3:.0f} km or a larger domain")
-        return _count(height, self.tile_size, stride), _count(width, self.tile_size, stride)
+        return _count(height, self.tile_size_m, stride), _count(width, self.tile_size_m, stride)
 
     @property
     def proj4(self) -> str:
@@ -260,7 +262,7 @@ class GridSampler(Sampler):
         tiles = self.__dict__.get("_tiles")
         if tiles is None:
             tiles = self._tiles = [
-                Tile(float(la), float(lo), self.tile_size, self.tile_pixels)
+                Tile(float(la), float(lo), self.tile_size_m, self.tile_pixels)
                 for la, lo in zip(self.lat.ravel(), self.lon.ravel())
             ]
         return tiles[int(cell)]
@@ -438,20 +440,20 @@ def _channels(reader: CompositeReader) -> int:
     return int(reader.var.shape[2]) if len(reader.var.shape) == 3 else 1
 
 
-def grid_shape(domain: Sequence[float], tile_size: float, stride: float) -> tuple[int, int]:
+def grid_shape(domain: Sequence[float], tile_size_m: float, stride: float) -> tuple[int, int]:
     """``(ny, nx)`` of the grid of :class:`GridSampler` over ``domain`` before its
     outer rows and columns are checked (at most one more each way): cheap, no
     cell is laid out. Errors as :class:`GridSampler`'s."""
     g = GridSampler.__new__(GridSampler)
     g.domain = check_bbox(domain)
-    g.tile_size = float(tile_size)
-    check_tile_fits(g.domain, g.tile_size)
+    g.tile_size_m = float(tile_size_m)
+    check_tile_fits(g.domain, g.tile_size_m)
     if not (math.isfinite(float(stride)) and float(stride) > 0):
         raise ValueError(f"stride {stride!r} must be a positive number of metres")
     return g._frame(float(stride))
 
 
-def check_map_request(domain: Sequence[float], tile_size: float, stride: float, tile_pixels: int,
+def check_map_request(domain: Sequence[float], tile_size_m: float, stride: float, tile_pixels: int,
                       n_scenes: int, emb_dim: int, channels: int, batch_size: int,
                       out: str | Any | None = None, force: bool = False) -> tuple[int, int]:
     """Size a map before any work (:func:`convml_tt._sizing.check_request`):
@@ -460,7 +462,7 @@ def check_map_request(domain: Sequence[float], tile_size: float, stride: float, 
     of ``channels`` x ``tile_pixels`` x ``tile_pixels``) and disk (the parts and the
     combined map). Returns the grid's ``(ny, nx)``; one-line ``ValueError``
     when too large (unless ``force``; never when above the physical memory)."""
-    ny, nx = grid_shape(domain, tile_size, stride)
+    ny, nx = grid_shape(domain, tile_size_m, stride)
     cells = ny * nx
     per_cell = 4 * int(emb_dim) + 64  # embedding float32, indices, valid, labels
     batch = int(batch_size) * int(channels) * int(tile_pixels) ** 2 * 9  # float32 cut + float32 + uint8
@@ -476,9 +478,9 @@ def check_map_request(domain: Sequence[float], tile_size: float, stride: float, 
     return ny, nx
 
 
-def _count(length: float, tile_size: float, stride: float) -> int:
+def _count(length: float, tile_size_m: float, stride: float) -> int:
     """Centres ``stride`` apart whose tiles fit in ``length`` metres."""
-    if tile_size > length:
+    if tile_size_m > length:
         return 0
     # a hair of slack so that an exact fit is not lost to rounding
-    return int(math.floor((length - tile_size) / stride + 1e-9)) + 1
+    return int(math.floor((length - tile_size_m) / stride + 1e-9)) + 1

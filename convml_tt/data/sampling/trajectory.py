@@ -4,7 +4,7 @@ For trajectories ``lat``, ``lon`` on ``(trajectory, time)``
 (:func:`convml_tt.data.trajectories.read_trajectories`) and the composites
 of a stage, every trajectory point is matched to the scene whose scan start
 is nearest its time, when that is within ``tolerance`` (default 30 min);
-its sample is a :class:`~convml_tt.data.tiles.Tile` of ``tile_size``
+its sample is a :class:`~convml_tt.data.tiles.Tile` of ``tile_size_m``
 metres centred on the point, cut from that scene exactly as the other
 samplers cut tiles (:meth:`CompositeReader.tile_planes`).
 
@@ -25,6 +25,7 @@ import xarray as xr
 
 from ..composites.reader import open_composite
 from ..tiles import Tile
+from ...config import accepts_old_names
 from .base import SAMPLERS, DrawnTile, Sampler
 
 __all__ = ["TrajectorySampler", "DEFAULT_TOLERANCE"]
@@ -34,6 +35,7 @@ DEFAULT_TOLERANCE = np.timedelta64(30, "m")
 
 
 @SAMPLERS.register("trajectory")
+@accepts_old_names(tile_size="tile_size_m")
 class TrajectorySampler(Sampler):
     """One tile per trajectory point, from the scene nearest the point's time.
 
@@ -43,7 +45,7 @@ class TrajectorySampler(Sampler):
         Dataset with ``lat``, ``lon`` (degrees) on ``(trajectory, time)`` and a
         ``time`` coordinate (datetime64), or the path of a trajectory file
         (CF or lagtraj, :func:`~convml_tt.data.trajectories.read_trajectories`).
-    tile_size:
+    tile_size_m:
         tile side, metres.
     tile_pixels:
         tile side, pixels.
@@ -64,15 +66,15 @@ class TrajectorySampler(Sampler):
 
     tile_types = ("tile",)
 
-    def __init__(self, trajectories: Any, tile_size: float, tile_pixels: int, scenes: Mapping[str, Sequence[str]],
+    def __init__(self, trajectories: Any, tile_size_m: float, tile_pixels: int, scenes: Mapping[str, Sequence[str]],
                  tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear") -> None:
         super().__init__(scenes, seed=0)
         if not isinstance(trajectories, xr.Dataset):
             from ..trajectories import read_trajectories
 
             trajectories = read_trajectories(trajectories)
-        if not (float(tile_size) > 0):
-            raise ValueError(f"tile_size {tile_size!r} must be a positive number of metres")
+        if not (float(tile_size_m) > 0):
+            raise ValueError(f"tile_size_m {tile_size_m!r} must be a positive number of metres")
         if int(tile_pixels) != tile_pixels or tile_pixels < 2:
             raise ValueError(f"tile_pixels {tile_pixels!r} must be an integer >= 2")
         if method not in ("bilinear", "nearest"):
@@ -80,7 +82,7 @@ class TrajectorySampler(Sampler):
         self.tolerance = np.timedelta64(tolerance).astype("timedelta64[s]")
         if self.tolerance < np.timedelta64(0, "s"):
             raise ValueError(f"tolerance {tolerance} must not be negative")
-        self.tile_size, self.tile_pixels, self.method = float(tile_size), int(tile_pixels), method
+        self.tile_size_m, self.tile_pixels, self.method = float(tile_size_m), int(tile_pixels), method
         self.lat = np.asarray(trajectories["lat"].transpose("trajectory", "time").values, np.float64)
         self.lon = (np.asarray(trajectories["lon"].transpose("trajectory", "time").values, np.float64)
                     + 180.0) % 360.0 - 180.0
@@ -118,7 +120,7 @@ class TrajectorySampler(Sampler):
 
     def tile(self, trajectory: int, time: int) -> Tile:
         """The tile centred on point ``(trajectory, time)`` (its position must be finite)."""
-        return Tile(float(self.lat[trajectory, time]), float(self.lon[trajectory, time]), self.tile_size,
+        return Tile(float(self.lat[trajectory, time]), float(self.lon[trajectory, time]), self.tile_size_m,
                     self.tile_pixels)
 
     def cut(self, stage: str, trajectory: int, time: int) -> tuple[int, np.ndarray | None]:
@@ -147,5 +149,5 @@ class TrajectorySampler(Sampler):
         i, j = divmod(int(index), self.shape[1])
         k, image = self.cut(stage, i, j)
         ok = np.isfinite(self.lat[i, j]) and np.isfinite(self.lon[i, j])
-        tile = self.tile(i, j) if ok else Tile(0.0, 0.0, self.tile_size, self.tile_pixels)
+        tile = self.tile(i, j) if ok else Tile(0.0, 0.0, self.tile_size_m, self.tile_pixels)
         return {"tile": DrawnTile(tile, k, None if image is None else np.moveaxis(image, 0, -1))}

@@ -3,12 +3,12 @@
 - the *anchor* tile is centred uniformly (in lat/lon) inside the domain, with
   the whole tile inside the domain, in a scene drawn uniformly from the
   stage's scenes;
-- the *neighbour* tile is centred ``neighbor_distance * tile_size`` metres
+- the *neighbour* tile is centred ``neighbor_distance * tile_size_m`` metres
   (geodesic; default one tile size, so the tiles touch) from the anchor's
   centre in a uniformly random direction, in the same scene;
 - the *distant* tile is centred uniformly inside the domain in another scene
   of the same stage (``distant="other_scene"``, default) or in the same
-  scene at least ``distant_min_distance * tile_size`` metres away
+  scene at least ``distant_min_distance * tile_size_m`` metres away
   (``distant="same_scene"``).
 
 A tile that touches masked (space, bad-quality) pixels or leaves the domain
@@ -59,8 +59,8 @@ def _geod():
     return pyproj.Geod(ellps="GRS80")
 
 
-def check_tile_fits(domain: Sequence[float], tile_size: float) -> None:
-    """Raise ValueError when a tile of ``tile_size`` m cannot fit inside ``domain``."""
+def check_tile_fits(domain: Sequence[float], tile_size_m: float) -> None:
+    """Raise ValueError when a tile of ``tile_size_m`` m cannot fit inside ``domain``."""
     lon_min, lat_min, lon_max, lat_max = check_bbox(domain)
     g = _geod()
     # narrowest east-west extent is at the latitude furthest from the equator
@@ -68,9 +68,9 @@ def check_tile_fits(domain: Sequence[float], tile_size: float) -> None:
     lat_far = float(np.clip(lat_far, -89.0, 89.0))
     _, _, width = g.inv(lon_min, lat_far, lon_max, lat_far)
     _, _, height = g.inv(lon_min, lat_min, lon_min, lat_max)
-    if tile_size >= min(width, height):
+    if tile_size_m >= min(width, height):
         raise ValueError(
-            f"tile size {tile_size / 1e3:g} km is larger than the domain {tuple(domain)} "
+            f"tile size {tile_size_m / 1e3:g} km is larger than the domain {tuple(domain)} "
             f"(about {width / 1e3:.0f} km x {height / 1e3:.0f} km); choose a smaller "
             "--tile-size or a larger --domain"
         )
@@ -121,9 +121,9 @@ def _inside(tile: Tile, domain) -> bool:
     )
 
 
-def _uniform_centre(rng: np.random.Generator, domain, tile_size: float) -> tuple[float, float]:
+def _uniform_centre(rng: np.random.Generator, domain, tile_size_m: float) -> tuple[float, float]:
     lon_min, lat_min, lon_max, lat_max = domain
-    half_lat = np.rad2deg(tile_size / 2 / 6.371e6)
+    half_lat = np.rad2deg(tile_size_m / 2 / 6.371e6)
     lat = rng.uniform(min(lat_min + half_lat, (lat_min + lat_max) / 2), max(lat_max - half_lat, (lat_min + lat_max) / 2))
     half_lon = half_lat / max(math.cos(math.radians(lat)), 1e-3)
     lon = rng.uniform(min(lon_min + half_lon, (lon_min + lon_max) / 2), max(lon_max - half_lon, (lon_min + lon_max) / 2))
@@ -289,7 +289,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
     # scenes are drawn from ``daylit`` (all of them without a limit: the same
     # draws as before the limit existed)
     daylit = list(range(len(scenes))) if daylit is None else list(daylit)
-    size, n, dom = params.tile_size, params.tile_pixels, params.domain
+    size, n, dom = params.tile_size_m, params.tile_pixels, params.domain
     geod = _geod()
     tries = 0
     times: dict[int, np.datetime64] = {}

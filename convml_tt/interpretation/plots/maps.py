@@ -86,7 +86,7 @@ def cell_edges(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Longitude and latitude (degrees, each ``(ny + 1, nx + 1)``) of the cell
     corners: midway between tile centres in the map's LAEA frame (from its
     ``crs``), or interpolated from the centres' lat/lon when it has none."""
-    step = float(ds.attrs.get("stride") or ds.attrs.get("tile_size") or 1.0)
+    step = float(ds.attrs.get("stride") or ds.attrs.get("tile_size_m") or 1.0)
     xe = _edges_1d(np.asarray(ds["x"].values, float), step)
     ye = _edges_1d(np.asarray(ds["y"].values, float), -step)
     attrs = ds["crs"].attrs if "crs" in ds.variables else {}
