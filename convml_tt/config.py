@@ -307,7 +307,7 @@ class CompositeSettings:
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
-        from .data.composites.recipes import _FIRST_EMISSIVE, get_recipe
+        from .data.composites.recipes import check_sunz, get_recipe
 
         get_recipe(self.recipe)  # an unknown recipe or band is a ValueError
         object.__setattr__(self, "domain", check_bbox(self.domain))
@@ -336,12 +336,7 @@ class CompositeSettings:
                 raise TypeError(f"sunz={self.sunz!r} must be True (divide reflectances by cos(solar zenith "
                                 f"angle)), False or None (the recipe's default)")
             object.__setattr__(self, "sunz", bool(self.sunz))
-            r = get_recipe(self.recipe)
-            if self.sunz and not any(b < _FIRST_EMISSIVE for b in r.bands):
-                raise ValueError(f"sunz=True (--sunz on) divides reflectances by the cosine of the solar zenith "
-                                 f"angle, but the recipe {r.name!r} has no reflective band (bands "
-                                 f"{', '.join(map(str, r.bands))}: brightness temperatures in K); leave it out "
-                                 f"(--sunz applies to bands 1-6)")
+            check_sunz(self.recipe, self.sunz)
 
 
 # -----------------------------------------------------------------------------
@@ -515,56 +510,22 @@ class TripletSettings:
         """The canonical name of ``recipe`` (``"rgb"`` -> ``"truecolor"``, ``13``
         -> ``"C13"``, ``"13,14,15"`` -> ``"C13+C14+C15"``); ``ValueError`` for
         a name the recipe registry does not know (listing the registered
-        ones) or a recipe of more planes than a PNG tile holds (4)."""
-        from .data.composites.recipes import Recipe, _parse_band_list, get_recipe, list_recipes
+        ones) or a recipe of more planes than a PNG tile holds (4). The
+        recipe room checks it: :func:`convml_tt.data.composites.recipes.tile_recipe_name`."""
+        from .data.composites.recipes import tile_recipe_name
 
-        # only a name is stored (in meta.yaml): a Recipe must be the one registered under its name
-        name = recipe.name if isinstance(recipe, Recipe) else recipe
-        try:
-            found = get_recipe(name)
-        except ValueError as err:
-            if isinstance(name, str) and _parse_band_list(name) is not None:
-                raise ValueError(f"recipe={name!r}: {err}") from None  # a band list, wrong as one
-            raise ValueError(f"recipe={name!r} is not a recipe of the registry: use one of "
-                             f"{', '.join(r.name for r in list_recipes())}, or a band list such as "
-                             f"C13+C14+C15 (`convml_tt composite --list-recipes`)") from None
-        if isinstance(recipe, Recipe) and found is not recipe:
-            raise ValueError(f"recipe {recipe.name!r} is not the registered recipe of that name; "
-                             f"register it (register_recipe) to make tiles of it")
-        if found.n_planes > MAX_TILE_CHANNELS:
-            raise ValueError(f"recipe {found.name!r} has {found.n_planes} channels but a PNG tile holds at most "
-                             f"{MAX_TILE_CHANNELS} (L, LA, RGB, RGBA): choose at most {MAX_TILE_CHANNELS} bands")
-        return found.name
+        return tile_recipe_name(recipe, MAX_TILE_CHANNELS)
 
     @staticmethod
     def checked_fields(fields: Any) -> tuple[str, ...]:
         """``fields`` as a tuple of canonical recipe names (``"c13"`` and ``13``
         -> ``"C13"``; a comma-separated text is split); ``ValueError`` for a
         name the recipe registry does not know, a recipe of several planes
-        (e.g. true colour) or a name given twice."""
-        from .data.composites.recipes import get_recipe
+        (e.g. true colour) or a name given twice. The recipe room checks
+        them: :func:`convml_tt.data.composites.recipes.field_recipe_names`."""
+        from .data.composites.recipes import field_recipe_names
 
-        if fields is None:
-            return ()
-        if isinstance(fields, (str, int)):
-            text = str(fields)
-            fields = text.split(",")
-            if not text.strip() or any(not f.strip() for f in fields):
-                raise ValueError(f"fields: {text!r} has an empty name; give recipe names separated by commas, "
-                                 f"e.g. C13 or C13,C07 (or no fields)")
-        out = []
-        for f in fields:
-            try:
-                recipe = get_recipe(f.strip() if isinstance(f, str) else f)
-            except ValueError as err:
-                raise ValueError(f"fields: {f!r} is not a recipe of the registry ({err})") from None
-            if recipe.n_planes != 1:
-                raise ValueError(f"fields: recipe {recipe.name!r} has {recipe.n_planes} planes "
-                                 f"{recipe.channels}; a co-located field is one plane, e.g. 'C13'")
-            if recipe.name in out:
-                raise ValueError(f"fields: {recipe.name!r} is given twice")
-            out.append(recipe.name)
-        return tuple(out)
+        return field_recipe_names(fields)
 
     @staticmethod
     def checked_max_sza(v: Any) -> float:

@@ -65,6 +65,9 @@ __all__ = [
     "field_recipe",
     "FIELD_PREFIX",
     "channel_units",
+    "tile_recipe_name",
+    "field_recipe_names",
+    "check_sunz",
     "combine_block",
     "simulated_green",
 ]
@@ -431,6 +434,71 @@ def field_recipe(variable: str) -> Recipe:
             long_name=f"{variable} of gridded output", description=f"the variable {variable} of gridded output "
             f"(model, reanalysis) in its own units")
     return recipe
+
+
+
+def tile_recipe_name(recipe: Any, max_channels: int = 4) -> str:
+    """The canonical name of ``recipe`` as a tile recipe (``"rgb"`` ->
+    ``"truecolor"``, ``13`` -> ``"C13"``, ``"13,14,15"`` ->
+    ``"C13+C14+C15"``); ``ValueError`` for a name the registry does not
+    know (listing the registered ones), a :class:`Recipe` that is not the
+    one registered under its name (only names are stored in ``meta.yaml``),
+    or more planes than ``max_channels`` (a PNG tile holds 4)."""
+    name = recipe.name if isinstance(recipe, Recipe) else recipe
+    try:
+        found = get_recipe(name)
+    except ValueError as err:
+        if isinstance(name, str) and _parse_band_list(name) is not None:
+            raise ValueError(f"recipe={name!r}: {err}") from None  # a band list, wrong as one
+        raise ValueError(f"recipe={name!r} is not a recipe of the registry: use one of "
+                         f"{', '.join(r.name for r in list_recipes())}, or a band list such as "
+                         f"C13+C14+C15 (`convml_tt composite --list-recipes`)") from None
+    if isinstance(recipe, Recipe) and found is not recipe:
+        raise ValueError(f"recipe {recipe.name!r} is not the registered recipe of that name; "
+                         f"register it (register_recipe) to make tiles of it")
+    if found.n_planes > max_channels:
+        raise ValueError(f"recipe {found.name!r} has {found.n_planes} channels but a PNG tile holds at most "
+                         f"{max_channels} (L, LA, RGB, RGBA): choose at most {max_channels} bands")
+    return found.name
+
+
+def check_sunz(recipe: Kind, sunz: bool) -> None:
+    """``ValueError`` when ``sunz`` (divide reflectances by the cosine of the
+    solar zenith angle) is asked of a recipe with no reflective band."""
+    r = get_recipe(recipe)
+    if sunz and not any(b < _FIRST_EMISSIVE for b in r.bands):
+        raise ValueError(f"sunz=True (--sunz on) divides reflectances by the cosine of the solar zenith "
+                         f"angle, but the recipe {r.name!r} has no reflective band (bands "
+                         f"{', '.join(map(str, r.bands))}: brightness temperatures in K); leave it out "
+                         f"(--sunz applies to bands 1-6)")
+
+
+def field_recipe_names(fields: Any) -> tuple[str, ...]:
+    """Co-located ``fields`` as a tuple of canonical one-plane recipe names
+    (``"c13"`` and ``13`` -> ``"C13"``; a comma-separated text is split;
+    None: none); ``ValueError`` for an unknown name, a recipe of several
+    planes (e.g. true colour) or a name given twice."""
+    if fields is None:
+        return ()
+    if isinstance(fields, (str, int)):
+        text = str(fields)
+        fields = text.split(",")
+        if not text.strip() or any(not f.strip() for f in fields):
+            raise ValueError(f"fields: {text!r} has an empty name; give recipe names separated by commas, "
+                             f"e.g. C13 or C13,C07 (or no fields)")
+    out: list[str] = []
+    for f in fields:
+        try:
+            recipe = get_recipe(f.strip() if isinstance(f, str) else f)
+        except ValueError as err:
+            raise ValueError(f"fields: {f!r} is not a recipe of the registry ({err})") from None
+        if recipe.n_planes != 1:
+            raise ValueError(f"fields: recipe {recipe.name!r} has {recipe.n_planes} planes "
+                             f"{recipe.channels}; a co-located field is one plane, e.g. 'C13'")
+        if recipe.name in out:
+            raise ValueError(f"fields: {recipe.name!r} is given twice")
+        out.append(recipe.name)
+    return tuple(out)
 
 
 def channel_units(recipe: Kind) -> tuple[str, ...]:
