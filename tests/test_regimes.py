@@ -257,7 +257,7 @@ def test_assign_refuses_other_model_featurizer_emb_dim():
     with pytest.raises(ValueError, match=r"fitted to 4-dimensional.*emb_dim 3"):
         assign_regimes(emap, hand_regimes(np.zeros((3, 4))), progress=False)
     with pytest.raises(ValueError, match=r"model /models/m\.pt \(sha256 aaaaaaaaaaaa\).*model /other\.pt "
-                                         r"\(sha256 bbbbbbbbbbbb\).*embed the map"):
+                                         r"\(sha256 bbbbbbbbbbbb\).*use the regimes' model"):
         assign_regimes(emap, hand_regimes(model_sha256="b" * 64, model_path="/other.pt"), progress=False)
     with pytest.raises(ValueError, match=r"'tile_statistics' featurizer.*'model'"):
         assign_regimes(make_map(featurizer="tile_statistics"), hand_regimes(featurizer="model"), progress=False)

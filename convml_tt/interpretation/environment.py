@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .regime_maps import check_model_of_regimes
+
 __all__ = ["environment_variables", "environment_table", "regime_distributions", "conditional_frequency",
            "environment_pc_correlations", "STATISTICS"]
 
@@ -66,14 +68,9 @@ def _regime_of_tiles(da: xr.DataArray, regimes: Any, clusters: str | None) -> np
 
         if not isinstance(regimes, Regimes):
             regimes = Regimes.load(regimes)
-        if regimes.emb_dim != da.sizes["emb_dim"]:
-            raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but these have "
-                             f"emb_dim {da.sizes['emb_dim']}; use the regimes of the model that embedded them")
-        made_by = str(da.attrs.get("model_sha256") or "")
-        if made_by and regimes.model_sha256 and made_by != regimes.model_sha256:
-            raise ValueError(f"the regimes were fitted to embeddings of another model (sha256 "
-                             f"{regimes.model_sha256[:12]}) than these (sha256 {made_by[:12]}); use the regimes "
-                             f"fitted to this model's embeddings")
+        check_model_of_regimes(regimes, "these embeddings", emb_dim=da.sizes["emb_dim"],
+                               sha=da.attrs.get("model_sha256"), featurizer=da.attrs.get("featurizer"),
+                               model_path=da.attrs.get("model_path") or "")
         idx, _ = regimes.nearest(np.asarray(da.transpose("tile_id", "emb_dim").values))
         return np.asarray(regimes.names)[idx]
     from .physical import cluster_labels

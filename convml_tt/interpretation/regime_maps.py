@@ -93,33 +93,45 @@ def _short(sha: str) -> str:
     return f"sha256 {sha[:12]}" if sha else "no model_sha256"
 
 
-def check_same_model(ds: xr.Dataset, regimes: Any, src: str) -> None:
-    """Refuse regimes and an embedding map (``src``, e.g. "the map 'm.nc'")
-    that were not made by the same model: another featurizer, embedding size
-    or model (``model_sha256``, which both must record unless both are of the
-    ``tile_statistics`` featurizer)."""
-    e = int(ds.sizes["emb_dim"])
-    if e != regimes.emb_dim:
+def check_model_of_regimes(regimes: Any, src: str, *, emb_dim: int | None, sha: str = "", featurizer: str = "",
+                           model_path: str = "", require_sha: bool = True) -> None:
+    """Refuse ``regimes`` that were not fitted to embeddings of what made
+    ``src`` (a map, embeddings or a model, e.g. "the map 'm.nc'"): another
+    embedding size, featurizer or model (``sha``, the model file's SHA-256).
+    Both must record the model unless both are of the ``tile_statistics``
+    featurizer; with ``require_sha=False`` a side that records none is not
+    checked. The one check every use of regimes makes (maps, legends,
+    trajectories, environment)."""
+    if emb_dim is not None and int(emb_dim) != regimes.emb_dim:
         raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but {src} "
-                         f"has emb_dim {e}; fit regimes to tiles embedded by the map's model")
-    m_sha, r_sha = str(ds.attrs.get("model_sha256") or ""), str(regimes.model_sha256 or "")
-    m_feat, r_feat = str(ds.attrs.get("featurizer") or ""), str(regimes.featurizer or "")
+                         f"has emb_dim {int(emb_dim)}; fit regimes to tiles embedded by {src}'s model")
+    m_sha, r_sha = str(sha or ""), str(regimes.model_sha256 or "")
+    m_feat, r_feat = str(featurizer or ""), str(regimes.featurizer or "")
     if (m_feat and r_feat and m_feat != r_feat) or ("tile_statistics" in (m_feat, r_feat) and m_feat != r_feat):
         raise ValueError(f"{src} was made with the {m_feat or 'model'!r} featurizer but the regimes with "
-                         f"{r_feat or 'model'!r}; fit regimes to tiles embedded the same way as the map")
+                         f"{r_feat or 'model'!r}; fit regimes to tiles embedded the same way as {src}")
     if m_feat == r_feat == "tile_statistics":
         return
     if not m_sha or not r_sha:
+        if not require_sha:
+            return
         which = src if not m_sha else "the regimes"
         raise ValueError(f"{which} do{'es' if not m_sha else ''} not record the model that made the "
-                         f"embeddings (no model_sha256), so the map and the regimes cannot be shown to come "
-                         f"from the same model; make the map with `convml_tt map` and the regimes from "
+                         f"embeddings (no model_sha256), so {src} and the regimes cannot be shown to come "
+                         f"from the same model; make maps with `convml_tt map` and regimes from "
                          f"`convml_tt embed` embeddings, which record it")
     if m_sha != r_sha:
         raise ValueError(
-            f"{src} was embedded by model {ds.attrs.get('model_path') or '?'} ({_short(m_sha)}) but "
-            f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} ({_short(r_sha)}); "
-            f"embed the map with the regimes' model, or fit regimes to tiles embedded by the map's model")
+            f"{src}: made by model {model_path or '?'} ({_short(m_sha)}), but the regimes were fitted to "
+            f"embeddings of another model, {regimes.model_path or '?'} ({_short(r_sha)}); use the regimes' "
+            f"model, or fit regimes to tiles embedded by this one")
+
+
+def check_same_model(ds: xr.Dataset, regimes: Any, src: str) -> None:
+    """Refuse regimes and an embedding map (``src``, e.g. "the map 'm.nc'")
+    that were not made by the same model (:func:`check_model_of_regimes`)."""
+    check_model_of_regimes(regimes, src, emb_dim=int(ds.sizes["emb_dim"]), sha=ds.attrs.get("model_sha256"),
+                           featurizer=ds.attrs.get("featurizer"), model_path=ds.attrs.get("model_path") or "")
 
 
 def _json_list(ds: xr.Dataset, key: str, src: str) -> list | None:

@@ -32,6 +32,7 @@ from ..data.sampling.trajectory import DEFAULT_TOLERANCE, TrajectorySampler
 from ..config import accepts_old_names
 from .featurizers import make_featurizer
 from .regimes import Regimes
+from .regime_maps import check_model_of_regimes
 
 __all__ = ["regime_sequences", "transition_statistics", "wilson_interval", "load_sequences"]
 
@@ -148,17 +149,8 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     tile_pixels = tile_pixels or feat.tile_pixels
     if not tile_size_m or not tile_pixels:
         raise ValueError("the model does not say its tile size and pixels; give tile_size_m (m) and tile_pixels")
-    if feat.emb_dim is not None and feat.emb_dim != regimes.emb_dim:
-        raise ValueError(f"the regimes were fitted to {regimes.emb_dim}-dimensional embeddings but the model gives "
-                         f"{feat.emb_dim}; use the regimes fitted to this model's embeddings")
-    if feat.sha256 and not regimes.model_sha256:
-        raise ValueError("the regimes do not record the model whose embeddings they were fitted to (no "
-                         "model_sha256), so they cannot be checked against this model; fit them to embeddings "
-                         "from `convml_tt embed`, which record it")
-    if regimes.model_sha256 and feat.sha256 and regimes.model_sha256 != feat.sha256:
-        raise ValueError(f"the regimes were fitted to embeddings of model {regimes.model_path or '?'} (sha256 "
-                         f"{regimes.model_sha256[:12]}), not of {feat.path or 'this model'} (sha256 "
-                         f"{feat.sha256[:12]}); use that model or fit regimes to this one's embeddings")
+    check_model_of_regimes(regimes, f"the model {feat.path or feat.name}", emb_dim=feat.emb_dim, sha=feat.sha256,
+                           featurizer=feat.name, model_path=feat.path or "")
     composites = [str(p) for p in composites]
     sampler = TrajectorySampler(trajectories, tile_size_m, tile_pixels, {_STAGE: composites}, tolerance, method)
     nt, nj = sampler.shape
