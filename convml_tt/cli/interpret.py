@@ -116,9 +116,18 @@ def _run_evaluate(args) -> int:
     if is_regime_map(args.embeddings):
         import pandas as pd
 
+        from ..interpretation.unassigned import unassigned_by_truth, unassigned_summary
+
         rmap = load_regime_map(args.embeddings)
-        q = map_quality(rmap)
+        if "true_regime" in rmap.variables or "unassigned_distance" not in rmap.attrs:
+            q = map_quality(rmap)
+        else:  # no truth: what the map itself says, the share of its cells no regime fits
+            q = unassigned_summary(rmap)
         text = to_markdown(pd.DataFrame([q], index=[str(args.embeddings.name)]))
+        if "true_regime" in rmap.variables and "unassigned_distance" in rmap.attrs:
+            text += ("\n\nShare of each true regime's cells that are unassigned (farther than "
+                     f"{float(rmap.attrs['unassigned_distance']):.4g} from every centroid):\n\n"
+                     + to_markdown(unassigned_by_truth(rmap)))
         medians = map_physical_medians(rmap)
         if medians is not None:
             text += "\n\nPer-regime medians of the organisation indices of the map cells:\n\n" + to_markdown(medians)
