@@ -169,3 +169,32 @@ def test_old_regimes_file_loads_with_no_cut_and_a_note(clustered, tmp_path, capl
     with xr.open_dataset(tmp_path / "rm.nc", mask_and_scale=False) as back:
         true = emap["true_regime"].values
         assert (back["regime"].values[valid & (true == 3)] == -2).all()
+
+
+@pytest.mark.slow
+def test_a_regime_the_fitting_tiles_never_saw_is_unassigned(tmp_path):
+    """bench/unassigned.py with the tile statistics (no network): three
+    600 km fitting scenes without stratocumulus, two map scenes with it.
+    The tile statistics (8 numbers a tile) tell the deck only partly from
+    bright fish / flowers, so the bound here is what they reach (measured:
+    ~45 % of its cells); the issue's 80 % is the trained encoder's
+    benchmark (docs/regimes.md)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from unassigned import held_out_run
+    finally:
+        sys.path.pop(0)
+    regimes, rmap, table = held_out_run(tmp_path, "tile_statistics", n_fit=3, n_map=2, size_km=600.0,
+                                        region_km=210.0, resolution_km=2.0)
+    from convml_tt.data.synthetic import REGIMES
+
+    assert REGIMES.index("stratocumulus") not in regimes.match and regimes.n_regimes == 5  # never seen by the fit
+    held = table.loc["stratocumulus"]
+    known = table.drop(index="stratocumulus")
+    known_share = (known["unassigned_share"] * known["n_cells"]).sum() / known["n_cells"].sum()
+    assert held["n_cells"] >= 30 and known["n_cells"].sum() >= 100
+    assert held["unassigned_share"] >= 0.3 and known_share < 0.05
+    assert held["unassigned_share"] > 10 * known_share
