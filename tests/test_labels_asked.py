@@ -2,17 +2,22 @@
 scan of the shared goes_real data, tiles, embeddings and maps made without
 ``--labels`` carry no regime names; ``--labels synthetic`` on those real
 scenes is refused in one line; ``embed --stage`` on a dataset without that
-stage names the stage it has.
+stage names the stage it has; ``plot composite`` draws the real composite.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pytest
-import xarray as xr
+import matplotlib
 
-from convml_tt.cli import main
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from convml_tt.cli import main  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "goes_real"
 DAY = "s20193002000275"
@@ -71,6 +76,18 @@ def test_real_scan_gets_no_regime_names_unless_asked(day_root, tmp_path, capsys)
     line = err.strip()
     assert "\n" not in line and "Traceback" not in err
     assert "--labels synthetic" in line and "OR_ABI-L1b-RadM1-M6C13_G17" in line and "convml_tt synthetic" in line
+
+    # a quick look of the real scan's composite, titled with what, where and when
+    (comp,) = sorted(day_root.rglob("composites/**/*.nc"))
+    rc, out, err = _cli(capsys, "plot", "composite", comp, "--out", tmp_path / "c13.png")
+    assert rc == 0 and (tmp_path / "c13.png").stat().st_size > 10_000, err
+    from convml_tt.interpretation.plots.composite import composite_quicklook
+
+    fig = composite_quicklook(comp)
+    title = fig.axes[0].get_title()
+    plt.close(fig)
+    assert "GOES-17" in title and "C13" in title and "lon -125.5..-122, lat 33..36.5" in title
+    assert "2019-10-27 20:00 UTC" in title
 
     # tiles and embeddings of the real scan: no regime labels without --labels
     ds = tmp_path / "ds"

@@ -135,6 +135,13 @@ def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "rm2.nc")]) == 0
     text = capsys.readouterr().out
     assert "unassigned_share" in text and "| unseen" in text
+    # a map without truth (a real scan's): evaluate reports the unassigned share alone
+    real = emap.drop_vars(["true_regime", "true_regime_fraction"])
+    real.attrs = {k: v for k, v in real.attrs.items() if k != "regime_names"}
+    assign_regimes(real, reg, out=tmp_path / "real.nc", progress=False)
+    assert main(["evaluate", str(tmp_path / "real.nc")]) == 0
+    text = capsys.readouterr().out
+    assert "unassigned_share" in text and "n_valid" in text and "map_accuracy" not in text
     with pytest.raises(SystemExit) as stop:
         main(["regimes", "fit", str(emb), "--n", "3", "--unassigned-percentile", "0", "--out", str(tmp_path / "x.json")])
     assert stop.value.code == 2 and not (tmp_path / "x.json").exists()
