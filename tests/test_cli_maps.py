@@ -27,7 +27,7 @@ def flow(composited_root, tiny_model_file, embeddings, tmp_path_factory):
     emb = save_embeddings(embeddings, d / "emb.nc")
     argv = ["map", str(tiny_model_file), "--data-root", str(composited_root), "--domain", *map(str, DOMAIN),
             "--tile-size-m", "40e3", "--tile-pixels", "32", "--stride", "20e3", "--out", str(d / "map.nc"),
-            "--device", "cpu", "--quiet"]
+            "--device", "cpu", "--quiet", "--labels", "synthetic"]
     assert main(argv) == 0
     assert main(["regimes", "fit", str(emb), "--n", "3", "--out", str(d / "regimes.json")]) == 0
     assert main(["regimes", "assign", str(d / "map.nc"), str(d / "regimes.json"), "--out",

@@ -191,7 +191,7 @@ def test_json_round_trip_is_plain_json(tmp_path, clustered):
     reg = fit_regimes(clustered, 3, method="kmeans", seed=2)
     path = reg.save(tmp_path / "regimes.json")
     content = json.loads(path.read_text())
-    assert content["format"] == "convml_tt-regimes" and content["version"] == 1 and content["n_regimes"] == 3
+    assert content["format"] == "convml_tt-regimes" and content["version"] == 2 and content["n_regimes"] == 3
     assert isinstance(content["centroids"][0][0], float) and content["names"] == ["A", "B", "C"]
     assert "tile_labels" not in content
     back = Regimes.load(path)
@@ -380,7 +380,8 @@ def test_regime_map_is_north_up_with_legend(plotted, tmp_path):
     assert q["NE"] > max(q["NW"], q["SW"], q["SE"]) + 60  # bright quarter top-right on screen
     legends = {lg.get_title().get_text(): lg for lg in fig.findobj(Legend)}
     leg = next(lg for t, lg in legends.items() if t.startswith("regime"))
-    assert [t.get_text().split()[0] for t in leg.get_texts()] == ["A", "B", "C"]
+    # the regimes, then the grey entry of the cells beyond the regimes' unassigned distance
+    assert [t.get_text().split()[0] for t in leg.get_texts()] == ["A", "B", "C", "unassigned"]
     assert "true regime" in legends and "true regimes" in tax.get_title()
     assert save_figure(fig, tmp_path / "map.png").stat().st_size > 10_000
     # a datetime picks the nearest scene; without truth a single panel
@@ -394,7 +395,8 @@ def test_regime_fractions_plot_stacks(plotted):
     rm, _ = plotted
     fig = regime_fractions_plot(rm)
     ax, tax = fig.axes[0], fig.axes[1]
-    assert len(ax.containers) == 3 and len(tax.containers) == 3  # one stack of bars per regime / label
+    # one stack of bars per regime (and the grey unassigned one) / label
+    assert len(ax.containers) == 4 and len(tax.containers) == 3
     assert len(_dashed_levels(tax)) == 2
     assert ax.get_ylim() == (0.0, 1.0) and "UTC" in tax.get_xlabel()
     fig1 = regime_fractions_plot(rm, bbox=(LON0, LAT0 - 1, LON0 + 1, LAT0 + 1), truth=False)
@@ -475,17 +477,17 @@ def test_regime_map_over_a_real_composite(composited_root, clustered):
     mesh = [c for c in ax.collections if c.get_array() is not None]
     assert len(mesh) == 1 and 0 < mesh[0].get_alpha() < 1  # cells semi-transparent over the image
     leg = next(lg for lg in fig.findobj(Legend) if lg.get_title().get_text().startswith("regime"))
-    assert len(leg.get_texts()) == 3
+    assert len(leg.get_texts()) == 4  # and the unassigned cells' entry
 
 
 def test_fractions_plot_single_scene_and_empty_scene(plotted):
     rm, _ = plotted
     fig = regime_fractions_plot(rm.isel(time=[0]), truth=False)
-    assert len(fig.axes[0].containers) == 3  # one stacked bar per regime
+    assert len(fig.axes[0].containers) == 4  # one stacked bar per regime, and the unassigned one
     empty = rm.copy(deep=True)
     empty["regime"].values[1] = -1  # a scene without valid cells: a gap, no warning
     fig = regime_fractions_plot(empty)
-    assert len(fig.axes[0].containers) == 3
+    assert len(fig.axes[0].containers) == 4
     fig = regime_map(empty, time=1, truth=False)  # no regime cell: the composite only
     assert len(fig.axes[0].images) == 1
 
@@ -508,10 +510,14 @@ def test_end_to_end_with_embed_domain(composited_root, tmp_path):
     reg = fit_regimes(tiles, 3, seed=0)
     rm = assign_regimes(tmp_path / "map.nc", reg, out=tmp_path / "regime_map.nc", progress=False)
     assert json.loads(rm.attrs["true_regime_names"]) == list(REGIMES)
-    assert int((rm["regime"] >= 0).sum()) == int(ok.sum())
+    assert int(((rm["regime"] >= 0) | (rm["regime"] == -2)).sum()) == int(ok.sum())  # -2: unassigned
     q = map_quality(tmp_path / "regime_map.nc")
-    assert q["n_cells"] == int((cells["true_regime"].values[ok] >= 0).sum()) and 0 < q["map_accuracy"] <= 1
-    np.testing.assert_allclose(regime_fractions(rm).sum("regime").values, 1.0)
+    known = rm["true_regime"].values >= 0
+    n_un = int(((rm["regime"].values == -2) & known).sum())  # unassigned cells: left out of the scores
+    assert q["n_cells"] + n_un == int((cells["true_regime"].values[ok] >= 0).sum()) and 0 < q["map_accuracy"] <= 1
+    assert q["unassigned_share"] == pytest.approx(n_un / (q["n_cells"] + n_un)) and n_un > 0
+    fr = regime_fractions(rm)
+    np.testing.assert_allclose(fr.sum("regime").values + fr["unassigned_fraction"].values, 1.0)
     fig = regime_map(tmp_path / "regime_map.nc", time=0)
     assert len(fig.axes[0].images) == 1 and "true regimes" in fig.axes[1].get_title()
     with pytest.raises(ValueError, match="'tile_statistics' featurizer but the regimes with 'model'"):

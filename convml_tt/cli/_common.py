@@ -323,11 +323,12 @@ class LazySubParsers(argparse._SubParsersAction):
 
 
 def add_labels(p: argparse.ArgumentParser, what: str) -> None:
-    """``--labels NAME|none``: a labeler of the registry (default ``synthetic``)."""
+    """``--labels NAME|none``: a labeler of the registry (default ``none``: no labeler unless one is named)."""
     p.add_argument("--labels", type=registered("labelers", ("none",)), choices=RegistryChoices("labelers", ("none",)),
-                   default="synthetic", metavar="NAME",
-                   help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none'; "
-                        f"'synthetic' (default): the true regime of synthetic scenes (nothing for real scenes)")
+                   default="none", metavar="NAME",
+                   help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none' "
+                        f"(default: no labels); 'synthetic': the true regime of scenes written by `convml_tt "
+                        f"synthetic` (refused for other scenes)")
 
 
 def add_env(p) -> None:

@@ -42,6 +42,9 @@ def _add_synthetic(sub) -> None:
     p.add_argument("--satellite", type=satellite_number, default=16, help="GOES satellite 16-19 (default 16)")
     p.add_argument("--sector", default="M1", help="sector in the file names: M1 (default), M2, C or F")
     p.add_argument("--bands", type=int, nargs="+", default=[1, 2, 3], help="bands (default 1 2 3)")
+    p.add_argument("--held-out", nargs="+", default=[], metavar="REGIME",
+                   help="regimes that do not occur in these scenes (their regions take the next regime), e.g. "
+                        "fish: scenes to fit regimes on, beside scenes with every regime to map")
     p.set_defaults(func=_run_synthetic)
 
 
@@ -50,7 +53,8 @@ def _run_synthetic(args) -> int:
     from ..data.synthetic import write_synthetic_scenes
 
     settings = settings_from(SceneSettings, args)
-    scenes = write_synthetic_scenes(args.data_root, settings=settings, progress=not args.quiet)
+    scenes = write_synthetic_scenes(args.data_root, settings=settings, progress=not args.quiet,
+                                    held_out=args.held_out)
     for scene in scenes:
         for band in sorted(scene.files):
             print(scene.files[band])

@@ -25,18 +25,21 @@ def _add_plot_kinds(kinds) -> None:
         elif kind.reads == "embeddings_or_regime_map":
             q.add_argument("input", type=Path, metavar="FILE",
                            help="embeddings (`convml_tt embed`) or a regime map (`convml_tt regimes assign`)")
+        elif kind.reads == "composite":
+            q.add_argument("composite", type=Path, metavar="COMPOSITE.nc",
+                           help="composite written by `convml_tt composite` (or under DATA_ROOT/composites)")
         else:
             q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
                            help="regime map written by `convml_tt regimes assign`")
         q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
         q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
         q.add_argument("--title", default=None, help="figure title")
-        if kind.reads != "regime_map":
+        if kind.reads in ("embeddings", "embeddings_or_regime_map"):
             q.add_argument("--dataset-path", type=Path, default=None,
                            help="where the tile images are, if the dataset moved since embedding")
             q.add_argument("--tile-type", default="anchor", choices=["anchor", "neighbor", "distant"],
                            help="tile type to plot when the embeddings hold all three (default anchor)")
-        if kind.reads != "embeddings":
+        if kind.reads in ("regime_map", "embeddings_or_regime_map"):
             q.add_argument("--no-truth", action="store_true", help="leave out the true regimes, where known")
         if kind.add_arguments is not None:
             kind.add_arguments(q)
@@ -58,7 +61,9 @@ def _run_plot(args) -> int:
             args.regime_map = args.input
         else:
             args.embeddings = args.input
-    if getattr(args, "regime_map", None) is not None:
+    if kind.reads == "composite":
+        data, what = args.composite, f"quick look of {args.composite}"
+    elif getattr(args, "regime_map", None) is not None:
         from ..interpretation.regimes import load_regime_map
 
         data, what = load_regime_map(args.regime_map), f"{args.kind} of {args.regime_map}"
@@ -116,9 +121,18 @@ def _run_evaluate(args) -> int:
     if is_regime_map(args.embeddings):
         import pandas as pd
 
+        from ..interpretation.unassigned import unassigned_by_truth, unassigned_summary
+
         rmap = load_regime_map(args.embeddings)
-        q = map_quality(rmap)
+        if "true_regime" in rmap.variables or "unassigned_distance" not in rmap.attrs:
+            q = map_quality(rmap)
+        else:  # no truth: what the map itself says, the share of its cells no regime fits
+            q = unassigned_summary(rmap)
         text = to_markdown(pd.DataFrame([q], index=[str(args.embeddings.name)]))
+        if "true_regime" in rmap.variables and "unassigned_distance" in rmap.attrs:
+            text += ("\n\nShare of each true regime's cells that are unassigned (farther than "
+                     f"{float(rmap.attrs['unassigned_distance']):.4g} from every centroid):\n\n"
+                     + to_markdown(unassigned_by_truth(rmap)))
         medians = map_physical_medians(rmap)
         if medians is not None:
             text += "\n\nPer-regime medians of the organisation indices of the map cells:\n\n" + to_markdown(medians)

@@ -161,6 +161,13 @@ def _add_regimes(sub) -> None:
     q.add_argument("--label", default=None,
                    help="coordinate of true labels to match the regimes to (default: regime, when present)")
     q.add_argument("--out", type=Path, required=True, metavar="REGIMES.json", help="regimes file to write")
+    cut = q.add_mutually_exclusive_group()
+    cut.add_argument("--unassigned-percentile", type=_percentile, default=99.0, metavar="P",
+                     help="cells farther from every centroid than this percentile (0 < P <= 100) of the fitting "
+                          "tiles' distances to their own centroid are unassigned (default 99); 'none': every "
+                          "cell is assigned")
+    cut.add_argument("--unassigned-distance", type=_distance, default=None, metavar="D",
+                     help="that distance itself (embedding units, > 0), instead of a percentile")
     q.set_defaults(func=_run_regimes_fit)
     q = what.add_parser(
         "assign", help="the regime of every cell of a map (nearest centroid) and its distance",
@@ -170,8 +177,38 @@ def _add_regimes(sub) -> None:
     q.add_argument("map", type=Path, metavar="MAP.nc", help="map written by `convml_tt map`")
     q.add_argument("regimes", type=Path, metavar="REGIMES.json", help="file written by `convml_tt regimes fit`")
     q.add_argument("--out", type=Path, required=True, metavar="REGIME_MAP.nc", help="regime map to write")
+    q.add_argument("--unassigned-distance", type=_distance, default=None, metavar="D",
+                   help="cells farther than D (embedding units) from every centroid are unassigned (code -2) "
+                        "(default: the regimes file's unassigned_distance)")
     add_common(q, data_root=False)
     q.set_defaults(func=_run_regimes_assign)
+
+
+def _percentile(text: str) -> float | None:
+    """``--unassigned-percentile``: 0 < P <= 100, or 'none'."""
+    import argparse
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentile 0 < P <= 100 (or 'none')")
+    return v
+
+
+def _distance(text: str) -> float:
+    """``--unassigned-distance``: a number > 0 (embedding units)."""
+    import argparse
+
+    from ..interpretation.unassigned import checked_distance
+
+    try:
+        return checked_distance(text, "--unassigned-distance")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _run_regimes_fit(args) -> int:
@@ -179,15 +216,25 @@ def _run_regimes_fit(args) -> int:
     from ..interpretation.regimes import fit_regimes
 
     regimes = fit_regimes(load_embeddings(args.embeddings), args.n, method=args.method, seed=args.seed,
-                          label=args.label)
+                          label=args.label, unassigned_percentile=args.unassigned_percentile,
+                          unassigned_distance=args.unassigned_distance)
     regimes.save(args.out)
     matched = ""
     if regimes.match is not None and regimes.label_names:
         matched = "; matched to " + ", ".join(
             f"{n}={regimes.label_names[m] if m >= 0 else '?'}" for n, m in zip(regimes.names, regimes.match))
     print(f"wrote {regimes.n_regimes} {regimes.method} regimes ({', '.join(regimes.names)}) of "
-          f"{regimes.n_tiles} tiles to {args.out}{matched}")
+          f"{regimes.n_tiles} tiles to {args.out}{matched}{_cut_text(regimes)}")
     return 0
+
+
+def _cut_text(regimes) -> str:
+    """``; unassigned beyond D (the P-th percentile ...)`` for the fit's summary line."""
+    if regimes.unassigned_distance is None:
+        return "; every cell assigned (no unassigned distance)"
+    how = "" if regimes.unassigned_percentile is None else \
+        f" (the {regimes.unassigned_percentile:g}th percentile of the tiles' distances to their centroid)"
+    return f"; cells farther than {regimes.unassigned_distance:.4g}{how} are unassigned"
 
 
 def _run_regimes_assign(args) -> int:
@@ -195,8 +242,12 @@ def _run_regimes_assign(args) -> int:
     from ..interpretation.regimes import Regimes, assign_regimes, regime_fractions
 
     check_writable_folder(args.out.parent, "the regime map", "choose a writable --out")
-    ds = assign_regimes(args.map, Regimes.load(args.regimes), out=args.out, progress=not args.quiet)
-    fr = regime_fractions(ds).mean("time")
+    ds = assign_regimes(args.map, Regimes.load(args.regimes), out=args.out, progress=not args.quiet,
+                        unassigned_distance=args.unassigned_distance)
+    fractions = regime_fractions(ds)
+    fr = fractions.mean("time")
     share = ", ".join(f"{n} {100 * float(v):.0f} %" for n, v in zip(fr["regime"].values, fr.values))
+    if "unassigned_distance" in ds.attrs:
+        share += f", unassigned {100 * float(fractions['unassigned_fraction'].mean()):.0f} %"
     print(f"wrote regime map to {args.out} (mean fractions: {share})")
     return 0

@@ -145,6 +145,18 @@ def _add_embed(sub) -> None:
     p.set_defaults(func=_run_embed)
 
 
+def _check_stage(dataset: Path, stage: str) -> None:
+    """Refuse ``--stage`` of a dataset folder without tiles of that stage, naming the stage(s) it has."""
+    from ..data.dataset.format import STAGES
+
+    if not dataset.is_dir() or not (dataset / "train").is_dir() and not (dataset / "study").is_dir():
+        return  # a stage folder itself, or no dataset: the reader's own message
+    has = [s for s in STAGES if any((dataset / s).glob("*_anchor.png"))]
+    if stage not in has and has:
+        raise ValueError(f"dataset {str(dataset)!r} has no {stage!r} tiles; it has the {' and '.join(has)} "
+                         f"stage{'s' if len(has) > 1 else ''}: use --stage {has[0]}")
+
+
 def _run_embed(args) -> int:
     from .._io import check_writable_folder
     from ..interpretation.embeddings import get_embeddings, save_embeddings
@@ -152,6 +164,7 @@ def _run_embed(args) -> int:
     if args.out.is_dir():  # before the work, not after it
         raise ValueError(f"--out {str(args.out)!r} is a folder; give a file name such as embeddings.nc")
     check_writable_folder(args.out.parent, "the embeddings", "choose a writable --out")
+    _check_stage(args.dataset, args.stage)
     da = get_embeddings(args.model, args.dataset, stage=args.stage, tile_type=args.tile_type,
                         batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                         num_workers=args.num_workers, skip_incomplete=args.skip_incomplete)

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 from ..registry import Registry
 
-__all__ = ["Labeler", "ChainLabeler", "LABELERS", "check_labels", "make_labeler", "register_labeler"]
+__all__ = ["Labeler", "ChainLabeler", "LABELERS", "check_labels", "check_labeler_sources", "make_labeler",
+           "register_labeler"]
 
 
 @runtime_checkable
@@ -48,7 +49,10 @@ class Labeler(Protocol):
     this tile (e.g. a real scene without a label map). Keys must not clash
     with the keys the writer sets itself (:data:`RESERVED_KEYS`). An optional
     ``regimes`` attribute (a sequence of names) names the integer values of
-    its ``regime`` key; regime maps record it.
+    its ``regime`` key; regime maps record it. An optional
+    ``check_sources(source_paths, what)`` method refuses (``ValueError``) the
+    scenes it cannot label at all (e.g. the synthetic labeler on real
+    scenes): :func:`check_labeler_sources` calls it before any tile is cut.
     """
 
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> Mapping[str, Any] | None:
@@ -68,6 +72,12 @@ class ChainLabeler:
             if not isinstance(lab, Labeler):
                 raise TypeError(f"{lab!r} is not a labeler: it needs a label(tile, source_paths) method")
         self.labelers = tuple(labelers)
+
+    def check_sources(self, source_paths: Sequence[str], what: str) -> None:
+        """Each labeler's ``check_sources`` (those that have one)."""
+        for lab in self.labelers:
+            if callable(getattr(lab, "check_sources", None)):
+                lab.check_sources(source_paths, what)
 
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -101,6 +111,26 @@ def check_labels(labels: Mapping[str, Any] | None, labeler: Any) -> dict[str, An
                              f"be int, float, str or bool")
         out[k] = v
     return out
+
+
+def check_labeler_sources(labeler: Any, composites: Sequence[Any]) -> None:
+    """Refuse, before any work, composites whose scenes ``labeler`` cannot
+    label (its ``check_sources(source_paths, what)`` raises a one-line
+    ``ValueError``, e.g. ``--labels synthetic`` on real scenes); nothing for
+    ``None`` or a labeler without that method. ``composites``: paths of
+    composite files (their ``source_paths`` attribute names the scene's files)."""
+    check = getattr(labeler, "check_sources", None)
+    if labeler is None or not callable(check):
+        return
+    from .composites.reader import open_composite, release_composite
+
+    for path in dict.fromkeys(str(p) for p in composites):
+        reader = open_composite(path)
+        try:
+            sources = [p for p in reader.source_paths if p]
+        finally:
+            release_composite(path)
+        check(sources, f"composite {path!r}")
 
 
 def _labeler_entry(name: str, cls: Any) -> type:

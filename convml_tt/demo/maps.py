@@ -61,7 +61,7 @@ def run_maps(s: DemoSettings, paths: dict[str, Path], emb_all, dev, progress: bo
              say: Callable[[str], None]) -> Any:
     """Map the study scenes with each featurizer, fit and assign regimes, and
     return the map-quality table (rows :data:`MAP_ROWS`, columns
-    ``map_accuracy``, ``fraction_mae``, ``n_cells``); writes the maps, the
+    ``map_accuracy``, ``fraction_mae``, ``n_cells``, ``unassigned_share``); writes the maps, the
     regimes files, ``map_quality.csv``, ``regime_map.png`` and ``fractions.png``."""
     import json
 
@@ -106,7 +106,7 @@ def run_maps(s: DemoSettings, paths: dict[str, Path], emb_all, dev, progress: bo
         regimes.save(paths["maps"] / f"regimes_{tag}.json")
         rmap = assign_regimes(emap, regimes, out=paths["maps"] / f"regime_map_{tag}.nc")
         q = map_quality(rmap)
-        rows[name] = {k: q[k] for k in ("map_accuracy", "fraction_mae", "n_cells")}
+        rows[name] = {k: q[k] for k in ("map_accuracy", "fraction_mae", "n_cells", "unassigned_share")}
         regime_maps[name] = (rmap, regimes)
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "embedding"

@@ -34,7 +34,7 @@ class DemoResult:
     load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
     epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
     step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
-    map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells per embedding
+    map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells, unassigned_share per embedding
     physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
 
     @property
@@ -237,7 +237,10 @@ def format_report(result: DemoResult) -> str:
             "fitted to the study anchors of each embedding, matched once to the true regimes (Hungarian "
             "method on the study tiles). `map_accuracy`: fraction of valid cells whose matched regime is "
             "the true regime covering most of the cell's tile; `fraction_mae`: mean absolute error of "
-            "the per-scene regime fractions.",
+            "the per-scene regime fractions; both over the assigned cells (`n_cells`). "
+            "`unassigned_share`: the valid cells farther from every centroid than the regimes' "
+            "unassigned distance (the 99th percentile of the study anchors' distances to their "
+            "centroid), which no regime claims (docs/regimes.md).",
             "",
             to_markdown(result.map_quality),
             "",

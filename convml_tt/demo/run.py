@@ -434,8 +434,10 @@ def _run_demo(
     def do_plots() -> None:
         da = emb_all.sel(tile_type="anchor").assign_attrs(tile_type="anchor")
         n = int(da.sizes["tile_id"])
+        # one grouping across figures: the leaves are the regime map's k-means regimes (same letters)
+        regimes_file = paths["maps"] / "regimes_trained.json"
         fig, _ = dendrogram(da, n_leaves=min(s.n_leaves, n), n_examples=s.n_examples,
-                            title="study-set anchors: Ward dendrogram of the embeddings")
+                            regimes=regimes_file if regimes_file.is_file() else None)
         save_figure(fig, paths["dendrogram"])
         plt.close(fig)
         fig, _, _ = scatter(da, method="pca", n_insets=min(s.n_insets, n),

@@ -72,11 +72,18 @@ def regimes_fields(d: dict) -> dict[str, Any]:
     seed, n_tiles = whole(d.get("seed") or 0), whole(d.get("n_tiles") or 0)
     if seed is None or n_tiles is None or n_tiles < 0:
         raise ValueError(f"its seed {d.get('seed')!r} or n_tiles {d.get('n_tiles')!r} is not a whole number")
+    unassigned = {}
+    for key in ("unassigned_distance", "unassigned_percentile"):
+        v = d.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0
+                              or (key == "unassigned_percentile" and v > 100)):
+            raise ValueError(f"its {key} {v!r} is not a number > 0{' and <= 100' if 'percentile' in key else ''}")
+        unassigned[key] = v
     return dict(
         centroids=centroids, names=names, method=str(d["method"]), model_sha256=str(sha or ""),
         model_path=str(d.get("model_path") or ""), featurizer=featurizer,
         example_tile_ids=list(ints["example_tile_ids"] or []), dataset_path=str(d.get("dataset_path") or ""),
         stage=str(d.get("stage") or "study"), tile_type=str(d.get("tile_type") or "anchor"), seed=seed,
-        n_tiles=n_tiles, label=d.get("label"), label_names=label_names, match=ints["match"],
+        n_tiles=n_tiles, label=d.get("label"), label_names=label_names, match=ints["match"], **unassigned,
     )
 

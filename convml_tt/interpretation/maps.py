@@ -69,7 +69,7 @@ from ..data.sources.goes_abi.navigation import check_bbox
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
 from ..data.composites.reader import open_composite, release_composite
-from ..data.labels import check_labels
+from ..data.labels import check_labeler_sources, check_labels
 from ..data.sampling.grid import GROUP, GridSampler, check_map_request
 from ..data.tiles import serial_blas
 from ._map_io import combine_parts, load_map, read_part, save_map, write_part
@@ -444,6 +444,7 @@ def embed_domain(
     if out is not None and Path(out).is_dir():
         raise ValueError(f"out {str(out)!r} is a folder; give a file name such as map.nc")
     paths, info = _scenes(composites)
+    check_labeler_sources(labeler, paths)  # e.g. synthetic names on real scenes: refused
     domain = check_bbox(domain) if domain is not None else _composite_domain(info)
     feat = make_featurizer(model, device, int(batch_size), featurizer_name)
     if tile_size_m is None:

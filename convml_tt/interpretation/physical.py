@@ -95,12 +95,20 @@ def cluster_labels(da: xr.DataArray, clusters: Any = "ward", n_clusters: int | N
     ``clusters``: ``"ward"`` (Ward clusters of the embeddings, ``n_clusters``
     of them, default the number of distinct ``regime`` labels or 6, named
     A, B, ... in dendrogram order), the name of a label coordinate (e.g.
-    ``"regime_name"``, ``"regime"``), or a sequence / DataArray of one name
-    per tile (e.g. the labels :func:`~convml_tt.interpretation.plots.dendrogram`
-    returns).
+    ``"regime_name"``, ``"regime"``), the regimes of a regimes file
+    (:class:`~convml_tt.interpretation.regimes.Regimes` or its JSON path:
+    each tile's nearest regime, ``"unassigned"`` beyond its unassigned
+    distance; the grouping of the regime maps, see
+    :mod:`convml_tt.interpretation.grouping`), or a sequence / DataArray of
+    one name per tile (e.g. the labels
+    :func:`~convml_tt.interpretation.plots.dendrogram` returns).
     """
+    from .grouping import is_regimes, tile_regimes
+
     da = _tiles(da, "cluster_labels")
     n = da.sizes["tile_id"]
+    if is_regimes(clusters):
+        return tile_regimes(da, clusters)
     if isinstance(clusters, str) and clusters == "ward":
         from .metrics import leaf_members, ward_linkage
         from .regimes import regime_letters
@@ -130,8 +138,9 @@ def cluster_labels(da: xr.DataArray, clusters: Any = "ward", n_clusters: int | N
 
 
 def _order(names: np.ndarray, da: xr.DataArray, clusters: Any) -> list[str]:
-    """Cluster names in a stable order: regime order for regime names, else sorted."""
-    uniq = list(dict.fromkeys(sorted(set(names.tolist()))))
+    """Cluster names in a stable order: regime order for regime names, else
+    sorted (``unassigned`` last)."""
+    uniq = sorted(set(names.tolist()), key=lambda s: (s == "unassigned", s))
     if isinstance(clusters, str) and clusters == "regime_name" and "regime" in da.coords:
         first = {}
         for nm, r in zip(names, da["regime"].values):

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ._map_io import renamed_attrs
+from .unassigned import UNASSIGNED
 
 __all__ = ["open_map", "is_regime_map", "load_regime_map", "check_regime_map", "check_same_model",
            "check_regimes_of_map", "map_name", "true_names", "regime_fractions", "map_quality", "map_quality_frame"]
@@ -164,9 +165,9 @@ def check_regime_map(ds: xr.Dataset, src: str = "the regime map") -> None:
     if "regime" in ds.variables:
         codes = np.asarray(ds["regime"].values, dtype=np.float64)
         codes = codes[np.isfinite(codes)]
-        if codes.size and (codes.max() >= n or codes.min() < -1):
+        if codes.size and (codes.max() >= n or codes.min() < UNASSIGNED):
             raise ValueError(f"{src} holds regime codes {int(codes.min())}..{int(codes.max())} but names {n} "
-                             f"regimes (codes 0..{n - 1}, -1 invalid); {redo}")
+                             f"regimes (codes 0..{n - 1}, -1 invalid, {UNASSIGNED} unassigned); {redo}")
     match = _json_list(ds, "regime_match", src)
     if match is not None:
         labels = true_names(ds)
@@ -270,8 +271,11 @@ def regime_fractions(regime_map: Any, bbox: Sequence[float] | None = None, varia
     Returns
     -------
     DataArray ``(time, regime)`` float64, coordinate ``regime`` the names;
-    each time's fractions sum to 1 (NaN for a time without valid cells);
-    coordinate ``n_cells(time)`` counts the cells behind each.
+    coordinate ``n_cells(time)`` counts the valid cells behind each and
+    ``unassigned_fraction(time)`` the share of them that are unassigned
+    (code -2, no regime; 0 for a map without an unassigned distance): each
+    time's regime fractions and its unassigned fraction sum to 1 (NaN for a
+    time without valid cells).
     """
     ds = open_map(regime_map, "regime map", load=True)
     check_regime_map(ds, map_name(regime_map))
@@ -282,23 +286,28 @@ def regime_fractions(regime_map: Any, bbox: Sequence[float] | None = None, varia
     mask = _bbox_mask(ds, bbox)
     v = np.asarray(ds[variable].transpose("time", "y", "x").values)
     sel = v[:, mask]  # (time, n_cells in box)
-    ok = (sel >= 0) & (sel < len(names))
+    unassigned = np.sum(sel == UNASSIGNED, axis=1) if variable == "regime" else np.zeros(len(sel), dtype=np.int64)
+    ok = ((sel >= 0) & (sel < len(names))) | ((sel == UNASSIGNED) if variable == "regime" else False)
     counts = np.stack([np.sum(sel == k, axis=1) for k in range(len(names))], axis=1).astype(np.float64)
     total = ok.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(total[:, None] > 0, counts / np.maximum(total[:, None], 1), np.nan)
+        un_frac = np.where(total > 0, unassigned / np.maximum(total, 1), np.nan)
     attrs = {"units": "1", "long_name": f"fraction of the valid cells in each {variable.replace('_', ' ')}"}
     if bbox is not None:
         attrs["bbox"] = list(map(float, bbox))
     return xr.DataArray(frac, dims=("time", "regime"), name=f"{variable}_fraction", attrs=attrs,
-                        coords={"time": ds["time"].values, "regime": names, "n_cells": ("time", total)})
+                        coords={"time": ds["time"].values, "regime": names, "n_cells": ("time", total),
+                                "unassigned_fraction": ("time", un_frac)})
 
 
 def map_quality(regime_map: Any) -> dict[str, float]:
     """How well a regime map matches the true regimes it carries.
 
-    Cells counted: a valid regime (>= 0) and a known truth (``true_regime``
-    >= 0). ``map_accuracy``: fraction of them where the regime's matched label
+    Cells counted: a regime (>= 0; not unassigned) and a known truth
+    (``true_regime`` >= 0). ``unassigned_share``: the fraction of the valid
+    cells with a known truth that are unassigned (code -2), which are left
+    out of the other scores. ``map_accuracy``: fraction of them where the regime's matched label
     (``regime_match``) is the true one. ``fraction_mae``: per scene, the
     fraction of the cells predicted (through the match) in each label against
     the true fraction, mean absolute difference over the scenes with cells
@@ -317,6 +326,7 @@ def map_quality(regime_map: Any) -> dict[str, float]:
     reg = np.asarray(ds["regime"].transpose("time", "y", "x").values).astype(np.int64)
     true = np.asarray(ds["true_regime"].transpose("time", "y", "x").values).astype(np.int64)
     cells = (reg >= 0) & (reg < len(match)) & (true >= 0)
+    n_un = int(np.sum((reg == UNASSIGNED) & (true >= 0)))
     n = int(cells.sum())
     if n == 0:
         raise ValueError("no cell of the regime map has both a regime and a known true regime; nothing to score")
@@ -332,7 +342,7 @@ def map_quality(regime_map: Any) -> dict[str, float]:
         for lab in labels:
             errs.append(abs(np.sum(pred[t][c] == lab) / k - np.sum(true[t][c] == lab) / k))
     return {"map_accuracy": acc, "fraction_mae": float(np.mean(errs)), "n_cells": n,
-            "n_scenes": int(np.sum(cells.any(axis=(1, 2))))}
+            "n_scenes": int(np.sum(cells.any(axis=(1, 2)))), "unassigned_share": n_un / (n + n_un)}
 
 
 def map_quality_frame(regime_map: Any, name: str = "map"):

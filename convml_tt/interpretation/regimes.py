@@ -8,7 +8,9 @@
   (:meth:`Regimes.save`, :meth:`Regimes.load`; never pickle).
 * :func:`assign_regimes` gives every valid cell of an embedding map
   (:func:`convml_tt.interpretation.maps.embed_domain`) its nearest regime:
-  ``regime(time, y, x)`` (int16, -1 invalid) and ``regime_distance``.
+  ``regime(time, y, x)`` (int16, -1 invalid, -2 unassigned: farther than
+  the regimes' ``unassigned_distance``, see :mod:`.unassigned`) and
+  ``regime_distance``.
 * :func:`regime_fractions` is the share of each regime in the (valid) cells
   of each scene, optionally within a lat/lon box; :func:`map_quality` scores
   a regime map against the true regimes it carries.
@@ -28,6 +30,7 @@ from .._io import atomic_path, write_text
 from ._regimes_file import SHA256, checked_match, regimes_fields
 from .featurizers import model_sha256
 from .metrics import leaf_members, ward_linkage
+from .unassigned import DEFAULT_PERCENTILE, UNASSIGNED, checked_distance, old_file_note, unassigned_cut
 from .regime_maps import (
     check_regime_map,
     check_regimes_of_map,
@@ -57,11 +60,13 @@ __all__ = [
     "check_same_model",
     "FORMAT",
     "METHODS",
+    "UNASSIGNED",
 ]
 
 #: the ``format`` value of a regimes JSON file
 FORMAT = "convml_tt-regimes"
-VERSION = 1
+#: 2: ``unassigned_distance`` and ``unassigned_percentile`` (files of version 1 load with no cut and a note)
+VERSION = 2
 METHODS = ("kmeans", "ward")
 #: most tiles whose Ward tree names k-means regimes (more: a seeded subsample of this many)
 WARD_LETTER_TILES = 20000
@@ -83,8 +88,12 @@ class Regimes:
     ``centroids`` is ``(N, emb_dim)`` float64 (embedding units); ``names``
     the N regime names; ``match[i]`` the index (into ``label_names``) of the
     true label regime ``i`` was matched to, -1 for none (None when the tiles
-    carried no labels). ``tile_labels`` (not saved) is the regime name of
-    every fitting tile, a DataArray over ``tile_id``.
+    carried no labels). ``unassigned_distance`` (embedding units, > 0): a
+    cell farther from every centroid is unassigned (None: every cell is
+    assigned); ``unassigned_percentile`` the percentile of the fitting
+    tiles' distances to their centroid it was chosen as (None: given
+    directly). ``tile_labels`` (not saved) is the regime name of every
+    fitting tile, a DataArray over ``tile_id``.
     """
 
     centroids: np.ndarray
@@ -103,6 +112,8 @@ class Regimes:
     label: str | None = None
     label_names: list[str] | None = None
     match: list[int] | None = None
+    unassigned_distance: float | None = None
+    unassigned_percentile: float | None = None
     tile_labels: xr.DataArray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +131,9 @@ class Regimes:
                              + "; give each regime its own name")
         if self.label_names is not None:
             self.label_names = [str(n) for n in self.label_names]
+        self.unassigned_distance = checked_distance(self.unassigned_distance)
+        if self.unassigned_percentile is not None:
+            self.unassigned_percentile = float(self.unassigned_percentile)
         if self.match is not None:
             self.match = checked_match(self.match, len(self.centroids), self.label_names)
         if self.example_tile_ids and (len(self.example_tile_ids) != len(self.centroids)
@@ -162,6 +176,7 @@ class Regimes:
             "stage": self.stage, "tile_type": self.tile_type, "seed": int(self.seed), "n_tiles": int(self.n_tiles),
             "label": self.label, "label_names": None if self.label_names is None else list(self.label_names),
             "match": None if self.match is None else [int(m) for m in self.match],
+            "unassigned_distance": self.unassigned_distance, "unassigned_percentile": self.unassigned_percentile,
         }
 
     def fingerprint(self) -> str:
@@ -210,6 +225,8 @@ class Regimes:
                              f"convml_tt reads ({VERSION}); upgrade convml_tt")
         if d.get("method") not in METHODS:
             raise ValueError(f"{what}: its \"method\" is {d.get('method')!r}, not one of {METHODS}")
+        if "unassigned_distance" not in d:
+            old_file_note(path)  # loads with no cut, as it was made
         try:
             return cls(**regimes_fields(d))
         except (KeyError, TypeError, ValueError) as err:
@@ -295,7 +312,8 @@ def _match(assigned: np.ndarray, codes: np.ndarray, n_regimes: int) -> list[int]
 
 
 def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: int = 0,
-                label: str | None = None) -> Regimes:
+                label: str | None = None, unassigned_percentile: float | None = DEFAULT_PERCENTILE,
+                unassigned_distance: float | None = None) -> Regimes:
     """Cluster tile embeddings into ``n_regimes`` regimes.
 
     Parameters
@@ -312,6 +330,12 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         when there are more than :data:`WARD_LETTER_TILES` tiles).
     label : per-tile coordinate of true labels to match the regimes to
         (default ``regime`` when present); values < 0 are unknown.
+    unassigned_percentile : the regimes' ``unassigned_distance`` is this
+        percentile (0 < p <= 100) of the fitting tiles' Euclidean distances
+        to their own centroid (default 99); None with no
+        ``unassigned_distance``: every cell is assigned.
+    unassigned_distance : the distance itself (embedding units, > 0),
+        instead of a percentile.
 
     Returns
     -------
@@ -367,6 +391,8 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         centroids = np.empty_like(km.cluster_centers_)
         centroids[to_leaf] = km.cluster_centers_
     names = regime_letters(n_regimes)
+    cut, pct = unassigned_cut(np.sqrt(np.sum((x - centroids[assigned]) ** 2, axis=1)), unassigned_percentile,
+                              unassigned_distance)
     ids = da.tile_id.values
     examples = []
     for i in range(n_regimes):
@@ -398,12 +424,13 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         featurizer=featurizer, example_tile_ids=examples, dataset_path=str(attrs.get("dataset_path") or ""),
         stage=str(attrs.get("stage") or "study"), tile_type=str(attrs.get("tile_type") or "anchor"),
         seed=int(seed), n_tiles=n, label=label_name, label_names=label_names, match=match, tile_labels=tile_labels,
+        unassigned_distance=cut, unassigned_percentile=pct,
     )
 
 
 # --- assigning ----------------------------------------------------------------------
 def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str | Path | None = None,
-                   progress: bool = True) -> xr.Dataset:
+                   progress: bool = True, unassigned_distance: float | None = None) -> xr.Dataset:
     """Assign every valid cell of an embedding map to its nearest regime.
 
     Parameters
@@ -412,11 +439,15 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         ``embed_domain``) or its netCDF path; processed one scene at a time.
     regimes : :class:`Regimes` or the path of its JSON file.
     out : netCDF file to write the regime map to (atomically).
+    unassigned_distance : cells farther than this (embedding units) from
+        every centroid are unassigned; default the regimes' own (none: every
+        valid cell gets its nearest regime).
 
     Returns
     -------
     The map without ``embedding`` (and ``emb_dim``), with ``regime(time, y,
-    x)`` int16 (-1 invalid; CF ``flag_values``/``flag_meanings``) and
+    x)`` int16 (-1 invalid, :data:`UNASSIGNED` (-2) valid but farther than
+    the unassigned distance; CF ``flag_values``/``flag_meanings``) and
     ``regime_distance(time, y, x)`` float32 (Euclidean distance to the
     nearest centroid, embedding units; NaN invalid), and attributes
     ``regime_names``, ``regimes_method``, ``n_regimes``, ``regime_match``
@@ -436,6 +467,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
     if set(emb.dims) != {"time", "y", "x", "emb_dim"}:
         raise ValueError(f"the map {src} has embedding{emb.dims}; expected (time, y, x, emb_dim)")
     check_same_model(ds, regimes, f"the map {src}")
+    cut = regimes.unassigned_distance if unassigned_distance is None else checked_distance(unassigned_distance)
     nt, ny, nx = ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]
     regime = np.full((nt, ny, nx), -1, dtype=np.int16)
     distance = np.full((nt, ny, nx), np.nan, dtype=np.float32)
@@ -447,7 +479,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
             ok &= np.asarray(valid.isel(time=t).values).reshape(-1) == 1
         if ok.any():
             idx, dist = regimes.nearest(e[ok])
-            regime[t].reshape(-1)[ok] = idx
+            regime[t].reshape(-1)[ok] = np.where(dist > cut, UNASSIGNED, idx) if cut is not None else idx
             distance[t].reshape(-1)[ok] = dist
     label_names = true_names(ds, regimes)
     res = ds.drop_vars([k for k in ds.variables if "emb_dim" in ds[k].dims]).load().copy(deep=False)
@@ -455,10 +487,13 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         ds.close()
     res.attrs.pop("regime_names", None)
     gm = {"grid_mapping": "crs"} if "crs" in res.variables else {}
+    flags = ([UNASSIGNED] if cut is not None else []) + list(range(regimes.n_regimes))
+    meanings = (["unassigned"] if cut is not None else []) + [n.replace(" ", "_") for n in regimes.names]
+    extra = {} if cut is None else {"unassigned_distance": cut, "comment": (
+        f"{UNASSIGNED}: unassigned, a valid cell farther than unassigned_distance from every regime centroid")}
     res["regime"] = xr.Variable(("time", "y", "x"), regime, {
-        "long_name": f"regime ({regimes.method}, nearest centroid)",
-        "flag_values": np.arange(regimes.n_regimes, dtype=np.int16),
-        "flag_meanings": " ".join(n.replace(" ", "_") for n in regimes.names), **gm}, {"_FillValue": np.int16(-1)})
+        "long_name": f"regime ({regimes.method}, nearest centroid)", "flag_values": np.array(flags, dtype=np.int16),
+        "flag_meanings": " ".join(meanings), **extra, **gm}, {"_FillValue": np.int16(-1)})
     res["regime_distance"] = xr.Variable(("time", "y", "x"), distance, {
         "long_name": "Euclidean distance to the nearest regime centroid", "units": "1", **gm},
         {"_FillValue": np.float32(np.nan)})
@@ -473,6 +508,9 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         "regimes_example_tile_ids": json.dumps(regimes.example_tile_ids),
         "regimes_sha256": regimes.fingerprint(),
     })
+    res.attrs.pop("unassigned_distance", None)
+    if cut is not None:
+        res.attrs["unassigned_distance"] = cut
     if label_names is not None:
         res.attrs["true_regime_names"] = json.dumps(label_names)
     if regimes.match is not None:

@@ -48,7 +48,7 @@ from ..colocated import field_composites, fields_meta, tile_physical
 from ..fields.colocate import Environment, environment_of
 from ..composites.recipes import channel_units, get_recipe
 from ..composites.scenes import choose_satellite, satellite_counts, scan_sources
-from ..labels import Labeler, check_labels
+from ..labels import Labeler, check_labeler_sources, check_labels
 from ..sampling.base import Sampler, get_sampler
 from ..sampling.triplets import TripletSampler, check_tile_fits, daylit_scenes, split_scenes
 from ..tiles import serial_blas
@@ -221,6 +221,7 @@ def make_triplets(
             workers=workers, scheduler=scheduler, client=client, **where,
         )
     scenes = _split(composites, params)
+    check_labeler_sources(labeler, [p for s in STAGES for p in scenes[s]])  # e.g. synthetic names on real scenes
     # scenes wholly beyond --max-sza are left out (warned); none daylit: a "no daylit tiles" error
     scenes = daylit_scenes(params, scenes)
     need = {"train": params.n_train, "study": params.n_study}

@@ -51,6 +51,7 @@ __all__ = [
     "day_to_day",
     "SceneFields",
     "make_scene_fields",
+    "held_out_codes",
     "cloud_fraction_by_regime",
 ]
 
@@ -270,6 +271,30 @@ def _scene_rng(seed: int, time: dt.datetime, stream: int = 0) -> np.random.Gener
     return np.random.default_rng([int(seed) % 2**63, stamp % 2**63, 11, int(stream)])
 
 
+def held_out_codes(held_out: Sequence[str]) -> list[int]:
+    """The labels of the regime names ``held_out`` (a ValueError names the
+    regimes for an unknown one; holding out all of them is refused)."""
+    bad = [n for n in held_out if n not in REGIMES]
+    if bad:
+        raise ValueError(f"held-out regime {bad[0]!r} is not one of the synthetic regimes {list(REGIMES)}")
+    codes = sorted({REGIMES.index(n) for n in held_out})
+    if len(codes) == len(REGIMES):
+        raise ValueError(f"holding out every regime {list(REGIMES)} leaves none to draw; hold out fewer")
+    return codes
+
+
+def _hold_out(labels: np.ndarray, held_out: Sequence[str]) -> np.ndarray:
+    """``labels`` with the regions of the ``held_out`` regimes given to the
+    next regime (label order, cyclic) that is not held out: scenes in which
+    those regimes never occur (e.g. to fit regimes that never saw them)."""
+    codes = held_out_codes(held_out)
+    out = labels.copy()
+    for k in codes:
+        sub = next(j % len(REGIMES) for j in range(k + 1, k + len(REGIMES)) if j % len(REGIMES) not in codes)
+        out[labels == k] = sub
+    return out
+
+
 def make_scene_fields(
     time: dt.datetime,
     seed: int = 0,
@@ -281,6 +306,7 @@ def make_scene_fields(
     region_km: float | None = None,
     labels_only: bool = False,
     variability: float = 1.0,
+    held_out: Sequence[str] = (),
 ) -> SceneFields:
     """Generate the reflectance and regime-label fields of one scene in memory.
 
@@ -307,6 +333,10 @@ def make_scene_fields(
         varies the scene's cloud length scale by 0.70-1.42 and each regime's
         cloud fraction by 0.78-1.28 and brightness by 0.89-1.13; 0 gives every
         scene the nominal parameters.
+    held_out:
+        names of regimes (:data:`~.regimes.REGIMES`) that do not occur: their
+        regions take the next regime's label and clouds (e.g. scenes to fit
+        regimes on, with a regime that only the scenes mapped later hold).
 
     Returns
     -------
@@ -325,6 +355,8 @@ def make_scene_fields(
     on_disk = np.isfinite(lat)
     east, north = _frame_coords(np.where(on_disk, lat, geom.center[0]), np.where(on_disk, lon, geom.center[1]), geom.center, time)
     labels = _regime_layout(east, north, region_km, seed)
+    if held_out:
+        labels = _hold_out(labels, held_out)
     labels[~on_disk] = -1
 
     day = day_to_day(seed, time, variability)

@@ -204,6 +204,15 @@ class RegimeLabeler:
             self._maps[key] = labels
         return self._maps[key]
 
+    def check_sources(self, source_paths: Sequence[str], what: str) -> None:
+        """Refuse a scene not written by the synthetic generator (no label map
+        beside any of its ``source_paths``): real scenes get no synthetic names."""
+        if self.label_map(source_paths) is None:
+            first = Path(source_paths[0]).name if source_paths else "(no source file recorded)"
+            raise ValueError(f"--labels synthetic (the true regimes of synthetic scenes) cannot label {what}: its "
+                             f"scene ({first}) has no synthetic label map ({LABEL_PREFIX}_*.nc) beside it, so it "
+                             f"was not written by `convml_tt synthetic`; leave --labels out for real scenes")
+
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> dict[str, Any] | None:
         labels = self.label_map(source_paths)
         if labels is None:

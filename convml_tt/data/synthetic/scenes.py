@@ -12,14 +12,14 @@ import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..._io import atomic_path
 from ...config import SceneSettings
 from ..sources.goes_abi import ABIKey
-from .fields import DRIFT_KMH, SceneFields, day_to_day, make_scene_fields
+from .fields import DRIFT_KMH, SceneFields, day_to_day, held_out_codes, make_scene_fields
 from .geometry import sector_geometry
 from .l1b import _iso, _write_projection, CHUNK, SCAN_SECONDS, brightness_temperature_to_radiance, kappa0_for, write_abi_l1b
 from .regimes import CLOUD_FRACTION, REGIMES, label_path_for
@@ -81,6 +81,7 @@ def write_synthetic_scenes(
     variability: float = 1.0,
     progress: bool = True,
     settings: SceneSettings | None = None,
+    held_out: Sequence[str] = (),
 ) -> list[SyntheticScene]:
     """Write ``count`` synthetic scenes into the source-cache layout.
 
@@ -129,6 +130,10 @@ def write_synthetic_scenes(
         all of ``start`` ... ``variability`` as one
         :class:`convml_tt.config.SceneSettings`, instead of the keywords
         (giving both is a ``TypeError``).
+    held_out:
+        regime names that do not occur in these scenes (their regions take
+        the next regime; see :func:`~.fields.make_scene_fields`); the label
+        maps record them (``held_out`` attribute).
 
     Returns
     -------
@@ -149,6 +154,8 @@ def write_synthetic_scenes(
         region_km=region_km, variability=variability,
     ))
     geom = sector_geometry(s.center, s.size_km, s.satellite)  # fail early on a bad centre
+    held_out = tuple(held_out)
+    held_out_codes(held_out)  # an unknown name fails before any file is written
     root = Path(data_root) / "sources" / f"goes{s.satellite}"
     scenes = []
     times = [s.start + i * s.interval for i in range(s.count)]
@@ -156,7 +163,7 @@ def write_synthetic_scenes(
         fields = make_scene_fields(
             time, seed=s.seed, satellite=s.satellite, center=s.center, size_km=s.size_km,
             bands=s.bands, resolution_km=s.resolution_km, region_km=s.region_km,
-            variability=s.variability,
+            variability=s.variability, held_out=held_out,
         )
         end = time + dt.timedelta(seconds=SCAN_SECONDS[s.sector])
         created = end + dt.timedelta(seconds=0.6)
@@ -179,7 +186,7 @@ def write_synthetic_scenes(
                 root / key.key, rad, b, p["x"], p["y"], time, end, created, geom.grid,
                 satellite=s.satellite, sector=s.sector, resolution_km=res,
             )
-        labels = _write_labels(label_path_for(files[s.bands[0]]), fields)
+        labels = _write_labels(label_path_for(files[s.bands[0]]), fields, held_out)
         scenes.append(SyntheticScene(time=time, files=files, labels=labels))
     return scenes
 
@@ -200,8 +207,9 @@ def _settings(settings: SceneSettings | None, keywords: dict) -> SceneSettings:
     return settings
 
 
-def _write_labels(path: Path, fields: SceneFields) -> Path:
-    """Write the regime label map of ``fields`` to ``path`` (netCDF, atomically)."""
+def _write_labels(path: Path, fields: SceneFields, held_out: tuple[str, ...] = ()) -> Path:
+    """Write the regime label map of ``fields`` to ``path`` (netCDF, atomically);
+    ``held_out``: the regimes left out of the scene (an attribute when any)."""
     import netCDF4
 
     geom = fields.geometry
@@ -251,6 +259,7 @@ def _write_labels(path: Path, fields: SceneFields) -> Path:
                 "region_km": np.float64(fields.region_km),
                 "drift_kmh_east_north": np.array(DRIFT_KMH, np.float64),
                 "center_lat_lon": np.array(geom.center, np.float64),
+                **({"held_out": ",".join(held_out)} if held_out else {}),
                 "platform_ID": f"G{geom.satellite}",
                 "comment": "labels of the synthetic ABI L1b files beside this one (same scan start)",
             })

@@ -3,7 +3,7 @@ example tiles drawn under each leaf (the figure of the 2019 convml_tt README).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
@@ -25,6 +25,7 @@ def dendrogram(
     seed: int = 0,
     tile_size_inches: float = 1.0,
     title: str | None = None,
+    regimes: Any = None,
 ):
     """Ward-linkage dendrogram truncated to ``n_leaves`` leaves, with
     ``n_examples`` tiles of each leaf's cluster drawn beneath it.
@@ -42,6 +43,13 @@ def dendrogram(
         attribute is out of date.
     seed : for ``examples="random"``.
     tile_size_inches : size of each example tile in the figure.
+    regimes : a :class:`~convml_tt.interpretation.regimes.Regimes` or its
+        JSON path: the tree gets as many leaves as regimes (``n_leaves`` is
+        ignored) and each leaf the name of the regime it shares most tiles
+        with (each tile's nearest regime; Hungarian method), so the letters
+        are those of the regime maps; the title says the share of tiles on
+        which leaf and regime agree. Without it the letters name this
+        tree's own leaves, which the title says.
 
     Returns
     -------
@@ -54,6 +62,12 @@ def dendrogram(
 
     da = check_tiles_array(da, "dendrogram")
     n_tiles = da.sizes["tile_id"]
+    tile_regime = None
+    if regimes is not None:
+        from ..grouping import as_regimes, tile_regimes
+
+        reg = as_regimes(regimes)
+        tile_regime, n_leaves, letters = tile_regimes(da, reg), reg.n_regimes, True
     if n_leaves > n_tiles or n_leaves < 1:
         raise ValueError(
             f"n_leaves={n_leaves} is not possible with {n_tiles} tiles: asking for more leaves than tiles; "
@@ -72,6 +86,13 @@ def dendrogram(
     x = da.values.astype(np.float64)
     z = ward_linkage(x)
     groups = leaf_members(z, n_leaves)
+    grouping = "" if letters is False else "; letters: this tree's own leaves, not a regimes file's regimes"
+    if tile_regime is not None:
+        from ..grouping import describe, leaf_names
+
+        names, agree = leaf_names(groups, tile_regime, reg.names)
+        grouping = (f"; leaves named after the {describe(regimes)}, which {100 * agree:.0f} % of the tiles share "
+                    f"with their leaf")
     labels = np.empty(n_tiles, dtype=object)
     leaf_of = np.empty(n_tiles, dtype=np.int64)
     for i, g in enumerate(groups):
@@ -104,7 +125,8 @@ def dendrogram(
     ax.tick_params(axis="x", length=0)
     if title is not False:
         ax.set_title(title or f"Ward dendrogram of {n_tiles} {da.attrs.get('tile_type', '')} tiles "
-                     f"({da.attrs.get('stage', '')}), {n_leaves} leaves", fontsize=12)
+                     f"({da.attrs.get('stage', '')}), {n_leaves} leaves{grouping}", fontsize=12 if not grouping
+                     else 10, wrap=True)
 
     if k > 0:
         width = (right - left) / n_leaves

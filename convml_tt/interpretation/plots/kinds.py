@@ -32,7 +32,7 @@ __all__ = ["PlotKind", "PLOTS", "register_plot"]
 
 #: what a plot reads: tile embeddings (``convml_tt embed``), a regime map (``convml_tt regimes assign``)
 #: or either (``"embeddings_or_regime_map"``: the CLI loads whichever the file is)
-INPUTS = ("embeddings", "regime_map", "embeddings_or_regime_map")
+INPUTS = ("embeddings", "regime_map", "embeddings_or_regime_map", "composite")
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,9 @@ class PlotKind:
     """A figure of ``convml_tt plot``.
 
     ``help``: one line for the listing; ``reads``: ``"embeddings"`` (a
-    DataArray ``(tile_id, emb_dim)`` of one tile type) or ``"regime_map"``
-    (a Dataset, :func:`~convml_tt.interpretation.regimes.load_regime_map`);
+    DataArray ``(tile_id, emb_dim)`` of one tile type), ``"regime_map"``
+    (a Dataset, :func:`~convml_tt.interpretation.regimes.load_regime_map`)
+    or ``"composite"`` (a composite file's path);
     ``draw(data, args) -> Figure`` with the parsed ``args`` (the options
     ``add_arguments(parser)`` added, ``title``, ...).
     """
@@ -100,13 +101,16 @@ def _dendrogram_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--n-examples", type=_whole(0), default=4, help="example tiles per leaf (default 4)")
     q.add_argument("--no-letters", action="store_true", help="number the clusters instead of A, B, C, ...")
     q.add_argument("--labels-out", type=Path, default=None, help="also write each tile's cluster to this CSV")
+    q.add_argument("--regimes", type=Path, default=None, metavar="REGIMES.json",
+                   help="one leaf per regime of this file (from `convml_tt regimes fit`), each named after the "
+                        "regime it shares most tiles with: the letters of the regime maps (--n-leaves ignored)")
 
 
 def _dendrogram(da, args):
     from . import dendrogram
 
     fig, labels = dendrogram(da, n_leaves=args.n_leaves, n_examples=args.n_examples, letters=not args.no_letters,
-                             dataset_path=args.dataset_path, title=args.title)
+                             dataset_path=args.dataset_path, title=args.title, regimes=args.regimes)
     if args.labels_out is not None:
         from ..._io import write_text
 
@@ -144,7 +148,8 @@ def _grid(da, args):
 def _boxplots_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--clusters", default="ward",
                    help="'ward' (default: Ward clusters of the embeddings, A, B, ... as the dendrogram's "
-                        "leaves) or a per-tile coordinate, e.g. regime_name")
+                        "leaves), a per-tile coordinate, e.g. regime_name, or a regimes file REGIMES.json (the "
+                        "regimes of the regime maps, each tile's nearest)")
     q.add_argument("--n-clusters", type=_whole(2), default=None,
                    help="Ward clusters (default: the number of true regimes, or 6)")
     _variables(q, "plot")
@@ -216,6 +221,14 @@ def _environment(data, args):
                               x_bins=args.bins[0], y_bins=args.bins[1], min_count=args.min_count, title=args.title)[0]
 
 
+def _composite(path, args):
+    from .composite import composite_quicklook
+
+    return composite_quicklook(path, title=args.title)
+
+
+register_plot("composite", PlotKind("quick look of a composite file (north up over its domain, titled with recipe, "
+                                    "domain and scan time)", "composite", _composite))
 register_plot("dendrogram", PlotKind("Ward dendrogram with example tiles under each leaf", "embeddings",
                                      _dendrogram, _dendrogram_args))
 register_plot("scatter", PlotKind("2-D scatter with tile images around the points", "embeddings", _scatter,

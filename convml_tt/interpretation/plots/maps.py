@@ -10,6 +10,8 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
+from ..unassigned import GREY, UNASSIGNED
+
 __all__ = ["regime_map", "regime_fractions_plot", "regime_colours"]
 
 #: opacity of the regime cells over the scene's image
@@ -243,6 +245,10 @@ def _draw_panel(ax, bg, extent, lon_e, lat_e, codes, colours, title):
         data = np.ma.masked_less(codes, 0)
         ax.pcolormesh(lon_e, lat_e, data, cmap=ListedColormap(colours), norm=BoundaryNorm(np.arange(n + 1) - 0.5, n),
                       alpha=CELL_ALPHA, edgecolors="none", linewidth=0, antialiased=False, shading="flat", zorder=1)
+    if (codes == UNASSIGNED).any():  # unassigned cells: grey (no regime)
+        ax.pcolormesh(lon_e, lat_e, np.ma.masked_where(codes != UNASSIGNED, np.zeros(codes.shape)),
+                      cmap=ListedColormap([GREY]), vmin=-0.5, vmax=0.5, alpha=CELL_ALPHA + 0.2, edgecolors="none",
+                      linewidth=0, antialiased=False, shading="flat", zorder=1)
     ax.set_xlim(lon0, lon1)
     ax.set_ylim(lat0, lat1)  # latitude increases upward: north up
     ax.set_aspect(1.0 / np.cos(np.radians((lat0 + lat1) / 2)))
@@ -322,7 +328,9 @@ def regime_map(regime_map: Any, time: Any = 0, composite: Any = None, regimes: A
                              width_ratios=[panel_w] * n_panels + [legend_w], layout="constrained")
     when = pd.Timestamp(ds["time"].values[t]).strftime("%Y-%m-%d %H:%M UTC")
     method = ds.attrs.get("regimes_method", "")
-    share = [np.mean(codes[codes >= 0] == i) if (codes >= 0).any() else np.nan for i in range(n)]
+    valid = codes[(codes >= 0) | (codes == UNASSIGNED)]
+    share = [np.mean(valid == i) if valid.size else np.nan for i in range(n + 1)]
+    share[n] = np.mean(valid == UNASSIGNED) if valid.size else np.nan  # the unassigned cells' share
     _draw_panel(axes[0], bg, extent, lon_e, lat_e, codes, colours, f"regimes ({method}, N={n})".replace("(, ", "("))
     lax = axes[-1]
     lax.axis("off")
@@ -334,6 +342,10 @@ def regime_map(regime_map: Any, time: Any = 0, composite: Any = None, regimes: A
         labels.append(lab)
     big = any(im is not None for im in images)
     handles = [_Swatch(colours[i], images[i] if i < len(images) else None) for i in range(n)]
+    if "unassigned_distance" in ds.attrs:  # a grey entry: cells beyond the unassigned distance
+        handles.append(_Swatch(GREY, None))
+        labels.append(f"unassigned  {100 * share[n]:.0f} %\n(> {float(ds.attrs['unassigned_distance']):.3g} "
+                      f"from every centroid)")
     leg = Legend(lax, handles, labels, loc="upper left", title="regime (share of cells)", frameon=False,
                  handler_map={_Swatch: _legend_handler()}, handlelength=6.4 if big else 1.6,
                  handleheight=4.0 if big else 1.2, labelspacing=0.6 if big else 0.4, fontsize=9, borderaxespad=0.0)
@@ -465,12 +477,15 @@ def regime_fractions_plot(regime_map: Any, bbox: Sequence[float] | None = None, 
     names = [str(s) for s in fr["regime"].values]
     colours = regime_colours(len(names))
     times = fr["time"].values
+    values = fr.values
+    if "unassigned_distance" in ds.attrs:  # a grey band on top: the cells of no regime
+        values = np.concatenate([values, fr["unassigned_fraction"].values[:, None]], axis=1)
     has_truth = truth and "true_regime" in ds.variables and "regime_match" in ds.attrs
     n_rows = 2 if has_truth else 1
     fig, axes = plt.subplots(n_rows, 1, sharex=True, squeeze=False, layout="constrained",
                              figsize=figsize or (9.0, 2.9 * n_rows + 0.7))
     ax = axes[0, 0]
-    _stack(ax, times, fr.values, colours, names)
+    _stack(ax, times, values, colours + [GREY], names + ["unassigned"])
     ax.set_ylabel("fraction of valid cells")
     ax.set_ylim(0, 1)
     ax.set_title(f"regimes ({ds.attrs.get('regimes_method', '')}, N={len(names)})".replace("(, ", "("), fontsize=11)

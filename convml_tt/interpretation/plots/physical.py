@@ -44,7 +44,8 @@ def cluster_boxplots(
         dataset that stored them).
     clusters : ``"ward"`` (Ward clusters of the embeddings, A, B, ... as the
         dendrogram names its leaves), a label coordinate such as
-        ``"regime_name"``, or one name per tile (e.g. the labels
+        ``"regime_name"``, the regimes of a regimes file (``Regimes`` or its
+        JSON path: the regime maps' grouping and letters), or one name per tile (e.g. the labels
         :func:`~convml_tt.interpretation.plots.dendrogram` returns).
     variables : which coordinates (default: every index and field statistic present).
     n_clusters : Ward clusters (default: the number of true regimes, or 6).
@@ -89,8 +90,9 @@ def cluster_boxplots(
     for j in range(len(variables), nrows * ncols):
         axes[j // ncols][j % ncols].set_visible(False)
     if title is not False:
-        what = "Ward clusters" if isinstance(clusters, str) and clusters == "ward" else (
-            clusters if isinstance(clusters, str) else "clusters")
+        from ..grouping import describe
+
+        what = describe(clusters, len(order))
         counts = ", ".join(f"{c}: {int(n)}" for c, n in zip(medians.cluster.values, medians.n_tiles.values))
         fig.suptitle(title or f"physical variables per {what} ({counts} tiles)", fontsize=11)
     return fig, medians

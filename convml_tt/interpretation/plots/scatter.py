@@ -11,7 +11,20 @@ import xarray as xr
 from ._common import TileImages, check_tiles_array, coords_2d, label_values, show_tile, spread_subset
 from .insets import connector_end, place_insets
 
-__all__ = ["scatter"]
+__all__ = ["scatter", "is_continuous", "MAX_CATEGORIES"]
+
+#: most distinct values of a numeric colour coordinate shown as categories (more: a colour bar)
+MAX_CATEGORIES = 12
+
+
+def is_continuous(values: np.ndarray) -> bool:
+    """Whether per-tile ``values`` are a continuous quantity (numeric, more
+    than :data:`MAX_CATEGORIES` distinct finite values) rather than categories."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "fiu":
+        return False
+    finite = v[np.isfinite(v.astype(np.float64))]
+    return len(np.unique(finite)) > MAX_CATEGORIES
 
 
 def scatter(
@@ -41,7 +54,10 @@ def scatter(
     tile_ids : the tiles to show as images.
     inset_size : inset edge length in inches.
     color_by : coordinate to colour points by (default: regime names/labels
-        when present; ``""`` for one colour).
+        when present; ``""`` for one colour): a legend of its values, or a
+        colour bar for a numeric coordinate of more than
+        :data:`MAX_CATEGORIES` distinct values (e.g. ``cloud_fraction``;
+        tiles without a value grey).
     dataset_path : where the tile images are, when the ``dataset_path``
         attribute is out of date.
 
@@ -84,7 +100,17 @@ def scatter(
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
 
-    if labels is not None:
+    if labels is not None and is_continuous(labels):
+        from ..physical import variable_label
+
+        v = labels.astype(np.float64)
+        ok = np.isfinite(v)
+        ax.scatter(xy[~ok, 0], xy[~ok, 1], s=point_size, color="0.7", zorder=2, alpha=0.85, linewidths=0)
+        sc = ax.scatter(xy[ok, 0], xy[ok, 1], c=v[ok], cmap="viridis", s=point_size, zorder=2, alpha=0.9,
+                        linewidths=0)
+        cax = fig.add_axes([left + width + 0.15 / figsize[0], bottom, 0.22 / figsize[0], height])
+        fig.colorbar(sc, cax=cax).set_label(variable_label(da, color_by) + ("" if ok.all() else "; grey: none"))
+    elif labels is not None:
         uniq = list(dict.fromkeys(labels.tolist()))
         if color_by is None and "regime" in da.coords and da["regime"].dims == ("tile_id",):
             # legend in regime-label order (clear, sugar, gravel, ...), not order of appearance

@@ -1,0 +1,207 @@
+"""Unassigned cells (issue 22, #2): the regimes file's unassigned distance
+(the 99th percentile of the fitting tiles' distances to their centroid, or
+given), the -2 code of the cells beyond it in regime maps, their separate
+fraction, share, grey legend entry; a regimes file from before the field
+loads with no cut and a one-line note."""
+from __future__ import annotations
+
+import json
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.legend import Legend  # noqa: E402
+
+from convml_tt.cli import main  # noqa: E402
+from convml_tt.interpretation.plots import regime_fractions_plot, regime_map  # noqa: E402
+from convml_tt.interpretation.regimes import (Regimes, assign_regimes, fit_regimes, map_quality,  # noqa: E402
+                                              regime_fractions)
+from convml_tt.interpretation.unassigned import unassigned_by_truth  # noqa: E402
+from interp_fixtures import CLUSTERED_SHA, clustered, regime_dataset  # noqa: E402,F401
+from test_regimes import cell_layout, make_map  # noqa: E402
+
+#: names of the map's true regimes: the three the fitting tiles hold, and one they never saw
+TRUE_NAMES = ["clear", "sugar", "gravel", "unseen"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _own_distances(reg: Regimes, da: xr.DataArray) -> np.ndarray:
+    """Each fitting tile's distance to the centroid of its own regime (computed here, not by the library)."""
+    idx = np.array([reg.names.index(n) for n in reg.tile_labels.values])
+    return np.linalg.norm(np.asarray(da.values, np.float64) - reg.centroids[idx], axis=1)
+
+
+def _map_with_unseen(reg: Regimes) -> xr.Dataset:
+    """An embedding map whose cells lie near the regimes' centroids, and a
+    quarter of them near a fourth centre far from all (true code 3)."""
+    far = reg.centroids.mean(axis=0) + 25.0
+    emap = make_map(np.vstack([reg.centroids, far]), noise=0.1, sha=CLUSTERED_SHA)
+    r = cell_layout(3, 4, 5, 4)
+    match = np.array(reg.match + [3])  # cells near regime i are of its matched label; the far ones 'unseen'
+    true = np.where(emap["valid"].values == 1, match[r], -1).astype(np.int16)
+    return emap.assign(true_regime=(("time", "y", "x"), true)).assign_attrs(regime_names=json.dumps(TRUE_NAMES))
+
+
+def test_fit_stores_a_percentile_of_the_fitting_distances(clustered, tmp_path):
+    reg = fit_regimes(clustered, 3, seed=0)
+    d = _own_distances(reg, clustered)
+    assert reg.unassigned_percentile == 99.0
+    assert reg.unassigned_distance == pytest.approx(np.percentile(d, 99), rel=1e-12)
+    assert np.mean(d > reg.unassigned_distance) <= 0.05  # few fitting tiles beyond it
+    assert fit_regimes(clustered, 3, seed=0, unassigned_percentile=50).unassigned_distance == \
+        pytest.approx(np.median(d), rel=1e-12)
+    fixed = fit_regimes(clustered, 3, seed=0, unassigned_distance=1.5)
+    assert fixed.unassigned_distance == 1.5 and fixed.unassigned_percentile is None
+    none = fit_regimes(clustered, 3, seed=0, unassigned_percentile=None)
+    assert none.unassigned_distance is None
+    back = Regimes.load(reg.save(tmp_path / "r.json"))
+    assert back == reg and back.unassigned_distance == reg.unassigned_distance
+    content = json.loads((tmp_path / "r.json").read_text())
+    assert content["version"] == 2 and content["unassigned_percentile"] == 99.0
+    for kw, msg in (({"unassigned_percentile": 0}, r"outside \(0, 100\]"),
+                    ({"unassigned_percentile": 150}, r"outside \(0, 100\]"),
+                    ({"unassigned_distance": -1.0}, "not a distance > 0")):
+        with pytest.raises(ValueError, match=msg):
+            fit_regimes(clustered, 3, seed=0, **kw)
+    bad = dict(content, unassigned_distance="far")
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="damaged: its unassigned_distance 'far' is not a number > 0"):
+        Regimes.load(tmp_path / "bad.json")
+
+
+def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
+    reg = fit_regimes(clustered, 3, seed=0)
+    emap = _map_with_unseen(reg)
+    rm = assign_regimes(emap, reg, out=tmp_path / "rm.nc", progress=False)
+    code = rm["regime"].values
+    true = emap["true_regime"].values
+    valid = emap["valid"].values == 1
+    unseen, known = valid & (true == 3), valid & (true >= 0) & (true < 3)
+    assert unseen.sum() > 10 and known.sum() > 20
+    assert (code[unseen] == -2).all() and (code[known] >= 0).all() and (code[~valid] == -1).all()
+    assert list(rm["regime"].attrs["flag_values"]) == [-2, 0, 1, 2]
+    assert rm["regime"].attrs["flag_meanings"] == "unassigned A B C"
+    assert rm.attrs["unassigned_distance"] == reg.unassigned_distance
+    with xr.open_dataset(tmp_path / "rm.nc") as back:  # CF decoding: -1 the fill, -2 a value
+        v = back["regime"].values
+        assert np.isnan(v[~valid]).all() and (v[unseen] == -2).all()
+
+    # fractions: the unassigned counted apart, regimes + unassigned = 1 per scene
+    fr = regime_fractions(tmp_path / "rm.nc")
+    want = [unseen[t].sum() / valid[t].sum() for t in range(3)]
+    np.testing.assert_allclose(fr["unassigned_fraction"].values, want)
+    np.testing.assert_allclose(fr.sum("regime").values + fr["unassigned_fraction"].values, 1.0)
+    q = map_quality(tmp_path / "rm.nc")
+    assert q["unassigned_share"] == pytest.approx(unseen.sum() / (unseen.sum() + known.sum()))
+    assert q["map_accuracy"] == 1.0 and q["n_cells"] == known.sum()
+    by_truth = unassigned_by_truth(tmp_path / "rm.nc")
+    assert by_truth.loc["unseen", "unassigned_share"] == 1.0 and (by_truth.loc[TRUE_NAMES[:3], "unassigned_share"] == 0).all()
+    assert by_truth["n_cells"].sum() == unseen.sum() + known.sum()
+    # a distance given at assignment overrides the file's
+    assert (assign_regimes(emap, reg, progress=False, unassigned_distance=1e3)["regime"].values[valid] >= 0).all()
+
+    # figures: grey cells and a grey legend entry with their share; a grey band of fractions
+    fig = regime_map(tmp_path / "rm.nc", time=0, regimes=reg)
+    leg = next(lg for lg in fig.findobj(Legend) if lg.get_title().get_text().startswith("regime"))
+    texts = [t.get_text() for t in leg.get_texts()]
+    assert texts[-1].startswith(f"unassigned  {100 * want[0]:.0f} %")
+    fig = regime_fractions_plot(tmp_path / "rm.nc", truth=False)
+    assert [p.get_label() for p in fig.axes[0].containers][-1] == "unassigned"
+
+    # the command line: fit with a percentile, assign, evaluate
+    emb = tmp_path / "emb.nc"
+    clustered.to_netcdf(emb)
+    emap.to_netcdf(tmp_path / "map.nc")
+    assert main(["regimes", "fit", str(emb), "--n", "3", "--unassigned-percentile", "95", "--out",
+                 str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "are unassigned" in out and "95th percentile" in out
+    assert Regimes.load(tmp_path / "r.json").unassigned_distance == pytest.approx(
+        np.percentile(_own_distances(reg, clustered), 95), rel=1e-9)
+    assert main(["regimes", "assign", str(tmp_path / "map.nc"), str(tmp_path / "r.json"), "--out",
+                 str(tmp_path / "rm2.nc"), "--quiet"]) == 0
+    assert f"unassigned {100 * np.mean(want):.0f} %" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "rm2.nc")]) == 0
+    text = capsys.readouterr().out
+    assert "unassigned_share" in text and "| unseen" in text
+    # a map without truth (a real scan's): evaluate reports the unassigned share alone
+    real = emap.drop_vars(["true_regime", "true_regime_fraction"])
+    real.attrs = {k: v for k, v in real.attrs.items() if k != "regime_names"}
+    assign_regimes(real, reg, out=tmp_path / "real.nc", progress=False)
+    assert main(["evaluate", str(tmp_path / "real.nc")]) == 0
+    text = capsys.readouterr().out
+    assert "unassigned_share" in text and "n_valid" in text and "map_accuracy" not in text
+    with pytest.raises(SystemExit) as stop:
+        main(["regimes", "fit", str(emb), "--n", "3", "--unassigned-percentile", "0", "--out", str(tmp_path / "x.json")])
+    assert stop.value.code == 2 and not (tmp_path / "x.json").exists()
+    assert "not a percentile" in capsys.readouterr().err
+
+
+def test_old_regimes_file_loads_with_no_cut_and_a_note(clustered, tmp_path, caplog, capsys):
+    reg = fit_regimes(clustered, 3, seed=0)
+    d = reg.to_dict()
+    for key in ("unassigned_distance", "unassigned_percentile"):
+        d.pop(key)
+    d["version"] = 1
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(d))
+    with caplog.at_level(logging.WARNING, logger="convml_tt"):
+        loaded = Regimes.load(old)
+    assert loaded.unassigned_distance is None and np.array_equal(loaded.centroids, reg.centroids)
+    (note,) = [r.getMessage() for r in caplog.records]
+    assert "old.json" in note and "predates unassigned cells" in note and "--unassigned-distance" in note
+    emap = _map_with_unseen(reg)
+    rm = assign_regimes(emap, loaded, progress=False)
+    valid = emap["valid"].values == 1
+    assert (rm["regime"].values[valid] >= 0).all() and -2 not in rm["regime"].attrs["flag_values"]
+    assert "unassigned_distance" not in rm.attrs
+    # the command line: one warning line; a distance given there marks the far cells
+    emap.to_netcdf(tmp_path / "map.nc")
+    capsys.readouterr()
+    assert main(["regimes", "assign", str(tmp_path / "map.nc"), str(old), "--out", str(tmp_path / "rm.nc"),
+                 "--quiet", "--unassigned-distance", str(reg.unassigned_distance)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("convml_tt regimes: warning: regimes file") and "predates" in err[0]
+    with xr.open_dataset(tmp_path / "rm.nc", mask_and_scale=False) as back:
+        true = emap["true_regime"].values
+        assert (back["regime"].values[valid & (true == 3)] == -2).all()
+
+
+@pytest.mark.slow
+def test_a_regime_the_fitting_tiles_never_saw_is_unassigned(tmp_path):
+    """bench/unassigned.py with the tile statistics (no network): three
+    600 km fitting scenes without stratocumulus, two map scenes with it.
+    The tile statistics (8 numbers a tile) tell the deck only partly from
+    bright fish / flowers, so the bound here is what they reach (measured:
+    ~45 % of its cells); the issue's 80 % is the trained encoder's
+    benchmark (docs/regimes.md)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        from unassigned import held_out_run
+    finally:
+        sys.path.pop(0)
+    regimes, rmap, table = held_out_run(tmp_path, "tile_statistics", n_fit=3, n_map=2, size_km=600.0,
+                                        region_km=210.0, resolution_km=2.0)
+    from convml_tt.data.synthetic import REGIMES
+
+    assert REGIMES.index("stratocumulus") not in regimes.match and regimes.n_regimes == 5  # never seen by the fit
+    held = table.loc["stratocumulus"]
+    known = table.drop(index="stratocumulus")
+    known_share = (known["unassigned_share"] * known["n_cells"]).sum() / known["n_cells"].sum()
+    assert held["n_cells"] >= 30 and known["n_cells"].sum() >= 100
+    assert held["unassigned_share"] >= 0.3 and known_share < 0.05
+    assert held["unassigned_share"] > 10 * known_share
