@@ -40,7 +40,7 @@ def _cells(emap: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
 def held_out_run(root: Path, model: str = "tile_statistics", held_out: str = "stratocumulus", n_fit: int = 3,
                  n_map: int = 2, size_km: float = 1000.0, region_km: float | None = 350.0,
                  resolution_km: float | None = 2.0, domain: tuple[float, ...] | None = None,
-                 tile_size: float | None = None, tile_pixels: int | None = None, percentile: float = 99.0,
+                 tile_size_m: float | None = None, tile_pixels: int | None = None, percentile: float = 99.0,
                  device: str | None = None):
     """Fit regimes on scenes without ``held_out``, assign them to scenes with
     it; returns ``(regimes, regime map, unassigned_by_truth table)``."""
@@ -59,9 +59,9 @@ def held_out_run(root: Path, model: str = "tile_statistics", held_out: str = "st
                                      ("map", dt.datetime(2020, 2, 2, 14), n_map, ())):
         write_synthetic_scenes(root / part, start, count=count, held_out=hold, **scenes)
         comps = make_composites(root / part, domain, progress=False, resolution_km=resolution_km or 1.0)
-        size = {"tile_size": tile_size, "tile_pixels": tile_pixels}
+        size = {"tile_size_m": tile_size_m, "tile_pixels": tile_pixels}
         if model == "tile_statistics":
-            size = {"tile_size": tile_size or 40e3, "tile_pixels": tile_pixels or 16}
+            size = {"tile_size_m": tile_size_m or 40e3, "tile_pixels": tile_pixels or 16}
         maps[part] = embed_domain(model, comps, progress=False, labeler=RegimeLabeler(), device=device, **size)
     x, true = _cells(maps["fit"])
     mu, sd = (x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)) if model == "tile_statistics" \

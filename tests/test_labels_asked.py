@@ -23,7 +23,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "goes_real"
 DAY = "s20193002000275"
 #: inside the GOES-17 M1 sector: stratocumulus, smoke, clear land (2 km composites)
 DOMAIN = ("-125.5", "33.0", "-122.0", "36.5")
-TILES = ("--recipe", "C13", "--resolution-km", "2", "--tile-size", "64e3", "--tile-pixels", "32")
+TILES = ("--recipe", "C13", "--resolution-km", "2", "--tile-size-m", "64e3", "--tile-pixels", "32")
 
 pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="real GOES files not available")
 
@@ -54,7 +54,7 @@ def _model(path: Path) -> Path:
     torch.manual_seed(0)
     enc = TripletEncoder("resnet18", n_input_channels=1, emb_dim=8, head="linear", dropout=0.0,
                          config={"normalization": {"kind": "dataset", "mean": [0.5], "std": [0.25]},
-                                 "tile_size": 32, "recipe": "C13"})
+                                 "tile_pixels": 32, "recipe": "C13"})
     return save_model(enc, path)
 
 
