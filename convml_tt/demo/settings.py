@@ -222,4 +222,5 @@ TARGETS = {
     "wall_time_s": 600.0,  # the whole demo, from nothing to the report
 }
 
-STEPS = ("setup", "scenes", "composites", "triplets", "training", "embeddings", "quality", "maps", "plots")
+STEPS = ("setup", "scenes", "composites", "triplets", "training", "embeddings", "quality", "maps", "judging",
+         "plots")
