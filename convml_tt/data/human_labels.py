@@ -191,7 +191,7 @@ def _box_labels(path: Path, layout: str, t, lon_min, lon_max, lat_min, lat_max, 
     if bad.any():
         raise ValueError(f"{str(path)!r}: {int(bad.sum())} row(s) (first: row {int(np.flatnonzero(bad)[0]) + 1}) "
                          f"have no box with lon_min <= lon_max and lat_min <= lat_max in degrees")
-    times = pd.to_datetime(pd.Series(t), errors="coerce", utc=True).dt.tz_localize(None)
+    times = pd.to_datetime(pd.Series(t), errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None)
     if times.isna().any():
         raise ValueError(f"{str(path)!r}: {int(times.isna().sum())} row(s) have no readable time (ISO 8601, UTC)")
     groups, index = _groups(times, times)
