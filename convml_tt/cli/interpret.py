@@ -119,7 +119,7 @@ def _run_evaluate(args) -> int:
         import pandas as pd
 
         rmap = load_regime_map(args.embeddings)
-        if "true_regime" in rmap.variables and "regime_match" in rmap.attrs:
+        if "true_regime" in rmap.variables:
             text = to_markdown(pd.DataFrame([map_quality(rmap)], index=[str(args.embeddings.name)]))
         else:
             text = ("The regime map carries no true regimes, so no map accuracy; what can be judged without "
