@@ -17,8 +17,10 @@ __all__ = ["run_judging", "judging_section", "truth_as_zooniverse", "ZOONIVERSE_
 
 #: synthetic regime -> the Zooniverse tool label; the other regimes (clear, stratocumulus) are no pattern
 ZOONIVERSE_LABELS = {"sugar": "Sugar", "flowers": "Flower", "fish": "Fish", "gravel": "Gravel"}
-#: k-means refits per stability measure (the choice-of-N table uses half as many per N)
+#: k-means refits per stability measure
 REFITS = 10
+#: the choice-of-N table: N = 2 .. N_MAX (at most a quarter of the study tiles), refits per N
+N_MAX, CHOOSE_N_REFITS = 8, 4
 
 
 def truth_as_zooniverse(regime_map: Any, path: Path, satellite: str = "Terra") -> Path:
@@ -87,9 +89,9 @@ def run_judging(s: Any, paths: dict[str, Path], emb_all: Any, dev: Any, say: Cal
     stability = pd.DataFrame.from_dict(rows, orient="index")
     stability.index.name = "embedding"
     write_text(folder / "stability.csv", stability.to_csv())
-    high = int(min(10, max(3, anchors.sizes["tile_id"] // 4)))
+    high = int(min(N_MAX, max(3, anchors.sizes["tile_id"] // 4)))
     say(f"      choice of N: 2..{high} regimes of the trained encoder")
-    table = choose_n(anchors, range(2, high + 1), n_refits=REFITS // 2, seed=s.seed)
+    table = choose_n(anchors, range(2, high + 1), n_refits=CHOOSE_N_REFITS, seed=s.seed)
     write_text(folder / "choose_n.csv", table.to_csv())
     fig = choose_n_plot(table, title="choice of N: trained encoder, study-set anchors")
     save_figure(fig, paths["choose_n"])
