@@ -71,6 +71,11 @@ def test_fast_demo_report(fast_demo):
         assert any(ln.startswith(f"| {step} | ") for ln in lines), step
     for name in FIGURES:
         assert f"![{name}]({name}.png)" in text
+    # judging without truth and against the truth written as Zooniverse boxes
+    assert "## Judging the regimes without truth" in text and "## Agreement with human-style labels" in text
+    stability = pd.read_csv(out / "judging" / "stability.csv", index_col=0)
+    assert list(stability.index) == ["trained", "untrained"] and stability["bootstrap_ari"].between(-1, 1).all()
+    assert (out / "judging" / "agreement_precision.csv").is_file() and (out / "choose_n.png").is_file()
     # the quality table on disk is the one reported
     df = pd.read_csv(out / "quality.csv", index_col=0)
     assert list(df.index) == ["trained", "untrained", "tile statistics"]

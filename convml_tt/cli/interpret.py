@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import LazySubParsers, add_common, add_plugin, whole
+from .judging import add_judging_arguments, judge_embeddings, judge_regime_map
 
 
 def _add_plot(sub) -> None:
@@ -107,6 +108,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--markdown", type=Path, default=None, help="also write the table to this markdown file")
     p.add_argument("--batch-size", type=whole(1), default=64, help="tiles per forward pass (default 64)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_judging_arguments(p)
     add_plugin(p, "registers the model's backbone or head")
     add_common(p, data_root=False)
     p.set_defaults(func=_run_evaluate)
@@ -124,18 +126,22 @@ def _run_evaluate(args) -> int:
         from ..interpretation.unassigned import unassigned_by_truth, unassigned_summary
 
         rmap = load_regime_map(args.embeddings)
-        if "true_regime" in rmap.variables or "unassigned_distance" not in rmap.attrs:
-            q = map_quality(rmap)
-        else:  # no truth: what the map itself says, the share of its cells no regime fits
-            q = unassigned_summary(rmap)
-        text = to_markdown(pd.DataFrame([q], index=[str(args.embeddings.name)]))
-        if "true_regime" in rmap.variables and "unassigned_distance" in rmap.attrs:
-            text += ("\n\nShare of each true regime's cells that are unassigned (farther than "
-                     f"{float(rmap.attrs['unassigned_distance']):.4g} from every centroid):\n\n"
-                     + to_markdown(unassigned_by_truth(rmap)))
+        if "true_regime" in rmap.variables:
+            text = to_markdown(pd.DataFrame([map_quality(rmap)], index=[str(args.embeddings.name)]))
+            if "unassigned_distance" in rmap.attrs:
+                text += ("\n\nShare of each true regime's cells that are unassigned (farther than "
+                         f"{float(rmap.attrs['unassigned_distance']):.4g} from every centroid):\n\n"
+                         + to_markdown(unassigned_by_truth(rmap)))
+        else:
+            text = ("The regime map carries no true regimes, so no map accuracy; what can be judged without "
+                    "truth follows.")
+            if "unassigned_distance" in rmap.attrs:  # the share of its cells no regime fits
+                text += "\n\n" + to_markdown(pd.DataFrame([unassigned_summary(rmap)],
+                                                           index=[str(args.embeddings.name)]))
         medians = map_physical_medians(rmap)
         if medians is not None:
             text += "\n\nPer-regime medians of the organisation indices of the map cells:\n\n" + to_markdown(medians)
+        text += "\n\n" + judge_regime_map(args, rmap)
         print(text)
         if args.markdown is not None:
             write_text(args.markdown, text + "\n")
@@ -144,11 +150,15 @@ def _run_evaluate(args) -> int:
     df = quality_table(da, model=args.model, label=args.label, k=args.k, n_clusters=args.n_clusters,
                        baselines=not args.no_baselines, dataset_path=args.dataset_path, device=args.device,
                        batch_size=args.batch_size, progress=not args.quiet)
-    text = to_markdown(df)
+    from ..interpretation.stability import stage_note
+
+    text = stage_note(da) + "\n\n" + to_markdown(df)
     medians = physical_medians(da, n_clusters=args.n_clusters)
     if medians is not None:
         text += ("\n\nPer-cluster medians of the organisation indices and fields (Ward clusters of the "
                  "embeddings, A, B, ... as the dendrogram's leaves):\n\n" + to_markdown(medians))
+    judged = judge_embeddings(args, da)
+    text += "\n\n" + judged if judged else ""
     print(text)
     if args.markdown is not None:
         write_text(args.markdown, text + "\n")

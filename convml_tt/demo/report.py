@@ -36,6 +36,7 @@ class DemoResult:
     step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
     map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells, unassigned_share per embedding
     physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
+    judging: Any = None  # dict of demo.judging.run_judging: stability, choose_n, persistence, agreement
 
     @property
     def total_s(self) -> float:
@@ -246,6 +247,9 @@ def format_report(result: DemoResult) -> str:
             "",
         ]
     lines += physical_section(result.physical, {k: result.paths.get(k) for k in ("physical", "pc_correlations")})
+    from .judging import judging_section
+
+    lines += judging_section(result.judging, result.paths.get("choose_n"))
     lines += [
         "## Targets",
         "",

@@ -289,6 +289,8 @@ def _run_demo(
         "physical": out / "physical.png",
         "pc_correlations": out / "pc_correlations.png",
         "regime_indices": out / "regime_indices.csv",
+        "judging": out / "judging",
+        "choose_n": out / "choose_n.png",
         "report": out / "report.md",
         "settings": out / "settings.json",
     }
@@ -427,6 +429,10 @@ def _run_demo(
 
     map_q = _timed(timings, "maps", cpu=cpu, fn=do_maps)
     state.mark("maps", key)
+    from .judging import run_judging
+
+    say("      judging the regimes: stability, choice of N, persistence, agreement with Zooniverse-style boxes")
+    judging = _timed(timings, "judging", cpu=cpu, fn=lambda: run_judging(s, paths, emb_all, dev, say))
 
     # 7. plots --------------------------------------------------------------------------------------
     say("[8/8] plots: dendrogram, scatter, grid")
@@ -471,7 +477,7 @@ def _run_demo(
     targets = check_targets(quality, total_s=float(sum(timings.values())),
                             n_reused=sum(bool(v) for v in reused.values()), map_quality=map_q)
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
-                        map_quality=map_q, physical=physical["medians"],
+                        map_quality=map_q, physical=physical["medians"], judging=judging,
                         timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)

@@ -124,7 +124,7 @@ def check_model_of_regimes(regimes: Any, src: str, *, emb_dim: int | None, sha: 
     if m_sha != r_sha:
         raise ValueError(
             f"{src}: made by model {model_path or '?'} ({_short(m_sha)}), but the regimes were fitted to "
-            f"embeddings of another model, {regimes.model_path or '?'} ({_short(r_sha)}); use the regimes' "
+            f"embeddings of another model {regimes.model_path or '?'} ({_short(r_sha)}); use the regimes' "
             f"model, or fit regimes to tiles embedded by this one")
 
 
