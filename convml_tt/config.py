@@ -354,7 +354,7 @@ def _triplet_bytes(n: int) -> int:
     return 3 * n * n * (3 * 4 + 6 * 8)
 
 
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass(frozen=True)
 class TripletSettings:
     """Everything that determines a triplet dataset (saved in its ``meta.yaml``
@@ -558,7 +558,7 @@ class TripletSettings:
 _PRECISIONS = (None, True, False, "auto", "bf16", "fp16", "no", "none", "off", "fp32")
 
 
-@accepts_old_names(tile_size_m="tile_pixels")
+@accepts_old_names(tile_size="tile_pixels")
 @dataclass(frozen=True)
 class TrainingSettings:
     """The encoder, its loss and its training (see

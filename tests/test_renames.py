@@ -18,27 +18,27 @@ DOMAIN = (-50.0, 14.0, -49.0, 15.0)
 
 
 def test_settings_accept_old_keywords_and_write_new_names():
-    s = TripletSettings(DOMAIN, tile_size_m=50e3, tile_pixels=32, n_train=1)
+    s = TripletSettings(DOMAIN, tile_size=50e3, tile_pixels=32, n_train=1)
     assert s.tile_size_m == 50e3 and s.tile_size == 50e3  # the old name reads the new field
     assert "tile_size_m" in s.to_yaml_dict() and "tile_size" not in s.to_yaml_dict()
     assert settings_from(TripletSettings, {"domain": DOMAIN, "tile_size": 60e3, "n_train": 1}).tile_size_m == 60e3
-    t = TrainingSettings(tile_size_m=64)
+    t = TrainingSettings(tile_size=64)
     assert t.tile_pixels == 64 and t.tile_size == 64
-    with pytest.raises(TypeError, match="give tile_size_m= .or its old name tile_size_m=., not both"):
-        TripletSettings(DOMAIN, tile_size_m=50e3, tile_size_m=60e3, n_train=1)
+    with pytest.raises(TypeError, match="give tile_size_m= .or its old name tile_size=., not both"):
+        TripletSettings(DOMAIN, tile_size=50e3, tile_size_m=60e3, n_train=1)
     with pytest.raises(ValueError, match="tile_pixels=4 is too small"):
-        TrainingSettings(tile_size_m=4)
-    assert GridSampler(DOMAIN, tile_size_m=40e3, tile_pixels=16, stride=20e3, scenes={"map": []}).tile_size_m == 40e3
+        TrainingSettings(tile_size=4)
+    assert GridSampler(DOMAIN, tile_size=40e3, tile_pixels=16, stride=20e3, scenes={"map": []}).tile_size_m == 40e3
 
 
 def test_cli_old_flags_are_aliases():
     p = build_parser()
     new = p.parse_args(["triplets", "--domain", *map(str, DOMAIN), "--tile-size-m", "30e3", "--n-train", "1",
                         "--out", "x"])
-    old = p.parse_args(["triplets", "--domain", *map(str, DOMAIN), "--tile-size-m", "30e3", "--n-train", "1",
+    old = p.parse_args(["triplets", "--domain", *map(str, DOMAIN), "--tile-size", "30e3", "--n-train", "1",
                         "--out", "x"])
     assert new.tile_size_m == old.tile_size_m == 30e3
-    train = p.parse_args(["train", "data", "--out", "m.pt", "--tile-size-m", "48"])
+    train = p.parse_args(["train", "data", "--out", "m.pt", "--tile-size", "48"])
     assert train.tile_pixels == 48 and settings_from(TrainingSettings, train).tile_pixels == 48
 
 

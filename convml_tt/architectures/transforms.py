@@ -92,7 +92,7 @@ class TileAugment:
         return out
 
 
-@accepts_old_names(tile_size_m="tile_pixels")
+@accepts_old_names(tile_size="tile_pixels")
 class TripletBatchTransform:
     """uint8 triplet batch -> normalised float inputs plus a dummy target.
 

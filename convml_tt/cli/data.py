@@ -226,7 +226,7 @@ def _add_triplets(sub) -> None:
     )
     add_common(p)
     add_domain_and_times(p)
-    p.add_argument("--tile-size-m", "--tile-size-m", dest="tile_size_m", type=float, default=DEFAULT_TILE_SIZE_M,
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=float, default=DEFAULT_TILE_SIZE_M,
                    metavar="METRES", help=f"tile side, metres (default {DEFAULT_TILE_SIZE_M:g}; --tile-size is "
                                           f"its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=DEFAULT_TILE_PIXELS,

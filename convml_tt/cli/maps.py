@@ -25,7 +25,7 @@ def _add_map(sub) -> None:
                         "'tile_statistics', the hand-crafted baseline)")
     add_common(p)
     add_domain_and_times(p)
-    p.add_argument("--tile-size-m", "--tile-size-m", dest="tile_size_m", type=positive, default=None, metavar="METRES",
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=positive, default=None, metavar="METRES",
                    help="tile side, metres (default: that of the model's training dataset; --tile-size is "
                         "its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=None,

@@ -46,7 +46,7 @@ def _add_train(sub) -> None:
                    help="autocast precision (default auto: bf16 on CUDA where supported, else fp16; "
                         "bf16 on CPUs with native bf16 instructions, else none)")
     p.add_argument("--preload", action="store_true", help="decode all tiles into memory once (uint8)")
-    p.add_argument("--tile-pixels", "--tile-size-m", dest="tile_pixels", type=int, default=None, metavar="PIXELS",
+    p.add_argument("--tile-pixels", "--tile-size", dest="tile_pixels", type=int, default=None, metavar="PIXELS",
                    help="resize tiles to PIXELS x PIXELS for training (default: as stored; --tile-size is "
                         "its old name)")
     p.add_argument("--valid-pct", type=float, default=0.1, help="fraction held out for validation")

@@ -28,7 +28,7 @@ def _add_track(sub) -> None:
     add_common(p)
     p.add_argument("--domain", nargs=4, type=float, default=None, metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
                    help="composite domain, degrees (default: the trajectories' extent plus half a tile)")
-    p.add_argument("--tile-size-m", "--tile-size-m", dest="tile_size_m", type=positive, default=None, metavar="METRES",
+    p.add_argument("--tile-size-m", "--tile-size", dest="tile_size_m", type=positive, default=None, metavar="METRES",
                    help="tile side, metres (default: that of the model's training dataset; --tile-size is "
                         "its old name)")
     p.add_argument("--tile-pixels", type=whole(2), default=None, help="tile side, pixels (default: the model's)")

@@ -14,7 +14,7 @@ from ..config import SceneSettings, TrainingSettings, TripletSettings, accepts_o
 __all__ = ["DemoSettings", "TARGETS", "STEPS"]
 
 
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass(frozen=True)
 class DemoSettings:
     """Every setting of the demo (one place to tune it).

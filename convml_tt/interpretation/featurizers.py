@@ -36,7 +36,7 @@ __all__ = ["FEATURIZERS", "FEATURIZER_REGISTRY", "Featurizer", "make_featurizer"
 FEATURIZERS = ("model", "untrained", "tile_statistics")
 
 
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 @dataclass
 class Featurizer:
     """What turns 8-bit tiles into embeddings: ``embed((N, C, n, n) uint8) -> (N, E) float32``.

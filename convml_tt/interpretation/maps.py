@@ -332,7 +332,7 @@ class _Batcher:
 
 
 # --- the map ----------------------------------------------------------------------------
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 def embed_domain(
     model: Any,
     composites: Sequence[str | os.PathLike] | str | os.PathLike,

@@ -113,7 +113,7 @@ def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: floa
         attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence})
 
 
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | Path], regimes: Regimes | str | Path,
                      tile_size_m: float | None = None, tile_pixels: int | None = None,
                      tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear", gamma: float = GAMMA,

@@ -72,7 +72,7 @@ from .png import write_png
 __all__ = ["make_triplets", "channels_meta"]
 
 
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 def make_triplets(
     data_root: str | os.PathLike,
     domain: Sequence[float] | None = None,

@@ -80,7 +80,7 @@ SAMPLER_CELL_BYTES = 224
 
 
 @SAMPLERS.register("grid")
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 class GridSampler(Sampler):
     """One tile per cell of a regular grid of centres over a domain, in every scene.
 

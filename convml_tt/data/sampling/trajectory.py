@@ -35,7 +35,7 @@ DEFAULT_TOLERANCE = np.timedelta64(30, "m")
 
 
 @SAMPLERS.register("trajectory")
-@accepts_old_names(tile_size_m="tile_size_m")
+@accepts_old_names(tile_size="tile_size_m")
 class TrajectorySampler(Sampler):
     """One tile per trajectory point, from the scene nearest the point's time.
 
