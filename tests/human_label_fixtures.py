@@ -58,7 +58,7 @@ def make_truth_map(nt: int = 4, ny: int = 6, nx: int = 8, seed: int = 0, confusi
         {"regime": (("time", "y", "x"), regime), "true_regime": (("time", "y", "x"), true)},
         coords={"time": SCAN_TIMES[:nt], "y": y, "x": x, "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
         attrs={"regime_names": json.dumps([f"R{i}" for i in range(len(TRUE_NAMES))]),
-               "true_regime_names": json.dumps(TRUE_NAMES), "stride": STRIDE, "tile_size": STRIDE})
+               "true_regime_names": json.dumps(TRUE_NAMES), "stride": STRIDE, "tile_size_m": STRIDE})
 
 
 def _truth(ds: xr.Dataset):
