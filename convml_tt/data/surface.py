@@ -1,0 +1,171 @@
+"""Surface type (land or ocean) of pixels, tiles and map cells.
+
+The land/sea mask is the 30 arc-second (~1 km) GLOBE mask that ships inside
+the ``global-land-mask`` package (``globe_combined_mask_compressed.npz``,
+21600 x 43200 booleans, True = ocean, row 0 at 90 N, column 0 at 180 W; lakes
+count as land). Nothing is downloaded at run time. Only the rows of the
+latitudes asked for are decompressed (1/120 degree each, 43200 bytes); the
+last few latitude bands are kept per process (:data:`CACHED_BANDS`), so a
+domain costs one read of ~0.5-1 s and about 1 MB per degree of latitude.
+
+A *tile's* surface is summarised by its ``land_fraction`` (share of its
+pixels on land, 0-1) and its ``surface`` class (:data:`SURFACE_TYPES`):
+
+``ocean``
+    ``land_fraction`` <= :data:`COAST_TOLERANCE` (0.01);
+``land``
+    ``land_fraction`` >= 1 - :data:`COAST_TOLERANCE`;
+``coast``
+    anything between (a coast runs through the tile).
+
+``--surface ocean|land|any`` (triplets and maps) keeps tiles and cells of
+that class only: ``ocean`` keeps ``ocean`` tiles, ``land`` keeps ``land``
+tiles, ``any`` (the default) keeps all; ``coast`` tiles are kept only by
+``any``.
+"""
+from __future__ import annotations
+
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SURFACE_TYPES",
+    "SURFACE_CHOICES",
+    "SURFACE_CODES",
+    "COAST_TOLERANCE",
+    "land_mask",
+    "land_fraction",
+    "surface_class",
+    "tile_surface",
+    "keeps",
+    "check_surface",
+]
+
+#: surface classes of a tile, in code order (``surface`` coordinate: 0, 1, 2)
+SURFACE_TYPES = ("ocean", "land", "coast")
+#: integer code of each class (CF flag_values of the ``surface`` variable of maps)
+SURFACE_CODES = {name: k for k, name in enumerate(SURFACE_TYPES)}
+#: what ``--surface`` accepts
+SURFACE_CHOICES = ("ocean", "land", "any")
+#: largest land (ocean) fraction of a tile still called ocean (land)
+COAST_TOLERANCE = 0.01
+#: how many latitude bands of the mask (rows of whole degrees) a process keeps
+CACHED_BANDS = 4
+
+_ROWS_PER_DEGREE = 120
+_N_ROWS, _N_COLS = 21600, 43200
+_BANDS: "OrderedDict[tuple[int, int], np.ndarray]" = OrderedDict()
+
+
+def _mask_file() -> Path:
+    try:
+        import global_land_mask
+    except ImportError as e:  # a declared dependency (setup.py)
+        raise ImportError("the land/sea mask needs the package global-land-mask "
+                          "(pip install 'global-land-mask>=1.0,<2')") from e
+    return Path(global_land_mask.__file__).parent / "globe_combined_mask_compressed.npz"
+
+
+def _ocean_rows(r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0 .. r1 - 1`` of the GLOBE ocean mask (bool, True = ocean),
+    decompressed from the package's npz without reading the rest."""
+    with zipfile.ZipFile(_mask_file()) as z, z.open("mask.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+        if shape != (_N_ROWS, _N_COLS) or fortran or dtype != np.dtype(bool):
+            raise ValueError(f"unexpected land/sea mask layout in {_mask_file()}: {shape} {dtype}")
+        f.seek(f.tell() + r0 * _N_COLS)
+        return np.frombuffer(f.read((r1 - r0) * _N_COLS), bool).reshape(r1 - r0, _N_COLS)
+
+
+def _rows(lat: np.ndarray) -> np.ndarray:
+    # the package's own indexing: rows from 90 N down, truncated
+    return np.clip(((90.0 - lat) * _ROWS_PER_DEGREE).astype(np.int64), 0, _N_ROWS - 1)
+
+
+def land_mask(lat, lon) -> np.ndarray:
+    """True where ``(lat, lon)`` (degrees north / east, any matching shapes;
+    longitudes in any 360-degree range) is on land (lakes included), False
+    over the ocean; the nearest-cell lookup of the 1 km GLOBE mask. NaN
+    coordinates (off the disk) come back False (not land).
+
+    Raises ``ValueError`` for latitudes outside [-90, 90]."""
+    lat = np.asarray(lat, np.float64)
+    lon = np.asarray(lon, np.float64)
+    lat, lon = np.broadcast_arrays(lat, lon)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    out = np.zeros(lat.shape, bool)
+    if not ok.any():
+        return out
+    la, lo = lat[ok], lon[ok]
+    if la.min() < -90 or la.max() > 90:
+        raise ValueError(f"latitudes must lie in [-90, 90] degrees north, got {la.min():g} .. {la.max():g}")
+    rows = _rows(la)
+    cols = np.clip(((np.mod(lo + 180.0, 360.0)) * _ROWS_PER_DEGREE).astype(np.int64), 0, _N_COLS - 1)
+    # whole-degree bands covering these rows
+    b0 = int(rows.min()) // _ROWS_PER_DEGREE * _ROWS_PER_DEGREE
+    b1 = min(_N_ROWS, (int(rows.max()) // _ROWS_PER_DEGREE + 1) * _ROWS_PER_DEGREE)
+    key = (b0, b1)
+    band = next((v for (a, b), v in _BANDS.items() if a <= b0 and b1 <= b), None)
+    if band is None:
+        band = _ocean_rows(b0, b1)
+        _BANDS[key] = band
+        while len(_BANDS) > CACHED_BANDS:
+            _BANDS.popitem(last=False)
+        base = b0
+    else:
+        base = next(a for (a, b), v in _BANDS.items() if v is band)
+    out[ok] = ~band[rows - base, cols]
+    return out
+
+
+def land_fraction(lat, lon) -> float:
+    """Share (0-1) of the points ``(lat, lon)`` (degrees) on land; NaN when
+    no point has finite coordinates."""
+    lat = np.asarray(lat, np.float64)
+    ok = np.isfinite(lat) & np.isfinite(np.asarray(lon, np.float64))
+    if not ok.any():
+        return float("nan")
+    return float(land_mask(lat, lon)[ok].mean())
+
+
+def surface_class(fraction: float) -> str:
+    """``ocean``, ``land`` or ``coast`` for a tile's land fraction (0-1);
+    ``""`` for NaN (unknown)."""
+    if not np.isfinite(fraction):
+        return ""
+    if fraction <= COAST_TOLERANCE:
+        return "ocean"
+    if fraction >= 1.0 - COAST_TOLERANCE:
+        return "land"
+    return "coast"
+
+
+def tile_surface(tile, max_points: int = 64) -> dict[str, object]:
+    """``{"land_fraction": float, "surface": str}`` of a
+    :class:`~convml_tt.data.tiles.Tile`, from the mask at its pixel centres
+    (every k-th pixel so that at most ``max_points`` x ``max_points`` are
+    looked up: 64 x 64 points is ~3 ms and a land fraction to ~1/4096)."""
+    u, v = tile.local_coords()
+    step = max(1, -(-len(u) // max_points))
+    uu, vv = np.meshgrid(u[::step], v[::step])
+    lat, lon = tile.latlon(uu, vv)
+    frac = land_fraction(lat, lon)
+    return {"land_fraction": frac, "surface": surface_class(frac)}
+
+
+def check_surface(surface: object) -> str:
+    """``surface`` if it is one of :data:`SURFACE_CHOICES`, else a one-line
+    ``ValueError`` naming them."""
+    if surface not in SURFACE_CHOICES:
+        raise ValueError(f"surface must be one of {', '.join(SURFACE_CHOICES)}, got {surface!r}")
+    return str(surface)
+
+
+def keeps(surface: str, tile_class: str) -> bool:
+    """Whether ``--surface surface`` keeps a tile of class ``tile_class``."""
+    return surface == "any" or tile_class == surface
