@@ -78,23 +78,26 @@ time; measured deviation from the exact values: a few per cent
 inside a ring of cloud, come that close) are raised to it, so ``cop`` and
 ``scai`` stay finite.
 
-Degenerate masks give defined, finite values and no warnings:
+``fractal_dimension``, ``orientation``, ``spectral_length_m``,
+``spectral_slope`` and, when asked (``wavelet=True``), ``woi1``-``woi3``
+come from :mod:`convml_tt.data.organisation_fields` (cloudmetrics'
+definitions); the spectral and wavelet ones measure a *field*, the tile's
+cloud signal (:func:`~convml_tt.data.cloud_masks.cloud_signal`).
 
-- no cloud: ``cloud_fraction`` 0, ``n_objects`` 0, sizes 0 m, ``iorg`` 0.5,
-  ``scai`` 0, ``cop`` 0, ``mean_object_elongation`` 1, ``open_sky`` 1;
-- one object (including an all-cloudy mask): ``iorg`` 0.5, ``scai`` 0,
-  ``cop`` 0; an all-cloudy mask has ``open_sky`` 0.
-
-``iorg`` 0.5 is the value of a random field: with fewer than two objects
-there is no nearest-neighbour distance, so the index carries no evidence
-either way (cloudmetrics returns NaN for no object and 0 for one). ``scai``
-0 and ``cop`` 0 are cloudmetrics' and the indices' own limits: SCAI is
-proportional to ``N`` and is set to 0 for one object ("completely
-aggregated", as cloudmetrics does), COP is a mean interaction over pairs and
-there is no pair (cloudmetrics: NaN).
+An index that is not defined for a mask is NaN, never a stand-in number,
+and ``index_flags`` says why (bits, :data:`FLAG_MEANINGS`, the indices each
+makes NaN in :data:`UNDEFINED_BY`): no cloud (sizes, elongation, the
+point-pattern and field indices), fewer than two objects (``iorg``,
+``scai``, ``cop``: no nearest neighbour, no pair), overcast (cloud fraction
+>= :data:`OVERCAST_FRACTION`: the pattern is one of holes in a deck, so the
+point-pattern indices and the orientation), no cloud edge at some box size
+(``fractal_dimension``), a constant field (spectral and wavelet indices), a
+spectral fit that did not converge, one cloudy pixel (``orientation``).
+No warning is ever emitted.
 
 :func:`cloud_mask` applies a recipe's :class:`~convml_tt.data.composites.recipes.CloudMask`
-to a tile's physical values, :func:`tile_indices` does both.
+to a tile's physical values, :func:`tile_indices` does both
+(:mod:`convml_tt.data.cloud_masks`, importable from here).
 """
 from __future__ import annotations
 
@@ -499,109 +502,5 @@ def indices(mask, pixel_size_m: float, field=None, wavelet: bool = False) -> dic
     return _flagged(out, flags)
 
 
-# -----------------------------------------------------------------------------
-# cloud masks of composites
-# -----------------------------------------------------------------------------
-def _recipe(recipe):
-    from .composites.recipes import get_recipe
-
-    r = get_recipe(recipe)
-    if r.cloud_mask is None:
-        raise ValueError(f"recipe {r.name!r} has no cloud mask (Recipe.cloud_mask is None), so its "
-                         f"organisation indices are not defined; use a recipe with one, e.g. 'truecolor' or 'C13'")
-    return r
-
-
-def _mask_plane(values, r) -> np.ndarray:
-    """The recipe ``r``'s cloud-mask plane of a tile's values (checked)."""
-    cm = r.cloud_mask
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"values must be numbers (reflectance or brightness temperature), got dtype {arr.dtype}")
-    if arr.ndim == 3:
-        if arr.shape[2] != r.n_planes:
-            raise ValueError(f"values of shape {arr.shape} must have {r.n_planes} plane(s) last, "
-                             f"(H, W, {r.n_planes}), for recipe {r.name!r}")
-        plane = arr[:, :, r.plane_index(cm.plane)]
-    elif arr.ndim == 2:
-        if r.n_planes != 1:
-            raise ValueError(f"values of shape {arr.shape} must be (H, W, {r.n_planes}) for the "
-                             f"{r.n_planes}-plane recipe {r.name!r}")
-        plane = arr
-    else:
-        raise ValueError(f"values must be a tile of shape (H, W) or (H, W, C), got shape {arr.shape}")
-    if plane.size == 0:
-        raise ValueError(f"values must hold at least one pixel, got shape {arr.shape}")
-    from .composites.recipes import channel_units
-
-    if channel_units(r)[r.plane_index(cm.plane)] == "K":  # a threshold in K on values in other units is wrong
-        from .composites.enhance import check_kelvin
-
-        check_kelvin(plane, f"the {r.name} cloud-mask plane")
-    return plane
-
-
-def _threshold(r, threshold) -> float:
-    from .cloud_threshold import check_threshold
-
-    cm = r.cloud_mask
-    fixed = cm.above if cm.above is not None else cm.below
-    return float(fixed) if threshold is None else check_threshold(threshold, r)
-
-
-def cloud_signal(values, recipe, threshold: float | None = None) -> np.ndarray:
-    """How far each pixel of a tile is on the cloudy side of the threshold:
-    ``max(0, value - threshold)`` for a mask ``above`` (reflectance),
-    ``max(0, threshold - value)`` for a mask ``below`` (brightness
-    temperature, K); 0 for clear pixels and NaN (float64 ``(H, W)``, the
-    recipe's units). The field of the spectral and wavelet indices: like the
-    liquid water path that cloudmetrics' authors use, it is zero outside
-    the cloud and grows with the cloud's optical depth (or height)."""
-    r = _recipe(recipe)
-    plane = np.asarray(_mask_plane(values, r), np.float64)
-    t = _threshold(r, threshold)
-    excess = plane - t if r.cloud_mask.above is not None else t - plane
-    return np.where(excess > 0, excess, 0.0)  # NaN > 0 is False
-
-
-def cloud_mask(values, recipe, threshold: float | None = None) -> np.ndarray:
-    """Cloud mask of a tile from its physical values.
-
-    Parameters
-    ----------
-    values:
-        the tile's values: ``(H, W)`` for a one-plane recipe, or
-        ``(H, W, C)`` with ``C`` the recipe's number of planes (reflectance
-        factor, or brightness temperature in K); NaN means no data and is
-        never cloud.
-    recipe:
-        a registered recipe name (e.g. ``"truecolor"``, ``"C13"``) or a
-        :class:`~convml_tt.data.composites.recipes.Recipe` with a
-        ``cloud_mask``.
-    threshold:
-        the threshold in the recipe's units (a scene's adaptive threshold,
-        :func:`convml_tt.data.cloud_threshold.scene_threshold`, or a fixed
-        ``--cloud-threshold``); default: the recipe's fixed
-        ``CloudMask`` threshold. Refused outside the recipe's range
-        (:func:`convml_tt.data.cloud_threshold.check_threshold`).
-
-    Returns
-    -------
-    numpy.ndarray
-        bool ``(H, W)``, True where the recipe's mask plane is above (or
-        below) the threshold.
-    """
-    r = _recipe(recipe)
-    plane = _mask_plane(values, r)
-    t = _threshold(r, threshold)
-    # comparisons with NaN are False: no data is never cloud
-    return plane > t if r.cloud_mask.above is not None else plane < t
-
-
-def tile_indices(values, recipe, pixel_size_m: float, threshold: float | None = None,
-                 wavelet: bool = False) -> dict[str, float]:
-    """:func:`indices` of :func:`cloud_mask` ``(values, recipe, threshold)``
-    with :func:`cloud_signal` as the field of the spectral and wavelet
-    indices: the organisation indices of a tile from its physical values."""
-    signal = cloud_signal(values, recipe, threshold)
-    return indices(signal > 0, pixel_size_m, field=signal, wavelet=wavelet)
+# the cloud masks of composites (kept importable from here)
+from .cloud_masks import cloud_mask, cloud_signal, tile_indices  # noqa: E402

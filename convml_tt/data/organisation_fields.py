@@ -98,21 +98,38 @@ def orientation(mask: np.ndarray) -> float:
     return math.sqrt(max(0.0, 1.0 - l_min / l_max))
 
 
+_RADIAL: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _radial_bins(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ri, scale, k)`` of an ``(n, n)`` spectrum, cached per ``n``: the
+    annulus of each frequency (integer radius from the centre of the
+    shifted spectrum, flat), cloudmetrics' per-annulus factor ``kp / (2 pi
+    Ns)`` and the wavenumbers ``2 pi r / n``, ``r = 1 .. n/2``."""
+    got = _RADIAL.get(n)
+    if got is None:
+        y, x = np.ogrid[0:n, 0:n]
+        r = np.hypot(x - n // 2, y - n // 2)
+        # the unshifted order of the FFT: no fftshift of each spectrum
+        r = np.fft.ifftshift(r)
+        ri = np.rint(r).astype(np.int64).ravel()
+        nb = n // 2 + 1
+        ns = np.bincount(ri, minlength=nb)[1:nb].astype(np.float64)
+        kp = 2 * np.pi / n * np.bincount(ri, weights=r.ravel(), minlength=nb)[1:nb] / ns
+        got = _RADIAL[n] = (ri, kp / (2 * np.pi * ns), 2 * np.pi / n * np.arange(1, nb))
+    return got
+
+
 def spectra(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(k, E)``: radial wavenumbers ``2 pi r / n`` (rad/px, ``r = 1 ..
     n/2``) and the 1-D radial power spectral density of a square ``(n, n)``
     field (cloudmetrics' ``compute_spectra`` with ``dx=1`` and no window)."""
     n = field.shape[0]
-    psd = np.abs(np.fft.fftshift(np.fft.fft2(field))) ** 2 / field.size
-    y, x = np.ogrid[0:n, 0:n]
-    r = np.hypot(x - n // 2, y - n // 2)
-    ri = np.rint(r).astype(np.int64).ravel()
-    nb = n // 2 + 1
-    e = np.bincount(ri, weights=psd.ravel(), minlength=nb)[1:nb]
-    ns = np.bincount(ri, minlength=nb)[1:nb].astype(np.float64)
-    kp = 2 * np.pi / n * np.bincount(ri, weights=r.ravel(), minlength=nb)[1:nb] / ns
-    e = e * n * n * kp / (2 * np.pi * n * n * ns)
-    return 2 * np.pi / n * np.arange(1, n // 2 + 1), e
+    ri, scale, k = _radial_bins(n)
+    f = np.fft.fft2(field)
+    psd = (f.real ** 2 + f.imag ** 2).ravel() / field.size
+    e = np.bincount(ri, weights=psd, minlength=n // 2 + 1)[1:n // 2 + 1] * scale
+    return k, e
 
 
 def spectral_length_px(k: np.ndarray, e: np.ndarray) -> float:
