@@ -199,6 +199,10 @@ def composite_threshold(path: str, recipe, threshold: float | None = None) -> di
     # every 2nd pixel is plenty for a histogram and halves the cost
     plane = np.asarray(v[::2, ::2, k] if len(v.shape) == 3 else v[::2, ::2], np.float32)
     plane = np.where(plane > 1e30, np.nan, plane)  # unmasked fill values are no data
+    if reader.channel_units[k] == "K":  # e.g. BT in degrees Celsius: refused here, as tiles would be
+        from .composites.enhance import check_kelvin
+
+        check_kelvin(plane, f"composite {reader.path!r}")
     land = None
     if "lat" in reader.nc.variables and "lon" in reader.nc.variables:
         lat = np.asarray(reader.nc["lat"][::2, ::2], np.float64)

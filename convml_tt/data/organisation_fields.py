@@ -72,10 +72,20 @@ def fractal_dimension(mask: np.ndarray) -> float:
     if len(sizes) < 2:
         return float("nan")
     counts = np.empty(len(sizes))
-    for i, k in enumerate(sizes):
-        s = np.add.reduceat(np.add.reduceat(z, np.arange(0, z.shape[0], k), axis=0),
-                            np.arange(0, z.shape[1], k), axis=1)
-        counts[i] = np.count_nonzero((s > 0) & (s < k * k))
+    ny, nx = z.shape
+    if ny % sizes[0] == 0 and nx % sizes[0] == 0:
+        # whole boxes at every size: sum 2 x 2 blocks level by level (the same sums, ~1/3 of the work)
+        box, size = z, 1
+        for i, k in enumerate(sizes[::-1]):
+            while size < k:
+                h, w = box.shape
+                box = box.reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3))
+                size *= 2
+            counts[len(sizes) - 1 - i] = np.count_nonzero((box > 0) & (box < k * k))
+    else:
+        for i, k in enumerate(sizes):
+            box = np.add.reduceat(np.add.reduceat(z, np.arange(0, ny, k), axis=0), np.arange(0, nx, k), axis=1)
+            counts[i] = np.count_nonzero((box > 0) & (box < k * k))
     if np.any(counts == 0):
         return float("nan")
     return float(-np.polyfit(np.log(sizes), np.log(counts), 1)[0])
@@ -84,16 +94,19 @@ def fractal_dimension(mask: np.ndarray) -> float:
 def orientation(mask: np.ndarray) -> float:
     """``sqrt(1 - l_min / l_max)`` of the covariance of the cloudy pixels'
     (column, row) positions (see module); NaN without cloud."""
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
+    n = int(np.count_nonzero(mask))
+    if n == 0:
         return float("nan")
-    c, r = cols.astype(np.float64), rows.astype(np.float64)
-    vc, vr = c.var(), r.var()
-    cv = float(np.mean((c - c.mean()) * (r - r.mean())))
+    m = mask.astype(np.float64)
+    r, c = np.arange(mask.shape[0], dtype=np.float64), np.arange(mask.shape[1], dtype=np.float64)
+    per_row, per_col = m.sum(axis=1), m.sum(axis=0)
+    mr, mc = per_row @ r / n, per_col @ c / n
+    vr, vc = per_row @ (r * r) / n - mr * mr, per_col @ (c * c) / n - mc * mc
+    cv = r @ (m @ c) / n - mr * mc
     half = 0.5 * (vc + vr)
     root = math.sqrt(max(half * half - (vc * vr - cv * cv), 0.0))
     l_max, l_min = half + root, half - root
-    if l_max <= 0:
+    if l_max <= 1e-12 * max(1.0, mr * mr + mc * mc):
         return float("nan")  # a single pixel
     return math.sqrt(max(0.0, 1.0 - l_min / l_max))
 

@@ -74,17 +74,23 @@ def _mask_file() -> Path:
     return Path(global_land_mask.__file__).parent / "globe_combined_mask_compressed.npz"
 
 
-def _ocean_rows(r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0 .. r1 - 1`` of the GLOBE ocean mask (bool, True = ocean),
-    decompressed from the package's npz without reading the rest."""
+def _ocean_blocks(ks) -> dict[int, np.ndarray]:
+    """Latitude blocks ``ks`` of the GLOBE ocean mask (bool rows, True =
+    ocean), decompressed from the package's npz in one pass from its start
+    (a deflate stream cannot be entered in the middle), nothing else kept."""
+    out = {}
     with zipfile.ZipFile(_mask_file()) as z, z.open("mask.npy") as f:
         version = np.lib.format.read_magic(f)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read(f)
         if shape != (_N_ROWS, _N_COLS) or fortran or dtype != np.dtype(bool):
             raise ValueError(f"unexpected land/sea mask layout in {_mask_file()}: {shape} {dtype}")
-        f.seek(f.tell() + r0 * _N_COLS)
-        return np.frombuffer(f.read((r1 - r0) * _N_COLS), bool).reshape(r1 - r0, _N_COLS)
+        start = f.tell()
+        for k in sorted(ks):
+            r0, r1 = k * BLOCK_ROWS, min(_N_ROWS, (k + 1) * BLOCK_ROWS)
+            f.seek(start + r0 * _N_COLS)
+            out[k] = np.frombuffer(f.read((r1 - r0) * _N_COLS), bool).reshape(r1 - r0, _N_COLS)
+    return out
 
 
 def _rows(lat: np.ndarray) -> np.ndarray:
@@ -92,21 +98,22 @@ def _rows(lat: np.ndarray) -> np.ndarray:
     return np.clip(((90.0 - lat) * _ROWS_PER_DEGREE).astype(np.int64), 0, _N_ROWS - 1)
 
 
-def _block(k: int) -> np.ndarray:
-    """Latitude block ``k`` of the ocean mask, bit-packed along longitude
-    (``np.packbits``, 1 = ocean): rows ``k * BLOCK_ROWS`` on
-    (:data:`BLOCK_DEGREES` degrees), read once per process and kept while
-    it is one of the :data:`CACHED_BLOCKS` used last."""
-    got = _BLOCKS.get(k)
-    if got is None:
-        r0 = k * BLOCK_ROWS
-        # bit-packed along longitude: 3.2 MB a block
-        got = _BLOCKS[k] = np.packbits(_ocean_rows(r0, min(_N_ROWS, r0 + BLOCK_ROWS)), axis=1)
-        while len(_BLOCKS) > CACHED_BLOCKS:
-            _BLOCKS.popitem(last=False)
-    else:
+def _blocks(ks) -> dict[int, np.ndarray]:
+    """Latitude blocks ``ks`` of the ocean mask, bit-packed along longitude
+    (``np.packbits``, 1 = ocean; block ``k``: rows ``k * BLOCK_ROWS`` on,
+    :data:`BLOCK_DEGREES` degrees), those missing read in one pass and kept
+    while among the :data:`CACHED_BLOCKS` used last."""
+    missing = [k for k in ks if k not in _BLOCKS]
+    if missing:
+        for k, rows in _ocean_blocks(missing).items():
+            _BLOCKS[k] = np.packbits(rows, axis=1)  # 3.2 MB a block
+    out = {}
+    for k in ks:
         _BLOCKS.move_to_end(k)
-    return got
+        out[k] = _BLOCKS[k]
+    while len(_BLOCKS) > max(CACHED_BLOCKS, len(ks)):
+        _BLOCKS.popitem(last=False)
+    return out
 
 
 def land_mask(lat, lon) -> np.ndarray:
@@ -128,10 +135,12 @@ def land_mask(lat, lon) -> np.ndarray:
     cols = np.clip((np.mod(lo + 180.0, 360.0) * _ROWS_PER_DEGREE).astype(np.int64), 0, _N_COLS - 1)
     blocks = rows // BLOCK_ROWS
     land = np.empty(rows.shape, bool)
-    for k in np.unique(blocks):
+    ks = [int(k) for k in np.unique(blocks)]
+    packed = _blocks(ks)
+    for k in ks:
         sel = blocks == k
         c = cols[sel]
-        byte = _block(int(k))[rows[sel] - k * BLOCK_ROWS, c >> 3]
+        byte = packed[k][rows[sel] - k * BLOCK_ROWS, c >> 3]
         land[sel] = ((byte >> (7 - (c & 7)).astype(np.uint8)) & 1) == 0  # the packed bit: 1 = ocean
     out[ok] = land
     return out
