@@ -22,10 +22,10 @@ cloud-mask plane, by the recipe's method (``CloudMask.adaptive``,
     fixed threshold is cloud (the scene has no clear ocean to find) and the
     fixed threshold is used. Brightness temperature: ``mode - max(3.5 K, 3
     sigma)`` (3.5 K: the margin of the fixed window thresholds).
-    On the real scan: ocean 0.16 (clear mode 0.125, sigma 0.009: the fixed
-    bound), land 0.217 (mode 0.156, sigma 0.020); clear land (C13 > 290 K)
-    then has a cloud fraction of 0.028 instead of 0.48. C13: ocean 285.6 K,
-    land 287.8 K. This needs clear sky to make up about half of a
+    On the real scan (2 km): ocean 0.16 (clear mode 0.125, sigma 0.009:
+    the fixed bound), land 0.209 (mode 0.156, sigma 0.020); clear land
+    (C13 > 290 K) then has a cloud fraction of 0.048 instead of 0.488.
+    C13: ocean 285.6 K, land 287.8 K. This needs clear sky to make up about half of a
     surface's pixels or more; for a scene that is mostly cloud, set the
     threshold (``--cloud-threshold``).
 ``fixed``
