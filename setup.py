@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
     "pillow>=13.0",
     "tqdm>=4.70",
     "PyYAML>=6.0.4",
+    # the 1 km GLOBE land/sea mask shipped inside the wheel (convml_tt.data.surface): no download at run time
+    "global-land-mask>=1.0,<2",
 ]
 
 EXTRAS = {

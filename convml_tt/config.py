@@ -417,6 +417,17 @@ class TripletSettings:
         ``env_tolerance_h``) or ``"linear"`` (interpolated in time).
     env_tolerance_h:
         largest scan - field time distance for ``"nearest"``, hours.
+    surface:
+        ``"ocean"``, ``"land"`` or ``"any"``: tiles are drawn only where
+        the surface is of that class (:mod:`convml_tt.data.surface`:
+        ocean/land with at most 1 % of the other; ``"any"``: everywhere).
+    cloud_threshold:
+        the cloud-mask threshold of the organisation indices, in the units
+        of the recipe's mask plane, for every scene; None: each scene's own
+        (:mod:`convml_tt.data.cloud_threshold`).
+    wavelet_indices:
+        also store the wavelet organisation indices (WOI1-3; ~8 ms per
+        256 x 256 px tile).
     """
 
     domain: tuple[float, float, float, float]
@@ -441,6 +452,9 @@ class TripletSettings:
     env_files: tuple[str, ...] = ()
     env_time: Literal["nearest", "linear"] = "nearest"
     env_tolerance_h: float = 1.0
+    surface: str = "any"
+    cloud_threshold: float | None = None
+    wavelet_indices: bool = False
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
@@ -483,6 +497,17 @@ class TripletSettings:
         object.__setattr__(self, "recipe", self.checked_recipe(self.recipe))
         object.__setattr__(self, "fields", self.checked_fields(self.fields))
         self._check_env()
+        self._check_indices()
+
+    def _check_indices(self) -> None:
+        from .data.surface import check_surface
+
+        object.__setattr__(self, "surface", check_surface(self.surface))
+        if self.cloud_threshold is not None:
+            from .data.cloud_threshold import check_threshold
+
+            object.__setattr__(self, "cloud_threshold", check_threshold(self.cloud_threshold, self.recipe))
+        object.__setattr__(self, "wavelet_indices", bool(self.wavelet_indices))
 
     def _check_env(self) -> None:
         """``env`` as canonical field names and ``env_files`` as a tuple;
@@ -543,7 +568,8 @@ class TripletSettings:
         # the setting existed say it
         for name, default in (("recipe", "truecolor"), ("max_sza", None), ("max_sza_fraction", None),
                               ("fields", ()), ("env", ()), ("env_files", ()), ("env_time", "nearest"),
-                              ("env_tolerance_h", 1.0)):
+                              ("env_tolerance_h", 1.0), ("surface", "any"), ("cloud_threshold", None),
+                              ("wavelet_indices", False)):
             if d[name] == default or (name in ("fields", "env", "env_files") and not d[name]):
                 del d[name]
         for name in ("fields", "env", "env_files"):

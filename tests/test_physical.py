@@ -4,6 +4,7 @@ and map cells, per-cluster box plots, PC correlations, evaluate medians, the
 synthetic band 13, and the real GOES-17 daytime scan."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +68,21 @@ def test_every_tile_meta_has_indices_equal_to_those_of_its_composite_cut(field_d
     pixel = SMALL["tile_size_m"] / SMALL["tile_pixels"]
     n = 0
     for i, kind, tile in _tiles(field_dataset):
-        assert list(tile.indices) == list(INDEX_NAMES)
+        assert list(tile.indices) == list(INDEX_NAMES) + ["index_flags", "land_fraction", "surface",
+                                                          "cloud_threshold"]
         assert isinstance(tile.indices["n_objects"], int) and tile.indices["n_objects"] >= 0
         assert 0.0 <= tile.indices["cloud_fraction"] <= 1.0 and 0.0 <= tile.indices["open_sky"] <= 1.0
-        assert 0.0 <= tile.indices["iorg"] <= 1.0
+        # undefined (NaN, stored as null) only with its reason
+        assert (tile.indices["iorg"] is None) == bool(tile.indices["index_flags"] & 7), tile.indices
+        assert tile.indices["iorg"] is None or 0.0 <= tile.indices["iorg"] <= 1.0
+        assert tile.indices["surface"] == 0 and tile.indices["land_fraction"] == 0.0  # the synthetic ocean
         # the same draw again: the tile's physical values before the display stretch
         d = sampler.sample("train", i)[kind]
-        want = tile_indices(d.image, recipe, pixel)
+        want = tile_indices(d.image, recipe, pixel, threshold=tile.indices["cloud_threshold"])
         for k in INDEX_NAMES:
+            if tile.indices[k] is None:
+                assert math.isnan(want[k]), (i, kind, k)
+                continue
             assert tile.indices[k] == pytest.approx(float(want[k]), rel=6e-7, abs=1e-12), (i, kind, k)
         n += 1
     assert n == 3 * N_TRAIN
@@ -388,7 +396,9 @@ def test_real_scan_c01_triplets_have_indices_and_c13_fields(tmp_path):
     assert meta["fields"]["C13"]["units"] == "K"
     cf, t_mean = [], []
     for _, kind, tile in _tiles(ds):
-        assert list(tile.indices) == list(INDEX_NAMES)
+        assert list(tile.indices) == list(INDEX_NAMES) + ["index_flags", "land_fraction", "surface",
+                                                          "cloud_threshold"]
+        assert tile.indices["surface"] == 0  # the ocean off California
         f = tile.fields
         # the real scene: marine stratocumulus (tops ~280-288 K), clear ocean (~289 K) and some higher cloud
         assert 200.0 < f["C13_min"] <= f["C13_mean"] <= f["C13_max"] < 305.0
@@ -418,7 +428,8 @@ _MEASURED = {
 def _medians_frame():
     import pandas as pd
 
-    df = pd.DataFrame.from_dict(_MEASURED, orient="index", columns=list(INDEX_NAMES))
+    # the nine indices measured on the demo's study anchors before the scale and shape indices existed
+    df = pd.DataFrame.from_dict(_MEASURED, orient="index", columns=list(INDEX_NAMES[:9]))
     df.insert(0, "n_tiles", 50)
     return df
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin,
                       add_sources, fraction_below_one, number_in, parse_interval, parse_time, platform_name,
                       satellite_number, source_recipe, sources_of, tolerance_minutes, whole)
+from ._indices import add_index_options
 
 
 def _add_synthetic(sub) -> None:
@@ -252,6 +253,7 @@ def _add_triplets(sub) -> None:
     p.add_argument("--max-sza-fraction", type=fraction_below_one, default=None, metavar="F",
                    help="with a --max-sza limit: refuse a tile when more than this fraction (0 <= F < 1) of "
                         "its pixels exceed it, instead of judging by its centre")
+    add_index_options(p, "tiles are drawn", wavelet=True)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--recipe", default=None, metavar="NAME",
                        help="composite recipe the tiles are cut from (default truecolor): a registered recipe "

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ._common import (add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin, add_sources,
                       number_in, platform_name, positive, source_recipe, sources_of, whole)
+from ._indices import add_index_options
 
 
 def _add_map(sub) -> None:
@@ -49,6 +50,7 @@ def _add_map(sub) -> None:
     p.add_argument("--max-sza", type=number_in(180.0, "degrees"), default=None, metavar="DEG",
                    help="cells whose centre's solar zenith angle at the scan start exceeds DEG (0-180) are "
                         "invalid (default: the recipe's, 80 for truecolor and C01-C06, none for infrared)")
+    add_index_options(p, "cells are mapped (the others are invalid)")
     p.add_argument("--batch-size", type=whole(1), default=256, help="tiles per forward pass (default 256)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--num-workers", type=whole(0), default=0,
@@ -90,7 +92,8 @@ def _run_map(args) -> int:
                       batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                       labeler=labeler, method=args.method, num_workers=args.num_workers,
                       workers=args.workers, scheduler=args.scheduler, max_sza=args.max_sza,
-                      any_recipe=args.recipe is not None, env=env, force=args.force)
+                      any_recipe=args.recipe is not None, env=env, force=args.force,
+                      surface=args.surface or "any", cloud_threshold=args.cloud_threshold)
     if env is not None:  # scenes whose cells have no environment values, and why
         for t in ds["time"].values:
             reason = env.time_reason(t)

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .composites.recipes import Recipe, get_recipe
+from .organisation import FLAG_MEANINGS
 from .sources import get_source, identify, list_sources
 from .sources.base import platform_label
 
@@ -46,6 +47,8 @@ __all__ = [
     "tile_physical",
     "composite_recipe",
     "cell_indices",
+    "physical_indices",
+    "surface_indices",
     "rounded",
 ]
 
@@ -53,7 +56,7 @@ __all__ = [
 FIELD_STATISTICS = ("min", "mean", "max")
 
 #: CF attributes of the organisation indices (:func:`convml_tt.data.organisation.indices`)
-INDEX_ATTRS: dict[str, dict[str, str]] = {
+INDEX_ATTRS: dict[str, dict[str, Any]] = {
     "cloud_fraction": {"units": "1", "long_name": "cloud fraction of the tile's cloud mask"},
     "iorg": {"units": "1", "long_name": "organisation index I_org (Tompkins and Semie 2017)"},
     "scai": {"units": "1", "long_name": "simple convective aggregation index SCAI (Tobin et al. 2012)"},
@@ -64,6 +67,27 @@ INDEX_ATTRS: dict[str, dict[str, str]] = {
     "open_sky": {"units": "1", "long_name": "open-sky parameter (largest open-sky rectangle, Antonissen 2019)"},
     "mean_object_elongation": {"units": "1", "long_name": "area-weighted mean axis ratio of the cloud objects' "
                                "second-moment ellipses (1: round)"},
+    "fractal_dimension": {"units": "1", "long_name": "box-counting dimension of the cloud edges"},
+    "orientation": {"units": "1", "long_name": "directional alignment of the cloud mask (0: none, 1: one "
+                    "direction; cloudmetrics orientation)"},
+    "spectral_length_m": {"units": "m", "long_name": "spectral length scale of the cloud signal (2 pi / mean "
+                          "wavenumber of its radial power spectrum)"},
+    "spectral_slope": {"units": "1", "long_name": "power-law exponent of the radial power spectrum of the "
+                       "cloud signal"},
+    "woi1": {"units": "1", "long_name": "wavelet organisation index WOI1: share of wavelet energy at large "
+             "scales (Brune et al. 2018)"},
+    "woi2": {"units": "1", "long_name": "wavelet organisation index WOI2: wavelet energy per cloudy pixel, in "
+             "squared units of the cloud signal (Brune et al. 2018)"},
+    "woi3": {"units": "1", "long_name": "wavelet organisation index WOI3: directional anisotropy of the wavelet "
+             "energy (Brune et al. 2018)"},
+    "index_flags": {"long_name": "why organisation indices of the tile are NaN (bits)",
+                    "flag_masks": [1 << k for k in range(len(FLAG_MEANINGS))],
+                    "flag_meanings": " ".join(FLAG_MEANINGS)},
+    "land_fraction": {"units": "1", "long_name": "share of the tile on land (GLOBE 1 km land/sea mask)"},
+    "surface": {"long_name": "surface type of the tile", "flag_values": [0, 1, 2],
+                "flag_meanings": "ocean land coast"},
+    "cloud_threshold": {"long_name": "cloud-mask threshold used for the tile, in the units of the recipe's "
+                        "mask plane"},
 }
 
 
@@ -293,6 +317,8 @@ def tile_physical(
     tile: Any = None,
     field_paths: Mapping[str, str] | None = None,
     method: str = "bilinear",
+    thresholds: Mapping[str, Any] | None = None,
+    wavelet: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(indices, fields)`` of one tile.
 
@@ -303,12 +329,13 @@ def tile_physical(
     (``{field: composite path}``): where the co-located fields are cut
     (:meth:`~convml_tt.data.composites.reader.CompositeReader.tile`, same
     geometry and ``method``). Values are rounded for YAML (:func:`rounded`).
+    ``thresholds``: the scene's cloud thresholds
+    (:func:`convml_tt.data.cloud_threshold.scene_threshold`; None: the
+    recipe's fixed one); ``wavelet``: add the wavelet indices. With a
+    ``tile``, the indices carry its surface (:func:`surface_indices`).
     """
-    indices: dict[str, Any] = {}
-    if recipe is not None and recipe.cloud_mask is not None:
-        from .organisation import tile_indices
-
-        indices = {k: rounded(v) for k, v in tile_indices(image, recipe, pixel_size_m).items()}
+    indices = {k: rounded(v) for k, v in physical_indices(image, recipe, pixel_size_m, tile, thresholds,
+                                                           wavelet).items()}
     fields: dict[str, Any] = {}
     if field_paths:
         from .composites.reader import open_composite
@@ -333,17 +360,49 @@ def composite_recipe(reader: Any) -> Recipe | None:
     return r if r.cloud_mask is not None else None
 
 
-def cell_indices(images: np.ndarray, recipe: Recipe | None, pixel_size_m: float) -> list[dict[str, Any]]:
+def surface_indices(tile: Any) -> dict[str, Any]:
+    """``{"land_fraction": 0-1, "surface": 0 ocean | 1 land | 2 coast}`` of a
+    :class:`~convml_tt.data.tiles.Tile` (:mod:`convml_tt.data.surface`)."""
+    from .surface import SURFACE_CODES, tile_surface
+
+    s = tile_surface(tile)
+    return {"land_fraction": s["land_fraction"], "surface": SURFACE_CODES.get(s["surface"], -1)}
+
+
+def physical_indices(image: np.ndarray, recipe: Recipe | None, pixel_size_m: float, tile: Any = None,
+                     thresholds: Mapping[str, Any] | None = None, wavelet: bool = False) -> dict[str, Any]:
+    """The organisation indices of one tile's physical values ``image``
+    (``(n, n)`` or ``(n, n, C)``), its surface (with a ``tile``) and the
+    cloud threshold used (``cloud_threshold``, the mask plane's units): the
+    scene's land threshold when at least half the tile is land, else its
+    ocean one (``thresholds``; None: the recipe's fixed threshold). Without
+    a recipe with a cloud mask: the surface only."""
+    from .cloud_threshold import tile_threshold
+
+    out: dict[str, Any] = surface_indices(tile) if tile is not None else {}
+    if recipe is None or recipe.cloud_mask is None:
+        return out
+    from .organisation import tile_indices
+
+    t = tile_threshold(thresholds, out.get("land_fraction", 0.0))
+    if t is None:
+        cm = recipe.cloud_mask
+        t = cm.above if cm.above is not None else cm.below
+    return {**tile_indices(image, recipe, pixel_size_m, threshold=t, wavelet=wavelet), **out,
+            "cloud_threshold": float(t)}
+
+
+def cell_indices(images: np.ndarray, recipe: Recipe | None, pixel_size_m: float, tiles: Sequence[Any] | None = None,
+                 thresholds: Mapping[str, Any] | None = None, wavelet: bool = False) -> list[dict[str, Any]]:
     """The organisation indices of each of ``images`` (``(N, C, n, n)``
     physical values, e.g. map cells cut by
     :meth:`~convml_tt.data.sampling.grid.GridSampler.cut_cells`), one dict
-    per image; empty dicts when ``recipe`` is None or has no cloud mask."""
-    if recipe is None or recipe.cloud_mask is None:
-        return [{} for _ in range(len(images))]
-    from .organisation import tile_indices
-
+    per image (:func:`physical_indices`; ``tiles``: the cells' tiles, for
+    their surface); empty dicts when ``recipe`` is None or has no cloud
+    mask and no tiles are given."""
     out = []
-    for img in images:
+    for k, img in enumerate(images):
         values = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
-        out.append(tile_indices(values, recipe, pixel_size_m))
+        out.append(physical_indices(values, recipe, pixel_size_m, None if tiles is None else tiles[k],
+                                    thresholds, wavelet))
     return out

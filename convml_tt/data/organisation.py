@@ -78,23 +78,26 @@ time; measured deviation from the exact values: a few per cent
 inside a ring of cloud, come that close) are raised to it, so ``cop`` and
 ``scai`` stay finite.
 
-Degenerate masks give defined, finite values and no warnings:
+``fractal_dimension``, ``orientation``, ``spectral_length_m``,
+``spectral_slope`` and, when asked (``wavelet=True``), ``woi1``-``woi3``
+come from :mod:`convml_tt.data.organisation_fields` (cloudmetrics'
+definitions); the spectral and wavelet ones measure a *field*, the tile's
+cloud signal (:func:`~convml_tt.data.cloud_masks.cloud_signal`).
 
-- no cloud: ``cloud_fraction`` 0, ``n_objects`` 0, sizes 0 m, ``iorg`` 0.5,
-  ``scai`` 0, ``cop`` 0, ``mean_object_elongation`` 1, ``open_sky`` 1;
-- one object (including an all-cloudy mask): ``iorg`` 0.5, ``scai`` 0,
-  ``cop`` 0; an all-cloudy mask has ``open_sky`` 0.
-
-``iorg`` 0.5 is the value of a random field: with fewer than two objects
-there is no nearest-neighbour distance, so the index carries no evidence
-either way (cloudmetrics returns NaN for no object and 0 for one). ``scai``
-0 and ``cop`` 0 are cloudmetrics' and the indices' own limits: SCAI is
-proportional to ``N`` and is set to 0 for one object ("completely
-aggregated", as cloudmetrics does), COP is a mean interaction over pairs and
-there is no pair (cloudmetrics: NaN).
+An index that is not defined for a mask is NaN, never a stand-in number,
+and ``index_flags`` says why (bits, :data:`FLAG_MEANINGS`, the indices each
+makes NaN in :data:`UNDEFINED_BY`): no cloud (sizes, elongation, the
+point-pattern and field indices), fewer than two objects (``iorg``,
+``scai``, ``cop``: no nearest neighbour, no pair), overcast (cloud fraction
+>= :data:`OVERCAST_FRACTION`: the pattern is one of holes in a deck, so the
+point-pattern indices and the orientation), no cloud edge at some box size
+(``fractal_dimension``), a constant field (spectral and wavelet indices), a
+spectral fit that did not converge, one cloudy pixel (``orientation``).
+No warning is ever emitted.
 
 :func:`cloud_mask` applies a recipe's :class:`~convml_tt.data.composites.recipes.CloudMask`
-to a tile's physical values, :func:`tile_indices` does both.
+to a tile's physical values, :func:`tile_indices` does both
+(:mod:`convml_tt.data.cloud_masks`, importable from here).
 """
 from __future__ import annotations
 
@@ -109,6 +112,12 @@ from scipy.spatial.distance import pdist
 
 __all__ = [
     "INDEX_NAMES",
+    "FIELD_INDEX_NAMES",
+    "WAVELET_NAMES",
+    "FLAGS_NAME",
+    "FLAG_MEANINGS",
+    "UNDEFINED_BY",
+    "OVERCAST_FRACTION",
     "MAX_EXACT_OBJECTS",
     "MAX_NN_QUERIES",
     "MIN_PAIR_DISTANCE_PX",
@@ -120,7 +129,35 @@ __all__ = [
 
 #: keys of the dict :func:`indices` returns, in order
 INDEX_NAMES = ("cloud_fraction", "iorg", "scai", "cop", "n_objects", "mean_object_size_m",
-               "max_object_size_m", "open_sky", "mean_object_elongation")
+               "max_object_size_m", "open_sky", "mean_object_elongation", "fractal_dimension", "orientation",
+               "spectral_length_m", "spectral_slope")
+#: the per-tile reasons of NaN indices (bits of :data:`FLAG_MEANINGS`), after the indices
+FLAGS_NAME = "index_flags"
+#: the scale, shape and direction indices (:mod:`convml_tt.data.organisation_fields`)
+FIELD_INDEX_NAMES = ("fractal_dimension", "orientation", "spectral_length_m", "spectral_slope")
+#: the wavelet organisation indices, computed only when asked (``wavelet=True``)
+WAVELET_NAMES = ("woi1", "woi2", "woi3")
+#: why indices are NaN: bits of ``index_flags`` (CF ``flag_masks``)
+NO_CLOUD, ONE_OBJECT, OVERCAST, NO_EDGES, FLAT_FIELD, FIT_FAILED, ONE_PIXEL = 1, 2, 4, 8, 16, 32, 64
+#: CF ``flag_meanings`` of ``index_flags``, in bit order
+FLAG_MEANINGS = ("no_cloud", "fewer_than_two_objects", "overcast", "no_cloud_edges_at_some_box_size",
+                 "constant_field", "spectral_fit_failed", "one_cloudy_pixel")
+_POINT = ("iorg", "scai", "cop")
+#: the indices each flag makes undefined (NaN)
+UNDEFINED_BY = {
+    NO_CLOUD: _POINT + ("mean_object_size_m", "max_object_size_m", "mean_object_elongation")
+    + FIELD_INDEX_NAMES + WAVELET_NAMES,
+    ONE_OBJECT: _POINT,
+    OVERCAST: _POINT + ("orientation",),
+    NO_EDGES: ("fractal_dimension",),
+    FLAT_FIELD: ("spectral_length_m", "spectral_slope") + WAVELET_NAMES,
+    FIT_FAILED: ("spectral_slope",),
+    ONE_PIXEL: ("orientation",),
+}
+#: cloud fraction from which a tile is overcast: its clouds are one deck with
+#: holes, and the point-pattern indices (iorg, scai, cop) and the orientation
+#: are not defined
+OVERCAST_FRACTION = 0.95
 #: most objects whose pairs are all used for ``scai`` and ``cop``
 MAX_EXACT_OBJECTS = 500
 #: most objects whose nearest-neighbour distances are all used for ``iorg``
@@ -321,7 +358,46 @@ def _areas_and_centroids(mask: np.ndarray, labels: np.ndarray, n: int
     return area, np.column_stack((mr, mc)), elong
 
 
-def indices(mask, pixel_size_m: float) -> dict[str, float]:
+def _flagged(out: dict[str, Any], flags: int) -> dict[str, Any]:
+    """``out`` with the indices undefined under ``flags`` set to NaN and
+    ``index_flags`` set."""
+    for bit, names in UNDEFINED_BY.items():
+        if flags & bit:
+            for k in names:
+                if k in out:
+                    out[k] = float("nan")
+    out[FLAGS_NAME] = int(flags)
+    return out
+
+
+def _field_indices(out: dict[str, Any], m: np.ndarray, field: np.ndarray, px: float, wavelet: bool) -> int:
+    """Fill the scale, shape and direction indices (organisation_fields) of
+    mask ``m`` and ``field`` into ``out``; returns the flags they raise."""
+    from . import organisation_fields as F
+
+    flags = 0
+    out["fractal_dimension"] = F.fractal_dimension(m)
+    if not math.isfinite(out["fractal_dimension"]):
+        flags |= NO_EDGES
+    out["orientation"] = F.orientation(m)
+    if not math.isfinite(out["orientation"]):
+        flags |= ONE_PIXEL
+    n = min(field.shape)
+    r0, c0 = (field.shape[0] - n) // 2, (field.shape[1] - n) // 2
+    sq = field[r0:r0 + n, c0:c0 + n]
+    if not np.ptp(sq) > 0:
+        return flags | FLAT_FIELD
+    k, e = F.spectra(sq)
+    out["spectral_length_m"] = F.spectral_length_px(k, e) * px
+    out["spectral_slope"] = F.spectral_slope(k, e)
+    if not math.isfinite(out["spectral_slope"]):
+        flags |= FIT_FAILED
+    if wavelet:
+        out["woi1"], out["woi2"], out["woi3"] = F.wavelet_indices(field)
+    return flags
+
+
+def indices(mask, pixel_size_m: float, field=None, wavelet: bool = False) -> dict[str, float]:
     """Organisation indices of one cloud mask.
 
     Parameters
@@ -331,14 +407,26 @@ def indices(mask, pixel_size_m: float) -> dict[str, float]:
         numbers that are all 0 or 1.
     pixel_size_m:
         side of the (square) pixels, metres.
+    field:
+        the scalar field of the spectral and wavelet indices, same shape as
+        ``mask`` (e.g. the cloud signal of :func:`cloud_signal`); default:
+        the mask as 0/1. NaN counts as 0.
+    wavelet:
+        also compute the wavelet indices ``woi1``, ``woi2``, ``woi3``
+        (:data:`WAVELET_NAMES`; ~8 ms per 256 x 256 px tile, so only when
+        asked).
 
     Returns
     -------
     dict
         ``cloud_fraction`` (1), ``iorg`` (1), ``scai`` (1), ``cop`` (1),
         ``n_objects`` (int), ``mean_object_size_m`` (m),
-        ``max_object_size_m`` (m), ``open_sky`` (1); definitions and the
-        values of degenerate masks in the module docstring. All finite.
+        ``max_object_size_m`` (m), ``open_sky`` (1),
+        ``mean_object_elongation`` (1), ``fractal_dimension`` (1),
+        ``orientation`` (1), ``spectral_length_m`` (m), ``spectral_slope``
+        (1), the wavelet indices when asked, and ``index_flags`` (int, the
+        reasons of the NaN values: :data:`FLAG_MEANINGS`). An index that is
+        undefined for the mask is NaN, never a stand-in number.
 
     Raises ``ValueError`` for a mask that is not 2-D, empty or not 0/1, or a
     pixel size that is not positive; ``TypeError`` for a pixel size that is
@@ -346,24 +434,38 @@ def indices(mask, pixel_size_m: float) -> dict[str, float]:
     """
     m = _checked_mask(mask)
     px = _checked_pixel_size(pixel_size_m)
+    if field is None:
+        f = m.astype(np.float64)
+    else:
+        f = np.asarray(field, np.float64)
+        if f.shape != m.shape:
+            raise ValueError(f"field of shape {f.shape} must have the mask's shape {m.shape}")
+        f = np.where(np.isfinite(f), f, 0.0)
     ny, nx = m.shape
     npix = ny * nx
     n_cloud = int(np.count_nonzero(m))
+    nan = float("nan")
     out: dict[str, Any] = {
         "cloud_fraction": n_cloud / npix,
-        "iorg": 0.5, "scai": 0.0, "cop": 0.0, "n_objects": 0,
-        "mean_object_size_m": 0.0, "max_object_size_m": 0.0,
+        "iorg": nan, "scai": nan, "cop": nan, "n_objects": 0,
+        "mean_object_size_m": nan, "max_object_size_m": nan,
         "open_sky": 1.0 if n_cloud == 0 else 0.0,
-        "mean_object_elongation": 1.0,
+        "mean_object_elongation": nan,
+        "fractal_dimension": nan, "orientation": nan, "spectral_length_m": nan, "spectral_slope": nan,
     }
+    if wavelet:
+        out.update(dict.fromkeys(WAVELET_NAMES, nan))
     if n_cloud == 0:
-        return out
+        return _flagged(out, NO_CLOUD)
+    flags = OVERCAST if n_cloud >= OVERCAST_FRACTION * npix else 0
     if n_cloud == npix:
         # all cloudy: one object, the whole domain
         out.update(n_objects=1, mean_object_size_m=math.sqrt(npix) * px, max_object_size_m=math.sqrt(npix) * px,
                    mean_object_elongation=max(ny, nx) / min(ny, nx))
-        return out
+        flags |= ONE_OBJECT | _field_indices(out, m, f, px, wavelet)
+        return _flagged(out, flags)
     out["open_sky"] = _open_sky_max(m) / npix
+    flags |= _field_indices(out, m, f, px, wavelet)
 
     labels, n = ndimage.label(m)
     area, pos, elong = _areas_and_centroids(m, labels, n)
@@ -372,7 +474,9 @@ def indices(mask, pixel_size_m: float) -> dict[str, float]:
     out["mean_object_size_m"] = math.sqrt(n_cloud / n) * px
     out["max_object_size_m"] = math.sqrt(float(area.max())) * px
     if n < 2:
-        return out
+        return _flagged(out, flags | ONE_OBJECT)
+    if flags & OVERCAST:  # the pattern is one of holes in a deck: no point pattern to measure
+        return _flagged(out, flags)
 
     # I_org: exact integral of the nearest-neighbour CDF against the Poisson
     # CDF, over every object's nearest neighbour or a random subset of them
@@ -395,75 +499,8 @@ def indices(mask, pixel_size_m: float) -> dict[str, float]:
         pos_p, area_p = pos, area
     mean_log_d, out["cop"] = _pair_means(pos_p, np.sqrt(area_p / math.pi))
     out["scai"] = n / (npix / 2.0) * math.exp(mean_log_d) / math.sqrt(npix) * 1000.0
-    return out
+    return _flagged(out, flags)
 
 
-# -----------------------------------------------------------------------------
-# cloud masks of composites
-# -----------------------------------------------------------------------------
-def _recipe(recipe):
-    from .composites.recipes import get_recipe
-
-    r = get_recipe(recipe)
-    if r.cloud_mask is None:
-        raise ValueError(f"recipe {r.name!r} has no cloud mask (Recipe.cloud_mask is None), so its "
-                         f"organisation indices are not defined; use a recipe with one, e.g. 'truecolor' or 'C13'")
-    return r
-
-
-def cloud_mask(values, recipe) -> np.ndarray:
-    """Cloud mask of a tile from its physical values.
-
-    Parameters
-    ----------
-    values:
-        the tile's values: ``(H, W)`` for a one-plane recipe, or
-        ``(H, W, C)`` with ``C`` the recipe's number of planes (reflectance
-        factor, or brightness temperature in K); NaN means no data and is
-        never cloud.
-    recipe:
-        a registered recipe name (e.g. ``"truecolor"``, ``"C13"``) or a
-        :class:`~convml_tt.data.composites.recipes.Recipe` with a
-        ``cloud_mask``.
-
-    Returns
-    -------
-    numpy.ndarray
-        bool ``(H, W)``, True where the recipe's mask plane is above its
-        ``above`` threshold (or below its ``below`` threshold).
-    """
-    r = _recipe(recipe)
-    cm = r.cloud_mask
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"values must be numbers (reflectance or brightness temperature), got dtype {arr.dtype}")
-    if arr.ndim == 3:
-        if arr.shape[2] != r.n_planes:
-            raise ValueError(f"values of shape {arr.shape} must have {r.n_planes} plane(s) last, "
-                             f"(H, W, {r.n_planes}), for recipe {r.name!r}")
-        plane = arr[:, :, r.plane_index(cm.plane)]
-    elif arr.ndim == 2:
-        if r.n_planes != 1:
-            raise ValueError(f"values of shape {arr.shape} must be (H, W, {r.n_planes}) for the "
-                             f"{r.n_planes}-plane recipe {r.name!r}")
-        plane = arr
-    else:
-        raise ValueError(f"values must be a tile of shape (H, W) or (H, W, C), got shape {arr.shape}")
-    if plane.size == 0:
-        raise ValueError(f"values must hold at least one pixel, got shape {arr.shape}")
-    from .composites.recipes import channel_units
-
-    if channel_units(r)[r.plane_index(cm.plane)] == "K":  # a threshold in K on values in other units is wrong
-        from .composites.enhance import check_kelvin
-
-        check_kelvin(plane, f"the {r.name} cloud-mask plane")
-    # comparisons with NaN are False: no data is never cloud
-    if cm.above is not None:
-        return plane > cm.above
-    return plane < cm.below
-
-
-def tile_indices(values, recipe, pixel_size_m: float) -> dict[str, float]:
-    """:func:`indices` of :func:`cloud_mask` ``(values, recipe)``: the
-    organisation indices of a tile from its physical values (see both)."""
-    return indices(cloud_mask(values, recipe), pixel_size_m)
+# the cloud masks of composites (kept importable from here)
+from .cloud_masks import cloud_mask, cloud_signal, tile_indices  # noqa: E402

@@ -68,6 +68,7 @@ from ..config import accepts_old_names
 from ..data.sources.goes_abi.navigation import check_bbox
 from ..data.composites.enhance import GAMMA, to_display
 from ..data.colocated import cell_indices, composite_recipe
+from ..data.surface import check_surface
 from ..data.composites.reader import open_composite, release_composite
 from ..data.labels import check_labeler_sources, check_labels
 from ..data.sampling.grid import GROUP, GridSampler, check_map_request
@@ -173,6 +174,18 @@ class _Chunks:
             out.append({k: np.nan if v is None else float(v) for k, v in got.items() if not k.endswith("_reason")})
         return out
 
+    def _thresholds(self, scene: int, recipe: Any) -> dict | None:
+        """The cloud thresholds of ``scene`` (:mod:`convml_tt.data.cloud_threshold`; cached)."""
+        if recipe is None or recipe.cloud_mask is None:
+            return None
+        cache = self.__dict__.setdefault("_threshold_cache", {})
+        if scene not in cache:
+            from ..data.cloud_threshold import composite_threshold
+
+            cache[scene] = composite_threshold(self.sampler.scenes[_STAGE][scene], recipe,
+                                               getattr(self.sampler, "cloud_threshold", None))
+        return cache[scene]
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -199,8 +212,10 @@ class _Chunks:
             if len(images):
                 # the same stretch (and bytes) as the triplet writer's PNG tiles
                 tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1))
-                # organisation indices of each valid cell, from its physical values
-                indices += cell_indices(images, recipe, s.tile_size_m / s.tile_pixels)
+                # organisation indices and surface of each valid cell, from its physical values
+                indices += cell_indices(images, recipe, s.tile_size_m / s.tile_pixels,
+                                        [s.tile(int(c)) for c in np.asarray(cells)[ok]],
+                                        self._thresholds(scene, recipe))
                 env += self._cell_env(np.asarray(cells)[ok], reader.time)
             if self.labeler is not None:
                 for cell in np.asarray(cells)[ok]:
@@ -356,6 +371,8 @@ def embed_domain(
     any_recipe: bool = False,
     env: Any = None,
     force: bool = False,
+    surface: str = "any",
+    cloud_threshold: float | None = None,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -423,6 +440,16 @@ def embed_domain(
         time become ``{name}_mean``, ``{name}_std`` ``(time, y, x)``
         float32 variables (the field's units; NaN where there is no value,
         e.g. a scan outside the field file's times).
+    surface:
+        ``"ocean"``, ``"land"`` or ``"any"``: cells whose tile is of
+        another surface class (:mod:`convml_tt.data.surface`) are not mapped
+        (``valid = 0``); every cell carries ``land_fraction`` and
+        ``surface`` (0 ocean, 1 land, 2 coast).
+    cloud_threshold:
+        the cloud-mask threshold of the cells' organisation indices (the
+        recipe's mask units) for every scene; None: each scene's own
+        (:mod:`convml_tt.data.cloud_threshold`); the one used is each cell's
+        ``cloud_threshold``.
 
     Returns
     -------
@@ -484,6 +511,15 @@ def embed_domain(
         except ValueError:  # a recipe this process has not registered: no default limit
             max_sza = None
     sampler.max_sza = None if max_sza is None else GridSampler.checked_max_sza(max_sza)
+    sampler.surface = check_surface(surface)
+    sampler.cloud_threshold = None
+    if cloud_threshold is not None:
+        from ..data.cloud_threshold import check_threshold
+        from ..data.composites.recipes import get_recipe
+
+        if not kinds:
+            raise ValueError("cloud_threshold needs composites of a recipe with a cloud mask")
+        sampler.cloud_threshold = check_threshold(cloud_threshold, get_recipe(kinds[0]))
     if feat.in_channels is not None and feat.in_channels != n_ch:
         raise ValueError(f"the model takes {feat.in_channels}-channel tiles but the composites have {n_ch} "
                          f"channel(s) ({paths[0]!r}); use a model trained on this recipe's tiles")
@@ -494,9 +530,11 @@ def embed_domain(
            "method": method, "gamma": float(gamma), "shape": list(sampler.shape), "emb_dim": emb_dim,
            "labeler": "" if labeler is None else f"{type(labeler).__module__}.{type(labeler).__qualname__}",
            "convml_tt_version": __version__,
-           # version of a part's content: 2 = parts carry the organisation indices per cell
-           # (parts written before hold none, so they are not reused)
-           "part_format": 2}
+           # version of a part's content: 2 = parts carry the organisation indices per cell,
+           # 3 = with NaN reasons, surface and thresholds (parts written before are not reused)
+           "part_format": 3, "surface": sampler.surface}
+    if sampler.cloud_threshold is not None:
+        run["cloud_threshold"] = sampler.cloud_threshold
     if sampler.max_sza is not None:
         run["max_sza"] = sampler.max_sza
     if env is not None:

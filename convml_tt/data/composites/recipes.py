@@ -114,12 +114,16 @@ class CloudMask:
     index or channel name) compared with a threshold, ``above`` (cloud
     where value > above, e.g. reflectance) or ``below`` (cloud where
     value < below, e.g. brightness temperature in K); exactly one is given.
-    ``description`` says where the threshold comes from."""
+    ``description`` says where the threshold comes from. ``adaptive``: how
+    a scene's own threshold is found (:mod:`convml_tt.data.cloud_threshold`):
+    ``"clear_mode"`` (None: the default) or ``"fixed"`` (always this
+    threshold)."""
 
     plane: int | str = 0
     above: float | None = None
     below: float | None = None
     description: str = ""
+    adaptive: str | None = None
 
     def __post_init__(self) -> None:
         if (self.above is None) == (self.below is None):
@@ -399,7 +403,8 @@ def band_list_recipe(bands) -> Recipe:
         sunz=any(r.sunz for r in singles),
         max_sza=min(limits) if limits else None,
         cloud_mask=None if mask is None else CloudMask(mask[0], mask[1].above, mask[1].below,
-                                                      f"channel {names[mask[0]]}: {mask[1].description}"),
+                                                      f"channel {names[mask[0]]}: {mask[1].description}",
+                                                      mask[1].adaptive),
     )
     _BAND_LISTS[bands] = recipe
     return recipe
@@ -599,7 +604,7 @@ _BAND_CLOUD_MASKS = {
     3: CloudMask(above=0.10, description="reflectance > 0.10: clear ocean 0.02-0.03, low cloud >= 0.14 in the real "
                  "scan (vegetated land is bright too: ocean scenes)"),
     4: CloudMask(above=0.02, description="reflectance > 0.02: 1.37 um sees only high cloud (real scan: clear "
-                 "and low cloud <= 0.012, high cloud >= 0.09)"),
+                 "and low cloud <= 0.012, high cloud >= 0.09)", adaptive="fixed"),
     5: CloudMask(above=0.08, description="reflectance > 0.08: clear ocean ~0.01, low cloud >= 0.12 in the real scan"),
     6: CloudMask(above=0.05, description="reflectance > 0.05: clear ocean ~0.006, low cloud >= 0.06 in the real scan"),
     # window bands: 3.5 K below the real scan's clear-ocean median (C11 286.6,
@@ -613,17 +618,17 @@ _BAND_CLOUD_MASKS = {
     # midway between the real scan's high cloud (95th percentile) and its
     # clear sky / low cloud (5th percentile)
     7: CloudMask(below=280.0, description="BT < 280 K: high cloud only (by day 3.9 um low cloud reflects sunlight "
-                 "and looks warmer than the sea: 302 K vs 289 K in the real scan)"),
+                 "and looks warmer than the sea: 302 K vs 289 K in the real scan)", adaptive="fixed"),
     8: CloudMask(below=231.0, description="BT < 231 K: high cloud only (water vapour band; real scan high cloud "
-                 "<= 227 K, clear/low >= 234 K)"),
+                 "<= 227 K, clear/low >= 234 K)", adaptive="fixed"),
     9: CloudMask(below=241.0, description="BT < 241 K: high cloud only (water vapour band; real scan high cloud "
-                 "<= 234 K, clear/low >= 249 K)"),
+                 "<= 234 K, clear/low >= 249 K)", adaptive="fixed"),
     10: CloudMask(below=250.0, description="BT < 250 K: high cloud only (water vapour band; real scan high cloud "
-                  "<= 239 K, clear/low >= 261 K)"),
+                  "<= 239 K, clear/low >= 261 K)", adaptive="fixed"),
     12: CloudMask(below=247.0, description="BT < 247 K: high cloud only (ozone band; real scan high cloud "
-                  "<= 239 K, clear/low >= 256 K)"),
+                  "<= 239 K, clear/low >= 256 K)", adaptive="fixed"),
     16: CloudMask(below=252.0, description="BT < 252 K: high cloud only (CO2 band; real scan high cloud "
-                  "<= 240 K, clear/low >= 266 K)"),
+                  "<= 240 K, clear/low >= 266 K)", adaptive="fixed"),
 }
 for _b in _ABI_BANDS:
     _bt = _b >= _FIRST_EMISSIVE

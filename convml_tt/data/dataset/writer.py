@@ -44,6 +44,7 @@ from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings,
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
+from ..cloud_threshold import dataset_thresholds
 from ..colocated import field_composites, fields_meta, tile_physical
 from ..fields.colocate import Environment, environment_of
 from ..composites.recipes import channel_units, get_recipe
@@ -232,6 +233,8 @@ def make_triplets(
 
     # environment fields: the files opened (and the variables each field needs checked) before sampling
     env = environment_of(params)
+    # each scene's cloud thresholds of the organisation indices (the threshold asked for, or its own)
+    thresholds = dataset_thresholds([p for st in STAGES for p in scenes[st]], params.recipe, params.cloud_threshold)
 
     meta = {
         "format": DATASET_FORMAT,
@@ -245,6 +248,8 @@ def make_triplets(
         meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
     if env is not None:
         meta["env"] = env.units
+    if thresholds:
+        meta["cloud_thresholds"] = {os.path.relpath(p, data_root.resolve()): v for p, v in thresholds.items()}
     # what drew, labelled and cut the tiles: a resumed dataset must be made by the same
     meta["components"] = {"sampler": component_name(sampler), "labeler": component_name(labeler),
                           "recipe": params.recipe}
@@ -264,6 +269,7 @@ def make_triplets(
         "sampler": sampler,
         "field_paths": field_paths,
         "env": None if env is None else env.spec,
+        "thresholds": thresholds,
     }
     total = need["train"] + need["study"]
     # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
@@ -488,7 +494,9 @@ def _make_one(stage: str, idx: int) -> int:
         labels = check_labels(labeler.label(d.tile, comp.source_paths), labeler) if labeler is not None else {}
         # organisation indices (physical values, before the stretch) and co-located field statistics
         indices, fields = tile_physical(d.image, recipe, pixel_m, d.tile,
-                                        _STATE.get("field_paths", {}).get(str(comp.path)), params.method)
+                                        _STATE.get("field_paths", {}).get(str(comp.path)), params.method,
+                                        (_STATE.get("thresholds") or {}).get(sampler.scenes[stage][d.scene]),
+                                        params.wavelet_indices)
         env = _STATE.get("environment")
         env_values = env.tile_meta(d.tile, comp.time) if env is not None else {}
         setattr(meta, kind, TileMeta(

@@ -130,6 +130,9 @@ class GridSampler(Sampler):
         super().__init__(scenes, seed=0)
         self.max_sza = None if max_sza is None else self.checked_max_sza(max_sza)
         self._dark: dict[str, np.ndarray] = {}
+        #: ``--surface``: cells of another surface class are not mapped (invalid); "any": all
+        self.surface = "any"
+        self._off_surface: np.ndarray | None = None
         self.domain = check_bbox(domain)
         tile_size_m, stride = float(tile_size_m), float(stride)
         if not (math.isfinite(tile_size_m) and tile_size_m > 0):
@@ -320,9 +323,12 @@ class GridSampler(Sampler):
         done: dict[int, np.ndarray] = {}
         rows, cols, mapped = [], [], []
         dark = self.dark_cells(reader.time)
+        off = self.off_surface_cells()
         for k, cell in enumerate(cells):
             if dark is not None and dark[int(cell)]:
                 continue  # beyond max_sza: invalid
+            if off is not None and off[int(cell)]:
+                continue  # not of the --surface asked for: invalid
             tile, proj = self.tile(int(cell)), self._projection(grid, int(cell))
             if proj is False:  # partly off the disk: the exact per-pixel mapping
                 image = reader.tile_planes(tile, self.method)
@@ -379,6 +385,19 @@ class GridSampler(Sampler):
             t = np.datetime64(time.rstrip("Z"), "ns")
             dark = self._dark[time] = (solar_zenith_angle(t, self.lat, self.lon) > self.max_sza).ravel()
         return dark
+
+    def off_surface_cells(self) -> np.ndarray | None:
+        """``(n_cells,)`` bool: cells whose tile is not of :attr:`surface`
+        (:func:`convml_tt.data.surface.keeps`), or None for ``"any"``
+        (computed once)."""
+        if self.surface == "any":
+            return None
+        if self._off_surface is None or len(self._off_surface) != self.n_cells:
+            from ..surface import keeps, tile_surface
+
+            self._off_surface = np.array([not keeps(self.surface, tile_surface(self.tile(c))["surface"])
+                                          for c in range(self.n_cells)], bool)
+        return self._off_surface
 
     def why_no_valid_cell(self, times: Sequence[str], kind: str | None, made_for: str = "") -> str:
         """Why no cell is valid in the scenes of scan starts ``times`` (composites

@@ -301,6 +301,15 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
             times[scene] = _scan_time(scenes[scene])
         return not tile_is_daylit(t, times[scene], max_sza, params.max_sza_fraction)
 
+    surface = getattr(params, "surface", "any")
+
+    def off_surface(t: Tile) -> bool:  # --surface ocean|land: a tile of another surface class
+        if surface == "any":
+            return False
+        from ..surface import keeps, tile_surface
+
+        return not keeps(surface, tile_surface(t)["surface"])
+
     def draw_uniform(scene: int, avoid: Tile | None = None) -> DrawnTile | None:
         nonlocal tries
         while tries < params.max_tries:
@@ -311,7 +320,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
                 if dist < params.distant_min_distance * size:
                     continue
             t = Tile(lat, lon, size, n)
-            if not _inside(t, dom) or dark(t, scene):
+            if not _inside(t, dom) or dark(t, scene) or off_surface(t):
                 continue
             img = open_composite(scenes[scene]).tile(t, params.method)
             if img is not None:
@@ -331,7 +340,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
             az = rng.uniform(-180.0, 180.0)
             lon, lat, _ = geod.fwd(anchor.tile.lon0, anchor.tile.lat0, az, params.neighbor_distance * size)
             t = Tile(float(lat), float((lon + 180) % 360 - 180), size, n)
-            if not _inside(t, dom) or dark(t, a_scene):
+            if not _inside(t, dom) or dark(t, a_scene) or off_surface(t):
                 continue
             img = open_composite(scenes[a_scene]).tile(t, params.method)
             if img is not None:
@@ -352,6 +361,7 @@ def _draw(params: TripletSettings, scenes: Sequence[str], stage: str, idx: int,
         f"{size / 1e3:g} km keep touching masked/space pixels or leaving the domain {dom}"
         + (f" or lying where the solar zenith angle exceeds --max-sza {max_sza:g} degrees"
            if max_sza is not None else "")
+        + (f" or not over --surface {surface}" if surface != "any" else "")
         + (f" (neighbour at {params.neighbor_distance:g} tile sizes, distant >= "
            f"{params.distant_min_distance:g} tile sizes away in the same scene)"
            if params.distant == "same_scene" else "")
