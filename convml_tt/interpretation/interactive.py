@@ -99,6 +99,7 @@ def _field(name: str, c: xr.DataArray) -> dict | None:
     strings), ``number`` or ``category``; missing values as null."""
     v = np.asarray(c.values)
     units = str(c.attrs.get("units", ""))
+    units = "" if units == "1" else units  # dimensionless: nothing to print after the value
     if v.dtype.kind == "M":
         t = v.astype("datetime64[s]")
         values = [None if np.isnat(x) else str(x) for x in t]
@@ -186,8 +187,10 @@ def interactive_scatter(
         read = TileImages(da, dataset_path)
         thumbs = [_thumbnail(read(t), thumb_px) for t in ids]
     what = projection_name(method)
-    title = title or (f"{what} of {len(ids)} {da.attrs.get('tile_type', '')} tiles "
-                      f"({da.attrs.get('stage', '')})")
+    tile_type = da.attrs.get("tile_type", "")
+    if "tile_type" in da.coords and da["tile_type"].ndim == 0:  # one type selected from all three
+        tile_type = str(da["tile_type"].values)
+    title = title or f"{what} of {len(ids)} {tile_type} tiles ({da.attrs.get('stage', '')})"
     data = {
         "xlabel": xlabel, "ylabel": ylabel,
         "x": [round(float(v), 5) for v in xy[:, 0]], "y": [round(float(v), 5) for v in xy[:, 1]],
