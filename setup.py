@@ -46,6 +46,17 @@ EXTRAS = {
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
         "zarr>=3.1",  # gridded zarr stores and ARCO-ERA5 layout tests
+        # exploring embeddings (the explore extra) and driving Debian's chromium in the
+        # interactive-scatter test (no browser is downloaded: the system's chromedriver is used)
+        "umap-learn>=0.5.12,<0.6",
+        "tensorboard>=2.21",
+        "selenium>=4.51",
+    ],
+    # exploring embeddings: the UMAP projection (convml_tt.interpretation.projections) and
+    # TensorBoard (training curves: train --log tensorboard; the projector export needs no package)
+    "explore": [
+        "umap-learn>=0.5.12,<0.6",
+        "tensorboard>=2.21",
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue

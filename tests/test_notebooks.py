@@ -80,3 +80,24 @@ def test_model_interpretation_notebook(tmp_path):
     assert "map quality: {'map_accuracy'" in outputs
     assert (work / "regime_map.nc").exists() and (work / "regimes.json").exists()
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+    # the interactive scatter shows inline (its page in an iframe) and was saved as one HTML file
+    pages = [o["data"]["text/html"] for c in code for o in c.get("outputs", []) if "text/html" in o.get("data", {})
+             and "<iframe srcdoc=" in "".join(o["data"]["text/html"])]
+    assert len(pages) == 1 and "circle.pt" in "".join(pages[0])
+    assert (work / "scatter.html").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("name", ["model_training", "model_interpretation"])
+def test_committed_notebooks_show_their_outputs(name):
+    """The notebooks are committed executed (docs/scripts/execute_notebooks.py), so a reader
+    browsing the repository sees each cell's output; their figures stay modest in size."""
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(REPO / "example_notebooks" / name / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "a cell was not executed"
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "cells were run out of order"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= (3 if name == "model_training" else 8)
+    assert max(len(i) for i in images) < 500_000  # base64 characters of the largest figure (~370 kB)

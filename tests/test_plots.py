@@ -87,7 +87,7 @@ def test_scatter_chosen_tiles_and_bad_dimension(clustered):
     with pytest.raises(ValueError, match="embedding dimension 7 does not exist.*0..3"):
         scatter(clustered, dims=(0, 7))
     with pytest.raises(ValueError, match="not one of"):
-        scatter(clustered, method="tsne")
+        scatter(clustered, method="mds")  # t-SNE and UMAP are projections now
     with pytest.raises(ValueError, match="tile_ids \\[999\\]"):
         scatter(clustered, tile_ids=[999])
 

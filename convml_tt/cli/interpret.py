@@ -32,7 +32,8 @@ def _add_plot_kinds(kinds) -> None:
         else:
             q.add_argument("regime_map", type=Path, metavar="REGIME_MAP.nc",
                            help="regime map written by `convml_tt regimes assign`")
-        q.add_argument("--out", type=Path, required=True, help="figure file to write (PNG)")
+        q.add_argument("--out", type=Path, required=True,
+                       help="figure file to write (PNG), or what the kind's help names (HTML, a folder)")
         q.add_argument("--dpi", type=whole(10), default=100, help="resolution of the PNG (default 100)")
         q.add_argument("--title", default=None, help="figure title")
         if kind.reads in ("embeddings", "embeddings_or_regime_map"):
@@ -78,7 +79,10 @@ def _run_plot(args) -> int:
                                  f"(holds {list(data.tile_type.values)})")
             data = data.sel(tile_type=args.tile_type).assign_attrs(tile_type=args.tile_type)
     fig = kind.draw(data, args)
-    save_figure(fig, args.out, dpi=args.dpi)
+    if hasattr(fig, "save"):  # kinds that write pages or folders (interactive, projector) save themselves
+        fig.save(args.out)
+    else:
+        save_figure(fig, args.out, dpi=args.dpi)
     print(f"wrote {what} to {args.out}")
     return 0
 

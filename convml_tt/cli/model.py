@@ -72,6 +72,10 @@ def _add_train(sub) -> None:
                         "with (--epochs, --lr, --batch-size...), which is refused otherwise")
     p.add_argument("--skip-incomplete", action="store_true", help="skip triplets missing a tile")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch table")
+    p.add_argument("--log", action="append", default=[], choices=["tensorboard", "wandb"],
+                   help="also log the training curves to TensorBoard (needs the explore extra) or W&B (needs "
+                        "wandb); may be given twice")
+    p.add_argument("--log-dir", type=Path, default=None, help="where --log writes (default: MODEL.logs/)")
     p.add_argument("--ddp-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="data-parallel training under torchrun: how long a rank waits for the others in a "
                         "collective before it gives up with an error naming the last checkpoint (default 300)")
@@ -95,9 +99,15 @@ def _run_train(args) -> int:
     ckpt = None
     if not args.no_checkpoints:
         ckpt = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoints")
+    cbs = None
+    if args.log:
+        from ..architectures.training.tracking import tracking_callbacks
+
+        cbs = tracking_callbacks(args.log, args.log_dir or args.out.with_name(args.out.name + ".logs"),
+                                 config={k: str(v) for k, v in vars(s).items()})
     try:
         learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet,
-                      ddp_timeout=args.ddp_timeout, resume_with_changes=args.resume_with_changes)
+                      ddp_timeout=args.ddp_timeout, resume_with_changes=args.resume_with_changes, cbs=cbs)
     except LostRankError as err:
         if not distributed:
             raise

@@ -231,6 +231,7 @@ def train(
     quiet: bool = False,
     loss_func: nn.Module | None = None,
     ddp_timeout: float = DEFAULT_TIMEOUT_S,
+    cbs: list | None = None,
     **overrides: Any,
 ) -> Learner:
     """Train an encoder on ``dataset`` with one-cycle for ``epochs`` at maximum
@@ -243,7 +244,9 @@ def train(
     global batch size, seed, loss, augmentation...: see
     :func:`~.checkpoints.run_settings`) is refused, listing them, unless
     ``resume_with_changes`` (then the changes are logged as a warning).
-    Prints fastai's per-epoch table unless ``quiet``.
+    Prints fastai's per-epoch table unless ``quiet``. ``cbs``: extra fastai
+    callbacks for the fit, e.g. the training curves of
+    :func:`~.tracking.tracking_callbacks` (``train --log tensorboard``).
 
     Data-parallel (:mod:`~.distributed`): run under ``torchrun --nproc_per_node
     N`` (``WORLD_SIZE`` > 1 in the environment) the process group is set up
@@ -264,7 +267,7 @@ def train(
         own_group = True
     try:
         learn = _train(dataset, out, s, checkpoint_dir=checkpoint_dir, resume=resume, quiet=quiet,
-                       loss_func=loss_func, resume_with_changes=resume_with_changes)
+                       loss_func=loss_func, resume_with_changes=resume_with_changes, cbs=cbs)
     except Exception as err:
         lost = describe_lost_rank(err) if is_distributed() else None
         if lost is None:
@@ -282,7 +285,7 @@ def train(
 
 
 def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, loss_func,
-           resume_with_changes=False) -> Learner:
+           resume_with_changes=False, cbs=None) -> Learner:
     rank0 = get_rank() == 0
     out = Path(out)
     if out.exists() and out.is_dir():
@@ -309,7 +312,7 @@ def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, 
             stack.enter_context(learn.no_logging())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*upsample.*")
-            learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start)
+            learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start, cbs=cbs)
     if rank0:
         save_model(learn, out, epochs_trained=s.epochs)
     if is_distributed():

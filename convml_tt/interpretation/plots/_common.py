@@ -10,8 +10,7 @@ import xarray as xr
 
 from ..._io import atomic_path
 from ...data.dataset.format import read_tile_array, tile_name
-
-PROJECTIONS = ("pca", "isomap")
+from ..projections import PROJECTIONS, pca_2d, project  # noqa: F401  (pca_2d, PROJECTIONS: re-exported)
 
 
 def check_tiles_array(da: xr.DataArray, what: str) -> xr.DataArray:
@@ -29,27 +28,17 @@ def check_tiles_array(da: xr.DataArray, what: str) -> xr.DataArray:
     return da.transpose("tile_id", "emb_dim")
 
 
-def pca_2d(x: np.ndarray) -> np.ndarray:
-    """First two principal components of ``x`` (n, d) -> (n, 2) (numpy SVD)."""
-    xc = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(xc, full_matrices=False)
-    comps = vt[:2]
-    # fix the sign so results are reproducible: largest loading positive
-    signs = np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])
-    out = xc @ (comps * signs[:, None]).T
-    if out.shape[1] < 2:
-        out = np.concatenate([out, np.zeros((len(out), 2 - out.shape[1]))], axis=1)
-    return out
-
-
 def coords_2d(
     da: xr.DataArray,
     dims: Sequence[int] | None = None,
     method: str | None = None,
     n_neighbors: int = 10,
+    seed: int = 0,
 ) -> tuple[np.ndarray, tuple[str, str]]:
     """2-D coordinates of every tile: two embedding dimensions (``dims``, e.g.
-    ``(0, 1)``) or a projection (``method`` ``"pca"`` or ``"isomap"``).
+    ``(0, 1)``) or a projection (``method``: ``"pca"``, ``"isomap"``, ``"tsne"``
+    or ``"umap"``, :func:`convml_tt.interpretation.projections.project`;
+    ``seed`` seeds t-SNE and UMAP).
 
     Returns ``(xy (n_tiles, 2), (x_label, y_label))``.
     """
@@ -58,23 +47,7 @@ def coords_2d(
     if method is not None:
         if dims is not None:
             raise ValueError("give either dims (two embedding dimensions) or method (a projection), not both")
-        m = method.lower()
-        if m == "pca":
-            return pca_2d(x), ("PC 1", "PC 2")
-        if m == "isomap":
-            import warnings
-
-            from sklearn.manifold import Isomap
-
-            k = min(n_neighbors, len(x) - 1)
-            with warnings.catch_warnings():
-                # well-separated regimes give a disconnected neighbour graph;
-                # Isomap then joins the components itself, which is what we want
-                warnings.filterwarnings("ignore", message=".*connected components.*")
-                warnings.filterwarnings("ignore", message=".*sparsity structure.*")
-                xy = Isomap(n_neighbors=k, n_components=2).fit_transform(x)
-            return xy, ("Isomap 1", "Isomap 2")
-        raise ValueError(f"projection method {method!r} is not one of {PROJECTIONS}")
+        return project(x, method, n_neighbors=n_neighbors, seed=seed)
     dims = (0, 1) if dims is None else tuple(int(d) for d in dims)
     if len(dims) != 2:
         raise ValueError(f"dims must be two embedding dimensions, got {dims}")
@@ -82,7 +55,7 @@ def coords_2d(
         if not 0 <= d < n_dim:
             raise ValueError(
                 f"embedding dimension {d} does not exist: the embeddings have emb_dim 0..{n_dim - 1}; "
-                f"pick two of those or a projection (method='pca' or 'isomap')"
+                f"pick two of those or a projection (method one of {PROJECTIONS})"
             )
     return x[:, list(dims)], (f"embedding dim {dims[0]}", f"embedding dim {dims[1]}")
 

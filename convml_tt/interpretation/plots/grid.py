@@ -63,7 +63,7 @@ def grid(
     ----------
     da : embeddings (tile_id, emb_dim) with a ``dataset_path`` attribute.
     dims : two embedding dimensions (default ``(0, 1)``), or
-    method : a projection (``"pca"``, ``"isomap"``).
+    method : a projection (``"pca"``, ``"isomap"``, ``"tsne"``, ``"umap"``).
     n_rows, n_cols : grid shape; at most the number of tiles in total.
     dataset_path : where the tile images are, when the ``dataset_path``
         attribute is out of date.

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...registry import Registry
+from ..projections import PROJECTIONS
 
 __all__ = ["PlotKind", "PLOTS", "register_plot"]
 
@@ -82,7 +83,8 @@ def _projection(q: argparse.ArgumentParser) -> None:
     g = q.add_mutually_exclusive_group()
     g.add_argument("--dims", type=int, nargs=2, metavar=("DX", "DY"), default=None,
                    help="two embedding dimensions (default 0 1)")
-    g.add_argument("--method", choices=["pca", "isomap"], default=None, help="2-D projection instead")
+    g.add_argument("--method", "--projection", dest="method", choices=list(PROJECTIONS), default=None,
+                   help="2-D projection instead (umap needs the explore extra)")
 
 
 def _variables(q: argparse.ArgumentParser, what: str) -> None:
@@ -248,3 +250,6 @@ register_plot("fractions", PlotKind("fraction of the domain in each regime throu
 register_plot("environment", PlotKind("frequency of each regime in 2-D bins of two environment fields (--x EIS "
                                       "--y WS10), with each regime's distribution of them", "embeddings_or_regime_map",
                                       _environment, _environment_args))
+
+# the exploring kinds (interactive HTML scatter, TensorBoard projector export) register themselves
+from . import kinds_explore  # noqa: E402,F401

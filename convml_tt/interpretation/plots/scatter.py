@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ._common import TileImages, check_tiles_array, coords_2d, label_values, show_tile, spread_subset
+from ..projections import projection_name
 from .insets import connector_end, place_insets
 
 __all__ = ["scatter", "is_continuous", "MAX_CATEGORIES"]
@@ -48,7 +49,8 @@ def scatter(
     da : embeddings (tile_id, emb_dim) with a ``dataset_path`` attribute.
     dims : two embedding dimensions to plot, e.g. ``(0, 1)`` (default when
         ``method`` is None).
-    method : ``"pca"`` or ``"isomap"``: plot a 2-D projection instead.
+    method : ``"pca"``, ``"isomap"``, ``"tsne"`` or ``"umap"``: plot a 2-D
+        projection instead (:mod:`convml_tt.interpretation.projections`).
     n_insets : how many tiles get an image (chosen spread over the plot);
         ignored when ``tile_ids`` is given. 0 draws points only.
     tile_ids : the tiles to show as images.
@@ -129,7 +131,7 @@ def scatter(
         ax.scatter(xy[:, 0], xy[:, 1], s=point_size, color="tab:blue", zorder=2, alpha=0.85, linewidths=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    what = f"{method.upper() if method and method.lower() == 'pca' else (method.capitalize() if method else 'embedding')}"
+    what = projection_name(method)
     ax.set_title(title or f"{what} of {len(ids)} {da.attrs.get('tile_type', '')} tiles "
                  f"({da.attrs.get('stage', '')})", fontsize=12)
 
