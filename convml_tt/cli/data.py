@@ -60,7 +60,8 @@ def _run_synthetic(args) -> int:
         for band in sorted(scene.files):
             print(scene.files[band])
         print(scene.labels)
-    print(f"wrote {len(scenes)} synthetic scene(s) under {args.data_root}")
+    print(f"wrote {len(scenes)} synthetic scene(s) under {args.data_root}; their true regimes reach tiles and maps "
+          f"with `convml_tt triplets/map --labels synthetic`")
     return 0
 
 

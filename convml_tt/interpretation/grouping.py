@@ -66,7 +66,8 @@ def tile_regimes(da: xr.DataArray, regimes: Any) -> np.ndarray:
     return names.astype(str)
 
 
-def leaf_names(groups: Sequence[np.ndarray], regime_of_tile: np.ndarray, names: Sequence[str]) -> tuple[list[str], float]:
+def leaf_names(groups: Sequence[np.ndarray], regime_of_tile: np.ndarray,
+               names: Sequence[str]) -> tuple[list[str], float]:
     """Name each leaf (``groups``: tile indices per leaf, as many as regimes)
     after the regime (of ``names``) it shares most tiles with, each regime
     once (Hungarian method); returns the leaf names and the share (0-1) of
