@@ -81,6 +81,7 @@ def write_synthetic_scenes(
     variability: float = 1.0,
     progress: bool = True,
     settings: SceneSettings | None = None,
+    transitions=None,
 ) -> list[SyntheticScene]:
     """Write ``count`` synthetic scenes into the source-cache layout.
 
@@ -129,6 +130,10 @@ def write_synthetic_scenes(
         all of ``start`` ... ``variability`` as one
         :class:`convml_tt.config.SceneSettings`, instead of the keywords
         (giving both is a ``TypeError``).
+    transitions:
+        None (default), or a :class:`~.environment.Transitions`: regions
+        change regime along the drift by its Markov chain
+        (:func:`~.fields.make_scene_fields`).
 
     Returns
     -------
@@ -156,7 +161,7 @@ def write_synthetic_scenes(
         fields = make_scene_fields(
             time, seed=s.seed, satellite=s.satellite, center=s.center, size_km=s.size_km,
             bands=s.bands, resolution_km=s.resolution_km, region_km=s.region_km,
-            variability=s.variability,
+            variability=s.variability, transitions=transitions,
         )
         end = time + dt.timedelta(seconds=SCAN_SECONDS[s.sector])
         created = end + dt.timedelta(seconds=0.6)
