@@ -93,7 +93,7 @@ def main() -> None:
     from convml_tt.data.synthetic.environment import TRANSITIONS, Transitions, true_sequences, true_trajectories
     from convml_tt.data.synthetic.regimes import REGIMES
     from convml_tt.interpretation.evaluate import untrained_like
-    from convml_tt.interpretation.featurizers import model_sha256
+    from convml_tt.interpretation.featurizers import make_featurizer
     from convml_tt.interpretation.regimes import Regimes
     from convml_tt.interpretation.transitions import regime_sequences
 
@@ -107,9 +107,11 @@ def main() -> None:
     comps, trajs = [], []
     for d in range(a.days):
         day = start + dt.timedelta(days=d)
-        write_synthetic_scenes(a.out, start=day, count=7, interval=dt.timedelta(hours=1), seed=a.seed,
-                               center=center, size_km=size_km, region_km=a.region_km, transitions=tr,
-                               progress=False)
+        stamp = f"s{day:%Y%j}"
+        if len(list(a.out.rglob(f"convml_tt-synthetic-labels_*_{stamp}1[2-8]*.nc"))) < 7:  # else: written before
+            write_synthetic_scenes(a.out, start=day, count=7, interval=dt.timedelta(hours=1), seed=a.seed,
+                                   center=center, size_km=size_km, region_km=a.region_km, transitions=tr,
+                                   progress=False)
         comps += [str(c) for c in make_composites(a.out, [-54.0, 11.0, -46.0, 19.0], start=day,
                                                   end=day + dt.timedelta(hours=6), progress=False)]
         lat0, lon0 = pure_starts(day, tile_m, a.spacing_km, center, size_km, a.region_km, tr)
@@ -118,7 +120,6 @@ def main() -> None:
     print(f"scenes and composites: {time.perf_counter() - t_all:.0f} s; trajectories per day "
           f"{[t.sizes['trajectory'] for t in trajs]}")
     nets = {"trained": a.model, "untrained": untrained_like(enc.config)}
-    sha = model_sha256(a.model)
     results: dict[str, dict] = {}
     truth = [true_sequences(t, seed=a.seed, center=center, region_km=a.region_km, transitions=tr)["regime"].values
              for t in trajs]
@@ -128,7 +129,7 @@ def main() -> None:
     for name, net in nets.items():
         t = time.perf_counter()
         dummy = Regimes(centroids=np.zeros((1, int(enc.config.get("emb_dim", 100)))), names=["x"], method="kmeans",
-                        model_sha256=sha if name == "trained" else "")
+                        model_sha256=make_featurizer(net, device="cpu").sha256)
         embs = [regime_sequences(net, tr_, comps, dummy, tile_size=tile_m, tile_pixels=px, device="cpu",
                                  progress=False)["embedding"].values for tr_ in trajs]
         first = embs[0].reshape(-1, embs[0].shape[-1])
