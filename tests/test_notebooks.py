@@ -80,3 +80,18 @@ def test_model_interpretation_notebook(tmp_path):
     assert "map quality: {'map_accuracy'" in outputs
     assert (work / "regime_map.nc").exists() and (work / "regimes.json").exists()
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_environment_and_trajectories_notebook(tmp_path):
+    nb = _execute(REPO / "example_notebooks" / "model_interpretation" / "environment_and_trajectories.ipynb",
+                  tmp_path, {"CONVML_TT_NB_WORKDIR": str(tmp_path / "work")}, timeout=300)
+    outputs = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "largest distance from the true trajectories after 48 h" in outputs
+    assert (tmp_path / "work" / "era5" / "era5_single_levels_synthetic.nc").exists()
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                 for o in c.get("outputs", []))
+    assert images >= 2  # the joint histogram, the trajectories
