@@ -186,13 +186,14 @@ def environment_variables(lat: np.ndarray, lon: np.ndarray, time: dt.datetime, s
     return out
 
 
-def write_synthetic_era5(folder: str | os.PathLike, start: dt.datetime, hours: int, seed: int = 0,
+def write_synthetic_era5(folder: str | os.PathLike, start: dt.datetime, hours: int | Sequence[int], seed: int = 0,
                          center: tuple[float, float] = (15.0, -50.0), region_km: float = 1000.0 / 2.85,
                          transitions: Transitions | None = None, lat_range: tuple[float, float] | None = None,
                          lon_range: tuple[float, float] | None = None, step: float = 0.25,
                          layout: str = "new") -> dict[str, Path]:
     """Hourly ERA5 files of the synthetic environment from ``start`` (naive
-    UTC, a whole hour) for ``hours`` + 1 field times, in the CDS layout
+    UTC, a whole hour) for ``hours`` + 1 field times (or at the whole hours
+    after ``start`` listed in ``hours``), in the CDS layout
     (:func:`~.era5.write_cds`; 0..360 longitudes, descending latitudes):
     ``{"single": era5_single_levels_synthetic.nc, "pressure":
     era5_pressure_levels_synthetic.nc}`` in ``folder``. The domain
@@ -206,13 +207,13 @@ def write_synthetic_era5(folder: str | os.PathLike, start: dt.datetime, hours: i
     lat = np.arange(lat_range[0], lat_range[1] + step / 2, step)
     lon = np.arange(lon_range[0], lon_range[1] + step / 2, step)
     lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
-    per_time = [environment_variables(lat2, lon2, start + dt.timedelta(hours=h), seed, center, region_km,
-                                      transitions) for h in range(hours + 1)]
+    hrs = np.arange(hours + 1) if np.ndim(hours) == 0 else np.asarray(sorted(set(int(h) for h in hours)))
+    per_time = [environment_variables(lat2, lon2, start + dt.timedelta(hours=int(h)), seed, center, region_km,
+                                      transitions) for h in hrs]
     single = {k: np.stack([v[k] for v in per_time]) for k in ("t2m", "d2m", "sp", "u10", "v10", "sst")}
     pressure = {var: np.stack([np.stack([v[f"{var}@{p}"] for p in LEVELS]) for v in per_time])
                 for var in ("t", "r", "u", "v", "w")}
     t0 = np.datetime64(start, "s")
-    hrs = np.arange(hours + 1)
     return {"single": write_cds(folder / "era5_single_levels_synthetic.nc", single, hrs, lat, lon, None, layout,
                                 t0=t0),
             "pressure": write_cds(folder / "era5_pressure_levels_synthetic.nc", pressure, hrs, lat, lon,
