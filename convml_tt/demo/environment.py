@@ -41,6 +41,7 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
     import matplotlib.pyplot as plt
     import pandas as pd
 
+    from .._io import write_text
     from ..data.fields import Environment
     from ..data.synthetic.environment import REGIME_ENVIRONMENT, write_synthetic_era5
     from ..data.synthetic.geometry import sector_geometry
@@ -56,10 +57,12 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
     hours = np.unique(np.rint((times - np.datetime64(t0, "s")) / np.timedelta64(1, "h")).astype(int))
     center = sector_geometry(settings.center, settings.size_km, 16).center
     region_km = settings.region_km or settings.size_km / 2.85
-    files = write_synthetic_era5(out / "era5", t0, hours, seed=settings.seed, center=center, region_km=region_km)
+    lat, lon = da["lat"].values, da["lon"].values
+    files = write_synthetic_era5(out / "era5", t0, hours, seed=settings.seed, center=center, region_km=region_km,
+                                 lat_range=(np.floor(lat.min()) - 2.0, np.ceil(lat.max()) + 2.0),  # the tiles
+                                 lon_range=(np.floor(lon.min()) - 2.0, np.ceil(lon.max()) + 2.0))  # and 2 degrees
     env = Environment(list(files.values()), FIELDS)
     values: list[dict] = [{} for _ in range(da.sizes["tile_id"])]
-    lat, lon = da["lat"].values, da["lon"].values
     for t in np.unique(times):
         idx = np.flatnonzero(times == t)
         got = env.scene_values([Tile(lat[i], lon[i], float(settings.tile_size)) for i in idx], t)
@@ -83,7 +86,7 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
     summary = pd.DataFrame(rows).sort_values("regime").set_index("regime")
     known = summary.dropna(subset=["generator EIS"])
     rho = {f: _spearman(known[f"median {f}"].to_numpy(), known[f"generator {f}"].to_numpy()) for f in ("EIS", "WS10")}
-    (out / "environment.csv").write_text(summary.to_csv())
+    write_text(out / "environment.csv", summary.to_csv())
     fig, _ = environment_figure(da, "EIS", "WS10", regimes=regimes, x_bins=6, y_bins=6, min_count=3,
                                 title="study-set anchors: trained regimes against EIS and 10 m wind")
     save_figure(fig, figure)

@@ -36,6 +36,7 @@ class DemoResult:
     step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
     map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells per embedding
     physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
+    environment: Any = None  # dict of demo.environment.environment_step: regimes against the synthetic environment
 
     @property
     def total_s(self) -> float:
@@ -243,6 +244,10 @@ def format_report(result: DemoResult) -> str:
             "",
         ]
     lines += physical_section(result.physical, {k: result.paths.get(k) for k in ("physical", "pc_correlations")})
+    if result.environment is not None:
+        from .environment import environment_section
+
+        lines += environment_section(result.environment)
     lines += [
         "## Targets",
         "",
