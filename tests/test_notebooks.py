@@ -101,3 +101,18 @@ def test_committed_notebooks_show_their_outputs(name):
     images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= (3 if name == "model_training" else 8)
     assert max(len(i) for i in images) < 500_000  # base64 characters of the largest figure (~370 kB)
+
+
+@pytest.mark.slow
+def test_environment_and_trajectories_notebook(tmp_path):
+    nb = _execute(REPO / "example_notebooks" / "model_interpretation" / "environment_and_trajectories.ipynb",
+                  tmp_path, {"CONVML_TT_NB_WORKDIR": str(tmp_path / "work")}, timeout=300)
+    outputs = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "largest distance from the true trajectories after 48 h" in outputs
+    assert (tmp_path / "work" / "era5" / "era5_single_levels_synthetic.nc").exists()
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                 for o in c.get("outputs", []))
+    assert images >= 2  # the joint histogram, the trajectories

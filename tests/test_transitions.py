@@ -167,8 +167,8 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
     cmd = [sys.executable, "-m", "convml_tt", "track", str(tiny_model_file), "--trajectories",
            str(tmp_path / "lagtraj.nc"), "--data-root", str(composited_root), "--regimes", str(tmp_path / "regimes.json"),
            "--out", str(out), "--domain", *map(str, DOMAIN), "--tile-size-m", "40e3", "--tile-pixels", "32",
-           "--device", "cpu", "--figure", str(fig), "--quiet"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+           "--device", "cpu", "--figure", str(fig), "--quiet", "--workers", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # tiles cut by 2 worker processes
     assert r.returncode == 0, r.stderr
     assert "3 of 5 points with a regime" in r.stdout and "2 points without a regime: no scene within" in r.stdout
     assert "transition probabilities after 1 h" in r.stdout

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, add_plugin, add_sources, positive, sources_of, whole
+from ._common import add_common, add_compute, add_plugin, add_sources, positive, sources_of, whole
 
 
 def _add_track(sub) -> None:
@@ -44,6 +44,7 @@ def _add_track(sub) -> None:
     p.add_argument("--batch-size", type=whole(1), default=256, help="tiles per forward pass (default 256)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     add_sources(p)
+    add_compute(p, "composites and the cutting of each scene's trajectory tiles")
     add_plugin(p, "registers the recipe, the model's backbone or a featurizer")
     p.set_defaults(func=_run_track)
 
@@ -92,10 +93,12 @@ def _run_track(args) -> int:
     end = (pd.Timestamp(times.max()) + pd.Timedelta(tolerance)).to_pydatetime()
     composites = make_composites(args.data_root, args.domain or _domain(traj, tile_size_m), start=start, end=end,
                                  kind=args.recipe or _model_recipe(model), resolution_km=args.resolution_km,
-                                 progress=not args.quiet, **sources_of(args))
-    seq = regime_sequences(model, traj, composites, args.regimes, tile_size_m=tile_size_m, tile_pixels=args.tile_pixels,
-                           tolerance=tolerance, device=args.device, batch_size=args.batch_size, out=args.out,
-                           progress=not args.quiet)
+                                 progress=not args.quiet, workers=args.workers, scheduler=args.scheduler,
+                                 **sources_of(args))
+    seq = regime_sequences(model, args.trajectories.resolve(), composites, args.regimes, tile_size_m=tile_size_m,
+                           tile_pixels=args.tile_pixels, tolerance=tolerance, device=args.device,
+                           batch_size=args.batch_size, out=args.out, progress=not args.quiet,
+                           workers=args.workers, scheduler=args.scheduler)
     reasons = seq["reason"].values
     n_ok = int((reasons == "").sum())
     print(f"wrote regime sequences of {seq.sizes['trajectory']} trajectories ({n_ok} of {reasons.size} points "

@@ -37,6 +37,7 @@ class DemoResult:
     map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells, unassigned_share per embedding
     physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
     judging: Any = None  # dict of demo.judging.run_judging: stability, choose_n, persistence, agreement
+    environment: Any = None  # dict of demo.environment.environment_step: regimes against the synthetic environment
 
     @property
     def total_s(self) -> float:
@@ -250,6 +251,10 @@ def format_report(result: DemoResult) -> str:
     from .judging import judging_section
 
     lines += judging_section(result.judging, result.paths.get("choose_n"))
+    if result.environment is not None:
+        from .environment import environment_section
+
+        lines += environment_section(result.environment)
     lines += [
         "## Targets",
         "",

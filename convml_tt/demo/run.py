@@ -260,6 +260,7 @@ def _run_demo(
     from ..interpretation.evaluate import quality_table
     from ..interpretation.plots import cluster_boxplots, dendrogram, grid, pc_correlation_heatmap, save_figure, scatter
     from .report import regime_medians
+    from .environment import environment_step
 
     s = settings if settings is not None else DemoSettings()
     if not isinstance(s, DemoSettings):
@@ -474,10 +475,15 @@ def _run_demo(
     if not paths["domain"].exists():  # reused dataset from a run that stopped before its plot
         plt.close(plot_triplets(paths["dataset"], "train", n=5, out=paths["domain"]))
 
+    # the regimes against the synthetic environment (new files only; timed with the plots)
+    regimes_json = paths["maps"] / "regimes_trained.json"
+    environment = _timed(timings, "plots", cpu=cpu, fn=lambda: environment_step(
+        emb_all, s, regimes_json, out, out / "environment.png")) if regimes_json.exists() else None
+
     targets = check_targets(quality, total_s=float(sum(timings.values())),
                             n_reused=sum(bool(v) for v in reused.values()), map_quality=map_q)
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
-                        map_quality=map_q, physical=physical["medians"], judging=judging,
+                        map_quality=map_q, physical=physical["medians"], judging=judging, environment=environment,
                         timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)

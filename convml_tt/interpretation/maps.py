@@ -168,11 +168,8 @@ class _Chunks:
             from ..data.fields.colocate import Environment
 
             self._env = Environment.from_spec(self.env_spec)
-        out = []
-        for cell in cells:
-            got = self._env.tile_values(self.sampler.tile(int(cell)), time)
-            out.append({k: np.nan if v is None else float(v) for k, v in got.items() if not k.endswith("_reason")})
-        return out
+        got = self._env.scene_values([self.sampler.tile(int(cell)) for cell in cells], time)  # all cells at once
+        return [{k: np.nan if v is None else float(v) for k, v in g.items() if not k.endswith("_reason")} for g in got]
 
     def _thresholds(self, scene: int, recipe: Any) -> dict | None:
         """The cloud thresholds of ``scene`` (:mod:`convml_tt.data.cloud_threshold`; cached)."""

@@ -113,12 +113,45 @@ def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: floa
         attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence})
 
 
+_CUT: dict[str, Any] = {}
+
+
+def _cut_setup(config: dict) -> None:
+    """Set a process up for :func:`_cut_scene`: the trajectory sampler of ``config``."""
+    _CUT["sampler"] = TrajectorySampler(config["trajectories"], config["tile_pixels"], config["tile_pixels"],
+                                        {_STAGE: config["composites"]}, config["tolerance"], config["method"])
+    _CUT["gamma"] = config["gamma"]
+
+
+def _cut_scene(k: int) -> tuple[np.ndarray, np.ndarray | None, list[tuple[int, int, str]]]:
+    """A task of :mod:`convml_tt.compute`: the tiles of every trajectory point
+    whose scene is composite ``k``: ``(points (n, 2) [trajectory, time],
+    8-bit tiles (n, channels, px, px) or None, [(trajectory, time, reason)]
+    of the points whose tile could not be cut)``."""
+    from ..data.composites.reader import open_composite
+
+    sampler = _CUT["sampler"]
+    points, images, failed = [], [], []
+    for i, j in zip(*np.nonzero(sampler.scene_of[_STAGE] == k)):
+        _, image = sampler.cut(_STAGE, int(i), int(j))
+        if image is not None:
+            points.append((int(i), int(j)))
+            images.append(image)
+        else:
+            failed.append((int(i), int(j), str(sampler.reasons[_STAGE][i, j])))
+    if not points:
+        return np.zeros((0, 2), np.int64), None, failed
+    units = open_composite(sampler.scenes[_STAGE][k]).channel_units
+    return np.array(points), to_display(np.stack(images), units, _CUT["gamma"], channel_axis=1), failed
+
+
 @accepts_old_names(tile_size="tile_size_m")
 def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | Path], regimes: Regimes | str | Path,
                      tile_size_m: float | None = None, tile_pixels: int | None = None,
                      tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear", gamma: float = GAMMA,
                      device: Any = None, batch_size: int = 256, out: str | Path | None = None,
-                     progress: bool = True) -> xr.Dataset:
+                     progress: bool = True, workers: int | None = None, scheduler: Any = None,
+                     client: Any = None) -> xr.Dataset:
     """The regime of a tile centred on every trajectory point.
 
     Parameters
@@ -130,6 +163,8 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     tile_size_m, tile_pixels : metres, pixels (default: the model's training tiles).
     tolerance : largest ``|scan start - point time|`` for a point to use a scene.
     out : netCDF file to write (atomically).
+    workers, scheduler, client : where the tiles of each scene are cut, as tasks of
+        :mod:`convml_tt.compute` (default: here); the embedding runs here.
 
     Returns
     -------
@@ -140,8 +175,6 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     ``""`` else); attributes ``regime_names`` (JSON), ``tile_size_m``,
     ``tile_pixels``, ``tolerance_s``, the model's path / sha256 and featurizer.
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(regimes, Regimes):
         regimes = Regimes.load(regimes)
     feat = make_featurizer(model, device=device, batch_size=batch_size)
@@ -159,23 +192,21 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     dist = np.full((nt, nj), np.nan, np.float32)
     emb = np.full((nt, nj, e), np.nan, np.float32)
     scene_of = sampler.scene_of[_STAGE]
-    for k in tqdm(sorted(set(scene_of[scene_of >= 0].tolist())), desc="trajectory tiles",
-                  disable=not progress):
-        points, images = [], []
-        for i, j in zip(*np.nonzero(scene_of == k)):
-            _, image = sampler.cut(_STAGE, int(i), int(j))
-            if image is not None:
-                points.append((i, j))
-                images.append(image)
-        if not points:
-            continue
-        from ..data.composites.reader import open_composite
+    from ..compute import iter_tasks
 
-        units = open_composite(composites[k]).channel_units
-        tiles = to_display(np.stack(images), units, gamma, channel_axis=1)
+    config = {"trajectories": trajectories, "tile_size_m": tile_size_m, "tile_pixels": tile_pixels,
+              "composites": composites, "tolerance": tolerance, "method": method, "gamma": gamma}
+    scenes = sorted(set(scene_of[scene_of >= 0].tolist()))
+    for points, tiles, failed in iter_tasks(_cut_scene, scenes, setup=_cut_setup, config=config, workers=workers,
+                                            scheduler=scheduler, client=client, progress=progress,
+                                            desc="trajectory tiles", unit="scene", window_per_worker=2):
+        for i, j, why in failed:
+            sampler.reasons[_STAGE][i, j] = why
+        if tiles is None:
+            continue
         x = np.asarray(feat.embed(tiles), np.float64)
         idx, d = regimes.nearest(x)
-        ii, jj = np.array(points).T
+        ii, jj = points.T
         regime[ii, jj], dist[ii, jj], emb[ii, jj] = idx, d, x
     times = sampler.times.astype("datetime64[ns]")
     st = sampler.scene_times[_STAGE].astype("datetime64[ns]")

@@ -53,7 +53,7 @@ def _field_entry(name: str, obj: Any) -> Field:
 
 
 FIELDS = Registry("fields", "field", "convml_tt.data.fields.register_field(Field(...))", _field_entry,
-                  builtins=("convml_tt.data.fields.derived",))
+                  builtins=("convml_tt.data.fields.derived", "convml_tt.data.fields.ceres"))
 
 
 def register_field(field: Field, overwrite: bool = False) -> Field:

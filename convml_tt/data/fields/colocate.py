@@ -28,7 +28,7 @@ import numpy as np
 import pyproj
 
 from ..tiles import Tile
-from .base import Field, field_values, get_field
+from .base import Field, field_values, get_field, parse_need
 from .era5 import expand_paths, open_era5
 
 __all__ = ["Environment", "parse_env", "environment_from", "environment_of"]
@@ -117,11 +117,40 @@ class Environment:
         if key in cache:
             cache[key] = cache.pop(key)  # most recently used last
             return cache[key]
-        got = field_values(f, self.ds, self.where, time=[int(k)])[0]
+        values = self._read(int(k))
+        got = np.asarray(f.derive({n: values[n] for n in f.needs}), np.float64)
         cache[key] = got
         while len(cache) > max(self.CACHE_SIZE, len(self.fields) * 2):
             cache.pop(next(iter(cache)))
         return got
+
+    def _read(self, k: int) -> dict[str, np.ndarray]:
+        """``{need: (n_lat, n_lon) float64}`` of every variable (``"t@700"``:
+        on a pressure level) the fields need at field time ``k``, each
+        variable read from the files once, with only the levels needed, for
+        all fields (the 2 latest times kept; the needs were checked on opening)."""
+        read = self.__dict__.setdefault("_read_cache", {})
+        if k not in read:
+            by_var: dict[str, dict[str, float | None]] = {}
+            for need in {n for f in self.fields for n in f.needs}:
+                var, level = parse_need(need)
+                by_var.setdefault(var, {})[need] = level
+            got: dict[str, np.ndarray] = {}
+            for var, needs in by_var.items():
+                da = self.ds[var].isel(time=k)
+                if "level" not in da.dims:
+                    got.update(dict.fromkeys(needs, np.asarray(da.transpose("latitude", "longitude").values,
+                                                               np.float64)))
+                    continue
+                lv = self.ds["level"].values
+                at = {need: int(np.argmin(np.abs(lv - level))) for need, level in needs.items()}
+                idx = sorted(set(at.values()))
+                block = np.asarray(da.isel(level=idx).transpose("level", "latitude", "longitude").values, np.float64)
+                got.update({need: block[idx.index(i)] for need, i in at.items()})
+            while len(read) >= 2:
+                read.pop(next(iter(read)))
+            read[k] = got
+        return read[k]
 
     # -- time ----------------------------------------------------------------
     def _time_weights(self, time: Any) -> tuple[list[int], list[float]] | str:
@@ -206,6 +235,38 @@ class Environment:
             mean = float(wts @ vals / total)
             std = float(np.sqrt(wts @ (vals - mean) ** 2 / total)) if vals.size > 1 else None
             out.update({f"{f.name}_mean": mean, f"{f.name}_std": std})
+        return out
+
+    def scene_values(self, tiles: Sequence[Tile], time: Any) -> list[dict[str, Any]]:
+        """:meth:`tile_values` of every tile of one scan at once (the same
+        points, weights and values): each field read and derived once at the
+        scan's field time(s), every tile's footprint a row of one sparse
+        averaging matrix (:func:`~.footprints.footprint_matrix`), the means
+        and spreads sparse products. A grid whose longitudes are not one
+        regular run (it crosses the dateline) goes tile by tile."""
+        from .footprints import area_statistics, footprint_matrix
+
+        weights = self._time_weights(time)
+        if isinstance(weights, str):
+            return [{k: v for f in self.fields for k, v in ((f"{f.name}_mean", None), (f"{f.name}_std", None),
+                                                            (f"{f.name}_reason", weights))} for _ in tiles]
+        steps = np.diff(self.lon)
+        if self.lon.size > 1 and steps.max() > 1.5 * np.median(steps) or len({(t.a, t.b) for t in tiles}) > 1:
+            return [self.tile_values(t, time) for t in tiles]
+        W, off = footprint_matrix(self.lat, self.lon, tiles)
+        out: list[dict[str, Any]] = [{} for _ in tiles]
+        k, w = weights
+        for f in self.fields:
+            grid = sum(wi * self._grid(f, ki) for ki, wi in zip(k, w))
+            mean, std, n = area_statistics(W, grid)
+            km, ks, kr = f"{f.name}_mean", f"{f.name}_std", f"{f.name}_reason"
+            for row, m, s_, n_, off_, tile in zip(out, mean.tolist(), std.tolist(), n.tolist(), off, tiles):
+                if n_ > 0:
+                    row[km], row[ks] = m, (s_ if n_ > 1 else None)
+                    continue
+                row[km], row[ks] = None, None
+                row[kr] = (f"the tile at {tile.lat0:.3f}N {tile.lon0:.3f}E is outside the field grid of "
+                           f"{self.where}") if off_ else "no valid value of the field over the tile (e.g. SST over land)"
         return out
 
     def tile_meta(self, tile: Tile, time: Any) -> dict[str, Any]:

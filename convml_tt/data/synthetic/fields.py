@@ -77,13 +77,17 @@ OPAQUE_CLOUD_REFLECTANCE = 0.6
 # regime layout
 # -----------------------------------------------------------------------------
 def _regime_layout(
-    east: np.ndarray, north: np.ndarray, region_km: float, seed: int
+    east: np.ndarray, north: np.ndarray, region_km: float, seed: int,
+    transitions=None, time: dt.datetime | None = None,
 ) -> np.ndarray:
     """Regime label (int8) at frame coordinates ``east``, ``north`` (km).
 
     Cells of a jittered square lattice (spacing ``region_km``), Voronoi
     cells of the jittered points, with boundaries warped by a few sinusoids;
-    the regime of cell ``(i, j)`` is ``(i + 3 j + offset) mod 6``.
+    the regime of cell ``(i, j)`` is ``(i + 3 j + offset) mod 6``, or, with
+    ``transitions`` (a :class:`~.environment.Transitions`), that regime at
+    its start evolved by its Markov chain to ``time``
+    (:meth:`~.environment.Transitions.evolve`).
     """
     rng = np.random.default_rng([seed, 7])
     L = region_km
@@ -121,7 +125,11 @@ def _regime_layout(
     bi = ti.ravel()[bidx]
     bj = tj.ravel()[bidx]
     offset = int(rng.integers(0, len(REGIMES)))
-    return ((bi + 3 * bj + offset) % len(REGIMES)).astype(np.int8)
+    if transitions is None:
+        return ((bi + 3 * bj + offset) % len(REGIMES)).astype(np.int8)
+    table = transitions.evolve((ti.ravel() + 3 * tj.ravel() + offset) % len(REGIMES), ti.ravel(), tj.ravel(),
+                               seed, time)
+    return table[bidx].astype(np.int8)
 
 
 def _frame_coords(
@@ -307,6 +315,7 @@ def make_scene_fields(
     labels_only: bool = False,
     variability: float = 1.0,
     held_out: Sequence[str] = (),
+    transitions=None,
 ) -> SceneFields:
     """Generate the reflectance and regime-label fields of one scene in memory.
 
@@ -337,6 +346,11 @@ def make_scene_fields(
         names of regimes (:data:`~.regimes.REGIMES`) that do not occur: their
         regions take the next regime's label and clouds (e.g. scenes to fit
         regimes on, with a regime that only the scenes mapped later hold).
+    transitions:
+        None (default: each region keeps its regime as it drifts), or a
+        :class:`~.environment.Transitions`: each region's regime changes
+        along the drift by that Markov chain (a synthetic truth for regimes
+        along trajectories).
 
     Returns
     -------
@@ -354,7 +368,7 @@ def make_scene_fields(
     lat, lon = _latlon_on_grid(geom.grid, xl, yl)
     on_disk = np.isfinite(lat)
     east, north = _frame_coords(np.where(on_disk, lat, geom.center[0]), np.where(on_disk, lon, geom.center[1]), geom.center, time)
-    labels = _regime_layout(east, north, region_km, seed)
+    labels = _regime_layout(east, north, region_km, seed, transitions, time)
     if held_out:
         labels = _hold_out(labels, held_out)
     labels[~on_disk] = -1

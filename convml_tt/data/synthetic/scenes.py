@@ -82,6 +82,7 @@ def write_synthetic_scenes(
     progress: bool = True,
     settings: SceneSettings | None = None,
     held_out: Sequence[str] = (),
+    transitions=None,
 ) -> list[SyntheticScene]:
     """Write ``count`` synthetic scenes into the source-cache layout.
 
@@ -134,6 +135,10 @@ def write_synthetic_scenes(
         regime names that do not occur in these scenes (their regions take
         the next regime; see :func:`~.fields.make_scene_fields`); the label
         maps record them (``held_out`` attribute).
+    transitions:
+        None (default), or a :class:`~.environment.Transitions`: regions
+        change regime along the drift by its Markov chain
+        (:func:`~.fields.make_scene_fields`).
 
     Returns
     -------
@@ -163,7 +168,7 @@ def write_synthetic_scenes(
         fields = make_scene_fields(
             time, seed=s.seed, satellite=s.satellite, center=s.center, size_km=s.size_km,
             bands=s.bands, resolution_km=s.resolution_km, region_km=s.region_km,
-            variability=s.variability, held_out=held_out,
+            variability=s.variability, held_out=held_out, transitions=transitions,
         )
         end = time + dt.timedelta(seconds=SCAN_SECONDS[s.sector])
         created = end + dt.timedelta(seconds=0.6)
