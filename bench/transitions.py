@@ -5,7 +5,7 @@ known Markov chain (:class:`convml_tt.data.synthetic.environment.Transitions`,
 :data:`~convml_tt.data.synthetic.environment.TRANSITIONS`, one step per
 hour here) hourly from 12 to 18 UTC on ``--days`` days, makes their
 composites, and follows true trajectories (the drift; started on a grid
-wherever a ``--tile-size`` tile lies wholly inside one region) through them
+wherever a ``--tile-size-m`` tile lies wholly inside one region) through them
 with :func:`convml_tt.interpretation.transitions.regime_sequences`, for the
 trained ``--model`` and for the same network with its initial random
 weights (``untrained_like``). Regimes: the mean embedding of each true
@@ -102,7 +102,7 @@ def main() -> None:
     tr = Transitions(start, step_hours=1.0)
     matrix = np.asarray(TRANSITIONS)
     enc = load_model(a.model, device="cpu")
-    tile_m, px = a.tile_size, a.tile_pixels
+    tile_m, px = a.tile_size_m, a.tile_pixels
     t_all = time.perf_counter()
     comps, trajs = [], []
     for d in range(a.days):

@@ -65,7 +65,7 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
     values: list[dict] = [{} for _ in range(da.sizes["tile_id"])]
     for t in np.unique(times):
         idx = np.flatnonzero(times == t)
-        got = env.scene_values([Tile(lat[i], lon[i], float(settings.tile_size)) for i in idx], t)
+        got = env.scene_values([Tile(lat[i], lon[i], float(settings.tile_size_m)) for i in idx], t)
         for i, g in zip(idx, got):
             values[i] = g
     coords = {f"{f}_mean": ("tile_id", np.array([np.nan if v.get(f"{f}_mean") is None else v[f"{f}_mean"]

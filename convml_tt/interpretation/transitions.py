@@ -118,7 +118,7 @@ _CUT: dict[str, Any] = {}
 
 def _cut_setup(config: dict) -> None:
     """Set a process up for :func:`_cut_scene`: the trajectory sampler of ``config``."""
-    _CUT["sampler"] = TrajectorySampler(config["trajectories"], config["tile_pixels"], config["tile_pixels"],
+    _CUT["sampler"] = TrajectorySampler(config["trajectories"], config["tile_size_m"], config["tile_pixels"],
                                         {_STAGE: config["composites"]}, config["tolerance"], config["method"])
     _CUT["gamma"] = config["gamma"]
 
