@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from convml_tt.interpretation.evaluate import to_markdown
+
 
 def _cells(emap: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The valid cells of an embedding map: ``(embeddings (n, emb_dim), true regime (n,))``."""
@@ -94,7 +96,7 @@ def main() -> int:
     known_share = float((known["unassigned_share"] * known["n_cells"]).sum() / known["n_cells"].sum())
     print(f"model {a.model}: {regimes.n_regimes} regimes, unassigned beyond {regimes.unassigned_distance:.4g} "
           f"(the {a.percentile:g}th percentile of the fitting cells' distances)\n")
-    print(table.to_markdown() if hasattr(table, "to_markdown") else table.to_string())
+    print(to_markdown(table))
     ok = held >= 0.8 and known_share < 0.05
     print(f"\nheld-out {a.held_out}: {100 * held:.1f} % unassigned (target >= 80 %); known regimes: "
           f"{100 * known_share:.1f} % (target < 5 %): {'met' if ok else 'not met'}")
