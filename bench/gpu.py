@@ -3,18 +3,21 @@
     python bench/gpu.py [--out gpu_bench]            # on a GPU node: the figures for docs/benchmarks.md
     python bench/gpu.py --dry-run [--out DIR]        # on CPU: the same steps at tiny sizes (seconds to a minute)
 
-Steps, each a subprocess with its own time limit (seconds, GPU run):
+Steps, each a subprocess with its own time limit (seconds; on a GPU also
+what is left of :data:`TOTAL_S` = 480 s, so the run ends within 8 minutes):
 
 1. ``demo``: ``python -m convml_tt demo --device cuda --quiet`` (the default
    settings; its triplet dataset is reused by step 3);
-2. ``train_png_wN``: ``bench/train.py`` at 256 px, bf16, batch 256, ResNet-18,
-   through the PNG loader with N = 4, 8, 16 loader workers (the first also
-   with the stage preloaded in host memory and on the device: ``preload`` and
-   ``preload_device`` rows);
+2. ``toy_data``, ``train_png_wN``: one toy dataset of 256 px triplets, then
+   ``bench/train.py`` on it at bf16, batch 256, ResNet-18, through the PNG
+   loader with N = 4, 8, 16 loader workers (the first also with the stage
+   preloaded in host memory and on the device: ``preload`` and
+   ``preload-device`` rows);
 3. ``torchrun``: ``torchrun --standalone --nproc_per_node 1`` of this script's
    rank mode: it joins a process group (``init_distributed``: NCCL on a GPU,
    gloo on CPU; with one rank ``convml_tt train`` would start none), trains
-   one epoch on the demo's triplets with DDP and prints the backend;
+   one epoch on the demo's triplets and prints the backend, after an
+   all-reduce over it;
 4. ``maps``: ``bench/maps.py --device cuda`` (map / bare-inference ratio);
 5. ``embed``: ``bench/embed.py --device cuda`` (embedding throughput through
    the real loader vs the bare model).
@@ -47,33 +50,39 @@ PY = sys.executable
 
 #: a worker sweep of the PNG loader on the GPU (and its stand-in in a dry run)
 WORKERS, WORKERS_DRY = (4, 8, 16), (0, 1)
+#: seconds the whole GPU run may take: each step gets its own limit or what is left, whichever is less
+TOTAL_S = 480.0
 
 
 def steps(out: Path, dry: bool) -> list[tuple[str, list[str], float]]:
-    """(name, command, time limit in seconds) of every step; the GPU limits add up to <= 450 s."""
+    """(name, command, time limit in seconds) of every step (on a GPU at most :data:`TOTAL_S` in all)."""
     dev = "cpu" if dry else "cuda"
     demo_out = out / "demo"
     demo = [PY, "-m", "convml_tt", "demo", "--out", str(demo_out), "--device", dev, "--quiet"]
     demo += ["--fast"] if dry else []
-    todo = [("demo", demo, 150.0)]
-    if dry:
-        size = ["--tile-size", "16", "--batch-size", "4", "--steps", "1", "--warmup", "1", "--rounds", "1",
-                "--triplets", "24", "--precision", "fp32", "--emb-dim", "8"]
-    else:
-        size = ["--tile-size", "256", "--batch-size", "256", "--steps", "20", "--warmup", "3", "--rounds", "1",
-                "--triplets", "6000", "--precision", "bf16"]
+    todo = [("demo", demo, 120.0)]
+    # one toy dataset for the whole worker sweep (bench/train.py would write its own each time)
+    px, bs, n_steps, warm = (16, 4, 1, 1) if dry else (256, 256, 12, 2)
+    n = int((n_steps + warm + 2) * bs / 0.98) + 1
+    toy = out / "toy"
+    todo.append(("toy_data", [PY, "-c", "import sys; sys.path.insert(0, 'tests'); "
+                              "from triplet_fixtures import write_toy_triplets; "
+                              f"write_toy_triplets({str(toy)!r}, n_train={n}, size={px})"], 60.0))
+    size = ["--tile-size", str(px), "--batch-size", str(bs), "--steps", str(n_steps), "--warmup", str(warm),
+            "--rounds", "1", "--data", str(toy)]
+    size += ["--precision", "fp32", "--emb-dim", "8"] if dry else ["--precision", "bf16"]
     for i, w in enumerate(WORKERS_DRY if dry else WORKERS):
         cmd = [PY, str(HERE / "train.py"), "--device", dev, *size, "--workers", str(w)]
         if i == 0:
             cmd.append("--preload-device")
-        todo.append((f"train_png_w{w}", cmd, 60.0))
+        todo.append((f"train_png_w{w}", cmd, 45.0))
     # with one rank convml_tt would start no process group (WORLD_SIZE 1): the rank joins one itself
-    ddp = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", str(HERE / "gpu.py"), "--rank",
-           str(demo_out / "dataset"), str(out / "torchrun.pt"), dev, "8" if dry else "256"]
+    ddp = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", str(HERE / "gpu.py"),
+           "--rank", str(demo_out / "dataset"), str(out / "torchrun.pt"), dev, "8" if dry else "256"]
     todo.append(("torchrun", ddp, 45.0))
     maps = [PY, str(HERE / "maps.py"), "--device", dev, "--trials", "1"]
     maps += ["--scenes", "1", "--batch-size", "16"] if dry else ["--num-workers", "8", "--batch-size", "512"]
-    todo.append(("maps", maps, 60.0))
+    todo.append(("maps", maps, 90.0))
     emb = [PY, str(HERE / "embed.py"), "--device", dev]
     emb += ["--n-tiles", "12", "--tile-pixels", "16", "--batch-size", "4", "--trials", "1"] if dry else \
         ["--n-tiles", "4096", "--tile-pixels", "256", "--batch-size", "256", "--trials", "2", "--num-workers", "8"]
@@ -128,7 +137,12 @@ def rank_main(dataset: str, out: str, device: str, batch_size: str) -> int:
     from convml_tt.architectures import train
     from convml_tt.architectures.training.distributed import init_distributed
 
+    import torch
+
     dev = init_distributed(device)
+    x = torch.ones(1, device=dev)
+    dist.all_reduce(x)  # a collective over the backend (NCCL on a GPU)
+    assert x.item() == dist.get_world_size()
     train(dataset, out, epochs=1, batch_size=int(batch_size), preload=True, device=str(dev), quiet=True)
     print(f"| torchrun rank {dist.get_rank()} of {dist.get_world_size()} | backend {dist.get_backend()} | "
           f"{dev} | {out} written |")
@@ -158,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     done = []
     for name, cmd, limit in steps(a.out, a.dry_run):
         # a dry run checks the steps, not their speed: a loaded CPU may take many times the GPU's limits
-        done.append(run_step(name, cmd, limit * (20 if a.dry_run else 1), env))
+        left = TOTAL_S - (time.perf_counter() - t0)
+        done.append(run_step(name, cmd, limit * 20 if a.dry_run else max(1.0, min(limit, left)), env))
         print(f"{name}: exit {done[-1]['rc']} in {done[-1]['wall_s']:.1f} s", flush=True)
     result = {"dry_run": a.dry_run, "device": device_info(a.dry_run), "steps": done,
               "total_s": round(time.perf_counter() - t0, 1)}
