@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convml_tt.data.composites import make_composites  # noqa: E402
 from convml_tt.data.dataset import make_triplets  # noqa: E402
-from convml_tt.data.dataset.torch import TripletDataset  # noqa: E402
+import torch  # noqa: E402
+
+from convml_tt.data.dataset.torch import TripletDataset, read_tile  # noqa: E402
 from convml_tt.data.synthetic import write_synthetic_scenes  # noqa: E402
 
 DOMAIN = (-53.5, 11.5, -46.5, 18.5)
@@ -69,8 +71,15 @@ def main() -> None:
                 with Image.open(io.BytesIO(blob)) as im:
                     np.asarray(im)
             mem.append(time.process_time() - c)
-        walls, cpus = [], []
-        for _ in range(a.repeat):
+        def stacked(b):  # the loader before issue 25: torch.stack of per-tile tensors
+            return torch.stack([torch.stack([read_tile(p) for p in ds.files(i).values()]) for i in b])
+
+        walls, cpus, old = [], [], []
+        for _ in range(a.repeat):  # alternating, so that load hits both alike
+            c = time.process_time()
+            for b in batches:
+                stacked(b)
+            old.append(time.process_time() - c)
             t, c = time.perf_counter(), time.process_time()
             for b in batches:
                 ds.load_batch(b)
@@ -82,6 +91,8 @@ def main() -> None:
           f"{n} triplets of {a.pixels} px, batches of {a.batch}")
     print(f"one worker: {per_cpu:.0f} triplets per CPU-second ({1e3 / per_cpu:.2f} ms CPU per triplet), "
           f"{per_wall:.0f} triplets/s wall")
+    print(f"before (torch.stack of tile tensors): {n / min(old):.0f} triplets per CPU-second "
+          f"({1e3 * min(old) / n:.2f} ms CPU per triplet)")
     print(f"Pillow's decode alone (bytes in memory): {1e3 * min(mem) / len(blobs):.2f} ms CPU per tile, "
           f"{len(blobs) / 3 / min(mem):.0f} triplets per CPU-second")
     print(f"{WORKERS} workers: {WORKERS * per_cpu:.0f} triplets/s against {GPU_RATE:.0f} needed: "
