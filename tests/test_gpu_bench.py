@@ -37,7 +37,7 @@ def test_dry_run_runs_every_step_on_the_cpu(tmp_path):
     assert got["dry_run"] and got["device"]["gpu"] is None
     names = [s["step"] for s in got["steps"]]
     assert names == ["demo", "toy_data", "train_png_w0", "train_png_w1", "torchrun", "maps", "embed"]
-    assert all(s["rc"] == 0 and s["wall_s"] > 0 for s in got["steps"]), got["steps"]
+    assert all(s["ran"] and s["wall_s"] > 0 for s in got["steps"]), got["steps"]
     by = {s["step"]: s for s in got["steps"]}
     assert any("backend gloo" in ln for ln in by["torchrun"]["table"])  # one rank in a real process group
     assert (out / "torchrun.pt").is_file() and (out / "demo" / "report.md").is_file()
