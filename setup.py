@@ -31,11 +31,20 @@ INSTALL_REQUIRES = [
     "global-land-mask>=1.0,<2",
 ]
 
+# boto3 (for moto's S3 server in the tests and benchmarks) bounded to the
+# botocore that aiobotocore accepts: s3fs needs aiobotocore, aiobotocore 3.10
+# pins botocore to >=1.43.115,<1.43.118, and boto3 X.Y.Z needs botocore >= X.Y.Z.
+# Unbounded, pip takes the newest boto3 (1.44) first and backtracks through
+# dozens of boto3/botocore/aiobotocore versions (7-16 min, issue 25). Raise
+# the upper bound with aiobotocore's (tests/test_install.py checks that
+# every extra resolves quickly without constraints.txt).
+BOTO3 = "boto3>=1.43.115,<1.43.118"
+
 EXTRAS = {
     "test": [
         "pytest>=9.2",
         "moto[server]>=5.2.5",
-        "boto3>=1.43",
+        BOTO3,
         "nbclient>=0.11",
         "nbformat>=5.11",
         "ipykernel>=7.4",
@@ -82,7 +91,7 @@ EXTRAS = {
         "pyresample>=1.35",
         "satpy>=0.60",
         "moto[server]>=5.2.5",
-        "boto3>=1.43",
+        BOTO3,
     ],
 }
 

@@ -150,14 +150,14 @@ def test_epochs_within_budget():
 def test_time_budget_cuts_epochs_and_says_so(fast_demo, tmp_path):
     settings = DemoSettings.fast(epochs=3, time_budget_s=1.0)  # spent before training starts
     result = run_demo(tmp_path / "out", settings, data_root=fast_demo[0] / "data", device="cpu", quiet=True)
-    assert result.epochs == 1 and result.step_s > 0
+    assert result.epochs == 1 and result.epoch_s > 0  # the first epoch always runs
     assert "| training |" in result.report
-    assert "1 of 3 epochs: what fits the 1 s budget at" in result.report
+    assert "1 of 3 epochs: the next would not have fit the 1 s budget (judged after each epoch" in result.report
     assert "| epochs trained | 1 (time budget) |" in result.report
     # no budget: exactly the epochs asked for (reusing the triplets made above)
     settings = DemoSettings.fast(epochs=2, time_budget_s=None)
     result = run_demo(tmp_path / "out", settings, data_root=fast_demo[0] / "data", device="cpu", quiet=True)
-    assert result.epochs == 2 and result.step_s is None and "epochs trained" not in result.report
+    assert result.epochs == 2 and result.epoch_s is None and "epochs trained" not in result.report
     assert result.reused["triplets"] and not result.reused["training"]
 
 

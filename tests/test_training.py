@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import os
 
+import time
+
 import pytest
 import torch
 import torchvision
@@ -408,3 +410,43 @@ def test_time_training_step_times_a_real_step():
     assert 0 < small < large < 60  # 16x the pixels, 2x the tiles
     with pytest.raises(ValueError, match="steps=0 must be at least 1"):
         time_training_step(steps=0)
+
+
+
+def test_wall_clock_budget_judges_each_epoch():
+    from types import SimpleNamespace
+
+    from fastai.callback.core import CancelFitException
+
+    from convml_tt.architectures.training.budget import WallClockBudget
+
+    def epochs(deadline_in_s, reserve=None, n_epoch=3):
+        cb = WallClockBudget(time.monotonic() + deadline_in_s, reserve=reserve)
+        cb.learn = SimpleNamespace(epoch=0, n_epoch=n_epoch)
+        cb.before_fit()
+        for e in range(n_epoch):
+            cb.learn.epoch = e
+            cb.before_epoch()
+            try:
+                cb.after_epoch()
+            except CancelFitException:
+                break
+        return cb.epochs_done, cb.stopped, len(cb.epoch_s)
+
+    assert epochs(3600) == (3, False, 3)  # time enough: every epoch
+    assert epochs(-1) == (1, True, 1)  # past the deadline: the first epoch, whole, then stop
+    assert epochs(3600, reserve=lambda epoch_s: 5400.0) == (1, True, 1)  # the reserve is kept
+    assert epochs(-1, n_epoch=1) == (1, False, 1)  # nothing left to cut
+
+
+def test_wall_clock_budget_stops_a_real_fit_after_a_checkpointed_epoch(toy_ds, tmp_path):
+    from convml_tt.architectures.model_file import read_model_file
+    from convml_tt.architectures.training import learner as train_mod
+    from convml_tt.architectures.training.budget import WallClockBudget
+
+    budget = WallClockBudget(time.monotonic())  # already past: one whole epoch, then stop
+    train_mod.train(toy_ds, tmp_path / "m.pt", epochs=2, lr=1e-3, checkpoint_dir=tmp_path / "ck", quiet=True,
+                    budget=budget, **{k: v for k, v in FAST.items() if k != "progress"})
+    assert budget.stopped and budget.epochs_done == 1 and budget.epoch_s[0] > 0
+    assert read_model_file(tmp_path / "m.pt")["config"]["epochs_trained"] == 1
+    assert (tmp_path / "ck" / "epoch_001.pt").exists() and not (tmp_path / "ck" / "epoch_002.pt").exists()

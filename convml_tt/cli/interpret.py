@@ -189,10 +189,11 @@ def _add_demo(sub) -> None:
                    help="tiny settings (6 small scenes, 32 px tiles, 60 triplets, 1 epoch): under a minute, "
                         "quality targets not expected to be met")
     p.add_argument("--epochs", type=whole(1), default=None,
-                   help="train exactly this many epochs (default: 12, or fewer where a timed step says "
-                        "they would not fit --time-budget)")
+                   help="train exactly this many epochs (default: 12, or fewer where, judged after each "
+                        "epoch, the next would not fit --time-budget)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="wall-time budget of the whole run; training gets the epochs that fit in it "
+                   help="wall-time budget of the whole run; training stops after the epoch past which the next "
+                        "would not fit it "
                         "(default 580; 0: no budget, train all epochs)")
     p.add_argument("--workers", type=whole(1), default=None, help="override the triplet-sampling processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")

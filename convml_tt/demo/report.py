@@ -33,7 +33,7 @@ class DemoResult:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step (incl. worker processes)
     load_average: tuple[float, float, float] | None = None  # of the machine at the end (1, 5, 15 min)
     epochs: int | None = None  # epochs trained (settings.epochs, or fewer to fit settings.time_budget_s)
-    step_s: float | None = None  # timed training step (s per batch) the epochs were chosen from
+    epoch_s: float | None = None  # wall time (s) of the last epoch when the time budget stopped training
     map_quality: Any = None  # pandas.DataFrame: map_accuracy, fraction_mae, n_cells, unassigned_share per embedding
     physical: Any = None  # pandas.DataFrame: per-regime medians of the organisation indices (study anchors)
     judging: Any = None  # dict of demo.judging.run_judging: stability, choose_n, persistence, agreement
@@ -275,8 +275,9 @@ def format_report(result: DemoResult) -> str:
             note = "reused" if result.reused.get(step) else ""
             if step == "training" and result.epochs is not None and result.epochs < s.epochs:
                 note = (f"{result.epochs} of {s.epochs} epochs: " if not note else note + ", ") + (
-                    f"what fits the {s.time_budget_s:g} s budget at {result.step_s:.2f} s per batch"
-                    if result.step_s is not None else "as the interrupted run chose")
+                    f"the next would not have fit the {s.time_budget_s:g} s budget (judged after each epoch; "
+                    f"the last took {result.epoch_s:.0f} s)" if result.epoch_s is not None
+                    else "as the interrupted run chose")
             c = result.cpu.get(step)
             lines.append(f"| {step} | {result.timings[step]:.1f} | {'' if c is None else f'{c:.1f}'} | {note} |")
     total_cpu = sum(result.cpu.values()) if result.cpu else None

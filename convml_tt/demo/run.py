@@ -67,7 +67,7 @@ from .maps import map_tiles_estimate, run_maps, study_composites
 from .report import DemoResult, check_targets, format_report
 from .settings import DemoSettings
 
-__all__ = ["run_demo", "epochs_within_budget"]
+__all__ = ["run_demo", "epochs_within_budget", "after_training_s"]
 
 
 # -----------------------------------------------------------------------------
@@ -200,6 +200,19 @@ def epochs_within_budget(step_s: float, s: DemoSettings, seconds_left: float,
     return int(min(s.epochs, max(1, math.floor((seconds_left - after_s) / epoch_s))))
 
 
+def after_training_s(epoch_s: float, s: DemoSettings, map_tiles: int = 0) -> float:
+    """Seconds to keep after training, given that one epoch took ``epoch_s``
+    seconds here: the forward passes of the embeddings and the untrained
+    baseline (6 ``n_study`` tiles) and of the regime maps (``map_tiles`` tiles
+    through the trained and the untrained network, each cut three times at
+    :data:`MAP_TILE_S`) and ~20 s of statistics and plots. One tile's forward
+    pass is taken as a ninth of its share of an epoch (3 tiles per triplet,
+    forward + backward ~ 3 forwards), so the reserve grows with the load the
+    epochs ran under."""
+    forward_s = epoch_s / (9 * s.n_train)
+    return 20.0 + forward_s * (6 * s.n_study + 2 * map_tiles) + 3 * MAP_TILE_S * map_tiles
+
+
 def run_demo(
     out: str | os.PathLike = "demo_output",
     settings: DemoSettings | None = None,
@@ -252,7 +265,8 @@ def _run_demo(
     import matplotlib.pyplot as plt
 
     from .._io import resolve_device
-    from ..architectures import time_training_step, train
+    from ..architectures import train
+    from ..architectures.training.budget import WallClockBudget
     from ..data.composites import make_composites
     from ..data.dataset import make_triplets, plot_triplets
     from ..data.synthetic import RegimeLabeler
@@ -350,16 +364,16 @@ def _run_demo(
     epochs = s.epochs
     if (reused["training"] or resume is not None) and state.data.get("training_epochs"):
         epochs = int(state.data["training_epochs"])
-    step_s = None
-    if s.time_budget_s is not None and not reused["training"] and resume is None:
-        step_s = _timed(timings, "training", cpu=cpu, fn=lambda: time_training_step(
-            arch=s.arch, n_input_channels=3, emb_dim=s.emb_dim, tile_pixels=s.tile_pixels,  # RGB composites
-            batch_size=s.batch_size, device=dev, negatives=s.negatives))
+    # with a time budget, training stops after the whole epoch past which the next would not fit
+    # (judged as the epochs go, WallClockBudget), keeping time for the steps after it
+    budget = None
+    if s.time_budget_s is not None and not reused["training"]:
         n_map = map_tiles_estimate(s, len(study_composites(paths["dataset"], data_root)))
-        epochs = epochs_within_budget(step_s, s, s.time_budget_s - sum(timings.values()), map_tiles=n_map)
+        budget = WallClockBudget(time.monotonic() + s.time_budget_s - sum(timings.values()),
+                                 reserve=lambda epoch_s: after_training_s(epoch_s, s, n_map))
     say(f"[4/8] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
-        + (f" (of {s.epochs}: {step_s:.2f} s per batch here, {s.time_budget_s:g} s budget)"
-           if epochs < s.epochs and step_s is not None else "")
+        + (f" (or fewer: stops after the epoch past which the next would not fit the {s.time_budget_s:g} s budget)"
+           if budget is not None else "")
         + (": reusing " + str(paths["model"]) if reused["training"] else "")
         + (f": resuming from {last}" if resume else ""))
 
@@ -371,12 +385,18 @@ def _run_demo(
         state.data["training_epochs"] = epochs
         state.mark("training_started", key)
         train(paths["dataset"], paths["model"], s.training_settings.replace(epochs=epochs, device=dev),
-              checkpoint_dir=paths["checkpoints"], resume=resume, quiet=quiet)
+              checkpoint_dir=paths["checkpoints"], resume=resume, quiet=quiet, budget=budget)
         # the checkpoints (weights + optimiser state, ~140 MB each for resnet18) only
         # serve to resume an interrupted run; model.pt is what the later steps read
         _remove(paths["checkpoints"])
 
     _timed(timings, "training", cpu=cpu, fn=do_train)
+    epoch_s = None
+    if budget is not None and budget.stopped:
+        epochs, epoch_s = budget.epochs_done, budget.epoch_s[-1]
+        state.data["training_epochs"] = epochs
+        say(f"      stopped after {epochs} of {s.epochs} epochs: the next ({epoch_s:.0f} s) would not have "
+            f"fit the {s.time_budget_s:g} s budget")
     state.mark("training", key)
     state.mark("training_started", None)
 
@@ -484,7 +504,7 @@ def _run_demo(
                             n_reused=sum(bool(v) for v in reused.values()), map_quality=map_q)
     result = DemoResult(out=out, settings=s, device=str(dev), quality=quality, targets=targets,
                         map_quality=map_q, physical=physical["medians"], judging=judging, environment=environment,
-                        timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, step_s=step_s,
+                        timings=timings, reused=reused, paths=paths, cpu=cpu, epochs=epochs, epoch_s=epoch_s,
                         load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     result.report = format_report(result)
     write_text(paths["report"], result.report)

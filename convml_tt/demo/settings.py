@@ -38,11 +38,11 @@ class DemoSettings:
         triplet's own), ``epochs`` of one-cycle at max learning rate
         ``lr``, ``batch_size`` triplets, ``preload`` (tiles decoded once into
         memory), ``train_seed``; ``time_budget_s``: wall-time budget of the
-        whole run (seconds): before training, one timed training step
-        (:func:`~convml_tt.architectures.time_training_step`)
-        says how many epochs fit in what is left of it, and training runs
-        that many, at most ``epochs`` and at least one (None: always
-        ``epochs``).
+        whole run (seconds): training stops after the whole epoch past
+        which the next (as long as the last one took) and the steps after
+        training would not fit in it (judged as the epochs go,
+        :class:`~convml_tt.architectures.training.budget.WallClockBudget`),
+        at most ``epochs`` and at least one (None: always ``epochs``).
     Regime maps
         a sliding-window map of every study scene with tiles centred every
         ``map_stride`` metres (None: half the tile size), for the trained

@@ -4,10 +4,12 @@
 - :mod:`.precision`: which autocast a device gets, bf16 autocast on CPU;
 - :mod:`.checkpoints`: epoch checkpoints and resuming;
 - :mod:`.learner`: :func:`make_learner` and one-call :func:`train`;
-- :mod:`.timing`: :func:`time_training_step`.
+- :mod:`.timing`: :func:`time_training_step`;
+- :mod:`.budget`: :class:`WallClockBudget` (stop after the epoch past which the next would not fit).
 """
 from __future__ import annotations
 
+from .budget import WallClockBudget
 from .checkpoints import CheckpointCallback, resume_from_checkpoint, save_checkpoint
 from .dataloaders import TripletDataLoader, make_dataloaders
 from .learner import make_learner, train
@@ -26,4 +28,5 @@ __all__ = [
     "cpu_has_native_bf16",
     "resolve_precision",
     "time_training_step",
+    "WallClockBudget",
 ]

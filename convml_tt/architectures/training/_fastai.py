@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     import fastai.callback.fp16  # noqa: F401  (Learner.to_fp16 / to_bf16)
     import fastai.callback.progress  # noqa: F401  (progress bars, Learner.no_bar)
     import fastai.callback.schedule  # noqa: F401  (Learner.fit_one_cycle, lr_find)
-    from fastai.callback.core import Callback
+    from fastai.callback.core import CancelFitException, Callback
     from fastai.callback.training import BnFreeze
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
@@ -21,4 +21,4 @@ with warnings.catch_warnings():
     from fastai.torch_core import set_seed
     from fastcore.foundation import L
 
-__all__ = ["Callback", "BnFreeze", "DataLoaders", "DataLoader", "Learner", "Adam", "set_seed", "L"]
+__all__ = ["Callback", "CancelFitException", "BnFreeze", "DataLoaders", "DataLoader", "Learner", "Adam", "set_seed", "L"]

@@ -39,6 +39,7 @@ from ...data.dataset.torch import TripletDataset
 from ..encoder import TripletEncoder, TripletModel, splitter
 from ..losses import default_loss, dist_ad, dist_an, triplet_acc
 from ..model_file import save_model
+from .budget import WallClockBudget
 from ..pretrained import init_from_pretrained
 from ._fastai import Adam, BnFreeze, DataLoaders, Learner, set_seed
 from .checkpoints import CheckpointCallback, check_resume_settings, resume_from_checkpoint, run_settings
@@ -232,6 +233,7 @@ def train(
     loss_func: nn.Module | None = None,
     ddp_timeout: float = DEFAULT_TIMEOUT_S,
     cbs: list | None = None,
+    budget: WallClockBudget | None = None,
     **overrides: Any,
 ) -> Learner:
     """Train an encoder on ``dataset`` with one-cycle for ``epochs`` at maximum
@@ -259,6 +261,10 @@ def train(
     this raises a one-line :class:`~.distributed.LostRankError` (a
     ``RuntimeError``) within ``ddp_timeout`` naming the last checkpoint to
     resume from; the process group is then broken: end the process.
+
+    ``budget`` (a :class:`~.budget.WallClockBudget`): training stops after the
+    whole epoch past which the next would not fit its deadline; the model
+    file then records the epochs actually trained (``budget.epochs_done``).
     """
     s = settings_from(TrainingSettings, settings, **overrides)
     own_group = False
@@ -267,7 +273,7 @@ def train(
         own_group = True
     try:
         learn = _train(dataset, out, s, checkpoint_dir=checkpoint_dir, resume=resume, quiet=quiet,
-                       loss_func=loss_func, resume_with_changes=resume_with_changes, cbs=cbs)
+                       loss_func=loss_func, resume_with_changes=resume_with_changes, cbs=cbs, budget=budget)
     except Exception as err:
         lost = describe_lost_rank(err) if is_distributed() else None
         if lost is None:
@@ -285,7 +291,7 @@ def train(
 
 
 def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, loss_func,
-           resume_with_changes=False, cbs=None) -> Learner:
+           resume_with_changes=False, cbs=None, budget=None) -> Learner:
     rank0 = get_rank() == 0
     out = Path(out)
     if out.exists() and out.is_dir():
@@ -312,9 +318,11 @@ def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, 
             stack.enter_context(learn.no_logging())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*upsample.*")
-            learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start, cbs=cbs)
+            learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start,
+                                cbs=list(cbs or []) + ([budget] if budget is not None else []) or None)
     if rank0:
-        save_model(learn, out, epochs_trained=s.epochs)
+        save_model(learn, out, epochs_trained=budget.epochs_done if budget is not None and budget.stopped
+                   else s.epochs)
     if is_distributed():
         import torch.distributed as dist
 
