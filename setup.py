@@ -44,6 +44,7 @@ EXTRAS = {
         "distributed>=2026.8",
         "dask-jobqueue>=0.9",
         "zarr>=3.1",  # gridded zarr stores and ARCO-ERA5 layout tests
+        "timm>=1.0.31,<2",  # the timm backbones' tests
     ],
     # the data steps on a dask.distributed cluster (convml_tt.compute), with
     # workers from SLURM/SGE/PBS through dask-jobqueue
@@ -64,6 +65,10 @@ EXTRAS = {
     "zarr": [
         "zarr>=3.1",
         "dask>=2026.8",
+    ],
+    # timm's backbones (ConvNeXt, EfficientNet, ViT; convml_tt.architectures.backbones_timm)
+    "timm": [
+        "timm>=1.0.31,<2",
     ],
     "bench": [
         "pyresample>=1.35",

@@ -14,13 +14,24 @@ from typing import Sequence
 import torch
 
 from ...data.dataset.format import scan_stage
-from ...data.dataset.torch import TileDataset, TripletDataset, TripletSubset, find_stage_folder
+from ...data.dataset.torch import TileDataset, TripletDataset, TripletSubset, _check_shapes, find_stage_folder
 
 __all__ = ["SingleTileDataset", "open_training_tiles"]
 
 
 class SingleTileDataset(TileDataset):
-    """The anchor tiles of a stage folder that holds single tiles; batches ``(B, C, H, W)``."""
+    """The tiles of a stage folder that holds single tiles (``{id:05d}_anchor.png`` only); batches
+    ``(B, C, H, W)``."""
+
+    def __init__(self, stage_dir: Path, stage: str = "train", preload: bool = False) -> None:
+        self.stage, self.tile_type, self.stage_dir = stage, "anchor", Path(stage_dir)
+        found = {i: m["anchor"] for i, m in scan_stage(self.stage_dir).items() if "anchor" in m}
+        self.ids = sorted(found)
+        self._paths = [found[i] for i in self.ids]
+        self.tile_shape = _check_shapes(self._paths, f"stage folder {str(self.stage_dir)!r}")
+        self.tiles = None
+        if preload:
+            self.preload()
 
     def preload(self, progress: bool = True) -> "SingleTileDataset":
         if self.tiles is None:
@@ -60,7 +71,6 @@ def open_training_tiles(path: str | Path, method, stage: str = "train", skip_inc
             f"*_distant.png); make a triplet dataset with `convml_tt triplets`, or train a method of "
             f"augmented views on these tiles (--method simclr, vicreg, byol or barlow)")
     if singles:
-        return SingleTileDataset(stage_dir, stage=stage, tile_type="anchor", preload=bool(preload),
-                                 progress=progress)
+        return SingleTileDataset(stage_dir, stage=stage, preload=bool(preload))
     return TripletDataset(path, stage=stage, skip_incomplete=skip_incomplete, preload=bool(preload),
                           progress=progress)
