@@ -169,6 +169,11 @@ def make_learner(
         if info is None:
             raise ValueError("DataLoaders were not built by convml_tt's make_dataloaders (no dls.convml_tt "
                              "info); build them with make_dataloaders(...)")
+        want = 3 if method.sample == "triplet" else method.n_views
+        if getattr(dls, "n_inp", want) != want:
+            raise ValueError(f"the DataLoaders give {dls.n_inp} inputs a sample but method {method.name!r} takes "
+                             f"{want} ({method.sample}); build them with make_dataloaders(..., method="
+                             f"{method.name!r})")
         set_seed(s.seed)
     else:
         dev = resolve_device(s.device)
