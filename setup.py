@@ -60,6 +60,7 @@ EXTRAS = {
         "umap-learn>=0.5.12,<0.6",
         "tensorboard>=2.21",
         "selenium>=4.51",
+        "timm>=1.0.31,<2",  # the timm backbones' tests
     ],
     # exploring embeddings: the UMAP projection (convml_tt.interpretation.projections) and
     # TensorBoard (training curves: train --log tensorboard; the projector export needs no package)
@@ -86,6 +87,10 @@ EXTRAS = {
     "zarr": [
         "zarr>=3.1",
         "dask>=2026.8",
+    ],
+    # timm's backbones (ConvNeXt, EfficientNet, ViT; convml_tt.architectures.backbones_timm)
+    "timm": [
+        "timm>=1.0.31,<2",
     ],
     "bench": [
         "pyresample>=1.35",

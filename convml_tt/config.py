@@ -591,6 +591,10 @@ class TrainingSettings:
     :func:`convml_tt.architectures.make_learner` and
     :func:`~convml_tt.architectures.train`).
 
+    Method
+        ``method``: a name of the method registry
+        (:func:`convml_tt.architectures.methods.list_methods`: ``"triplet"``,
+        the default; ``"simclr"``, ``"vicreg"``, ``"byol"``, ``"barlow"``).
     Model
         ``arch`` (a name of the backbone registry,
         :func:`convml_tt.architectures.list_backbones`), ``emb_dim``,
@@ -621,6 +625,7 @@ class TrainingSettings:
     """
 
     arch: str = "resnet18"
+    method: str = "triplet"
     emb_dim: int = 100
     head: str = "fastai"
     dropout: float = 0.5
@@ -660,6 +665,9 @@ class TrainingSettings:
             raise ValueError(f"emb_dim={self.emb_dim} must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        if not isinstance(self.method, str) or not self.method.strip():
+            # the name is checked by the method registry (convml_tt.architectures.methods.METHODS)
+            raise ValueError(f"method={self.method!r}; use the name of a registered method, e.g. 'triplet' or 'simclr'")
         if not isinstance(self.loss, str) or not self.loss.strip():
             # the name is checked by the loss registry (convml_tt.architectures.losses.LOSSES)
             raise ValueError(f"loss={self.loss!r}; use the name of a registered loss, e.g. 'euclidean' or 'squared'")

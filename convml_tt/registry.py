@@ -1,7 +1,7 @@
 """One generic registry of named parts, and the plugins that add to it.
 
 A :class:`Registry` holds the entries of one *kind* (``"recipes"``,
-``"backbones"``, ``"heads"``, ``"losses"``, ``"samplers"``,
+``"backbones"``, ``"methods"``, ``"heads"``, ``"losses"``, ``"samplers"``,
 ``"labelers"``, ``"featurizers"``, ``"plots"``, ``"fields"``; :data:`HOMES` says which
 module owns each). Names compare case-insensitively, an entry may have
 aliases, a taken name is refused unless ``overwrite=True``, and an unknown
@@ -63,6 +63,7 @@ HOMES = {
     "labelers": "convml_tt.data.labels",
     "samplers": "convml_tt.data.sampling.base",
     "backbones": "convml_tt.architectures.backbones",
+    "methods": "convml_tt.architectures.methods",
     "heads": "convml_tt.architectures.heads",
     "losses": "convml_tt.architectures.losses",
     "featurizers": "convml_tt.interpretation.featurizers",

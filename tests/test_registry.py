@@ -88,7 +88,7 @@ def test_decorator_unregister_scoped_and_the_entry_check():
 
 def test_registry_by_kind_and_every_kind_has_its_builtins():
     builtins = {"recipes": "truecolor", "labelers": "synthetic", "samplers": "triplet", "backbones": "resnet18",
-                "heads": "fastai", "losses": "euclidean", "featurizers": "tile_statistics", "plots": "dendrogram",
+                "heads": "fastai", "losses": "euclidean", "methods": "triplet", "featurizers": "tile_statistics", "plots": "dendrogram",
                 "sources": "goes_abi", "fields": "EIS"}
     assert set(builtins) == set(REG.HOMES)
     for kind, name in builtins.items():

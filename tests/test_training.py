@@ -70,7 +70,7 @@ def test_loss_decreases_on_learnable_toy_set(toy_ds):
     train_losses = [v[0] for v in learn.recorder.values]
     assert train_losses[-1] < 0.8 * train_losses[0], train_losses
     names = learn.recorder.metric_names[1:-1]
-    assert names == ["train_loss", "valid_loss", "dist_an", "dist_ad", "triplet_acc"]
+    assert names == ["train_loss", "valid_loss", "dist_an", "dist_ad", "triplet_acc", "emb_std", "emb_cos"]
     last = dict(zip(names, learn.recorder.values[-1]))
     assert last["triplet_acc"] >= 0.75 and last["dist_an"] < last["dist_ad"]
 

@@ -5,6 +5,9 @@
 - :mod:`.heads`: embedding heads; :mod:`.encoder`: :class:`TripletEncoder`,
   :class:`TripletModel`;
 - :mod:`.losses`: :class:`TripletLoss`, :func:`default_loss` and the metrics;
+- :mod:`.methods`: the training methods (triplet, SimCLR, VICReg, BYOL,
+  Barlow Twins; :func:`list_methods`, :func:`register_method`);
+- :mod:`.upstream`: :func:`import_upstream`, weights of upstream convml_tt models;
 - :mod:`.pretrained`: pretrained backbone weights;
 - :mod:`.model_file`: :func:`save_model`, :func:`load_model`, :func:`read_model_file`;
 - :mod:`.inference`: :func:`embed_tiles`, :func:`embed_dataset`;
@@ -24,6 +27,11 @@ _LAZY = {
     "list_backbones": "backbones",
     "get_backbone": "backbones",
     "load_plugin": "backbones",
+    "list_methods": "methods",
+    "register_method": "methods",
+    "get_method": "methods",
+    "Method": "methods",
+    "import_upstream": "upstream",
     "TripletEncoder": "encoder",
     "TripletModel": "encoder",
     "TripletLoss": "losses",

@@ -188,3 +188,8 @@ for _arch, _weights in (("resnet18", torchvision.models.ResNet18_Weights.DEFAULT
                         ("resnet50", torchvision.models.ResNet50_Weights.DEFAULT)):
     register_backbone(_arch, _torchvision_resnet(_arch), pretrained_weights=_weights)
 del _arch, _weights
+
+# timm's ConvNeXt, EfficientNet and ViT, when timm is installed (backbones_timm)
+from . import backbones_timm as _timm  # noqa: E402
+
+_timm.register_builtin()

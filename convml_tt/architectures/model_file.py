@@ -9,7 +9,10 @@ One file of plain types only (no pickled classes), read with
                 loss, convml_tt_version, recipe, channels},
      "state_dict": {...}}
 
-``recipe`` is the composite recipe of the training tiles (e.g.
+``method`` is the training method (``{"name": "triplet", "sample":
+"triplet"}``, or a view method with its hyper-parameters; absent in files
+written before methods existed: triplet); only the encoder is stored,
+whatever the method (:mod:`.methods`). ``recipe`` is the composite recipe of the training tiles (e.g.
 ``"truecolor"``, ``"C13"``, ``"C13+C14+C15"``) and ``channels`` what each
 input channel holds (name, units, display stretch), both from the training
 dataset's ``meta.yaml`` (None when it has none; absent in older files).

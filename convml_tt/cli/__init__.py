@@ -1,6 +1,6 @@
 """The ``convml_tt`` command line: one subcommand per step of the data flow.
 
-    convml_tt synthetic | fetch | composite | triplets | train | embed | map | regimes | track | plot | evaluate | demo
+    convml_tt synthetic | fetch | composite | triplets | train | embed | model | map | regimes | track | plot | evaluate | demo
 
 Each subcommand is registered by an ``_add_<name>`` function (in
 :mod:`.data`, :mod:`.model`, :mod:`.maps`, :mod:`.interpret`) that builds its parser and
@@ -25,6 +25,7 @@ from .data import _add_composite, _add_fetch, _add_synthetic, _add_triplets
 from .interpret import _add_demo, _add_evaluate, _add_plot
 from .maps import _add_map, _add_regimes
 from .model import _add_embed, _add_train
+from .model_import import _add_model
 from .track import _add_track
 
 __all__ = ["main", "build_parser", "parse_time", "parse_interval", "SUBCOMMANDS"]
@@ -38,6 +39,7 @@ SUBCOMMANDS: list = [
     _add_triplets,
     _add_train,
     _add_embed,
+    _add_model,
     _add_map,
     _add_regimes,
     _add_track,

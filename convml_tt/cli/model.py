@@ -28,7 +28,12 @@ def _add_train(sub) -> None:
                    choices=RegistryChoices("backbones"),
                    help="backbone of the registry: %(choices)s (default resnet18); a --plugin or a package's "
                         "entry point adds more")
-    add_plugin(p, "registers a backbone (convml_tt.architectures.register_backbone(name, factory)), head or loss")
+    p.add_argument("--method", default="triplet", metavar="NAME", type=registered("methods"),
+                   choices=RegistryChoices("methods"),
+                   help="training method of the registry: %(choices)s (default triplet: anchor, neighbour and "
+                        "distant tiles; the others train on augmented views of every tile)")
+    add_plugin(p, "registers a backbone (convml_tt.architectures.register_backbone(name, factory)), head, loss "
+                  "or method")
     p.add_argument("--epochs", type=whole(1), default=10, help="epochs of one-cycle training (default 10)")
     p.add_argument("--batch-size", type=whole(1), default=TrainingSettings.batch_size,
                    help=f"triplets per batch (default {TrainingSettings.batch_size}, TrainingSettings')")
@@ -124,7 +129,7 @@ def _run_train(args) -> int:
     last = learn.recorder.values[-1] if learn.recorder.values else []
     summary = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, last) if v is not None)
     on = f"{world} processes (DDP, batch {world} x {s.batch_size})" if distributed else str(device)
-    print(f"wrote {args.out} ({s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {on}"
+    print(f"wrote {args.out} ({s.method}, {s.arch}, emb_dim {s.emb_dim}, {s.epochs} epochs on {on}"
           + (f"; {summary}" if summary else "") + ")")
     return 0
 

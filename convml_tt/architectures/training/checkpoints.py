@@ -130,7 +130,20 @@ def save_checkpoint(learn: Learner, path: str | Path, epochs_done: int) -> Path:
     run = getattr(learn, "convml_tt_run", None)
     if isinstance(run, dict):
         obj["training"] = plain(run)
+    parts = _method_parts(learn)
+    if parts:  # a view method's projector, predictor, momentum target
+        obj["method_state_dict"] = {k: v.detach().cpu().contiguous() for k, v in parts.items()}
     return write_model_file(obj, path)
+
+
+def _method_parts(learn: Learner) -> dict:
+    """The state of the trained model's parts besides the encoder (``projector.*``, ...)."""
+    m = getattr(learn, "model", None)
+    m = getattr(m, "module", m)
+    m = getattr(m, "_orig_mod", m)
+    if m is None:
+        return {}
+    return {k: v for k, v in m.state_dict().items() if not k.startswith("encoder.")}
 
 
 def run_settings(settings: Any, world_size: int = 1) -> dict:
@@ -223,9 +236,31 @@ class CheckpointCallback(Callback):
 def _check_compatible(cfg: dict, other: dict, path: Path) -> None:
     keys = ("arch", "n_input_channels", "emb_dim", "head")
     bad = [f"{k}: file {other.get(k)!r} vs learner {cfg.get(k)!r}" for k in keys if other.get(k) != cfg.get(k)]
+    mine, theirs = (_method_name(c) for c in (cfg, other))
+    if mine != theirs:
+        bad.append(f"method: file {theirs!r} vs learner {mine!r}")
     if bad:
         raise ValueError(f"checkpoint {str(path)!r} was made for another model (" + "; ".join(bad)
                          + "); build the learner with the same settings to resume")
+
+
+def _method_name(cfg: dict) -> str:
+    m = cfg.get("method")
+    return m.get("name", "triplet") if isinstance(m, dict) else "triplet"  # older files: triplet
+
+
+def _load_parts(learn: Learner, obj: dict, path: Path) -> None:
+    want = _method_parts(learn)
+    have = obj.get("method_state_dict") or {}
+    if not want and not have:
+        return
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing or extra:
+        raise ValueError(f"checkpoint {str(path)!r} holds other method parts than the learner's: missing "
+                         f"{missing[:6] or 'none'}, unexpected {extra[:6] or 'none'}")
+    m = getattr(learn.model, "module", learn.model)
+    m = getattr(m, "_orig_mod", m)
+    m.load_state_dict({**{f"encoder.{k}": v for k, v in obj["state_dict"].items()}, **have}, strict=True)
 
 
 def resume_from_checkpoint(learn: Learner, path: str | Path) -> int:
@@ -254,6 +289,7 @@ def resume_from_checkpoint(learn: Learner, path: str | Path) -> int:
     except RuntimeError as err:
         raise ValueError(f"checkpoint {str(path)!r} weights do not fit the learner's model: "
                          f"{str(err).splitlines()[0]}") from None
+    _load_parts(learn, obj, path)
     if "optimizer" in obj:
         if learn.opt is None:
             learn.create_opt()

@@ -23,7 +23,7 @@ import torch
 from ..._io import resolve_device
 from ...config import TrainingSettings, settings_from
 from ...data.dataset.torch import TripletDataset, dataset_stats
-from ..transforms import TileAugment, TripletBatchTransform
+from ..transforms import TripletBatchTransform
 from ..encoder import imagenet_stats
 from ._fastai import DataLoader, DataLoaders
 
@@ -68,6 +68,7 @@ class TripletDataLoader(DataLoader):
     ) -> None:
         super().__init__(dataset, bs=bs, **kwargs)
         self.transform = transform
+        self.n_inp = getattr(transform, "n_inp", 3)  # 3 triplet tiles, or a view method's views
         self.augment_batches = augment_batches
         self.seed = int(seed)
         self.rng = random.Random(self.seed)
@@ -134,6 +135,7 @@ def make_dataloaders(
     stage: str = "train",
     progress: bool = True,
     path: str | Path | None = None,
+    method=None,
     **overrides: Any,
 ) -> DataLoaders:
     """fastai ``DataLoaders`` (train, valid) over one stage of a triplet dataset folder.
@@ -178,7 +180,7 @@ def make_dataloaders(
     """
     s = settings_from(TrainingSettings, settings, **overrides)
     return build_dataloaders(dataset, s, resolve_device(s.device), channels_last=bool(s.channels_last),
-                             stage=stage, progress=progress, path=path)
+                             stage=stage, progress=progress, path=path, method=method)
 
 
 def build_dataloaders(
@@ -189,16 +191,23 @@ def build_dataloaders(
     stage: str = "train",
     progress: bool = True,
     path: str | Path | None = None,
+    method=None,
 ) -> DataLoaders:
-    """:func:`make_dataloaders` for checked settings ``s`` on the resolved device ``dev``."""
+    """:func:`make_dataloaders` for checked settings ``s`` on the resolved device ``dev``;
+    ``method`` (a :class:`~convml_tt.architectures.methods.Method`; default: ``s.method``'s)
+    decides what a sample is and makes the batch transform."""
+    from ..methods.base import make_method
+    from ..methods.data import open_training_tiles
+
+    method = method if method is not None else make_method(s.method)
     batch_size, valid_pct, seed, preload = s.batch_size, s.valid_pct, s.seed, s.preload
-    if isinstance(dataset, TripletDataset):
+    if not isinstance(dataset, (str, Path)):  # a TripletDataset (or the tiles of a view method)
         ds = dataset
         if preload:
             ds.preload(progress=progress)
     else:
-        ds = TripletDataset(dataset, stage=stage, skip_incomplete=s.skip_incomplete,
-                            preload=bool(preload), progress=progress)
+        ds = open_training_tiles(dataset, method, stage=stage, skip_incomplete=s.skip_incomplete,
+                                 preload=bool(preload), progress=progress)
     if preload == "device":
         ds.to(dev)
     elif preload and dev.type == "cuda":
@@ -232,10 +241,7 @@ def build_dataloaders(
                              f"tiles have {c} channels")
         kind = "custom"
 
-    tf = TripletBatchTransform(
-        mean, std, augment=TileAugment(flips=s.augment, rot90=s.augment, jitter=s.jitter),
-        tile_pixels=s.tile_pixels, channels_last=channels_last,
-    )
+    tf = method.batch_transform(mean, std, s, channels_last)
     num_workers = s.num_workers
     if num_workers is None:
         on_cpu_memory = not preload

@@ -36,12 +36,12 @@ from ..._io import check_writable_folder, resolve_device
 from ...config import TrainingSettings, settings_from
 from ...data.dataset.format import dataset_recipe
 from ...data.dataset.torch import TripletDataset
-from ..encoder import TripletEncoder, TripletModel, splitter
-from ..losses import default_loss, dist_ad, dist_an, triplet_acc
+from ..encoder import TripletEncoder
 from ..model_file import save_model
 from .budget import WallClockBudget
 from ..pretrained import init_from_pretrained
 from ._fastai import Adam, BnFreeze, DataLoaders, Learner, set_seed
+from .collapse import CollapseGuard, check_collapse
 from .checkpoints import CheckpointCallback, check_resume_settings, resume_from_checkpoint, run_settings
 from .dataloaders import build_dataloaders
 from .distributed import (DEFAULT_TIMEOUT_S, DataParallel, LostRankError, ddp_device, describe_lost_rank,
@@ -67,9 +67,10 @@ def make_learner(
     progress: bool = True,
     path: str | Path | None = None,
     distributed: bool | None = None,
+    method: Any = None,
     **overrides: Any,
 ) -> Learner:
-    """Build a fastai ``Learner`` that trains a triplet encoder.
+    """Build a fastai ``Learner`` that trains an encoder with a method (triplet by default).
 
     Use it like any fastai learner: ``learn.lr_find()``,
     ``learn.fit_one_cycle(n, lr)``, ``learn.recorder.plot_loss()``,
@@ -116,6 +117,15 @@ def make_learner(
         returning a scalar (and honouring a ``reduction`` attribute if it has
         one); replaces the default loss. Its ``config`` dict (or its class
         name) is stored in the model config as ``loss``.
+    method:
+        the training method: a name of the method registry
+        (:func:`~convml_tt.architectures.methods.list_methods`; the settings'
+        ``method``, default ``"triplet"``) or a
+        :class:`~convml_tt.architectures.methods.Method` (with its own
+        hyper-parameters). It decides what a sample is (a triplet, or
+        augmented views of one tile), the model parts around the encoder,
+        the loss (``loss_func`` replaces it) and the metrics; it is recorded
+        in the model config as ``method``.
     checkpoint_dir:
         save a checkpoint there after every epoch (:class:`~.checkpoints.CheckpointCallback`).
     distributed:
@@ -131,7 +141,15 @@ def make_learner(
     Seeds python/numpy/torch with ``seed`` before building the model; the data
     order and augmentations also derive from ``seed``.
     """
+    from ..methods.base import Method, make_method
+
+    if isinstance(method, str):
+        overrides["method"] = method
     s = settings_from(TrainingSettings, settings, **overrides)
+    if isinstance(method, Method):
+        s = s.replace(method=method.name)
+    else:
+        method = make_method(s.method)  # an unknown name lists the registered methods
     if distributed is None:
         distributed = is_distributed()
     elif distributed and not is_distributed():
@@ -152,6 +170,11 @@ def make_learner(
         if info is None:
             raise ValueError("DataLoaders were not built by convml_tt's make_dataloaders (no dls.convml_tt "
                              "info); build them with make_dataloaders(...)")
+        want = 3 if method.sample == "triplet" else method.n_views
+        if getattr(dls, "n_inp", want) != want:
+            raise ValueError(f"the DataLoaders give {dls.n_inp} inputs a sample but method {method.name!r} takes "
+                             f"{want} ({method.sample}); build them with make_dataloaders(..., method="
+                             f"{method.name!r})")
         set_seed(s.seed)
     else:
         dev = resolve_device(s.device)
@@ -159,7 +182,7 @@ def make_learner(
         if channels_last is None:
             channels_last = True
         dls = build_dataloaders(dataset_path_or_dls, s, dev, channels_last=channels_last,
-                                progress=progress, path=path)
+                                progress=progress, path=path, method=method)
         info = dls.convml_tt
     if channels_last is None:
         channels_last = bool(getattr(dls.train.transform, "channels_last", False))
@@ -168,13 +191,14 @@ def make_learner(
     mp = resolve_precision(s.mixed_precision, dev)
 
     if loss_func is None:
-        loss_func = default_loss(s)
+        loss_func = method.loss(s)
     config = {
         "normalization": info["normalization"],
         "tile_pixels": info["tile_pixels"],
         "training_data_path": info["training_data_path"],
         "pretrained": None,
         "loss": _loss_config(loss_func),
+        "method": method.config,
         "convml_tt_version": __version__,
     }
     # the recipe the tiles were cut from and each channel's units and stretch (maps cut the same)
@@ -184,11 +208,12 @@ def make_learner(
     if s.pretrained:
         encoder.config["pretrained"] = init_from_pretrained(encoder.body, s.arch, s.pretrained, n_channels,
                                                             progress=progress)
-    model = TripletModel(encoder)
+    model = method.build_model(encoder, s)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
 
-    cbs = []
+    guard = CollapseGuard()
+    cbs = [*method.callbacks(s), guard]
     if checkpoint_dir is not None and rank0:
         cbs.append(CheckpointCallback(checkpoint_dir))
     if distributed:
@@ -196,8 +221,8 @@ def make_learner(
     if s.freeze_body:
         cbs.append(BnFreeze())
     learn = Learner(
-        dls, model, loss_func=loss_func, opt_func=Adam, lr=s.lr, splitter=splitter,
-        metrics=[dist_an, dist_ad, triplet_acc], path=path or dls.path, wd=s.wd,
+        dls, model, loss_func=loss_func, opt_func=Adam, lr=s.lr, splitter=method.splitter(),
+        metrics=[*method.metrics(), *guard.metrics], path=path or dls.path, wd=s.wd,
         train_bn=not s.freeze_body, cbs=cbs,
     )
     model.to(dev)
@@ -321,6 +346,7 @@ def _train(dataset, out, s: TrainingSettings, *, checkpoint_dir, resume, quiet, 
             learn.fit_one_cycle(s.epochs, s.lr, start_epoch=start,
                                 cbs=list(cbs or []) + ([budget] if budget is not None else []) or None)
     if rank0:
+        check_collapse(learn, out)  # a collapsed run is reported, not saved as if trained
         save_model(learn, out, epochs_trained=budget.epochs_done if budget is not None and budget.stopped
                    else s.epochs)
     if is_distributed():
