@@ -37,14 +37,14 @@ INSTALL_REQUIRES = [
 # Unbounded, pip takes the newest boto3 (1.44) first and backtracks through
 # dozens of boto3/botocore/aiobotocore versions (7-16 min, issue 25). Raise
 # the upper bound with aiobotocore's (tests/test_install.py checks that
-# every extra resolves quickly without constraints.txt).
-BOTO3 = "boto3>=1.43.115,<1.43.118"
+# every extra resolves quickly without constraints.txt). Written out in each
+# extra (the lists stay literals, read by tests/test_packaging.py).
 
 EXTRAS = {
     "test": [
         "pytest>=9.2",
         "moto[server]>=5.2.5",
-        BOTO3,
+        "boto3>=1.43.115,<1.43.118",  # the botocore aiobotocore pins (above)
         "nbclient>=0.11",
         "nbformat>=5.11",
         "ipykernel>=7.4",
@@ -96,7 +96,7 @@ EXTRAS = {
         "pyresample>=1.35",
         "satpy>=0.60",
         "moto[server]>=5.2.5",
-        BOTO3,
+        "boto3>=1.43.115,<1.43.118",  # the botocore aiobotocore pins (above)
     ],
 }
 

@@ -481,9 +481,9 @@ def test_composite_and_map_beyond_the_file_size_limit_say_so(composited_root, sy
     assert not [p for p in (root / "composites").rglob("*") if p.is_file()]  # no partial composite, no temp file
     out = tmp_path / "m.nc"
     r = _cli("map", "tile_statistics", "--data-root", str(composited_root), "--domain", *DOM, *TILES,
-             "--out", str(out), "--quiet", "--labels", "none", preexec_fn=_limited(20_000))
+             "--out", str(out), "--quiet", "--labels", "none", preexec_fn=_limited(40_000))  # a part ~24 kB, the map ~60
     assert _one_line(r, "map") == (f"cannot write {out}: the file would exceed this process's file size limit of "
-                                   f"20000 bytes (ulimit -f); raise the limit or ask for a smaller output (nothing "
+                                   f"40000 bytes (ulimit -f); raise the limit or ask for a smaller output (nothing "
                                    f"was left half-written)")
     assert not out.exists() and not list(tmp_path.glob(".m.nc.*.tmp"))
     # the scenes done are kept for the next run, which completes the map

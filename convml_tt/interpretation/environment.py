@@ -70,7 +70,7 @@ def _regime_of_tiles(da: xr.DataArray, regimes: Any, clusters: str | None) -> np
             regimes = Regimes.load(regimes)
         check_model_of_regimes(regimes, "these embeddings", emb_dim=da.sizes["emb_dim"],
                                sha=da.attrs.get("model_sha256"), featurizer=da.attrs.get("featurizer"),
-                               model_path=da.attrs.get("model_path") or "")
+                               model_path=da.attrs.get("model_path") or "", require_sha=False)
         idx, _ = regimes.nearest(np.asarray(da.transpose("tile_id", "emb_dim").values))
         return np.asarray(regimes.names)[idx]
     from .physical import cluster_labels
