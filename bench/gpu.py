@@ -29,8 +29,8 @@ step ran (a bench that exits 1 after printing its table, e.g. a missed
 target of bench/maps.py, counts as run; ``ran`` in the JSON).
 
 ``--dry-run`` runs every step on the CPU with tiny sizes (demo ``--fast``,
-16 px tiles, a few triplets, worker sweep 0/1, torchrun with gloo, maps on
-one small scene set, a few embedding tiles): the same scripts, flags and
+16 px tiles, a few triplets, worker sweep 0/1, torchrun with gloo, maps
+``--quick`` on one scene, a few embedding tiles): the same scripts, flags and
 code paths except the device, to check the script before a GPU is at hand.
 Without a CUDA GPU and without ``--dry-run`` it says so in one line and exits 2.
 """
@@ -82,7 +82,8 @@ def steps(out: Path, dry: bool) -> list[tuple[str, list[str], float]]:
            "--rank", str(demo_out / "dataset"), str(out / "torchrun.pt"), dev, "8" if dry else "256"]
     todo.append(("torchrun", ddp, 45.0))
     maps = [PY, str(HERE / "maps.py"), "--device", dev, "--trials", "1"]
-    maps += ["--scenes", "1", "--batch-size", "16"] if dry else ["--num-workers", "8", "--batch-size", "512"]
+    maps += ["--scenes", "1", "--batch-size", "16", "--quick"] if dry else \
+        ["--num-workers", "8", "--batch-size", "512"]
     todo.append(("maps", maps, 90.0))
     emb = [PY, str(HERE / "embed.py"), "--device", dev]
     emb += ["--n-tiles", "12", "--tile-pixels", "16", "--batch-size", "4", "--trials", "1"] if dry else \

@@ -25,6 +25,9 @@ demo's) embeds them.
    ``exec``). Target: within 10 %.
 
 ``--threads`` sets torch's intra-op threads (default: torch's own choice).
+``--quick`` measures (i) alone, without a warm-up, on ``--scenes`` scenes of
+half the size with a domain of a quarter of the small one's area (GPU
+readiness's dry run: a check that the step runs, in seconds).
 
 Prints a markdown table; exit status 0 when all three meet their targets.
 """
@@ -58,15 +61,17 @@ def domain(half_lat: float) -> tuple[float, float, float, float]:
     return (lon - half_lon, lat - half_lat, lon + half_lon, lat + half_lat)
 
 
-def build(root: Path, n_scenes: int) -> dict:
-    """Scenes and composites for both domains; their paths as JSON-able lists."""
+def build(root: Path, n_scenes: int, large: bool = True) -> dict:
+    """Scenes and composites for both domains (the small one only unless ``large``);
+    their paths as JSON-able lists."""
     from convml_tt.data.composites import make_composites
     from convml_tt.data.synthetic import write_synthetic_scenes
 
     write_synthetic_scenes(root, dt.datetime(2020, 1, 2, 13), count=n_scenes, interval=dt.timedelta(hours=1),
                            center=CENTER, size_km=SCENE_KM, progress=False)
-    return {"small": [str(p) for p in make_composites(root, domain(HALF_SMALL), progress=False)],
-            "large": [str(p) for p in make_composites(root, domain(HALF_LARGE), progress=False)[:2]]}
+    small = [str(p) for p in make_composites(root, domain(HALF_SMALL), progress=False)]
+    big = [str(p) for p in make_composites(root, domain(HALF_LARGE), progress=False)[:2]] if large else []
+    return {"small": small, "large": big}
 
 
 def model_file(root: Path) -> Path:
@@ -147,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenes", type=int, default=8, help="scenes of the throughput measurement (<= 8)")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    p.add_argument("--quick", action="store_true",
+                   help="build only --scenes scenes and measure the throughput ratio alone")
     p.add_argument("--data", default=None, help="folder for the scenes, kept and reused (default: a temporary one)")
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--paths", default="", help=argparse.SUPPRESS)
@@ -158,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.child:
         return child_memory(args)
+    if args.quick:
+        global HALF_SMALL, SCENE_KM
+        HALF_SMALL, SCENE_KM = HALF_SMALL / 2, SCENE_KM / 2
 
     from convml_tt.architectures import load_model
     from convml_tt.architectures.inference import embed_tiles
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if paths.exists():
             comps = json.loads(paths.read_text())
         else:
-            comps = build(tmp, 8)
+            comps = build(tmp, args.scenes, large=False) if args.quick else build(tmp, 8)
             paths.write_text(json.dumps(comps))
         mfile = model_file(tmp)
         model = load_model(mfile, device=args.device)
@@ -189,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             assert int(ds["valid"].sum()) == n_tiles
             return wall, cpu, ds
 
-        bare(), mapped()  # warm-up
+        if not args.quick:
+            bare(), mapped()  # warm-up
         t_bare, t_map = [], []
         for _ in range(args.trials):
             t_bare.append(bare()[:2])
@@ -198,36 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_bare, rate_map = n_tiles / med(t_bare, 0), n_tiles / med(t_map, 0)
         ratio, cpu_ratio = rate_map / rate_bare, med(t_bare, 1) / med(t_map, 1)
 
-        # 2. time per km2: large domain vs small domain (two scenes each)
-        from convml_tt.data.sampling import GridSampler
-
-        def area_km2(dom) -> tuple[float, int]:
-            g = GridSampler(dom, TILE, PIXELS, STRIDE, {"map": []})
-            x_w, x_e, y_s, y_n = g.extent
-            return (x_e - x_w) * (y_n - y_s) / 1e6, g.n_cells
-
-        a_small, c_small = area_km2(domain(HALF_SMALL))
-        a_large, c_large = area_km2(domain(HALF_LARGE))
-        ts, tl = [], []
-        for _ in range(args.trials):
-            ts.append(run_map(model, comps["small"][:2], args.device, args.num_workers,
-                              batch_size=args.batch_size)[:2])
-            tl.append(run_map(model, comps["large"], args.device, args.num_workers,
-                              batch_size=args.batch_size)[:2])
-        per_km2_small, per_km2_large = med(ts, 0) / a_small, med(tl, 0) / a_large
-        per_cell_small, per_cell_large = med(ts, 0) / c_small, med(tl, 0) / c_large
-        km2_ratio = per_km2_large / per_km2_small
-        km2_cpu_ratio = (med(tl, 1) / a_large) / (med(ts, 1) / a_small)
-
-        # 3. peak memory: 8 scenes vs 2, each in a fresh process
-        rss = {}
-        for n in (2, 8):
-            res = subprocess.run([sys.executable, __file__, "--child", str(n), "--paths", str(paths), "--model",
-                                  str(mfile), "--device", args.device, "--num-workers", str(args.num_workers),
-                                  "--threads", str(args.threads)],
-                                 capture_output=True, text=True, check=True)
-            rss[n] = json.loads(res.stdout.strip().splitlines()[-1])["peak_mib"]
-        mem_ratio = rss[8] / rss[2]
+        scale = None if args.quick else scaling(args, model, comps, paths, mfile)
 
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else \
         f"CPU ({torch.get_num_threads()} threads)"
@@ -239,17 +221,56 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| bare model, `embed_tiles` on {n_tiles} tiles cut beforehand | {rate_bare:.1f} tiles/s | |")
     print(f"| `embed_domain`, {args.scenes} scenes x {n_tiles // args.scenes} cells | {rate_map:.1f} tiles/s | |")
     print(f"| **(i) throughput ratio map / bare** | **{ratio:.3f}** (CPU time: {cpu_ratio:.3f}) | >= 0.9 |")
-    print(f"| small domain, 2 scenes: {a_small:.0f} km2, {c_small} cells | {med(ts, 0):.2f} s = "
-          f"{per_km2_small * 1e6:.1f} s per 10^6 km2, {per_cell_small * 1e3:.2f} ms per cell | |")
-    print(f"| large domain, 2 scenes: {a_large:.0f} km2 ({a_large / a_small:.2f}x), {c_large} cells | "
-          f"{med(tl, 0):.2f} s = {per_km2_large * 1e6:.1f} s per 10^6 km2, "
-          f"{per_cell_large * 1e3:.2f} ms per cell | |")
-    print(f"| **(ii) time per km2, large / small** | **{km2_ratio:.3f}** (CPU time: {km2_cpu_ratio:.3f}; "
-          f"per cell: {per_cell_large / per_cell_small:.3f}) | within 10 % |")
-    print(f"| peak RSS, 2 scenes / 8 scenes | {rss[2]:.0f} MiB / {rss[8]:.0f} MiB | |")
-    print(f"| **(iii) peak memory, 8 scenes / 2 scenes** | **{mem_ratio:.3f}** | within 10 % |")
-    ok = ratio >= 0.9 and abs(km2_ratio - 1) <= 0.1 and abs(mem_ratio - 1) <= 0.1
+    if scale is None:
+        print("| (ii) time per km2, (iii) peak memory | not measured (--quick) | |")
+        return 0 if ratio >= 0.9 else 1
+    for row in scale["rows"]:
+        print(row)
+    ok = ratio >= 0.9 and abs(scale["km2_ratio"] - 1) <= 0.1 and abs(scale["mem_ratio"] - 1) <= 0.1
     return 0 if ok else 1
+
+
+def scaling(args, model, comps: dict, paths: Path, mfile: Path) -> dict:
+    """(ii) time per km2, large domain vs small, and (iii) peak memory, 8 scenes vs 2: table rows and ratios."""
+    from convml_tt.data.sampling import GridSampler
+
+    med = lambda ts, i: statistics.median(t[i] for t in ts)  # noqa: E731
+
+    def area_km2(dom) -> tuple[float, int]:
+        g = GridSampler(dom, TILE, PIXELS, STRIDE, {"map": []})
+        x_w, x_e, y_s, y_n = g.extent
+        return (x_e - x_w) * (y_n - y_s) / 1e6, g.n_cells
+
+    a_small, c_small = area_km2(domain(HALF_SMALL))
+    a_large, c_large = area_km2(domain(HALF_LARGE))
+    ts, tl = [], []
+    for _ in range(args.trials):
+        ts.append(run_map(model, comps["small"][:2], args.device, args.num_workers, batch_size=args.batch_size)[:2])
+        tl.append(run_map(model, comps["large"], args.device, args.num_workers, batch_size=args.batch_size)[:2])
+    per_km2_small, per_km2_large = med(ts, 0) / a_small, med(tl, 0) / a_large
+    per_cell_small, per_cell_large = med(ts, 0) / c_small, med(tl, 0) / c_large
+    km2_ratio = per_km2_large / per_km2_small
+    km2_cpu_ratio = (med(tl, 1) / a_large) / (med(ts, 1) / a_small)
+
+    rss = {}  # each in a fresh process
+    for n in (2, 8):
+        res = subprocess.run([sys.executable, __file__, "--child", str(n), "--paths", str(paths), "--model",
+                              str(mfile), "--device", args.device, "--num-workers", str(args.num_workers),
+                              "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True)
+        rss[n] = json.loads(res.stdout.strip().splitlines()[-1])["peak_mib"]
+    mem_ratio = rss[8] / rss[2]
+    rows = [
+        f"| small domain, 2 scenes: {a_small:.0f} km2, {c_small} cells | {med(ts, 0):.2f} s = "
+        f"{per_km2_small * 1e6:.1f} s per 10^6 km2, {per_cell_small * 1e3:.2f} ms per cell | |",
+        f"| large domain, 2 scenes: {a_large:.0f} km2 ({a_large / a_small:.2f}x), {c_large} cells | "
+        f"{med(tl, 0):.2f} s = {per_km2_large * 1e6:.1f} s per 10^6 km2, {per_cell_large * 1e3:.2f} ms per cell | |",
+        f"| **(ii) time per km2, large / small** | **{km2_ratio:.3f}** (CPU time: {km2_cpu_ratio:.3f}; "
+        f"per cell: {per_cell_large / per_cell_small:.3f}) | within 10 % |",
+        f"| peak RSS, 2 scenes / 8 scenes | {rss[2]:.0f} MiB / {rss[8]:.0f} MiB | |",
+        f"| **(iii) peak memory, 8 scenes / 2 scenes** | **{mem_ratio:.3f}** | within 10 % |",
+    ]
+    return {"rows": rows, "km2_ratio": km2_ratio, "mem_ratio": mem_ratio}
 
 
 if __name__ == "__main__":
