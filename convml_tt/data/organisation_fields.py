@@ -32,9 +32,9 @@ Three take a *field*, ``(n, n)`` numbers (the tile's cloud signal, see
     2006): the dominant scale of the cloud field, px.
 :func:`spectral_slope`
     exponent ``beta`` of the power law ``b k^beta`` fitted to ``E(k)`` by
-    non-linear least squares (``scipy.optimize.curve_fit``, as cloudmetrics'
-    ``spectral_slope``): steeper (more negative) for fields whose variance
-    sits at large scales (decks, mesoscale cells), flatter for small
+    non-linear least squares (MINPACK's Levenberg-Marquardt, the solver of
+    ``scipy.optimize.curve_fit`` in cloudmetrics' ``spectral_slope``):
+    steeper (more negative) for fields whose variance sits at large scales (decks, mesoscale cells), flatter for small
     scattered cumuli. NaN when the fit does not converge.
 :func:`wavelet_indices` (WOI1, WOI2, WOI3; Brune et al. 2018, doi:10.1002/qj.3409)
     from the stationary 2-D Haar wavelet transform (periodic, energy
@@ -116,31 +116,41 @@ _RADIAL: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 def _radial_bins(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(ri, scale, k)`` of an ``(n, n)`` spectrum, cached per ``n``: the
-    annulus of each frequency (integer radius from the centre of the
-    shifted spectrum, flat), cloudmetrics' per-annulus factor ``kp / (2 pi
-    Ns)`` and the wavenumbers ``2 pi r / n``, ``r = 1 .. n/2``."""
+    annulus of each frequency of the half spectrum that ``rfft2`` returns
+    (integer radius from the centre of the shifted full spectrum, flat;
+    ``-1`` where a frequency is not used), cloudmetrics' per-annulus factor
+    ``kp / (2 pi Ns)`` and the wavenumbers ``2 pi r / n``, ``r = 1 ..
+    n/2``. ``scale`` counts a half-spectrum frequency twice when its mirror
+    ``(-ky, -kx)`` is not in the half spectrum, so the annulus sums equal
+    those over the full spectrum."""
     got = _RADIAL.get(n)
     if got is None:
         y, x = np.ogrid[0:n, 0:n]
-        r = np.hypot(x - n // 2, y - n // 2)
-        # the unshifted order of the FFT: no fftshift of each spectrum
-        r = np.fft.ifftshift(r)
-        ri = np.rint(r).astype(np.int64).ravel()
+        r = np.fft.ifftshift(np.hypot(x - n // 2, y - n // 2))  # the unshifted order of the FFT
+        ri_full = np.rint(r).astype(np.int64)
         nb = n // 2 + 1
-        ns = np.bincount(ri, minlength=nb)[1:nb].astype(np.float64)
-        kp = 2 * np.pi / n * np.bincount(ri, weights=r.ravel(), minlength=nb)[1:nb] / ns
-        got = _RADIAL[n] = (ri, kp / (2 * np.pi * ns), 2 * np.pi / n * np.arange(1, nb))
+        ns = np.bincount(ri_full.ravel(), minlength=nb)[1:nb].astype(np.float64)
+        kp = 2 * np.pi / n * np.bincount(ri_full.ravel(), weights=r.ravel(), minlength=nb)[1:nb] / ns
+        half = n // 2 + 1  # rfft2's columns 0 .. n // 2
+        mult = np.full(half, 2.0)
+        mult[0] = 1.0
+        if n % 2 == 0:
+            mult[-1] = 1.0
+        got = _RADIAL[n] = (ri_full[:, :half].ravel(), np.broadcast_to(mult, (n, half)).ravel().copy(),
+                            kp / (2 * np.pi * ns), 2 * np.pi / n * np.arange(1, nb))
     return got
 
 
 def spectra(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(k, E)``: radial wavenumbers ``2 pi r / n`` (rad/px, ``r = 1 ..
     n/2``) and the 1-D radial power spectral density of a square ``(n, n)``
-    field (cloudmetrics' ``compute_spectra`` with ``dx=1`` and no window)."""
+    field (cloudmetrics' ``compute_spectra`` with ``dx=1`` and no window;
+    from the half spectrum of a real FFT, each frequency weighted by how
+    often it stands for itself and its mirror)."""
     n = field.shape[0]
-    ri, scale, k = _radial_bins(n)
-    f = np.fft.fft2(field)
-    psd = (f.real ** 2 + f.imag ** 2).ravel() / field.size
+    ri, mult, scale, k = _radial_bins(n)
+    f = np.fft.rfft2(field)
+    psd = (f.real ** 2 + f.imag ** 2).ravel() * mult / field.size
     e = np.bincount(ri, weights=psd, minlength=n // 2 + 1)[1:n // 2 + 1] * scale
     return k, e
 
@@ -153,16 +163,24 @@ def spectral_length_px(k: np.ndarray, e: np.ndarray) -> float:
     return float(2 * np.pi / (num / den))
 
 
+def _power_law_residuals(p: np.ndarray, k: np.ndarray, e: np.ndarray) -> np.ndarray:
+    return p[1] * k ** p[0] - e
+
+
 def spectral_slope(k: np.ndarray, e: np.ndarray) -> float:
-    """Exponent of ``b k^a`` fitted to ``E(k)`` (non-linear least squares,
-    ``curve_fit`` from ``a = b = 1`` as cloudmetrics); NaN when it fails."""
-    from scipy.optimize import OptimizeWarning, curve_fit
+    """Exponent of ``b k^a`` fitted to ``E(k)`` (non-linear least squares
+    from ``a = b = 1``, as cloudmetrics' ``curve_fit``: the same MINPACK
+    ``lmdif`` call, the same result, without curve_fit's covariance
+    estimate, a third of the time); NaN when it does not converge."""
+    from scipy.optimize import leastsq
 
     try:
         with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            warnings.simplefilter("ignore", OptimizeWarning)
-            (a, _b), _ = curve_fit(lambda x, a, b: b * x ** a, k, e)
-    except (RuntimeError, ValueError):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            (a, _b), ier = leastsq(_power_law_residuals, (1.0, 1.0), args=(k, e))
+    except (RuntimeError, ValueError, TypeError):
+        return float("nan")
+    if ier not in (1, 2, 3, 4):  # curve_fit's "optimal parameters not found"
         return float("nan")
     return float(a) if math.isfinite(a) else float("nan")
 

@@ -27,6 +27,7 @@ tiles, ``any`` (the default) keeps all; ``coast`` tiles are kept only by
 """
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -172,13 +173,20 @@ def tile_surface(tile, max_points: int = 24) -> dict[str, object]:
     """``{"land_fraction": float, "surface": str}`` of a
     :class:`~convml_tt.data.tiles.Tile`, from the mask at its pixel centres
     (every k-th pixel so that at most ``max_points`` x ``max_points`` are
-    looked up: 24 x 24 points, ~0.7 ms, a land fraction to ~1/576)."""
+    looked up: 24 x 24 points, ~0.7 ms, a land fraction to ~1/576).
+    Remembered per tile (the last 65536 tiles): a map's grid cells are the
+    same tiles in every scene."""
+    frac = _tile_land_fraction(tile, int(max_points))
+    return {"land_fraction": frac, "surface": surface_class(frac)}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tile_land_fraction(tile, max_points: int) -> float:
     u, v = tile.local_coords()
     step = max(1, -(-len(u) // max_points))
     uu, vv = np.meshgrid(u[::step], v[::step])
     lat, lon = tile.latlon(uu, vv)
-    frac = land_fraction(lat, lon)
-    return {"land_fraction": frac, "surface": surface_class(frac)}
+    return land_fraction(lat, lon)
 
 
 def check_surface(surface: object) -> str:
