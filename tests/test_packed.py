@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from convml_tt.cli import main
-from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, verify_dataset
-from convml_tt.data.dataset.packed import PackedStage, write_piece
+from convml_tt.data.dataset.format import TILE_TYPES, list_triplets, tile_ids, verify_dataset
+from convml_tt.data.dataset.packed import PackedStage, read_dataset_tile, write_piece
 from convml_tt.data.dataset.torch import TileDataset, TripletDataset
 from synthetic_fixtures import DOMAIN, composited_root, files_of  # noqa: F401
 
@@ -61,6 +61,9 @@ def test_packed_dataset_gives_the_png_tensors(pair, composited_root):
     assert b.meta(1) == a.meta(1)
     for t in TILE_TYPES:
         assert torch.equal(TileDataset(png, tile_type=t).load_batch(order), TileDataset(packed, tile_type=t).load_batch(order))
+        # what the plots and tile statistics read
+        assert np.array_equal(read_dataset_tile(packed, "train", 3, t), read_dataset_tile(png, "train", 3, t))
+    assert tile_ids(packed, "train") == tile_ids(png, "train")
     # a loader worker gets the dataset pickled: paths, not the tiles; it maps the shards itself
     lazy = TripletDataset(packed / "train", progress=False)
     assert lazy.load_batch([0]).shape == (1, 3, 3, 32, 32) and lazy._packed._maps

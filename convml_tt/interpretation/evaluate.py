@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.dataset import format as dataset_format
+from ..data.dataset.packed import read_dataset_tile
 from .metrics import adjusted_rand_index, cluster_purity, knn_accuracy, triplet_accuracy, ward_clusters
 
 #: cloud threshold of the tile-statistics baseline, on the tiles' display
@@ -110,7 +111,7 @@ def tile_statistics(
     else:
         ids_iter = ids
     feats = np.stack(
-        [tile_statistics_features(dataset_format.read_tile_array(Path(dataset_path) / stage / dataset_format.tile_name(i, tile_type)) / 255.0,
+        [tile_statistics_features(read_dataset_tile(dataset_path, stage, i, tile_type) / 255.0,
                                   cloud_threshold) for i in ids_iter]
     )
     n_ch = (feats.shape[1] - 2) // 2

@@ -38,6 +38,11 @@ recipes without a cloud mask); ``fields``: per-tile statistics of the
 dataset's co-located fields (``C13_min``, ``C13_mean``, ``C13_max``, in the
 units the dataset's ``meta.yaml`` gives under ``fields:``).
 
+A dataset may instead be *packed* (``meta.yaml``'s ``layout: packed``):
+the same tiles in uint8 shards, the same ``_meta.yaml`` files and the same
+rule for a complete triplet (:mod:`.packed`); the functions here that list,
+check and verify triplets follow either layout.
+
 This module needs no torch; the torch datasets and the interpretation code
 read folders through it.
 """
@@ -199,7 +204,8 @@ def tile_ids(dataset: str | os.PathLike, stage: str, tile_type: str = "anchor") 
         )
     if tile_type not in TILE_TYPES:
         raise ValueError(f"tile_type must be one of {TILE_TYPES}, got {tile_type!r}")
-    ids = sorted(i for i, m in scan_stage(folder).items() if tile_type in m)
+    packed = _packed(folder)
+    ids = sorted(packed.where) if packed else sorted(i for i, m in scan_stage(folder).items() if tile_type in m)
     if not ids:
         raise FileNotFoundError(f"no {tile_type} tiles (#####_{tile_type}.png) in {folder}")
     return ids

@@ -45,11 +45,11 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..._io import atomic_path, write_bytes
-from .format import DATASET_META, STAGES, meta_name, read_dataset_meta
+from .format import DATASET_META, STAGES, TILE_TYPES, meta_name, read_dataset_meta, read_tile_array, tile_name
 
 __all__ = ["LAYOUTS", "DEFAULT_SHARD_SIZE", "SHARD_FORMAT", "shard_name", "index_name", "piece_name",
            "is_packed_stage", "dataset_layout", "PackedStage", "write_piece", "write_shard",
-           "pack_pieces", "damaged_packed", "remove_shards", "shard_size_of", "resolve_layout"]
+           "pack_pieces", "damaged_packed", "remove_shards", "shard_size_of", "resolve_layout", "read_dataset_tile"]
 
 #: the two layouts of a triplet dataset
 LAYOUTS = ("png", "packed")
@@ -392,3 +392,22 @@ def resolve_layout(out: str | os.PathLike, layout: str | None, shard_size: int |
         raise ValueError(f"{out} is packed in shards of {have} triplets, not {shard_size}; leave out --shard-size "
                          f"to complete it, or choose another --out")
     return layout, int(shard_size or have or DEFAULT_SHARD_SIZE)
+
+
+_OPEN: dict[str, tuple[int, PackedStage]] = {}
+
+
+def read_dataset_tile(dataset: str | os.PathLike, stage: str, idx: int, tile_type: str) -> np.ndarray:
+    """One tile of a dataset folder of either layout as ``uint8`` ``(H, W, C)``
+    (:func:`~.format.read_tile_array` of its PNG, or a copy out of its shard;
+    a packed stage's indexes are read once while the folder is unchanged)."""
+    path = Path(dataset) / stage / tile_name(idx, tile_type)
+    if path.exists() or not is_packed_stage(path.parent):
+        return read_tile_array(path)
+    key, mtime = str(path.parent.resolve()), path.parent.stat().st_mtime_ns
+    if key not in _OPEN or _OPEN[key][0] != mtime:
+        _OPEN[key] = (mtime, PackedStage(path.parent))
+    packed = _OPEN[key][1]
+    if int(idx) not in packed.where:
+        raise FileNotFoundError(f"triplet {int(idx)} is not in the packed stage folder {path.parent}")
+    return np.ascontiguousarray(packed.triplet(int(idx))[TILE_TYPES.index(tile_type)].transpose(1, 2, 0))

@@ -5,7 +5,8 @@ study by date, and each triplet is drawn by a sampler
 (:class:`~convml_tt.data.sampling.triplets.TripletSampler` by default, or
 any sampler of anchor, neighbour and distant tiles given as ``sampler=``),
 stretched for display (:func:`~convml_tt.data.composites.enhance.to_display`)
-and written as PNGs plus its metadata (:mod:`.format`), optionally with what
+and written as PNGs plus its metadata (:mod:`.format`; or, with
+``layout="packed"``, into uint8 shards, :mod:`.packed`), optionally with what
 a labeler (:mod:`convml_tt.data.labels`) knows about each tile. Each tile's
 metadata also holds the organisation indices of its cloud mask (from its
 physical values, before the stretch, when the recipe has a cloud mask) and,
