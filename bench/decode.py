@@ -51,6 +51,34 @@ GPU_RATE = 5000.0  # triplets/s: ResNet-18, 256 px, bf16 on an H100
 WORKERS = 16
 
 
+class Batches(torch.utils.data.Dataset):
+    """``dataset.load_batch`` of each batch: what a training loader worker does."""
+
+    def __init__(self, dataset, batches):
+        self.dataset, self.batches = dataset, batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, k):
+        return self.dataset.load_batch(self.batches[k])
+
+
+def worker_rate(dataset, batches, passes: int = 2) -> float:
+    """Triplets per second (wall) that one DataLoader worker process delivers to this one
+    (reading, and handing each batch over through shared memory), after a warm-up pass."""
+    loader = torch.utils.data.DataLoader(Batches(dataset, batches), batch_size=None, num_workers=1,
+                                         persistent_workers=True)
+    best = float("inf")
+    for k in range(passes + 1):
+        t = time.perf_counter()
+        for _ in loader:
+            pass
+        if k:  # the first pass starts the worker
+            best = min(best, time.perf_counter() - t)
+    return sum(map(len, batches)) / best
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=96)
@@ -100,6 +128,8 @@ def main() -> None:
                 pk.load_batch(b)
             pwalls.append(time.perf_counter() - t)
             pcpus.append(time.process_time() - c)
+        # a real loader worker process, batches handed to this process (wall time: the machine's load counts)
+        workers = {"PNG": worker_rate(ds, batches * 2), "packed": worker_rate(pk, batches * 20)}
         sizes = {name: sum(f.stat().st_size for f in (Path(tmp) / name / "train").iterdir()
                            if not f.name.endswith("_meta.yaml")) for name in ("ds", "packed")}
     n = len(ds)
@@ -118,6 +148,8 @@ def main() -> None:
     print(f"on disk (tiles, without metadata): PNG {sizes['ds'] / n / 1e3:.0f} kB per triplet, packed "
           f"{sizes['packed'] / n / 1e3:.0f} kB per triplet; at {GPU_RATE:.0f} triplets/s from outside the page cache "
           f"the packed store reads {GPU_RATE * sizes['packed'] / n / 1e9:.1f} GB/s")
+    print(f"one DataLoader worker process, batches handed over (wall): PNG {workers['PNG']:.0f}, packed "
+          f"{workers['packed']:.0f} triplets/s")
     for name, rate in (("PNG", per_cpu), ("packed", pk_cpu)):
         print(f"{name}: {WORKERS} workers supply {WORKERS * rate:.0f} triplets/s against {GPU_RATE:.0f} needed: "
               f"{'enough' if WORKERS * rate >= GPU_RATE else 'NOT enough'} "
