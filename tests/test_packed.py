@@ -48,7 +48,8 @@ def test_packed_dataset_gives_the_png_tensors(pair, composited_root):
     assert names == sorted([f"shard-0000{k}.{e}" for k in range(3) for e in ("npy", "json")]
                            + [f"0000{i}_meta.yaml" for i in range(5)])
     for i in range(5):  # the same per-triplet metadata
-        assert (packed / "train" / f"0000{i}_meta.yaml").read_bytes() == (png / "train" / f"0000{i}_meta.yaml").read_bytes()
+        name = f"train/0000{i}_meta.yaml"
+        assert (packed / name).read_bytes() == (png / name).read_bytes()
     meta_png, meta_packed = (yaml.safe_load((d / "meta.yaml").read_text()) for d in pair)
     assert meta_packed == {**meta_png, "layout": "packed", "shard_size": 2}
     assert list_triplets(packed) == list_triplets(png) == [0, 1, 2, 3, 4]
@@ -60,7 +61,8 @@ def test_packed_dataset_gives_the_png_tensors(pair, composited_root):
     assert torch.equal(b.preload(progress=False).tiles, a.preload(progress=False).tiles)
     assert b.meta(1) == a.meta(1)
     for t in TILE_TYPES:
-        assert torch.equal(TileDataset(png, tile_type=t).load_batch(order), TileDataset(packed, tile_type=t).load_batch(order))
+        x_t, y_t = (TileDataset(d, tile_type=t, progress=False).load_batch(order) for d in pair)
+        assert torch.equal(x_t, y_t) and torch.equal(y_t, x[:, TILE_TYPES.index(t)])
         # what the plots and tile statistics read
         assert np.array_equal(read_dataset_tile(packed, "train", 3, t), read_dataset_tile(png, "train", 3, t))
     assert tile_ids(packed, "train") == tile_ids(png, "train")
@@ -118,6 +120,14 @@ def test_verify_finds_a_truncated_shard(pair, composited_root, tmp_path, capsys)
     assert verify_dataset(ds, repair=True)["train"] == {3: f"shard {str(shard)!r} row of triplet 3 does not match "
                                                            f"its checksum"}
     assert main(_argv(composited_root, ds)) == 0 and files_of(ds) == good
+    # an unreadable index: the triplets of its shard
+    (ds / "train" / "shard-00002.json").write_text("{not json")
+    assert main(_argv(composited_root, ds)) == 1
+    err = _err(capsys)
+    assert "shard index" in err and "shard-00002.json" in err and "--verify" in err
+    assert main(_argv(composited_root, ds, "--verify")) == 0
+    assert capsys.readouterr().out.startswith("damaged train triplet 4: shard index ")
+    assert files_of(ds) == good
 
 
 def test_resume_after_interruption_writes_the_same_shards(pair, composited_root, tmp_path, monkeypatch):

@@ -150,11 +150,11 @@ def scan_stage(stage_dir: str | os.PathLike) -> dict[int, dict[str, Path]]:
     return found
 
 
-def _packed(stage_dir: Path) -> Any:
+def _packed(stage_dir: Path, broken_ok: bool = False) -> Any:
     """The :class:`~.packed.PackedStage` of a packed stage folder, None for a PNG one."""
     from .packed import PackedStage, is_packed_stage
 
-    return PackedStage(stage_dir) if is_packed_stage(stage_dir) else None
+    return PackedStage(stage_dir, broken_ok) if is_packed_stage(stage_dir) else None
 
 
 def _needs_meta(stage_dir: Path) -> bool:
@@ -494,7 +494,7 @@ def damaged_triplets(dataset: str | os.PathLike, stage: str, progress: bool = Fa
     channels = (meta or {}).get("channels")
     channels = len(channels) if isinstance(channels, list) and channels else None
     out: dict[int, str] = {}
-    packed = _packed(stage_dir)
+    packed = _packed(stage_dir, broken_ok=True)
     if packed:  # shards: sizes and checksums (packed.damaged_packed)
         from .packed import damaged_packed
 
@@ -530,7 +530,7 @@ def verify_dataset(dataset: str | os.PathLike, repair: bool = False,
     if repair:
         for s, bad in report.items():
             stage_dir = Path(dataset) / s
-            if bad and _packed(stage_dir):  # the shards holding them (their other triplets too)
+            if bad and _packed(stage_dir, broken_ok=True):  # the shards holding them (their other triplets too)
                 from .packed import remove_shards
 
                 remove_shards(stage_dir, bad)

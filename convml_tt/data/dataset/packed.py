@@ -140,14 +140,21 @@ class PackedStage:
     loader worker maps them again, never pickling the data).
     """
 
-    def __init__(self, stage_dir: str | os.PathLike) -> None:
+    def __init__(self, stage_dir: str | os.PathLike, broken_ok: bool = False) -> None:
         self.stage_dir = Path(stage_dir)
         self.indexes: dict[Path, dict] = {}
+        #: with ``broken_ok``: unreadable indexes (their shards left out) -> reason
+        self.broken: dict[Path, str] = {}
         self.where: dict[int, tuple[Path, int | None]] = {}
         metas, pieces = set(), {}
         for p in sorted(self.stage_dir.iterdir()) if self.stage_dir.is_dir() else ():
             if _INDEX_RE.match(p.name):
-                self.indexes[p.with_suffix(".npy")] = _read_index(p)
+                try:
+                    self.indexes[p.with_suffix(".npy")] = _read_index(p)
+                except ValueError as err:
+                    if not broken_ok:
+                        raise
+                    self.broken[p] = str(err).split("; ")[0]
             elif _PIECE_RE.match(p.name):
                 pieces[int(_PIECE_RE.match(p.name).group(1))] = p
             elif p.name.endswith("_meta.yaml") and p.name[:-10].isdigit():
@@ -166,15 +173,13 @@ class PackedStage:
             if i in metas:
                 m["meta"] = self.stage_dir / meta_name(i)
         self._maps: dict[Path, np.ndarray] = {}
-
-    @property
-    def needs_meta(self) -> bool:
-        return (self.stage_dir.parent / DATASET_META).exists()
+        self.needs_meta = (self.stage_dir.parent / DATASET_META).exists()
+        self.shard_size = shard_size_of(self.stage_dir.parent) if self.needs_meta else DEFAULT_SHARD_SIZE
 
     def missing(self, i: int) -> list[Path]:
         """What triplet ``i`` lacks to be complete (empty: complete)."""
         m = self.found.get(i, {})
-        out = [] if "tiles" in m else [self.stage_dir / shard_name(i // shard_size_of(self.stage_dir.parent))]
+        out = [] if "tiles" in m else [self.stage_dir / shard_name(i // self.shard_size)]
         if self.needs_meta and "meta" not in m:
             out.append(self.stage_dir / meta_name(i))
         return out
@@ -301,7 +306,10 @@ def pack_pieces(stage_dir: str | os.PathLike, shard_size: int) -> int:
 def remove_shards(stage_dir: str | os.PathLike, ids: Iterable[int]) -> None:
     """Remove the shards (with their indexes) and pieces holding the triplets
     ``ids``, so that the writer writes them again."""
-    stage = PackedStage(stage_dir)
+    stage = PackedStage(stage_dir, broken_ok=True)
+    for index in stage.broken:
+        index.unlink()
+        index.with_suffix(".npy").unlink(missing_ok=True)
     for i in ids:
         path, row = stage.where.get(i, (None, None))
         if path is None:
@@ -323,10 +331,15 @@ def damaged_packed(stage_dir: str | os.PathLike, pixels: int | None = None,
     against the dataset's (``pixels``, ``channels``, when given) and every
     row against its CRC-32 (about 1 ms per 256 px triplet); pieces are read
     in full. Every triplet of a damaged shard has the same reason, naming the
-    shard file. A broken index is a ``ValueError`` (:class:`PackedStage`).
+    shard file; an unreadable index damages the triplets of its id range
+    (those with a ``_meta.yaml`` and no tiles elsewhere).
     """
-    stage = PackedStage(stage_dir)
+    stage = PackedStage(stage_dir, broken_ok=True)
     out: dict[int, str] = {}
+    for index, reason in stage.broken.items():
+        k = int(_INDEX_RE.match(index.name).group(1))
+        ids = [i for i in stage.found if i // stage.shard_size == k and i not in stage.where] or [k * stage.shard_size]
+        out.update((i, reason) for i in ids)
     files: dict[Path, list[int]] = {}
     for i, (path, _) in stage.where.items():
         files.setdefault(path, []).append(i)
