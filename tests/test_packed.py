@@ -66,6 +66,10 @@ def test_packed_dataset_gives_the_png_tensors(pair, composited_root):
         # what the plots and tile statistics read
         assert np.array_equal(read_dataset_tile(packed, "train", 3, t), read_dataset_tile(png, "train", 3, t))
     assert tile_ids(packed, "train") == tile_ids(png, "train")
+    from convml_tt.interpretation.evaluate import tile_statistics
+
+    stats = [tile_statistics(d, "train", "all", progress=False) for d in pair]
+    assert np.array_equal(stats[0].values, stats[1].values)
     # a loader worker gets the dataset pickled: paths, not the tiles; it maps the shards itself
     lazy = TripletDataset(packed / "train", progress=False)
     assert lazy.load_batch([0]).shape == (1, 3, 3, 32, 32) and lazy._packed._maps

@@ -86,7 +86,8 @@ def tile_statistics(
 ) -> xr.DataArray:
     """Baseline "embedding" of hand-crafted tile statistics.
 
-    Reads ``{dataset_path}/{stage}/{id:05d}_{tile_type}.png`` (8-bit, scaled
+    Reads ``{dataset_path}/{stage}/{id:05d}_{tile_type}.png`` (or the tile
+    in a packed dataset's shard; 8-bit, scaled
     to 0..1) and returns a DataArray (tile_id, emb_dim) of per-channel means,
     standard deviations, cloud fraction and spectral slope; z-scored over
     tiles when ``standardize`` (so no feature dominates distances). With

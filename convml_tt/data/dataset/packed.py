@@ -121,7 +121,8 @@ def _read_index(path: Path) -> dict:
         d = json.loads(path.read_text(encoding="utf-8"))
         ok = (isinstance(d, dict) and d.get("format") == SHARD_FORMAT and d.get("dtype") == "uint8"
               and len(d["shape"]) == 5 and d["shape"][1] == 3 and len(d["ids"]) == d["shape"][0]
-              == len(d["crc32"]) and isinstance(d["bytes"], int))
+              == len(d["crc32"]) and isinstance(d["bytes"], int)
+              and all(isinstance(v, int) for v in [*d["ids"], *d["crc32"], *d["shape"]]))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"shard index {str(path)!r} is unreadable ({type(err).__name__}); {_REMEDY}") from None
     if not ok:
