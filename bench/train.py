@@ -9,6 +9,8 @@ Measures, in one run and on one device, triplets per second of
   (decoding every batch);
 * ``preload``: the same with the stage preloaded as uint8 in memory
   (``--preload-device`` adds a run with the tiles kept on the device);
+* ``packed`` (with ``--packed``): the same over the dataset converted to
+  the packed tile store (memory-mapped uint8 shards, no decoding);
 
 and prints each pipeline's rate divided by the bare rate (target >= 0.9 on
 CPU). One bare step runs right after each batch of the Learner, and both are
@@ -156,6 +158,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=None, help="data loading processes (default: auto)")
     p.add_argument("--preload-device", action="store_true", help="also time tiles kept on the device")
+    p.add_argument("--packed", action="store_true", help="also time the dataset converted to packed shards")
     args = p.parse_args()
     args.channels_last = args.channels_last == "on"
     if args.precision == "fp16" and args.device.startswith("cpu"):
@@ -179,12 +182,19 @@ def main() -> None:
     steps_needed = args.steps + args.warmup + 1
 
     variants = [("png", False), ("preload", True)] + ([("preload-device", "device")] if args.preload_device else [])
+    folders = {name: data for name, _ in variants}
+    if args.packed:  # the same tiles in memory-mapped shards (convml_tt pack)
+        from convml_tt.data.dataset.convert import convert_dataset
+
+        tmp = tmp or Path(tempfile.mkdtemp(prefix="convml_tt_bench_"))
+        folders["packed"] = convert_dataset(data, tmp / "packed", "packed", progress=False)
+        variants.append(("packed", False))
     bare = _BareStep(args, dev, 3)
     rows: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in variants}
     try:
         for r in range(args.rounds):
             for name, pre in variants:
-                rows[name].append(measure(args, dev, data, pre, bare))
+                rows[name].append(measure(args, dev, folders[name], pre, bare))
             print(f"round {r + 1}: " + ", ".join(
                 f"{k} {v[-1][0]:.1f} (bare {v[-1][1]:.1f})" for k, v in rows.items()), flush=True)
     finally:

@@ -1,6 +1,6 @@
 """The ``convml_tt`` command line: one subcommand per step of the data flow.
 
-    convml_tt synthetic | fetch | composite | triplets | train | embed | model | map | regimes | track | plot | evaluate | demo
+    convml_tt synthetic | fetch | composite | triplets | pack | train | embed | model | map | regimes | track | plot | evaluate | demo
 
 Each subcommand is registered by an ``_add_<name>`` function (in
 :mod:`.data`, :mod:`.model`, :mod:`.maps`, :mod:`.interpret`) that builds its parser and
@@ -26,6 +26,7 @@ from .interpret import _add_demo, _add_evaluate, _add_plot
 from .maps import _add_map, _add_regimes
 from .model import _add_embed, _add_train
 from .model_import import _add_model
+from .pack import _add_pack
 from .track import _add_track
 
 __all__ = ["main", "build_parser", "parse_time", "parse_interval", "SUBCOMMANDS"]
@@ -37,6 +38,7 @@ SUBCOMMANDS: list = [
     _add_fetch,
     _add_composite,
     _add_triplets,
+    _add_pack,
     _add_train,
     _add_embed,
     _add_model,

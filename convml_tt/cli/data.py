@@ -8,6 +8,7 @@ import sys
 from ..config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M
 from pathlib import Path
 
+from .pack import add_layout, verify_lines
 from ._common import (LazyHelpFormatter, add_common, add_compute, add_domain_and_times, add_env, add_labels, add_plugin,
                       add_sources, fraction_below_one, number_in, parse_interval, parse_time, platform_name,
                       satellite_number, source_recipe, sources_of, tolerance_minutes, whole)
@@ -280,6 +281,7 @@ def _add_triplets(sub) -> None:
                    help="first decode every tile of an existing --out dataset and remove damaged "
                         "triplets (truncated or unreadable PNGs, wrong size, broken metadata), so that "
                         "they are written again")
+    add_layout(p)
     p.set_defaults(func=_run_triplets)
 
 
@@ -294,18 +296,12 @@ def _run_triplets(args) -> int:
 
     labeler = make_labeler(args.labels)
     if args.verify and args.out.is_dir():
-        from ..data.dataset.format import verify_dataset
-
-        report = verify_dataset(args.out, repair=True, progress=not args.quiet)
-        for stage, bad in report.items():
-            for i, reason in bad.items():
-                print(f"damaged {stage} triplet {i}: {reason}; removed, to be written again")
-        n_bad = sum(map(len, report.values()))
-        print(f"verified {args.out}: {n_bad} damaged triplet(s)" + (" rewritten" if n_bad else ""))
+        for line in verify_lines(args.out, progress=not args.quiet):
+            print(line)
     out = make_triplets(
         args.data_root, out=args.out, settings=settings_from(TripletSettings, args), workers=args.workers,
         scheduler=args.scheduler, start=args.start, end=args.end, progress=not args.quiet, labeler=labeler,
-        sources=sources_of(args), force=args.force,
+        sources=sources_of(args), force=args.force, layout=args.format, shard_size=args.shard_size,
     )
     if args.plot is not None and args.n_train > 0:
         plot_triplets(out, "train", out=args.plot)

@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.dataset import format as dataset_format
+from ..data.dataset.packed import read_dataset_tile
 from .metrics import adjusted_rand_index, cluster_purity, knn_accuracy, triplet_accuracy, ward_clusters
 
 #: cloud threshold of the tile-statistics baseline, on the tiles' display
@@ -85,7 +86,8 @@ def tile_statistics(
 ) -> xr.DataArray:
     """Baseline "embedding" of hand-crafted tile statistics.
 
-    Reads ``{dataset_path}/{stage}/{id:05d}_{tile_type}.png`` (8-bit, scaled
+    Reads ``{dataset_path}/{stage}/{id:05d}_{tile_type}.png`` (or the tile
+    in a packed dataset's shard; 8-bit, scaled
     to 0..1) and returns a DataArray (tile_id, emb_dim) of per-channel means,
     standard deviations, cloud fraction and spectral slope; z-scored over
     tiles when ``standardize`` (so no feature dominates distances). With
@@ -110,7 +112,7 @@ def tile_statistics(
     else:
         ids_iter = ids
     feats = np.stack(
-        [tile_statistics_features(dataset_format.read_tile_array(Path(dataset_path) / stage / dataset_format.tile_name(i, tile_type)) / 255.0,
+        [tile_statistics_features(read_dataset_tile(dataset_path, stage, i, tile_type) / 255.0,
                                   cloud_threshold) for i in ids_iter]
     )
     n_ch = (feats.shape[1] - 2) // 2

@@ -4,6 +4,9 @@
   completeness, reading and writing metadata; no torch);
 - :mod:`.writer`: :func:`make_triplets` (sampling into the folder, worker
   processes, resume);
+- :mod:`.packed`: the packed layout (uint8 shards that loaders memory-map,
+  ``convml_tt triplets --format packed``); :mod:`.convert`:
+  :func:`convert_dataset` between the layouts (``convml_tt pack``);
 - :mod:`.torch`: :class:`TripletDataset`, :class:`TileDataset` (the only
   module of :mod:`convml_tt.data` that imports torch; loaded on first use of
   one of its names).
@@ -18,6 +21,7 @@ _LAZY = {
                                    "read_triplet_meta", "read_dataset_meta", "is_complete", "tile_name",
                                    "meta_name")},
     "make_triplets": "writer",
+    "convert_dataset": "convert",
     "plot_triplets": "plot",
     **{name: "torch" for name in ("TripletDataset", "TileDataset", "TripletSubset", "dataset_stats",
                                   "IMAGENET_MEAN", "IMAGENET_STD", "find_stage_folder", "read_tile")},

@@ -38,6 +38,11 @@ recipes without a cloud mask); ``fields``: per-tile statistics of the
 dataset's co-located fields (``C13_min``, ``C13_mean``, ``C13_max``, in the
 units the dataset's ``meta.yaml`` gives under ``fields:``).
 
+A dataset may instead be *packed* (``meta.yaml``'s ``layout: packed``):
+the same tiles in uint8 shards, the same ``_meta.yaml`` files and the same
+rule for a complete triplet (:mod:`.packed`); the functions here that list,
+check and verify triplets follow either layout.
+
 This module needs no torch; the torch datasets and the interpretation code
 read folders through it.
 """
@@ -145,6 +150,13 @@ def scan_stage(stage_dir: str | os.PathLike) -> dict[int, dict[str, Path]]:
     return found
 
 
+def _packed(stage_dir: Path, broken_ok: bool = False) -> Any:
+    """The :class:`~.packed.PackedStage` of a packed stage folder, None for a PNG one."""
+    from .packed import PackedStage, is_packed_stage
+
+    return PackedStage(stage_dir, broken_ok) if is_packed_stage(stage_dir) else None
+
+
 def _needs_meta(stage_dir: Path) -> bool:
     return (stage_dir.parent / DATASET_META).exists()
 
@@ -156,6 +168,8 @@ def _members(stage_dir: Path) -> tuple[str, ...]:
 def is_complete(stage_dir: str | os.PathLike, idx: int) -> bool:
     """Whether triplet ``idx`` of a stage folder is complete (see the module docstring)."""
     stage_dir = Path(stage_dir)
+    if _packed(stage_dir):
+        return not _packed(stage_dir).missing(idx)
     if not all((stage_dir / tile_name(idx, t)).exists() for t in TILE_TYPES):
         return False
     return not _needs_meta(stage_dir) or (stage_dir / meta_name(idx)).exists()
@@ -166,6 +180,9 @@ def incomplete_triplets(stage_dir: str | os.PathLike,
     """Triplets of a stage folder that have some files but are not complete:
     ``{id: [missing paths]}``."""
     stage_dir = Path(stage_dir)
+    packed = _packed(stage_dir)
+    if packed:
+        return {i: packed.missing(i) for i in packed.found if packed.missing(i)}
     found = scan_stage(stage_dir) if found is None else found
     members = _members(stage_dir)
     out = {}
@@ -187,7 +204,8 @@ def tile_ids(dataset: str | os.PathLike, stage: str, tile_type: str = "anchor") 
         )
     if tile_type not in TILE_TYPES:
         raise ValueError(f"tile_type must be one of {TILE_TYPES}, got {tile_type!r}")
-    ids = sorted(i for i, m in scan_stage(folder).items() if tile_type in m)
+    packed = _packed(folder)
+    ids = sorted(packed.where) if packed else sorted(i for i, m in scan_stage(folder).items() if tile_type in m)
     if not ids:
         raise FileNotFoundError(f"no {tile_type} tiles (#####_{tile_type}.png) in {folder}")
     return ids
@@ -213,6 +231,8 @@ def list_triplets(dataset: str | os.PathLike, stage: str = "train") -> list[int]
     """Ids of the complete triplets of a stage, sorted (folders of earlier
     convml_tt versions too; a missing stage folder has none)."""
     stage_dir = Path(dataset) / stage
+    if _packed(stage_dir):
+        return _packed(stage_dir).complete_ids()
     found = scan_stage(stage_dir)
     members = _members(stage_dir)
     return [i for i, m in sorted(found.items()) if all(t in m for t in members)]
@@ -460,7 +480,8 @@ def damaged_triplets(dataset: str | os.PathLike, stage: str, progress: bool = Fa
     ``meta.yaml`` says), its channel count against the dataset's
     ``channels`` (when recorded), and every ``_meta.yaml`` parsed. Triplets missing a
     file are :func:`incomplete_triplets`, not damaged. Costs one decode per
-    tile (about a millisecond for a 64-pixel tile).
+    tile (about a millisecond for a 64-pixel tile). A packed stage is
+    checked by :func:`~.packed.damaged_packed` (shard sizes and checksums).
     """
     from tqdm.auto import tqdm
 
@@ -473,9 +494,14 @@ def damaged_triplets(dataset: str | os.PathLike, stage: str, progress: bool = Fa
     channels = (meta or {}).get("channels")
     channels = len(channels) if isinstance(channels, list) and channels else None
     out: dict[int, str] = {}
+    packed = _packed(stage_dir, broken_ok=True)
+    if packed:  # shards: sizes and checksums (packed.damaged_packed)
+        from .packed import damaged_packed
+
+        found, out = packed.found, damaged_packed(stage_dir, pixels, channels)
     for i, files in tqdm(sorted(found.items()), desc=f"verifying {stage}", unit="triplet",
                          disable=not progress, leave=False):
-        for t in TILE_TYPES:
+        for t in TILE_TYPES if not packed else ():
             if t in files:
                 problem = _tile_problem(files[t], pixels, channels)
                 if problem:
@@ -496,12 +522,18 @@ def verify_dataset(dataset: str | os.PathLike, repair: bool = False,
     With ``repair``, every file of a damaged triplet is removed, so that the
     next :func:`~convml_tt.data.dataset.writer.make_triplets` with the same
     settings writes it again (each triplet depends only on the seed and its
-    id, so the rewritten triplet is the one that was damaged).
+    id, so the rewritten triplet is the one that was damaged). In a packed
+    stage the whole shard holding a damaged triplet is removed (and written
+    again, with the same bytes).
     """
     report = {s: damaged_triplets(dataset, s, progress=progress) for s in STAGES}
     if repair:
         for s, bad in report.items():
             stage_dir = Path(dataset) / s
+            if bad and _packed(stage_dir, broken_ok=True):  # the shards holding them (their other triplets too)
+                from .packed import remove_shards
+
+                remove_shards(stage_dir, bad)
             for i in bad:
                 for name in [tile_name(i, t) for t in TILE_TYPES] + [meta_name(i)]:
                     (stage_dir / name).unlink(missing_ok=True)

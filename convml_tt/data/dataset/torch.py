@@ -4,7 +4,8 @@ The folder's layout, names and the rule for a complete triplet are those of
 :mod:`convml_tt.data.dataset.format`; folders from older convml_tt versions
 (no ``_meta.yaml`` files) are read too. Tiles are 8-bit PNGs (greyscale
 ``L``, ``LA``, ``RGB`` or ``RGBA``), all of one size and channel count within
-a stage.
+a stage, or the same bytes in the uint8 shards of a packed dataset
+(:mod:`.packed`), memory-mapped: both layouts give the same tensors.
 
 This is the only module of :mod:`convml_tt.data` that imports torch. It does
 not import fastai: the fastai ``DataLoaders`` are built in
@@ -28,6 +29,7 @@ import torch
 
 from .format import MODE_CHANNELS as _MODE_CHANNELS
 from .format import STAGES, TILE_TYPES, TripletMeta, incomplete_triplets, read_tile_array, read_triplet_meta, scan_stage
+from .packed import PackedStage, is_packed_stage
 
 __all__ = [
     "TILE_TYPES",
@@ -66,7 +68,7 @@ def find_stage_folder(folder_or_stage_path: str | Path, stage: str = "train") ->
         raise ValueError(f"stage {stage!r} is not one of {STAGES}")
     if (path / stage).is_dir():
         return path / stage
-    if path.name in STAGES or any(path.glob("*_anchor.png")):
+    if path.name in STAGES or any(path.glob("*_anchor.png")) or any(path.glob("shard-*.json")):
         return path
     present = sorted(p.name for p in path.iterdir() if p.is_dir())
     raise FileNotFoundError(
@@ -153,6 +155,20 @@ class _TileFolderDataset(torch.utils.data.Dataset):
 
     ids: list[int]
     tile_shape: tuple[int, int, int]
+    #: the shards of a packed stage folder (None: PNG files)
+    _packed: PackedStage | None = None
+
+    def _scan(self, skip_incomplete: bool, tile_type: str | None = None) -> dict[int, dict[str, Path]]:
+        """The complete triplets of ``self.stage_dir`` (PNG or packed) by :func:`_complete_only`'s rule;
+        with ``tile_type``, all triplets when none has that tile (a PNG folder of other tiles)."""
+        if is_packed_stage(self.stage_dir):
+            self._packed = PackedStage(self.stage_dir)
+            found = self._packed.found
+        else:
+            found = scan_stage(self.stage_dir)
+        if found and (self._packed or tile_type is None or any(tile_type in m for m in found.values())):
+            found = _complete_only(self.stage_dir, found, skip_incomplete)
+        return found
 
     @property
     def n_channels(self) -> int:
@@ -199,18 +215,19 @@ class TripletDataset(_TileFolderDataset):
     ) -> None:
         self.stage = stage
         self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
-        found = scan_stage(self.stage_dir)
+        found = self._scan(skip_incomplete)
         if not found:
             raise ValueError(
                 f"stage folder {str(self.stage_dir)!r} holds no triplet tiles; expected files named "
                 f"like 00000_anchor.png, 00000_neighbor.png, 00000_distant.png"
             )
-        found = _complete_only(self.stage_dir, found, skip_incomplete)
         self.ids: list[int] = sorted(found)
         self._paths: list[tuple[Path, Path, Path]] = [
-            tuple(found[i][t] for t in TILE_TYPES) for i in self.ids  # type: ignore[misc]
+            tuple(found[i].get(t, found[i].get("tiles")) for t in TILE_TYPES) for i in self.ids  # type: ignore[misc]
         ]
-        if check_tiles:
+        if self._packed is not None:
+            self.tile_shape = self._packed.check_shapes(self.ids) if check_tiles else self._packed.tile_shape
+        elif check_tiles:
             self.tile_shape = _check_shapes(
                 (p for trip in self._paths for p in trip), f"stage folder {str(self.stage_dir)!r}"
             )
@@ -221,7 +238,8 @@ class TripletDataset(_TileFolderDataset):
             self.preload(progress=progress)
 
     def files(self, i: int) -> dict[str, Path]:
-        """Paths of the three tiles of item ``i`` (position, not triplet id)."""
+        """Paths of the three tiles of item ``i`` (position, not triplet id; of a packed
+        dataset: its shard, three times)."""
         return dict(zip(TILE_TYPES, self._paths[i]))
 
     def meta(self, i: int) -> TripletMeta | None:
@@ -240,7 +258,11 @@ class TripletDataset(_TileFolderDataset):
         Decoded straight into one numpy buffer: ``torch.stack`` of the tile
         tensors cost more than the PNG decoding itself (torch's threaded copy
         of small tensors: ~25 ms of CPU per 256 px triplet on a loaded 2-core
-        machine against ~4 ms of decoding, bench/decode.py)."""
+        machine against ~4 ms of decoding, bench/decode.py). From a packed
+        stage: one copy out of the memory-mapped shard."""
+        if self._packed is not None:
+            out[...] = self._packed.triplet(self.ids[i])
+            return
         c, h, w = self.tile_shape
         for j, p in enumerate(self._paths[i]):
             a = read_tile_array(p)
@@ -363,16 +385,16 @@ class TileDataset(_TileFolderDataset):
             raise ValueError(f"tile_type {tile_type!r} is not one of {TILE_TYPES}")
         self.stage, self.tile_type = stage, tile_type
         self.stage_dir = find_stage_folder(folder_or_stage_path, stage)
-        triplets = scan_stage(self.stage_dir)
-        if any(tile_type in m for m in triplets.values()):
-            triplets = _complete_only(self.stage_dir, triplets, skip_incomplete)
-        found = {i: m[tile_type] for i, m in triplets.items() if tile_type in m}
+        triplets = self._scan(skip_incomplete, tile_type)
+        found = {i: m.get(tile_type, m.get("tiles")) for i, m in triplets.items() if tile_type in m or "tiles" in m}
         if not found:
             raise ValueError(f"stage folder {str(self.stage_dir)!r} holds no {tile_type} tiles; "
                              f"expected files named like 00000_{tile_type}.png")
         self.ids: list[int] = sorted(found)
         self._paths = [found[i] for i in self.ids]
-        if check_tiles:
+        if self._packed is not None:
+            self.tile_shape = self._packed.check_shapes(self.ids) if check_tiles else self._packed.tile_shape
+        elif check_tiles:
             self.tile_shape = _check_shapes(self._paths, f"stage folder {str(self.stage_dir)!r}")
         else:
             self.tile_shape = _tile_header(self._paths[0])
@@ -381,12 +403,12 @@ class TileDataset(_TileFolderDataset):
             from tqdm.auto import tqdm
 
             self.tiles = torch.stack([
-                read_tile(p) for p in tqdm(self._paths, desc=f"preloading {stage}",
-                                           disable=not progress, leave=False)
+                self._read(i) for i in tqdm(range(len(self)), desc=f"preloading {stage}",
+                                            disable=not progress, leave=False)
             ])
 
     def path(self, i: int) -> Path:
-        """Path of tile ``i``."""
+        """Path of tile ``i`` (of a packed dataset: the shard holding it)."""
         return self._paths[i]
 
     def meta(self, i: int) -> TripletMeta | None:
@@ -397,11 +419,16 @@ class TileDataset(_TileFolderDataset):
         """Tile ``i`` as ``uint8`` of shape ``(C, H, W)``."""
         if self.tiles is not None:
             return self.tiles[i]
-        t = read_tile(self._paths[i])
+        t = self._read(i)
         if tuple(t.shape) != self.tile_shape:
             raise ValueError(f"tile {str(self._paths[i])!r} has shape {tuple(t.shape)} but the "
                              f"stage's tiles are {self.tile_shape}")
         return t
+
+    def _read(self, i: int) -> torch.Tensor:
+        if self._packed is not None:  # a copy out of the memory-mapped shard
+            return torch.from_numpy(np.array(self._packed.triplet(self.ids[i])[TILE_TYPES.index(self.tile_type)]))
+        return read_tile(self._paths[i])
 
     def load_batch(self, indices: Sequence[int]) -> torch.Tensor:
         """Tiles at ``indices`` as ``uint8`` of shape ``(B, C, H, W)``."""

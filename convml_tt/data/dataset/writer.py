@@ -5,7 +5,8 @@ study by date, and each triplet is drawn by a sampler
 (:class:`~convml_tt.data.sampling.triplets.TripletSampler` by default, or
 any sampler of anchor, neighbour and distant tiles given as ``sampler=``),
 stretched for display (:func:`~convml_tt.data.composites.enhance.to_display`)
-and written as PNGs plus its metadata (:mod:`.format`), optionally with what
+and written as PNGs plus its metadata (:mod:`.format`; or, with
+``layout="packed"``, into uint8 shards, :mod:`.packed`), optionally with what
 a labeler (:mod:`convml_tt.data.labels`) knows about each tile. Each tile's
 metadata also holds the organisation indices of its cloud mask (from its
 physical values, before the stretch, when the recipe has a cloud mask) and,
@@ -60,7 +61,6 @@ from .format import (
     TileMeta,
     TripletMeta,
     component_name,
-    is_complete,
     list_triplets,
     read_dataset_meta,
     scan_stage,
@@ -68,6 +68,7 @@ from .format import (
     write_dataset_meta,
     write_triplet_meta,
 )
+from .packed import pack_pieces, resolve_layout, write_piece
 from .png import write_png
 
 __all__ = ["make_triplets", "channels_meta"]
@@ -95,6 +96,8 @@ def make_triplets(
     client: Any = None,
     sources: Mapping[str, Any] | None = None,
     force: bool = False,
+    layout: str | None = None,
+    shard_size: int | None = None,
     **options: Any,
 ) -> Path:
     """Make (or complete) a triplet dataset.
@@ -146,6 +149,12 @@ def make_triplets(
         half the memory, 100 GiB or the free disk; see
         :func:`convml_tt._sizing.check_request`), which is refused otherwise
         before any work.
+    layout, shard_size:
+        ``"png"`` (a PNG per tile, the default and exchange format) or
+        ``"packed"`` (uint8 shards of ``shard_size`` triplets, default 256,
+        that loaders memory-map: :mod:`.packed`); None: the layout of the
+        dataset already in ``out``, else PNG. The other layout than the one
+        in ``out`` is refused, saying how to convert it (``convml_tt pack``).
     options:
         further :class:`~convml_tt.config.TripletSettings` fields
         (``neighbor_distance``, ``distant``, ``distant_min_distance``,
@@ -253,13 +262,17 @@ def make_triplets(
     # what drew, labelled and cut the tiles: a resumed dataset must be made by the same
     meta["components"] = {"sampler": component_name(sampler), "labeler": component_name(labeler),
                           "recipe": params.recipe}
+    layout, shard_size = resolve_layout(out, layout, shard_size)
+    if layout == "packed":
+        meta.update(layout=layout, shard_size=shard_size)
     _check_existing(out, meta)
     for s in STAGES:
         (out / s).mkdir(parents=True, exist_ok=True)
         remove_stale_temps(out / s)
     write_dataset_meta(out, {**meta, "status": "incomplete"})
 
-    todo = [(s, i) for s in STAGES for i in range(need[s]) if not is_complete(out / s, i)]
+    done = {s: set(list_triplets(out, s)) for s in STAGES}
+    todo = [(s, i) for s in STAGES for i in range(need[s]) if i not in done[s]]
     config = {
         "settings": params,
         "scenes": scenes,
@@ -270,6 +283,7 @@ def make_triplets(
         "field_paths": field_paths,
         "env": None if env is None else env.spec,
         "thresholds": thresholds,
+        "layout": layout,
     }
     total = need["train"] + need["study"]
     # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
@@ -291,6 +305,8 @@ def make_triplets(
         # triplets were written again, and every task is done: no writer is left
         for s in STAGES:
             remove_stale_temps(out / s)
+            if layout == "packed":  # every triplet is written: into shards
+                pack_pieces(out / s, shard_size)
     finally:
         close_composites()
     write_dataset_meta(out, {**meta, "status": "complete"})
@@ -431,6 +447,8 @@ def _clear_stages(out: Path) -> None:
         for i, files in scan_stage(out / s).items():
             for p in files.values():
                 p.unlink(missing_ok=True)
+        for p in [*(out / s).glob("shard-*.*"), *(out / s).glob("*_tiles.npy"), *(out / s).glob("*_meta.yaml")]:
+            p.unlink()
         if (out / s).is_dir():
             remove_stale_temps(out / s)
 
@@ -483,6 +501,7 @@ def _make_one(stage: str, idx: int) -> int:
     labeler = _STATE["labeler"]
     out = Path(_STATE["out"])
     drawn = sampler.sample(stage, idx)
+    packed = [] if _STATE.get("layout") == "packed" else None  # the display tiles of a packed dataset
     recipe = _STATE["recipe"]
     pixel_m = float(params.tile_size_m) / int(params.tile_pixels)
     meta = TripletMeta(id=int(idx), stage=stage, tile_size_m=float(params.tile_size_m),
@@ -490,7 +509,11 @@ def _make_one(stage: str, idx: int) -> int:
     for kind in sampler.tile_types:
         d = drawn[kind]
         comp = open_composite(sampler.scenes[stage][d.scene])
-        write_png(out / stage / tile_name(idx, kind), to_display(d.image, comp.channel_units, params.gamma))
+        tile = to_display(d.image, comp.channel_units, params.gamma)
+        if packed is None:
+            write_png(out / stage / tile_name(idx, kind), tile)
+        else:
+            packed.append(tile)
         labels = check_labels(labeler.label(d.tile, comp.source_paths), labeler) if labeler is not None else {}
         # organisation indices (physical values, before the stretch) and co-located field statistics
         indices, fields = tile_physical(d.image, recipe, pixel_m, d.tile,
@@ -511,6 +534,8 @@ def _make_one(stage: str, idx: int) -> int:
             fields=fields,
             env=env_values,
         ))
+    if packed is not None:
+        write_piece(out / stage, idx, packed)
     write_triplet_meta(out, meta)
     return idx
 

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..._io import atomic_path
-from ...data.dataset.format import read_tile_array, tile_name
+from ...data.dataset.packed import read_dataset_tile
 from ..projections import PROJECTIONS, pca_2d, project  # noqa: F401  (pca_2d, PROJECTIONS: re-exported)
 
 
@@ -82,7 +82,7 @@ class TileImages:
         stage = self.stage
         if self.stages is not None:
             stage = str(self.stages[self.index[int(tile_id)]])
-        im = read_tile_array(Path(self.root) / stage / tile_name(int(tile_id), self.tile_type))
+        im = read_dataset_tile(self.root, stage, int(tile_id), self.tile_type)  # PNG or packed
         return im[:, :, 0] if im.shape[2] < 3 else im[:, :, :3]  # L, LA: the grey channel; RGB(A): RGB
 
 

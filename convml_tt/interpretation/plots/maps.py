@@ -213,7 +213,7 @@ class _Swatch:
 
 
 def _example_images(regimes, dataset_path: str | Path | None) -> list[np.ndarray | None]:
-    from ...data.dataset.format import read_tile_array, tile_name
+    from ...data.dataset.packed import read_dataset_tile
 
     root = dataset_path or regimes.dataset_path
     if not root or not regimes.example_tile_ids:
@@ -226,7 +226,7 @@ def _example_images(regimes, dataset_path: str | Path | None) -> list[np.ndarray
                                 f"pass dataset_path=... pointing at the triplet dataset the regimes were fitted to")
     out: list[np.ndarray | None] = []
     for t in regimes.example_tile_ids:
-        im = read_tile_array(root / regimes.stage / tile_name(int(t), regimes.tile_type))
+        im = read_dataset_tile(root, regimes.stage, int(t), regimes.tile_type)  # PNG or packed
         out.append(im[:, :, 0] if im.shape[2] < 3 else im[:, :, :3])  # L, LA: the grey channel
     return out
 
