@@ -1,8 +1,10 @@
 """Unassigned cells (issue 22, #2): the regimes file's unassigned distance
-(the 99th percentile of the fitting tiles' distances to their centroid, or
-given), the -2 code of the cells beyond it in regime maps, their separate
-fraction, share, grey legend entry; a regimes file from before the field
-loads with no cut and a one-line note."""
+of each regime (the 99th percentile of the fitting tiles' distances to their
+centroid, of all tiles or of each regime's members, or given), the -2 code
+of the cells beyond their nearest regime's distance in regime maps, their
+separate fraction, share, grey legend entry; a version-2 file (one distance)
+loads with it for every regime, one from before the field with no cut and a
+one-line note."""
 from __future__ import annotations
 
 import json
@@ -56,28 +58,47 @@ def _map_with_unseen(reg: Regimes) -> xr.Dataset:
 def test_fit_stores_a_percentile_of_the_fitting_distances(clustered, tmp_path):
     reg = fit_regimes(clustered, 3, seed=0)
     d = _own_distances(reg, clustered)
-    assert reg.unassigned_percentile == 99.0
-    assert reg.unassigned_distance == pytest.approx(np.percentile(d, 99), rel=1e-12)
-    assert np.mean(d > reg.unassigned_distance) <= 0.05  # few fitting tiles beyond it
-    assert fit_regimes(clustered, 3, seed=0, unassigned_percentile=50).unassigned_distance == \
-        pytest.approx(np.median(d), rel=1e-12)
+    assert reg.unassigned_percentile == 99.0 and reg.unassigned_rule == "global"
+    np.testing.assert_allclose(reg.unassigned_distance, np.full(3, np.percentile(d, 99)), rtol=1e-12)
+    assert np.mean(d > reg.unassigned_distance[0]) <= 0.05  # few fitting tiles beyond it
+    np.testing.assert_allclose(fit_regimes(clustered, 3, seed=0, unassigned_percentile=50).unassigned_distance,
+                               np.median(d), rtol=1e-12)
+    # per regime: each regime's own percentile of its members' distances
+    own = fit_regimes(clustered, 3, seed=0, unassigned_percentile=80, unassigned_rule="per-regime")
+    members = [reg.tile_labels.values == n for n in reg.names]
+    np.testing.assert_allclose(own.unassigned_distance, [np.percentile(d[m], 80) for m in members], rtol=1e-12)
+    assert own.unassigned_rule == "per_regime" and len(set(own.unassigned_distance.tolist())) == 3
     fixed = fit_regimes(clustered, 3, seed=0, unassigned_distance=1.5)
-    assert fixed.unassigned_distance == 1.5 and fixed.unassigned_percentile is None
+    assert (fixed.unassigned_distance == 1.5).all() and fixed.unassigned_percentile is None
+    assert fixed.unassigned_rule is None
     none = fit_regimes(clustered, 3, seed=0, unassigned_percentile=None)
     assert none.unassigned_distance is None
-    back = Regimes.load(reg.save(tmp_path / "r.json"))
-    assert back == reg and back.unassigned_distance == reg.unassigned_distance
-    content = json.loads((tmp_path / "r.json").read_text())
-    assert content["version"] == 2 and content["unassigned_percentile"] == 99.0
+    # version 3: one distance per regime and the rule, round trip exact
+    for r, name in ((reg, "r.json"), (own, "own.json")):
+        back = Regimes.load(r.save(tmp_path / name))
+        assert back == r and np.array_equal(back.unassigned_distance, r.unassigned_distance)
+        assert back.unassigned_rule == r.unassigned_rule and back.fingerprint() == r.fingerprint()
+    content = json.loads((tmp_path / "own.json").read_text())
+    assert content["version"] == 3 and content["unassigned_percentile"] == 80.0
+    assert content["unassigned_rule"] == "per_regime" and content["unassigned_distance"] == own.unassigned_distance.tolist()
+    assert own.fingerprint() == reg.fingerprint()  # the same regimes: the cut is not their identity
     for kw, msg in (({"unassigned_percentile": 0}, r"outside \(0, 100\]"),
                     ({"unassigned_percentile": 150}, r"outside \(0, 100\]"),
-                    ({"unassigned_distance": -1.0}, "not a distance > 0")):
-        with pytest.raises(ValueError, match=msg):
+                    ({"unassigned_distance": -1.0}, "not a distance > 0"),
+                    ({"unassigned_distance": [1.0, 2.0]}, r"not one distance per regime \(3\)"),
+                    ({"unassigned_rule": "nearest"}, "unassigned rule 'nearest' is not one of global, per_regime")):
+        with pytest.raises(ValueError, match=msg) as err:
             fit_regimes(clustered, 3, seed=0, **kw)
-    bad = dict(content, unassigned_distance="far")
-    (tmp_path / "bad.json").write_text(json.dumps(bad))
-    with pytest.raises(ValueError, match="damaged: its unassigned_distance 'far' is not a number > 0"):
-        Regimes.load(tmp_path / "bad.json")
+        assert "\n" not in str(err.value)
+    for key, value, msg in (("unassigned_distance", "far", "its unassigned_distance 'far' is not a number > 0"),
+                            ("unassigned_distance", [1.0, 0.0, 2.0], r"or one per regime \(3\)"),
+                            ("unassigned_distance", [1.0, 2.0], r"or one per regime \(3\)"),
+                            ("unassigned_rule", "median", "its unassigned_rule 'median' is not one of global, "),
+                            ("unassigned_percentile", 101, "its unassigned_percentile 101 is not a number > 0 and")):
+        (tmp_path / "bad.json").write_text(json.dumps(dict(content, **{key: value})))
+        with pytest.raises(ValueError, match="damaged: .*" + msg) as err:
+            Regimes.load(tmp_path / "bad.json")
+        assert "\n" not in str(err.value)
 
 
 def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
@@ -92,10 +113,12 @@ def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
     assert (code[unseen] == -2).all() and (code[known] >= 0).all() and (code[~valid] == -1).all()
     assert list(rm["regime"].attrs["flag_values"]) == [-2, 0, 1, 2]
     assert rm["regime"].attrs["flag_meanings"] == "unassigned A B C"
-    assert rm.attrs["unassigned_distance"] == reg.unassigned_distance
+    np.testing.assert_array_equal(rm.attrs["unassigned_distance"], reg.unassigned_distance)
+    assert rm.attrs["unassigned_rule"] == "global"
     with xr.open_dataset(tmp_path / "rm.nc") as back:  # CF decoding: -1 the fill, -2 a value
         v = back["regime"].values
         assert np.isnan(v[~valid]).all() and (v[unseen] == -2).all()
+        np.testing.assert_array_equal(back.attrs["unassigned_distance"], reg.unassigned_distance)
 
     # fractions: the unassigned counted apart, regimes + unassigned = 1 per scene
     fr = regime_fractions(tmp_path / "rm.nc")
@@ -115,7 +138,7 @@ def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
     fig = regime_map(tmp_path / "rm.nc", time=0, regimes=reg)
     leg = next(lg for lg in fig.findobj(Legend) if lg.get_title().get_text().startswith("regime"))
     texts = [t.get_text() for t in leg.get_texts()]
-    assert texts[-1].startswith(f"unassigned  {100 * want[0]:.0f} %")
+    assert texts[-1] == f"unassigned  {100 * want[0]:.0f} %\n(> {reg.unassigned_distance[0]:.3g} from every centroid)"
     fig = regime_fractions_plot(tmp_path / "rm.nc", truth=False)
     assert [p.get_label() for p in fig.axes[0].containers][-1] == "unassigned"
 
@@ -135,6 +158,8 @@ def test_cells_beyond_the_distance_are_unassigned(clustered, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "rm2.nc")]) == 0
     text = capsys.readouterr().out
     assert "unassigned_share" in text and "| unseen" in text
+    assert f"unassigned (farther than {Regimes.load(tmp_path / 'r.json').unassigned_distance[0]:.4g} from every " \
+           f"centroid)" in text
     # a map without truth (a real scan's): evaluate reports the unassigned share alone
     real = emap.drop_vars(["true_regime", "true_regime_fraction"])
     real.attrs = {k: v for k, v in real.attrs.items() if k != "regime_names"}
@@ -170,7 +195,7 @@ def test_old_regimes_file_loads_with_no_cut_and_a_note(clustered, tmp_path, capl
     emap.to_netcdf(tmp_path / "map.nc")
     capsys.readouterr()
     assert main(["regimes", "assign", str(tmp_path / "map.nc"), str(old), "--out", str(tmp_path / "rm.nc"),
-                 "--quiet", "--unassigned-distance", str(reg.unassigned_distance)]) == 0
+                 "--quiet", "--unassigned-distance", str(reg.unassigned_distance[0])]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("convml_tt regimes: warning: regimes file") and "predates" in err[0]
     with xr.open_dataset(tmp_path / "rm.nc", mask_and_scale=False) as back:
