@@ -203,6 +203,72 @@ def test_old_regimes_file_loads_with_no_cut_and_a_note(clustered, tmp_path, capl
         assert (back["regime"].values[valid & (true == 3)] == -2).all()
 
 
+
+def test_per_regime_rule_assigns_by_its_nearest_regimes_distance(clustered, tmp_path, capsys):
+    """Three blobs of different spread: each regime's own 90th percentile,
+    computed here from the fitting tiles, decides which map cells are
+    unassigned (their nearest centroid, brute force here); the map records
+    the per-regime distances and its legend and `evaluate` say so."""
+    rng = np.random.default_rng(7)
+    centres = np.array([[0.0, 0.0, 0.0, 0.0], [8.0, 0.0, 0.0, 0.0], [0.0, 8.0, 0.0, 0.0]])
+    spread = np.array([0.2, 0.5, 1.2])
+    lab = np.arange(60) % 3
+    x = centres[lab] + spread[lab, None] * rng.standard_normal((60, 4))
+    da = xr.DataArray(x, dims=("tile_id", "emb_dim"), coords={"tile_id": np.arange(60)}, attrs=clustered.attrs)
+    reg = fit_regimes(da, 3, seed=0, unassigned_percentile=90, unassigned_rule="per_regime")
+    own = np.array([reg.names.index(n) for n in reg.tile_labels.values])
+    d_own = np.linalg.norm(x - reg.centroids[own], axis=1)
+    cut = np.array([np.percentile(d_own[own == i], 90) for i in range(3)])
+    np.testing.assert_allclose(reg.unassigned_distance, cut, rtol=1e-12)
+    emap = make_map(centres, noise=1.0, sha=CLUSTERED_SHA, seed=3)
+    r = cell_layout(3, 4, 5, 3)[..., None]  # the blob of each cell: its offset scaled to that blob's spread
+    emb = emap["embedding"].transpose("time", "y", "x", "emb_dim")
+    emap["embedding"] = emb.copy(data=(centres[r[..., 0]] + 1.1 * spread[r] * (emb.values - centres[r[..., 0]])))
+    rm = assign_regimes(emap, reg, out=tmp_path / "rm.nc", progress=False)
+    e = emap["embedding"].transpose("time", "y", "x", "emb_dim").values.astype(np.float64)
+    dist = np.linalg.norm(e[..., None, :] - reg.centroids, axis=-1)
+    near = dist.argmin(axis=-1)
+    want = np.where(dist.min(axis=-1) > cut[near], -2, near)
+    valid = emap["valid"].values == 1
+    np.testing.assert_array_equal(rm["regime"].values[valid], want[valid])
+    glob = fit_regimes(da, 3, seed=0, unassigned_percentile=90)  # one distance: other cells are unassigned
+    other = assign_regimes(emap, glob, progress=False)["regime"].values[valid]
+    assert ((other == -2) & (want[valid] >= 0)).any() and ((other >= 0) & (want[valid] == -2)).any()
+    with xr.open_dataset(tmp_path / "rm.nc") as back:
+        np.testing.assert_allclose(back.attrs["unassigned_distance"], cut, rtol=1e-12)
+        assert back.attrs["unassigned_rule"] == "per_regime"
+    fig = regime_map(tmp_path / "rm.nc", time=0)
+    leg = next(lg for lg in fig.findobj(Legend) if lg.get_title().get_text().startswith("regime"))
+    assert leg.get_texts()[-1].get_text().endswith(f"(> {cut.min():.3g}-{cut.max():.3g} from the\nnearest "
+                                                   f"centroid, per regime)")
+    # the command line: fit with the rule, its summary names each regime's distance
+    da.to_netcdf(tmp_path / "emb.nc")
+    assert main(["regimes", "fit", str(tmp_path / "emb.nc"), "--n", "3", "--unassigned-percentile", "90",
+                 "--unassigned-rule", "per-regime", "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    each = ", ".join(f"{n} {c:.4g}" for n, c in zip(reg.names, cut))
+    assert f"farther from their nearest centroid than its own distance ({each}) (the 90th percentile" in out
+    assert Regimes.load(tmp_path / "r.json") == reg
+
+
+def test_version_2_file_loads_with_its_distance_for_every_regime(clustered, tmp_path, caplog):
+    reg = fit_regimes(clustered, 3, seed=0)
+    d = reg.to_dict()
+    d.update(version=2, unassigned_distance=float(reg.unassigned_distance[0]))
+    d.pop("unassigned_rule")
+    (tmp_path / "v2.json").write_text(json.dumps(d))
+    with caplog.at_level(logging.WARNING, logger="convml_tt"):
+        loaded = Regimes.load(tmp_path / "v2.json")
+    assert not caplog.records and loaded == reg  # no note; the same regimes, cut and rule (global)
+    d.pop("unassigned_percentile")  # a distance given directly
+    (tmp_path / "v2.json").write_text(json.dumps(d))
+    given = Regimes.load(tmp_path / "v2.json")
+    assert given.unassigned_rule is None and np.array_equal(given.unassigned_distance, reg.unassigned_distance)
+    emap = _map_with_unseen(reg)
+    np.testing.assert_array_equal(assign_regimes(emap, given, progress=False)["regime"].values,
+                                  assign_regimes(emap, reg, progress=False)["regime"].values)
+
+
 @pytest.mark.slow
 def test_a_regime_the_fitting_tiles_never_saw_is_unassigned(tmp_path):
     """bench/unassigned.py with the tile statistics (no network): three
