@@ -80,7 +80,8 @@ def test_fit_stores_a_percentile_of_the_fitting_distances(clustered, tmp_path):
         assert back.unassigned_rule == r.unassigned_rule and back.fingerprint() == r.fingerprint()
     content = json.loads((tmp_path / "own.json").read_text())
     assert content["version"] == 3 and content["unassigned_percentile"] == 80.0
-    assert content["unassigned_rule"] == "per_regime" and content["unassigned_distance"] == own.unassigned_distance.tolist()
+    assert content["unassigned_rule"] == "per_regime"
+    assert content["unassigned_distance"] == own.unassigned_distance.tolist()
     assert own.fingerprint() == reg.fingerprint()  # the same regimes: the cut is not their identity
     for kw, msg in (({"unassigned_percentile": 0}, r"outside \(0, 100\]"),
                     ({"unassigned_percentile": 150}, r"outside \(0, 100\]"),
