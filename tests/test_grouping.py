@@ -47,14 +47,15 @@ def test_dendrogram_and_boxplots_use_the_regimes_file(with_index, tmp_path, caps
     np.testing.assert_array_equal(leaves.values, reg.tile_labels.sel(tile_id=leaves.tile_id).values)
     title = fig.axes[0].get_title()
     # leaf and regime agree on every tile within the unassigned distance (those beyond have no regime)
-    _, dist = reg.nearest(da.values)
+    idx, dist = reg.nearest(da.values)
+    within = dist <= reg.unassigned_distance[idx]  # each tile's nearest regime's distance
     assert "regimes of 'regimes.json' (kmeans, N=3)" in title
-    assert f"which {100 * np.mean(dist <= reg.unassigned_distance):.0f} % of the tiles" in title
+    assert f"which {100 * np.mean(within):.0f} % of the tiles" in title
     # the tree's own leaves, named as such
     fig, own = dendrogram(da, n_leaves=4, n_examples=0)
     assert "this tree's own leaves, not a regimes file's regimes" in fig.axes[0].get_title()
     # box plots: each tile's regime of the file ("unassigned" beyond its distance), the file named in the title
-    want_names = np.where(dist <= reg.unassigned_distance, reg.tile_labels.values, "unassigned")
+    want_names = np.where(within, reg.tile_labels.values, "unassigned")
     assert (want_names == "unassigned").sum() == 1  # the 99th percentile of 24 tiles leaves one out
     np.testing.assert_array_equal(cluster_labels(da, path), want_names)
     fig, med = cluster_boxplots(da, clusters=reg, variables=["cloud_fraction"])

@@ -191,7 +191,7 @@ def test_json_round_trip_is_plain_json(tmp_path, clustered):
     reg = fit_regimes(clustered, 3, method="kmeans", seed=2)
     path = reg.save(tmp_path / "regimes.json")
     content = json.loads(path.read_text())
-    assert content["format"] == "convml_tt-regimes" and content["version"] == 2 and content["n_regimes"] == 3
+    assert content["format"] == "convml_tt-regimes" and content["version"] == 3 and content["n_regimes"] == 3
     assert isinstance(content["centroids"][0][0], float) and content["names"] == ["A", "B", "C"]
     assert "tile_labels" not in content
     back = Regimes.load(path)

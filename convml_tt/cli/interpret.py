@@ -125,16 +125,19 @@ def _run_evaluate(args) -> int:
     from ..interpretation.regimes import is_regime_map, load_regime_map, map_quality
 
     if is_regime_map(args.embeddings):
+        import json
+
         import pandas as pd
 
-        from ..interpretation.unassigned import unassigned_by_truth, unassigned_summary
+        from ..interpretation.unassigned import cut_text, map_cut, unassigned_by_truth, unassigned_summary
 
         rmap = load_regime_map(args.embeddings)
         if "true_regime" in rmap.variables:
             text = to_markdown(pd.DataFrame([map_quality(rmap)], index=[str(args.embeddings.name)]))
             if "unassigned_distance" in rmap.attrs:
-                text += ("\n\nShare of each true regime's cells that are unassigned (farther than "
-                         f"{float(rmap.attrs['unassigned_distance']):.4g} from every centroid):\n\n"
+                names = json.loads(rmap.attrs.get("regime_names", "[]"))
+                text += (f"\n\nShare of each true regime's cells that are unassigned ({cut_text(map_cut(rmap), names)})"
+                         ":\n\n"
                          + to_markdown(unassigned_by_truth(rmap)))
         else:
             text = ("The regime map carries no true regimes, so no map accuracy; what can be judged without "

@@ -166,9 +166,12 @@ def _add_regimes(sub) -> None:
     q.add_argument("--out", type=Path, required=True, metavar="REGIMES.json", help="regimes file to write")
     cut = q.add_mutually_exclusive_group()
     cut.add_argument("--unassigned-percentile", type=_percentile, default=99.0, metavar="P",
-                     help="cells farther from every centroid than this percentile (0 < P <= 100) of the fitting "
-                          "tiles' distances to their own centroid are unassigned (default 99); 'none': every "
-                          "cell is assigned")
+                     help="cells farther from their nearest centroid than this percentile (0 < P <= 100) of the "
+                          "fitting tiles' distances to their own centroid (all tiles', or that regime's with "
+                          "--unassigned-rule per-regime) are unassigned (default 99); 'none': every cell is assigned")
+    q.add_argument("--unassigned-rule", choices=("global", "per-regime"), default="global",
+                   help="global (default): the percentile of all fitting tiles' distances, one distance for every "
+                        "regime; per-regime: each regime's percentile of its own members' distances")
     cut.add_argument("--unassigned-distance", type=_distance, default=None, metavar="D",
                      help="that distance itself (embedding units, > 0), instead of a percentile")
     q.set_defaults(func=_run_regimes_fit)
@@ -182,7 +185,7 @@ def _add_regimes(sub) -> None:
     q.add_argument("--out", type=Path, required=True, metavar="REGIME_MAP.nc", help="regime map to write")
     q.add_argument("--unassigned-distance", type=_distance, default=None, metavar="D",
                    help="cells farther than D (embedding units) from every centroid are unassigned (code -2) "
-                        "(default: the regimes file's unassigned_distance)")
+                        "(default: the regimes file's unassigned_distance of each regime)")
     add_common(q, data_root=False)
     q.set_defaults(func=_run_regimes_assign)
 
@@ -220,7 +223,7 @@ def _run_regimes_fit(args) -> int:
 
     regimes = fit_regimes(load_embeddings(args.embeddings), args.n, method=args.method, seed=args.seed,
                           label=args.label, unassigned_percentile=args.unassigned_percentile,
-                          unassigned_distance=args.unassigned_distance)
+                          unassigned_distance=args.unassigned_distance, unassigned_rule=args.unassigned_rule)
     regimes.save(args.out)
     matched = ""
     if regimes.match is not None and regimes.label_names:
@@ -235,9 +238,12 @@ def _cut_text(regimes) -> str:
     """``; unassigned beyond D (the P-th percentile ...)`` for the fit's summary line."""
     if regimes.unassigned_distance is None:
         return "; every cell assigned (no unassigned distance)"
-    how = "" if regimes.unassigned_percentile is None else \
-        f" (the {regimes.unassigned_percentile:g}th percentile of the tiles' distances to their centroid)"
-    return f"; cells farther than {regimes.unassigned_distance:.4g}{how} are unassigned"
+    from ..interpretation.unassigned import cut_text
+
+    how = "" if regimes.unassigned_percentile is None else (
+        f" (the {regimes.unassigned_percentile:g}th percentile of the tiles' distances to their centroid"
+        + (", each regime's own)" if regimes.unassigned_rule == "per_regime" else ")"))
+    return f"; cells {cut_text(regimes.unassigned_distance, regimes.names)}{how} are unassigned"
 
 
 def _run_regimes_assign(args) -> int:

@@ -10,8 +10,32 @@ from typing import Any
 import numpy as np
 
 from .featurizers import FEATURIZERS
+from .unassigned import RULES
 
 __all__ = ["SHA256", "whole", "checked_match", "regimes_fields"]
+
+
+def _number(v: Any) -> bool:
+    """``v`` is a finite number > 0 (not a bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and bool(np.isfinite(v)) and v > 0
+
+
+def _unassigned_fields(d: dict, n_regimes: int) -> dict[str, Any]:
+    """``unassigned_distance`` (one number, version 2, or one per regime,
+    version 3), ``unassigned_percentile`` and ``unassigned_rule`` of a
+    regimes file, checked; a version-2 percentile was of all tiles
+    (``global``)."""
+    dist, pct, rule = d.get("unassigned_distance"), d.get("unassigned_percentile"), d.get("unassigned_rule")
+    if dist is not None and not (_number(dist) or (isinstance(dist, list) and len(dist) == n_regimes
+                                                   and all(_number(v) for v in dist))):
+        raise ValueError(f"its unassigned_distance {dist!r} is not a number > 0 or one per regime ({n_regimes})")
+    if pct is not None and not (_number(pct) and pct <= 100):
+        raise ValueError(f"its unassigned_percentile {pct!r} is not a number > 0 and <= 100")
+    if rule is not None and rule not in RULES:
+        raise ValueError(f"its unassigned_rule {rule!r} is not one of {', '.join(RULES)}")
+    if rule is None and pct is not None and dist is not None:
+        rule = "global"  # version 2: the percentile of all fitting tiles' distances
+    return {"unassigned_distance": dist, "unassigned_percentile": pct, "unassigned_rule": rule}
 
 #: a hex SHA-256 (a model's identity)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -72,13 +96,7 @@ def regimes_fields(d: dict) -> dict[str, Any]:
     seed, n_tiles = whole(d.get("seed") or 0), whole(d.get("n_tiles") or 0)
     if seed is None or n_tiles is None or n_tiles < 0:
         raise ValueError(f"its seed {d.get('seed')!r} or n_tiles {d.get('n_tiles')!r} is not a whole number")
-    unassigned = {}
-    for key in ("unassigned_distance", "unassigned_percentile"):
-        v = d.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0
-                              or (key == "unassigned_percentile" and v > 100)):
-            raise ValueError(f"its {key} {v!r} is not a number > 0{' and <= 100' if 'percentile' in key else ''}")
-        unassigned[key] = v
+    unassigned = _unassigned_fields(d, len(centroids))
     return dict(
         centroids=centroids, names=names, method=str(d["method"]), model_sha256=str(sha or ""),
         model_path=str(d.get("model_path") or ""), featurizer=featurizer,

@@ -23,6 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
+from .unassigned import is_unassigned
+
 __all__ = ["is_regimes", "as_regimes", "tile_regimes", "leaf_names", "describe", "UNASSIGNED_NAME"]
 
 #: the group of tiles farther than the regimes' unassigned distance from every centroid
@@ -48,7 +50,7 @@ def as_regimes(obj: Any):
 def tile_regimes(da: xr.DataArray, regimes: Any) -> np.ndarray:
     """The regime name (str) of each tile of embeddings ``da`` ``(tile_id,
     emb_dim)``: that of its nearest centroid, ``"unassigned"`` where it is
-    farther than the regimes' ``unassigned_distance``. Regimes of another
+    farther than its nearest regime's ``unassigned_distance``. Regimes of another
     embedding size or model (``model_sha256``) are refused."""
     reg = as_regimes(regimes)
     e = int(da.sizes["emb_dim"])
@@ -61,8 +63,7 @@ def tile_regimes(da: xr.DataArray, regimes: Any) -> np.ndarray:
                          f"than these tiles' (sha256 {sha[:12]}); give the regimes of this model")
     idx, dist = reg.nearest(np.asarray(da.transpose("tile_id", "emb_dim").values, np.float64))
     names = np.array(reg.names, dtype=object)[idx]
-    if reg.unassigned_distance is not None:
-        names[dist > reg.unassigned_distance] = UNASSIGNED_NAME
+    names[is_unassigned(idx, dist, reg.unassigned_distance)] = UNASSIGNED_NAME
     return names.astype(str)
 
 

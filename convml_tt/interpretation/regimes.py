@@ -8,8 +8,9 @@
   (:meth:`Regimes.save`, :meth:`Regimes.load`; never pickle).
 * :func:`assign_regimes` gives every valid cell of an embedding map
   (:func:`convml_tt.interpretation.maps.embed_domain`) its nearest regime:
-  ``regime(time, y, x)`` (int16, -1 invalid, -2 unassigned: farther than
-  the regimes' ``unassigned_distance``, see :mod:`.unassigned`) and
+  ``regime(time, y, x)`` (int16, -1 invalid, -2 unassigned: farther from
+  its nearest centroid than that regime's ``unassigned_distance``, see
+  :mod:`.unassigned`) and
   ``regime_distance``.
 * :func:`regime_fractions` is the share of each regime in the (valid) cells
   of each scene, optionally within a lat/lon box; :func:`map_quality` scores
@@ -30,7 +31,16 @@ from .._io import atomic_path, write_text
 from ._regimes_file import SHA256, checked_match, regimes_fields
 from .featurizers import model_sha256
 from .metrics import leaf_members, ward_linkage
-from .unassigned import DEFAULT_PERCENTILE, UNASSIGNED, checked_distance, old_file_note, unassigned_cut
+from .unassigned import (
+    DEFAULT_PERCENTILE,
+    DEFAULT_RULE,
+    UNASSIGNED,
+    checked_distances,
+    checked_rule,
+    is_unassigned,
+    old_file_note,
+    unassigned_cut,
+)
 from .regime_maps import (
     check_regime_map,
     check_regimes_of_map,
@@ -65,8 +75,9 @@ __all__ = [
 
 #: the ``format`` value of a regimes JSON file
 FORMAT = "convml_tt-regimes"
-#: 2: ``unassigned_distance`` and ``unassigned_percentile`` (files of version 1 load with no cut and a note)
-VERSION = 2
+#: 2: ``unassigned_distance`` and ``unassigned_percentile`` (files of version 1 load with no cut and a note);
+#: 3: ``unassigned_distance`` one per regime and ``unassigned_rule`` (version 2's one distance applies to all)
+VERSION = 3
 METHODS = ("kmeans", "ward")
 #: most tiles whose Ward tree names k-means regimes (more: a seeded subsample of this many)
 WARD_LETTER_TILES = 20000
@@ -88,12 +99,15 @@ class Regimes:
     ``centroids`` is ``(N, emb_dim)`` float64 (embedding units); ``names``
     the N regime names; ``match[i]`` the index (into ``label_names``) of the
     true label regime ``i`` was matched to, -1 for none (None when the tiles
-    carried no labels). ``unassigned_distance`` (embedding units, > 0): a
-    cell farther from every centroid is unassigned (None: every cell is
-    assigned); ``unassigned_percentile`` the percentile of the fitting
-    tiles' distances to their centroid it was chosen as (None: given
-    directly). ``tile_labels`` (not saved) is the regime name of every
-    fitting tile, a DataArray over ``tile_id``.
+    carried no labels). ``unassigned_distance`` ``(N,)`` float64 (embedding
+    units, > 0; one number is read as that value for every regime): a cell
+    farther from its nearest centroid than that regime's value is
+    unassigned (None: every cell is assigned); ``unassigned_percentile``
+    the percentile of the fitting tiles' distances to their centroid it was
+    chosen as, ``unassigned_rule`` how (``global``: of all tiles,
+    ``per_regime``: of each regime's members; both None: given directly).
+    ``tile_labels`` (not saved) is the regime name of every fitting tile, a
+    DataArray over ``tile_id``.
     """
 
     centroids: np.ndarray
@@ -112,8 +126,9 @@ class Regimes:
     label: str | None = None
     label_names: list[str] | None = None
     match: list[int] | None = None
-    unassigned_distance: float | None = None
+    unassigned_distance: np.ndarray | None = None
     unassigned_percentile: float | None = None
+    unassigned_rule: str | None = None
     tile_labels: xr.DataArray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,9 +146,11 @@ class Regimes:
                              + "; give each regime its own name")
         if self.label_names is not None:
             self.label_names = [str(n) for n in self.label_names]
-        self.unassigned_distance = checked_distance(self.unassigned_distance)
+        self.unassigned_distance = checked_distances(self.unassigned_distance, len(self.centroids))
         if self.unassigned_percentile is not None:
             self.unassigned_percentile = float(self.unassigned_percentile)
+        if self.unassigned_rule is not None:
+            self.unassigned_rule = checked_rule(self.unassigned_rule)
         if self.match is not None:
             self.match = checked_match(self.match, len(self.centroids), self.label_names)
         if self.example_tile_ids and (len(self.example_tile_ids) != len(self.centroids)
@@ -176,15 +193,18 @@ class Regimes:
             "stage": self.stage, "tile_type": self.tile_type, "seed": int(self.seed), "n_tiles": int(self.n_tiles),
             "label": self.label, "label_names": None if self.label_names is None else list(self.label_names),
             "match": None if self.match is None else [int(m) for m in self.match],
-            "unassigned_distance": self.unassigned_distance, "unassigned_percentile": self.unassigned_percentile,
+            "unassigned_distance": None if self.unassigned_distance is None else self.unassigned_distance.tolist(),
+            "unassigned_percentile": self.unassigned_percentile, "unassigned_rule": self.unassigned_rule,
         }
 
     def fingerprint(self) -> str:
-        """Hex SHA-256 of the saved fields but the paths (the same for a file and what it
-        was saved from, wherever the model and dataset are); regime maps record it as
+        """Hex SHA-256 of the saved fields but the paths, the file version and the
+        unassigned cut (the same for a file and what it was saved from, wherever the
+        model and dataset are; a map records its own cut); regime maps record it as
         ``regimes_sha256``."""
         d = self.to_dict()
-        for moved in ("model_path", "dataset_path"):  # where files are is not what the regimes are
+        for moved in ("model_path", "dataset_path", "version", "unassigned_distance", "unassigned_percentile",
+                      "unassigned_rule"):  # where files are, and the cut (a map records its own), are not the regimes
             d.pop(moved)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
@@ -313,7 +333,7 @@ def _match(assigned: np.ndarray, codes: np.ndarray, n_regimes: int) -> list[int]
 
 def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: int = 0,
                 label: str | None = None, unassigned_percentile: float | None = DEFAULT_PERCENTILE,
-                unassigned_distance: float | None = None) -> Regimes:
+                unassigned_distance: float | None = None, unassigned_rule: str = DEFAULT_RULE) -> Regimes:
     """Cluster tile embeddings into ``n_regimes`` regimes.
 
     Parameters
@@ -334,8 +354,11 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         percentile (0 < p <= 100) of the fitting tiles' Euclidean distances
         to their own centroid (default 99); None with no
         ``unassigned_distance``: every cell is assigned.
-    unassigned_distance : the distance itself (embedding units, > 0),
-        instead of a percentile.
+    unassigned_distance : the distance itself (embedding units, > 0; one
+        for all regimes or one per regime), instead of a percentile.
+    unassigned_rule : ``"global"`` (default: the percentile of all fitting
+        tiles' distances, one distance for every regime) or ``"per_regime"``
+        (each regime's percentile of its own members' distances).
 
     Returns
     -------
@@ -391,8 +414,8 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         centroids = np.empty_like(km.cluster_centers_)
         centroids[to_leaf] = km.cluster_centers_
     names = regime_letters(n_regimes)
-    cut, pct = unassigned_cut(np.sqrt(np.sum((x - centroids[assigned]) ** 2, axis=1)), unassigned_percentile,
-                              unassigned_distance)
+    cut, pct, rule = unassigned_cut(np.sqrt(np.sum((x - centroids[assigned]) ** 2, axis=1)), assigned, n_regimes,
+                                    unassigned_percentile, unassigned_distance, unassigned_rule)
     ids = da.tile_id.values
     examples = []
     for i in range(n_regimes):
@@ -424,7 +447,7 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         featurizer=featurizer, example_tile_ids=examples, dataset_path=str(attrs.get("dataset_path") or ""),
         stage=str(attrs.get("stage") or "study"), tile_type=str(attrs.get("tile_type") or "anchor"),
         seed=int(seed), n_tiles=n, label=label_name, label_names=label_names, match=match, tile_labels=tile_labels,
-        unassigned_distance=cut, unassigned_percentile=pct,
+        unassigned_distance=cut, unassigned_percentile=pct, unassigned_rule=rule,
     )
 
 
@@ -439,20 +462,23 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         ``embed_domain``) or its netCDF path; processed one scene at a time.
     regimes : :class:`Regimes` or the path of its JSON file.
     out : netCDF file to write the regime map to (atomically).
-    unassigned_distance : cells farther than this (embedding units) from
-        every centroid are unassigned; default the regimes' own (none: every
-        valid cell gets its nearest regime).
+    unassigned_distance : cells farther than this (embedding units; one
+        for all regimes or one per regime) from their nearest centroid are
+        unassigned; default the regimes' own (none: every valid cell gets
+        its nearest regime).
 
     Returns
     -------
     The map without ``embedding`` (and ``emb_dim``), with ``regime(time, y,
     x)`` int16 (-1 invalid, :data:`UNASSIGNED` (-2) valid but farther than
-    the unassigned distance; CF ``flag_values``/``flag_meanings``) and
+    its nearest regime's unassigned distance; CF
+    ``flag_values``/``flag_meanings``) and
     ``regime_distance(time, y, x)`` float32 (Euclidean distance to the
     nearest centroid, embedding units; NaN invalid), and attributes
     ``regime_names``, ``regimes_method``, ``n_regimes``, ``regime_match``
     (when the regimes have a match), ``true_regime_names`` and the regimes'
-    provenance (``regimes_*``).
+    provenance (``regimes_*``); with a cut, ``unassigned_distance`` (one
+    value per regime, in regime order) and ``unassigned_rule``.
     """
     from tqdm.auto import tqdm
 
@@ -467,7 +493,9 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
     if set(emb.dims) != {"time", "y", "x", "emb_dim"}:
         raise ValueError(f"the map {src} has embedding{emb.dims}; expected (time, y, x, emb_dim)")
     check_same_model(ds, regimes, f"the map {src}")
-    cut = regimes.unassigned_distance if unassigned_distance is None else checked_distance(unassigned_distance)
+    cut = regimes.unassigned_distance if unassigned_distance is None else \
+        checked_distances(unassigned_distance, regimes.n_regimes)
+    rule = regimes.unassigned_rule if unassigned_distance is None else None
     nt, ny, nx = ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]
     regime = np.full((nt, ny, nx), -1, dtype=np.int16)
     distance = np.full((nt, ny, nx), np.nan, dtype=np.float32)
@@ -479,7 +507,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
             ok &= np.asarray(valid.isel(time=t).values).reshape(-1) == 1
         if ok.any():
             idx, dist = regimes.nearest(e[ok])
-            regime[t].reshape(-1)[ok] = np.where(dist > cut, UNASSIGNED, idx) if cut is not None else idx
+            regime[t].reshape(-1)[ok] = np.where(is_unassigned(idx, dist, cut), UNASSIGNED, idx)
             distance[t].reshape(-1)[ok] = dist
     label_names = true_names(ds, regimes)
     res = ds.drop_vars([k for k in ds.variables if "emb_dim" in ds[k].dims]).load().copy(deep=False)
@@ -490,7 +518,8 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
     flags = ([UNASSIGNED] if cut is not None else []) + list(range(regimes.n_regimes))
     meanings = (["unassigned"] if cut is not None else []) + [n.replace(" ", "_") for n in regimes.names]
     extra = {} if cut is None else {"unassigned_distance": cut, "comment": (
-        f"{UNASSIGNED}: unassigned, a valid cell farther than unassigned_distance from every regime centroid")}
+        f"{UNASSIGNED}: unassigned, a valid cell farther from its nearest regime centroid than that regime's "
+        f"unassigned_distance (one value per regime, in flag_values order)")}
     res["regime"] = xr.Variable(("time", "y", "x"), regime, {
         "long_name": f"regime ({regimes.method}, nearest centroid)", "flag_values": np.array(flags, dtype=np.int16),
         "flag_meanings": " ".join(meanings), **extra, **gm}, {"_FillValue": np.int16(-1)})
@@ -508,9 +537,11 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         "regimes_example_tile_ids": json.dumps(regimes.example_tile_ids),
         "regimes_sha256": regimes.fingerprint(),
     })
-    res.attrs.pop("unassigned_distance", None)
+    for key in ("unassigned_distance", "unassigned_rule"):
+        res.attrs.pop(key, None)
     if cut is not None:
         res.attrs["unassigned_distance"] = cut
+        res.attrs["unassigned_rule"] = rule or "given"
     if label_names is not None:
         res.attrs["true_regime_names"] = json.dumps(label_names)
     if regimes.match is not None:

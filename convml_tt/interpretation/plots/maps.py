@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from ..unassigned import GREY, UNASSIGNED
+from ..unassigned import GREY, UNASSIGNED, map_cut
 
 __all__ = ["regime_map", "regime_fractions_plot", "regime_colours"]
 
@@ -344,8 +344,10 @@ def regime_map(regime_map: Any, time: Any = 0, composite: Any = None, regimes: A
     handles = [_Swatch(colours[i], images[i] if i < len(images) else None) for i in range(n)]
     if "unassigned_distance" in ds.attrs:  # a grey entry: cells beyond the unassigned distance
         handles.append(_Swatch(GREY, None))
-        labels.append(f"unassigned  {100 * share[n]:.0f} %\n(> {float(ds.attrs['unassigned_distance']):.3g} "
-                      f"from every centroid)")
+        cut = map_cut(ds)
+        labels.append(f"unassigned  {100 * share[n]:.0f} %\n" + (
+            f"(> {cut[0]:.3g} from every centroid)" if np.all(cut == cut[0]) else
+            f"(> {cut.min():.3g}-{cut.max():.3g} from the\nnearest centroid, per regime)"))
     leg = Legend(lax, handles, labels, loc="upper left", title="regime (share of cells)", frameon=False,
                  handler_map={_Swatch: _legend_handler()}, handlelength=6.4 if big else 1.6,
                  handleheight=4.0 if big else 1.2, labelspacing=0.6 if big else 0.4, fontsize=9, borderaxespad=0.0)
