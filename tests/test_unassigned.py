@@ -1,5 +1,5 @@
 """Unassigned cells (issue 22, #2): the regimes file's unassigned distance
-of each regime (the 99th percentile of the fitting tiles' distances to their
+of each regime (the 97th percentile of the fitting tiles' distances to their
 centroid, of all tiles or of each regime's members, or given), the -2 code
 of the cells beyond their nearest regime's distance in regime maps, their
 separate fraction, share, grey legend entry; a version-2 file (one distance)
@@ -58,8 +58,13 @@ def _map_with_unseen(reg: Regimes) -> xr.Dataset:
 def test_fit_stores_a_percentile_of_the_fitting_distances(clustered, tmp_path):
     reg = fit_regimes(clustered, 3, seed=0)
     d = _own_distances(reg, clustered)
-    assert reg.unassigned_percentile == 99.0 and reg.unassigned_rule == "global"
-    np.testing.assert_allclose(reg.unassigned_distance, np.full(3, np.percentile(d, 99)), rtol=1e-12)
+    from convml_tt.cli import build_parser
+    from convml_tt.interpretation.unassigned import DEFAULT_PERCENTILE
+
+    args = build_parser().parse_args(["regimes", "fit", "e.nc", "--n", "3", "--out", "r.json"])
+    assert args.unassigned_percentile == DEFAULT_PERCENTILE  # the CLI's default is the library's
+    assert reg.unassigned_percentile == 97.0 and reg.unassigned_rule == "global"
+    np.testing.assert_allclose(reg.unassigned_distance, np.full(3, np.percentile(d, 97)), rtol=1e-12)
     assert np.mean(d > reg.unassigned_distance[0]) <= 0.05  # few fitting tiles beyond it
     np.testing.assert_allclose(fit_regimes(clustered, 3, seed=0, unassigned_percentile=50).unassigned_distance,
                                np.median(d), rtol=1e-12)
@@ -273,6 +278,28 @@ def test_version_2_file_loads_with_its_distance_for_every_regime(clustered, tmp_
     emap = _map_with_unseen(reg)
     np.testing.assert_array_equal(assign_regimes(emap, given, progress=False)["regime"].values,
                                   assign_regimes(emap, reg, progress=False)["regime"].values)
+
+
+def test_a_map_assigned_with_a_version_2_file_still_matches_it(clustered, tmp_path):
+    """Before version 3 a map recorded the SHA-256 of the file's fields but its paths; the same file
+    still belongs to that map, another one does not."""
+    import hashlib
+
+    from convml_tt.interpretation.regime_maps import check_regimes_of_map
+
+    reg = fit_regimes(clustered, 3, seed=0)
+    d = reg.to_dict()
+    d.update(version=2, unassigned_distance=float(reg.unassigned_distance[0]))
+    d.pop("unassigned_rule")
+    (tmp_path / "v2.json").write_text(json.dumps(d))
+    kept = {k: v for k, v in d.items() if k not in ("model_path", "dataset_path")}
+    old_fp = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()  # what maps recorded then
+    rmap = assign_regimes(_map_with_unseen(reg), reg, progress=False).assign_attrs(regimes_sha256=old_fp)
+    check_regimes_of_map(rmap, Regimes.load(tmp_path / "v2.json"))  # belongs: no error
+    d["centroids"][0][0] += 1.0  # other centroids under the same names
+    (tmp_path / "other.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="regimes_sha256 differs"):
+        check_regimes_of_map(rmap, Regimes.load(tmp_path / "other.json"))
 
 
 @pytest.mark.slow

@@ -165,10 +165,10 @@ def _add_regimes(sub) -> None:
                    help="coordinate of true labels to match the regimes to (default: regime, when present)")
     q.add_argument("--out", type=Path, required=True, metavar="REGIMES.json", help="regimes file to write")
     cut = q.add_mutually_exclusive_group()
-    cut.add_argument("--unassigned-percentile", type=_percentile, default=99.0, metavar="P",
+    cut.add_argument("--unassigned-percentile", type=_percentile, default=97.0, metavar="P",  # unassigned.DEFAULT_PERCENTILE (tested)
                      help="cells farther from their nearest centroid than this percentile (0 < P <= 100) of the "
                           "fitting tiles' distances to their own centroid (all tiles', or that regime's with "
-                          "--unassigned-rule per-regime) are unassigned (default 99); 'none': every cell is assigned")
+                          "--unassigned-rule per-regime) are unassigned (default 97); 'none': every cell is assigned")
     q.add_argument("--unassigned-rule", choices=("global", "per-regime"), default="global",
                    help="global (default): the percentile of all fitting tiles' distances, one distance for every "
                         "regime; per-regime: each regime's percentile of its own members' distances")

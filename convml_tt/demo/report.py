@@ -214,6 +214,7 @@ def _machine() -> str:
 def format_report(result: DemoResult) -> str:
     """The markdown report of a demo run: quality table, targets, timings, settings."""
     from ..interpretation.evaluate import to_markdown
+    from ..interpretation.unassigned import DEFAULT_PERCENTILE
 
     s = result.settings
     lines = [
@@ -241,7 +242,7 @@ def format_report(result: DemoResult) -> str:
             "the true regime covering most of the cell's tile; `fraction_mae`: mean absolute error of "
             "the per-scene regime fractions; both over the assigned cells (`n_cells`). "
             "`unassigned_share`: the valid cells farther from every centroid than the regimes' "
-            "unassigned distance (the 99th percentile of the study anchors' distances to their "
+            f"unassigned distance (the {DEFAULT_PERCENTILE:g}th percentile of the study anchors' distances to their "
             "centroid), which no regime claims (docs/regimes.md).",
             "",
             to_markdown(result.map_quality),

@@ -4,6 +4,8 @@ ranges of ``match`` and of the example tile ids, distinct names, the
 model's SHA-256, ``n_regimes`` and ``emb_dim`` consistent with the centroids)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -97,7 +99,13 @@ def regimes_fields(d: dict) -> dict[str, Any]:
     if seed is None or n_tiles is None or n_tiles < 0:
         raise ValueError(f"its seed {d.get('seed')!r} or n_tiles {d.get('n_tiles')!r} is not a whole number")
     unassigned = _unassigned_fields(d, len(centroids))
+    earlier = ""
+    if whole(d.get("version")) is not None and d["version"] < 3:
+        # before version 3 a map recorded the SHA-256 of the file's fields but its paths (the cut included)
+        kept = {k: v for k, v in d.items() if k not in ("model_path", "dataset_path")}
+        earlier = hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
     return dict(
+        earlier_fingerprint=earlier,
         centroids=centroids, names=names, method=str(d["method"]), model_sha256=str(sha or ""),
         model_path=str(d.get("model_path") or ""), featurizer=featurizer,
         example_tile_ids=list(ints["example_tile_ids"] or []), dataset_path=str(d.get("dataset_path") or ""),

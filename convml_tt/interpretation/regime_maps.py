@@ -205,7 +205,7 @@ def check_regimes_of_map(ds: xr.Dataset, regimes: Any, src: str = "the regime ma
                          f"than those of {src} ({_short(r_sha)}); give the regimes file the map was assigned "
                          f"with, or none")
     fp = str(ds.attrs.get("regimes_sha256") or "")
-    if fp and fp != regimes.fingerprint():
+    if fp and fp not in (regimes.fingerprint(), getattr(regimes, "earlier_fingerprint", "") or None):
         raise ValueError(f"{what} are not the ones {src} was assigned with (other centroids or provenance: "
                          f"regimes_sha256 differs); give the regimes file the map was assigned with, or none")
 

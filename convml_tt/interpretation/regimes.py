@@ -130,6 +130,8 @@ class Regimes:
     unassigned_percentile: float | None = None
     unassigned_rule: str | None = None
     tile_labels: xr.DataArray | None = field(default=None, repr=False, compare=False)
+    #: the fingerprint a map assigned with this file recorded before version 3 (read from such a file)
+    earlier_fingerprint: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.centroids = np.asarray(self.centroids, dtype=np.float64)
@@ -201,7 +203,8 @@ class Regimes:
         """Hex SHA-256 of the saved fields but the paths, the file version and the
         unassigned cut (the same for a file and what it was saved from, wherever the
         model and dataset are; a map records its own cut); regime maps record it as
-        ``regimes_sha256``."""
+        ``regimes_sha256``; maps assigned with an earlier version of the file recorded
+        :attr:`earlier_fingerprint`)."""
         d = self.to_dict()
         for moved in ("model_path", "dataset_path", "version", "unassigned_distance", "unassigned_percentile",
                       "unassigned_rule"):  # where files are, and the cut (a map records its own), are not the regimes
@@ -352,7 +355,7 @@ def fit_regimes(embeddings: Any, n_regimes: int, method: str = "kmeans", seed: i
         (default ``regime`` when present); values < 0 are unknown.
     unassigned_percentile : the regimes' ``unassigned_distance`` is this
         percentile (0 < p <= 100) of the fitting tiles' Euclidean distances
-        to their own centroid (default 99); None with no
+        to their own centroid (default 97); None with no
         ``unassigned_distance``: every cell is assigned.
     unassigned_distance : the distance itself (embedding units, > 0; one
         for all regimes or one per regime), instead of a percentile.

@@ -48,7 +48,7 @@ __all__ = ["UNASSIGNED", "DEFAULT_PERCENTILE", "DEFAULT_RULE", "RULES", "GREY", 
 #: regime code of a valid cell farther from its nearest centroid than that regime's ``unassigned_distance``
 UNASSIGNED = -2
 #: default percentile (0-100] of the fitting tiles' distances to their centroid
-DEFAULT_PERCENTILE = 99.0
+DEFAULT_PERCENTILE = 97.0
 #: how the percentile makes the distances: one for all regimes, or each regime's own
 RULES = ("global", "per_regime")
 #: the default rule (measured: bench/unassigned.py, docs/regimes.md)
