@@ -11,8 +11,9 @@ what is left of :data:`TOTAL_S` = 480 s, so the run ends within 8 minutes):
 2. ``toy_data``, ``train_png_wN``: one toy dataset of 256 px triplets, then
    ``bench/train.py`` on it at bf16, batch 256, ResNet-18, through the PNG
    loader with N = 4, 8, 16 loader workers (the first also with the stage
-   preloaded in host memory and on the device: ``preload`` and
-   ``preload-device`` rows);
+   preloaded in host memory and on the device, and read from the dataset
+   converted to packed shards: ``preload``, ``preload-device`` and
+   ``packed`` rows);
 3. ``torchrun``: ``torchrun --standalone --nproc_per_node 1`` of this script's
    rank mode: it joins a process group (``init_distributed``: NCCL on a GPU,
    gloo on CPU; with one rank ``convml_tt train`` would start none), trains
@@ -74,8 +75,8 @@ def steps(out: Path, dry: bool) -> list[tuple[str, list[str], float]]:
     size += ["--precision", "fp32", "--emb-dim", "8"] if dry else ["--precision", "bf16"]
     for i, w in enumerate(WORKERS_DRY if dry else WORKERS):
         cmd = [PY, str(HERE / "train.py"), "--device", dev, *size, "--workers", str(w)]
-        if i == 0:
-            cmd.append("--preload-device")
+        if i == 0:  # the fewest workers: preloaded on the device, and read from packed shards
+            cmd += ["--preload-device", "--packed"]
         todo.append((f"train_png_w{w}", cmd, 45.0))
     # with one rank convml_tt would start no process group (WORLD_SIZE 1): the rank joins one itself
     ddp = [PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", str(HERE / "gpu.py"),
