@@ -428,6 +428,13 @@ class TripletSettings:
     wavelet_indices:
         also store the wavelet organisation indices (WOI1-3; ~8 ms per
         256 x 256 px tile).
+    stretch:
+        the display range of brightness-temperature (K) channels:
+        ``"auto"`` (the dataset's 1st-99th percentiles, recorded in
+        ``meta.yaml``), ``"fixed"`` (200-320 K), ``(lo, hi)`` K or per
+        channel ``{"C13": (lo, hi)}``
+        (:mod:`convml_tt.data.composites.stretch`); reflectance keeps its
+        gamma stretch.
     """
 
     domain: tuple[float, float, float, float]
@@ -455,6 +462,7 @@ class TripletSettings:
     surface: str = "any"
     cloud_threshold: float | None = None
     wavelet_indices: bool = False
+    stretch: Any = "auto"
 
     def __post_init__(self) -> None:
         from .data.sources.goes_abi.navigation import check_bbox
@@ -508,6 +516,11 @@ class TripletSettings:
 
             object.__setattr__(self, "cloud_threshold", check_threshold(self.cloud_threshold, self.recipe))
         object.__setattr__(self, "wavelet_indices", bool(self.wavelet_indices))
+        from .data.composites.recipes import channel_units, get_recipe
+        from .data.composites.stretch import check_stretch
+
+        r = get_recipe(self.recipe)
+        object.__setattr__(self, "stretch", check_stretch(self.stretch, r.channels or (r.name,), channel_units(r)))
 
     def _check_env(self) -> None:
         """``env`` as canonical field names and ``env_files`` as a tuple;
@@ -569,12 +582,16 @@ class TripletSettings:
         for name, default in (("recipe", "truecolor"), ("max_sza", None), ("max_sza_fraction", None),
                               ("fields", ()), ("env", ()), ("env_files", ()), ("env_time", "nearest"),
                               ("env_tolerance_h", 1.0), ("surface", "any"), ("cloud_threshold", None),
-                              ("wavelet_indices", False)):
+                              ("wavelet_indices", False), ("stretch", "auto")):
             if d[name] == default or (name in ("fields", "env", "env_files") and not d[name]):
                 del d[name]
         for name in ("fields", "env", "env_files"):
             if name in d:
                 d[name] = list(d[name])
+        if "stretch" in d:
+            from .data.composites.stretch import stretch_yaml
+
+            d["stretch"] = stretch_yaml(self.stretch)
         return d
 
 

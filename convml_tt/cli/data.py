@@ -256,6 +256,11 @@ def _add_triplets(sub) -> None:
                    help="with a --max-sza limit: refuse a tile when more than this fraction (0 <= F < 1) of "
                         "its pixels exceed it, instead of judging by its centre")
     add_index_options(p, "tiles are drawn", wavelet=True)
+    p.add_argument("--stretch", nargs="+", default=None, metavar="VALUE",
+                   help="display range of brightness-temperature (K) channels: auto (default: the dataset's "
+                        "1st-99th percentiles, recorded in meta.yaml), fixed (200-320 K), LO HI in K (LO white, "
+                        "HI black, e.g. --stretch 230 300) or per channel NAME=LO,HI; reflectance keeps its "
+                        "gamma stretch")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--recipe", default=None, metavar="NAME",
                        help="composite recipe the tiles are cut from (default truecolor): a registered recipe "

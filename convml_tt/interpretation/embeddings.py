@@ -33,7 +33,9 @@ import xarray as xr
 
 from .. import __version__
 from .._io import atomic_path
-from ..data.dataset.format import DATASET_META, TILE_TYPES, TripletMeta, read_dataset_meta, read_triplet_meta
+from ..data.composites.stretch import check_same_stretch
+from ..data.dataset.format import (DATASET_META, TILE_TYPES, TripletMeta, dataset_recipe, read_dataset_meta,
+                                   read_triplet_meta)
 
 __all__ = [
     "get_embeddings",
@@ -260,6 +262,10 @@ def get_embeddings(
     stage_dir = Path(first.stage_dir)
     ds_root = stage_dir.parent if stage_dir.name == stage else stage_dir.parent
     n_ch = first.n_channels
+    # tiles of another brightness-temperature stretch than the model's are refused (convml_tt.data.composites.stretch)
+    if config:  # a network of known training (a bare module says nothing)
+        check_same_stretch(config.get("channels"), dataset_recipe(ds_root)["channels"], str(model_path),
+                           str(ds_root))
     want = model_input_channels(model)
     if want is not None and want != n_ch:
         raise ValueError(

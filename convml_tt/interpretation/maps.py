@@ -4,7 +4,9 @@
 of the regular grid of :class:`~convml_tt.data.sampling.grid.GridSampler`
 (centres ``stride`` metres apart in the domain's local equal-area frame)
 out of every composite, converts each to 8-bit exactly as the triplet
-writer does for PNG tiles (:func:`~convml_tt.data.composites.enhance.to_display`),
+writer does for PNG tiles (:func:`~convml_tt.data.composites.enhance.to_display`;
+brightness temperatures with the model's recorded range,
+:func:`~convml_tt.data.composites.stretch.model_stretches`),
 and embeds them through the one embedding loop
 (:func:`~convml_tt.architectures.inference.embed_tiles`). The result, an
 *embedding map*, is an :class:`xarray.Dataset`:
@@ -28,7 +30,9 @@ and embeds them through the one embedding loop
   float32, NaN invalid) and the attribute ``regime_names`` (JSON list);
 * attributes ``tile_size_m`` (m), ``tile_pixels``, ``stride`` (m), ``domain``,
   ``model_path``, ``model_config`` (JSON), ``model_sha256``, ``featurizer``,
-  ``method``, ``gamma``, ``convml_tt_version``, ``Conventions = "CF-1.8"``.
+  ``method``, ``gamma``, ``convml_tt_version``, ``Conventions = "CF-1.8"``;
+  ``display_stretch`` (JSON, per channel) when the model records a
+  brightness-temperature range other than the fixed 200-320 K.
 
 Featurizers: a model file, an encoder ``nn.Module`` (``featurizer="model"``;
 pass ``featurizer_name="untrained"`` for a network with its initial weights,
@@ -52,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -81,6 +86,7 @@ __all__ = ["embed_domain", "make_featurizer", "Featurizer", "model_sha256", "sav
 
 #: the sampler stage of map scenes
 _STAGE = "map"
+log = logging.getLogger("convml_tt.interpretation.maps")
 
 
 # --- the scenes ---------------------------------------------------------------------------
@@ -150,8 +156,9 @@ class _Chunks:
     also a map-style source for a torch DataLoader (cutting in workers)."""
 
     def __init__(self, sampler: GridSampler, items: list[tuple[int, int, int]], gamma: float,
-                 labeler: Any, channels: int, env: dict | None = None) -> None:
+                 labeler: Any, channels: int, env: dict | None = None, stretches: list | None = None) -> None:
         self.sampler, self.items, self.gamma, self.labeler = sampler, items, gamma, labeler
+        self.stretches = stretches  # the model's recorded K stretches (None: the fixed ones)
         self.channels = channels
         self.env_spec = env  # an Environment's spec: made again where the chunks are cut
         self._env: Any = None
@@ -208,7 +215,8 @@ class _Chunks:
             valid[g - start:g - start + len(cells)] = ok
             if len(images):
                 # the same stretch (and bytes) as the triplet writer's PNG tiles
-                tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1))
+                tiles.append(to_display(images, reader.channel_units, self.gamma, channel_axis=1,
+                                        stretches=self.stretches))
                 # organisation indices and surface of each valid cell, from its physical values
                 indices += cell_indices(images, recipe, s.tile_size_m / s.tile_pixels,
                                         [s.tile(int(c)) for c in np.asarray(cells)[ok]],
@@ -532,11 +540,16 @@ def embed_domain(
            "part_format": 3, "surface": sampler.surface}
     if sampler.cloud_threshold is not None:
         run["cloud_threshold"] = sampler.cloud_threshold
+    stretches = _model_stretches(feat, paths[0])
+    if stretches is not None:
+        run["stretch"] = stretches
     if sampler.max_sza is not None:
         run["max_sza"] = sampler.max_sza
     if env is not None:
         run["env"] = env.spec
     attrs = _global_attrs(feat, sampler, method, gamma, labeler)
+    if stretches is not None:  # the brightness-temperature ranges of the tiles (the model's)
+        attrs["display_stretch"] = json.dumps(stretches, sort_keys=True)
 
     tmp_dir = None
     if out is None:
@@ -557,7 +570,7 @@ def embed_domain(
         todo = [k for k, pp in enumerate(part_paths) if read_part(pp, fps[k]) is None]
         _run_scenes(sampler, feat, todo, part_paths, fps, {p: s.time for p, s in info.items()}, n_ch, emb_dim,
                     int(batch_size), gamma, labeler, int(num_workers), progress, compute,
-                    None if env is None else env.spec)
+                    None if env is None else env.spec, stretches)
         n_valid = sum(read_part(pp, fps[k])["n_valid"] for k, pp in enumerate(part_paths))
         if n_valid == 0:
             shutil.rmtree(parts_dir, ignore_errors=True)
@@ -585,14 +598,14 @@ def embed_domain(
 def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_paths: list[Path],
                 fps: list[str], times: dict[str, str], channels: int, emb_dim: int, batch_size: int,
                 gamma: float, labeler: Any, num_workers: int, progress: bool,
-                compute: dict | None = None, env: dict | None = None) -> None:
+                compute: dict | None = None, env: dict | None = None, stretches: list | None = None) -> None:
     """Cut, embed and write the parts of the scenes ``todo``, one scene at a time."""
     from tqdm.auto import tqdm
 
     n = sampler.n_cells
     items = [(k, s, min(s + batch_size, n)) for k in todo for s in range(0, n, batch_size)]
     paths = sampler.scenes[_STAGE]
-    source = _Chunks(sampler, items, gamma, labeler, channels, env)
+    source = _Chunks(sampler, items, gamma, labeler, channels, env, stretches)
     batcher = _Batcher(feat, batch_size)
     scenes: deque = deque()  # scene maps in order, until written
 
@@ -613,6 +626,24 @@ def _run_scenes(sampler: GridSampler, feat: Featurizer, todo: list[int], part_pa
             write_done()
         batcher.flush()
         write_done()
+
+
+def _model_stretches(feat: Featurizer, path: str) -> list | None:
+    """The display stretches of the model's training tiles for composites
+    like ``path`` (:func:`~convml_tt.data.composites.stretch.model_stretches`:
+    its recorded brightness-temperature ranges; None: the fixed ones), said
+    once in a log line."""
+    from ..data.composites.stretch import model_stretches, stretch_text
+
+    reader = open_composite(path)
+    units = reader.channel_units
+    release_composite(path)
+    stretches = model_stretches(feat.config, units)
+    if stretches is not None:
+        names = [c.get("name") for c in feat.config.get("channels") or []]
+        log.info("map: tiles stretched with the model's recorded range %s, not the scenes' own",
+                 stretch_text(stretches, names))
+    return stretches
 
 
 def _write_part(path: Path, fingerprint: str, scene: _SceneMap, composite: str, time: str,

@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from ..data.composites.enhance import GAMMA, to_display
+from ..data.composites.stretch import model_stretches
 from ..data.sampling.trajectory import DEFAULT_TOLERANCE, TrajectorySampler
 from ..config import accepts_old_names
 from .featurizers import make_featurizer
@@ -121,6 +122,7 @@ def _cut_setup(config: dict) -> None:
     _CUT["sampler"] = TrajectorySampler(config["trajectories"], config["tile_size_m"], config["tile_pixels"],
                                         {_STAGE: config["composites"]}, config["tolerance"], config["method"])
     _CUT["gamma"] = config["gamma"]
+    _CUT["model_config"] = config.get("model_config")
 
 
 def _cut_scene(k: int) -> tuple[np.ndarray, np.ndarray | None, list[tuple[int, int, str]]]:
@@ -142,7 +144,10 @@ def _cut_scene(k: int) -> tuple[np.ndarray, np.ndarray | None, list[tuple[int, i
     if not points:
         return np.zeros((0, 2), np.int64), None, failed
     units = open_composite(sampler.scenes[_STAGE][k]).channel_units
-    return np.array(points), to_display(np.stack(images), units, _CUT["gamma"], channel_axis=1), failed
+    # brightness temperatures with the model's recorded range (as its maps cut them)
+    stretches = model_stretches(_CUT.get("model_config"), units)
+    return np.array(points), to_display(np.stack(images), units, _CUT["gamma"], channel_axis=1,
+                                        stretches=stretches), failed
 
 
 @accepts_old_names(tile_size="tile_size_m")
@@ -195,7 +200,8 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     from ..compute import iter_tasks
 
     config = {"trajectories": trajectories, "tile_size_m": tile_size_m, "tile_pixels": tile_pixels,
-              "composites": composites, "tolerance": tolerance, "method": method, "gamma": gamma}
+              "composites": composites, "tolerance": tolerance, "method": method, "gamma": gamma,
+              "model_config": {"channels": feat.config.get("channels")}}
     scenes = sorted(set(scene_of[scene_of >= 0].tolist()))
     for points, tiles, failed in iter_tasks(_cut_scene, scenes, setup=_cut_setup, config=config, workers=workers,
                                             scheduler=scheduler, client=client, progress=progress,

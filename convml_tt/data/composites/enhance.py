@@ -6,7 +6,9 @@ temperature in K); these functions turn them into bytes for display only:
 - reflectance: clip to [0, 1], then gamma 1/:data:`GAMMA`
   (``round(255 * r ** (1 / 2.2))``);
 - brightness temperature (units ``"K"``): 200 K (white) .. 320 K (black),
-  linear, like infrared imagery.
+  linear, like infrared imagery; a triplet dataset records its own range
+  per channel (its percentiles, :mod:`.stretch`), which ``stretches=``
+  applies.
 
 A composite of several channels may mix them (e.g. a band list
 ``C01+C13``): :func:`to_display` takes one units string per channel and
@@ -76,15 +78,22 @@ def _channel_units(units) -> tuple[str, ...] | str:
     return units[0] if len(units) == 1 else units
 
 
-def _display_one(image: np.ndarray, units: str, gamma: float) -> np.ndarray:
+def _display_one(image: np.ndarray, units: str, gamma: float, stretch: dict | None = None) -> np.ndarray:
     if units == "K":
-        # brightness temperature: 200 K (white) .. 320 K (black), like IR imagery
-        v = (BT_WARM - np.nan_to_num(image, nan=BT_WARM)) / (BT_WARM - BT_COLD)
+        # brightness temperature: white .. black linear, like IR imagery (200 .. 320 K unless the
+        # channel's recorded ``stretch`` says otherwise, :mod:`.stretch`)
+        black, white = (float(stretch["black"]), float(stretch["white"])) if _linear(stretch) else (BT_WARM, BT_COLD)
+        v = (black - np.nan_to_num(image, nan=black)) / (black - white)
         return to_uint8(v, gamma=1.0)
     return to_uint8(image, gamma=gamma)
 
 
-def to_display(image: np.ndarray, units, gamma: float = GAMMA, channel_axis: int = -1) -> np.ndarray:
+def _linear(stretch: dict | None) -> bool:
+    return isinstance(stretch, dict) and stretch.get("kind") == "linear"
+
+
+def to_display(image: np.ndarray, units, gamma: float = GAMMA, channel_axis: int = -1,
+               stretches=None) -> np.ndarray:
     """8-bit display image (same shape, uint8) of composite values in ``units``.
 
     ``units == "K"`` (brightness temperature): ``(320 - T) / 120`` stretched
@@ -95,20 +104,33 @@ def to_display(image: np.ndarray, units, gamma: float = GAMMA, channel_axis: int
     axis ``channel_axis`` of ``image``, e.g. -1 for ``(n, n, C)`` tiles, 1
     for ``(N, C, n, n)`` batches): each channel is stretched by its own
     units. Raises ``ValueError`` when their number is not the channel count.
+
+    ``stretches`` (None: the fixed stretches above) gives one recorded
+    stretch per channel (a dataset's ``meta.yaml`` ``channels[i].stretch``,
+    or None for a channel's fixed one): a K channel with a ``linear``
+    record is stretched from its ``white`` to its ``black`` K instead of
+    200-320 K (:mod:`.stretch`); other channels ignore it. A record with
+    200 and 320 K gives the same bytes as no record.
     """
     u = _channel_units(units)
+    if stretches is not None and all(s is None for s in stretches):
+        stretches = None
     if isinstance(u, str):
-        return _display_one(image, u, gamma)
+        if stretches is None or len(stretches) == 1:
+            return _display_one(image, u, gamma, None if stretches is None else stretches[0])
+        u = (u,) * len(stretches)
     image = np.asarray(image)
     if image.ndim == 0 or image.shape[channel_axis] != len(u):
         raise ValueError(f"units {u} name {len(u)} channels but the image of shape {image.shape} has "
                          f"{image.shape[channel_axis] if image.ndim else 0} on axis {channel_axis}")
-    if len(set(u)) == 1:
-        return _display_one(image, u[0], gamma)
+    if stretches is not None and len(stretches) != len(u):
+        raise ValueError(f"{len(stretches)} stretches given for {len(u)} channels")
+    if len(set(u)) == 1 and (stretches is None or all(s == stretches[0] for s in stretches)):
+        return _display_one(image, u[0], gamma, None if stretches is None else stretches[0])
     out = np.empty(image.shape, np.uint8)
     src, dst = np.moveaxis(image, channel_axis, 0), np.moveaxis(out, channel_axis, 0)
     for k, uk in enumerate(u):
-        dst[k] = _display_one(src[k], uk, gamma)
+        dst[k] = _display_one(src[k], uk, gamma, None if stretches is None else stretches[k])
     return out
 
 

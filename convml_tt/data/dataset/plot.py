@@ -54,7 +54,9 @@ def plot_triplets(
     img = comp[name].values
     # the tiles' stretch (per channel); one grey channel unless it is three (RGB)
     attrs = comp[name].attrs
-    img = to_display(img, str(attrs.get("channel_units", "")).split() or str(attrs.get("units", "1")))
+    stretches = [c.get("stretch") if c.get("units") == "K" else None for c in dmeta.get("channels") or []]
+    img = to_display(img, str(attrs.get("channel_units", "")).split() or str(attrs.get("units", "1")),
+                     stretches=stretches or None)
     if img.ndim == 3 and img.shape[2] != 3:
         img = img[:, :, 0] if img.shape[2] < 3 else img[:, :, :3]
     # axes in the composite's coordinates (scan angles in mrad on a fixed grid)

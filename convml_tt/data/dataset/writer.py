@@ -45,6 +45,7 @@ from ...config import DEFAULT_TILE_PIXELS, DEFAULT_TILE_SIZE_M, TripletSettings,
 from ..composites.build import make_composites
 from ..composites.enhance import display_stretch, to_display
 from ..composites.reader import CompositeReader, close_composites, open_composite
+from ..composites.stretch import dataset_stretches, recorded_channels
 from ..cloud_threshold import dataset_thresholds
 from ..colocated import field_composites, fields_meta, tile_physical
 from ..fields.colocate import Environment, environment_of
@@ -253,6 +254,9 @@ def make_triplets(
         "channels": channels_meta(params.recipe, params.gamma,
                                   _composite_units(scenes) if "" in channel_units(params.recipe) else None),
     }
+    # brightness temperatures: the dataset's own display range, chosen once (a resumed dataset keeps its record)
+    meta["channels"] = dataset_stretches(meta["channels"], params.stretch, sorted(p for s in STAGES for p in scenes[s]),
+                                         recorded_channels(read_dataset_meta(out), meta))
     if params.fields:
         meta["fields"] = fields_meta(params.fields, _field_units(field_paths))
     if env is not None:
@@ -284,6 +288,7 @@ def make_triplets(
         "env": None if env is None else env.spec,
         "thresholds": thresholds,
         "layout": layout,
+        "stretches": [c["stretch"] if c["units"] == "K" else None for c in meta["channels"]],
     }
     total = need["train"] + need["study"]
     # blocks of triplets of one stage are the tasks: about 4 per worker process (16 triplets at
@@ -509,7 +514,7 @@ def _make_one(stage: str, idx: int) -> int:
     for kind in sampler.tile_types:
         d = drawn[kind]
         comp = open_composite(sampler.scenes[stage][d.scene])
-        tile = to_display(d.image, comp.channel_units, params.gamma)
+        tile = to_display(d.image, comp.channel_units, params.gamma, stretches=_STATE.get("stretches"))
         if packed is None:
             write_png(out / stage / tile_name(idx, kind), tile)
         else:
