@@ -11,6 +11,7 @@ and maps on 1-channel tiles.
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -158,9 +159,17 @@ def test_c13_tiles_are_grey_with_the_recorded_stretch(c13_ds):
     assert meta["params"]["recipe"] == "C13" and meta["status"] == "complete"
     assert all("/C13_2km/" in p for s in ("train", "study") for p in meta["scenes"][s])
     (ch,) = meta["channels"]
-    assert ch["name"] == "C13" and ch["units"] == "K" and ch["stretch"] == display_stretch("K")
+    st = ch["stretch"]
+    assert ch["name"] == "C13" and ch["units"] == "K" and (st["kind"], st["chosen"]) == ("linear", "dataset")
+    # the range is the 1st-99th percentiles of all the dataset's composites' valid pixels (read here in full;
+    # the writer reads a subsample and rounds outwards to 0.1 K)
+    root = Path(meta["data_root"])
+    bt = np.concatenate([_values(root / p) for s in ("train", "study") for p in meta["scenes"][s]])
+    p1, p99 = np.percentile(bt[np.isfinite(bt)], [1, 99])
+    assert st["white"] == pytest.approx(p1, abs=0.5) and st["black"] == pytest.approx(p99, abs=0.5)
+    assert st["percentiles"] == [1.0, 99.0] and st["scenes"] == 2 and st["pixels"] > 10_000
     # the meta.yaml is plain YAML: the stretch reads back as written
-    assert yaml.safe_load((c13_ds / "meta.yaml").read_text())["channels"][0]["stretch"]["white"] == 200.0
+    assert yaml.safe_load((c13_ds / "meta.yaml").read_text())["channels"][0]["stretch"]["white"] == st["white"]
     lo, hi = [], []
     for stage, idx in (("train", 0), ("train", 7), ("study", 2)):
         drawn = _redraw(c13_ds, stage, idx)
@@ -172,15 +181,24 @@ def test_c13_tiles_are_grey_with_the_recorded_stretch(c13_ds):
             assert png.shape == (32, 32) and d.image.shape == (32, 32, 1)
             assert round(d.tile.lat0, 6) == tm.tile(kind).lat
             # the bytes are the recorded stretch of the tile's brightness temperatures ...
-            np.testing.assert_array_equal(png, to_display(d.image[:, :, 0], "K"))
-            # ... and invert to them within half a step (120 K / 255 / 2), inside 200-320 K
-            bt = from_display(png, ch["stretch"])
-            step = 120.0 / 255
-            np.testing.assert_allclose(bt, np.clip(d.image[:, :, 0], 200, 320), atol=step / 2 + 1e-3)
+            np.testing.assert_array_equal(png, to_display(d.image[:, :, 0], "K", stretches=[st]))
+            # ... and invert to them within half a step, inside the recorded range
+            bt = from_display(png, st)
+            step = (st["black"] - st["white"]) / 255
+            np.testing.assert_allclose(bt, np.clip(d.image[:, :, 0], st["white"], st["black"]), atol=step / 2 + 1e-3)
             lo.append(bt.min())
             hi.append(bt.max())
     # real IR: warm sea surface by day, cold cloud tops at night
     assert max(hi) > 280.0 and min(lo) < 250.0
+
+
+def _values(path: Path) -> np.ndarray:
+    """Every value of a one-plane composite file, float32 (NaN: no data)."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        nc.set_auto_mask(False)
+        return np.asarray(nc[nc.getncattr("composite_variable")][:], np.float32).ravel()
 
 
 def test_ir_band_list_gives_rgb_tiles_from_the_cli(day_root, capsys):
@@ -200,7 +218,7 @@ def test_ir_band_list_gives_rgb_tiles_from_the_cli(day_root, capsys):
             assert im.mode == "RGB"
             png = np.asarray(im)
         assert png.shape == (32, 32, 3)
-        np.testing.assert_array_equal(png, to_display(d.image, "K"))
+        np.testing.assert_array_equal(png, to_display(d.image, "K", stretches=[c["stretch"] for c in meta["channels"]]))
     # the three channels are three bands: split-window differences of a few K over real cloud
     ch = png.astype(int)
     assert (ch[:, :, 0] != ch[:, :, 2]).any() and np.abs(ch[:, :, 0] - ch[:, :, 2]).max() < 40
@@ -221,11 +239,11 @@ def test_mixed_band_list_has_a_stretch_per_channel(day_root):
         png = np.asarray(im)
     assert png.shape == (32, 32, 2)
     np.testing.assert_array_equal(png[:, :, 0], to_display(d.image[:, :, 0], "1", 2.2))
-    np.testing.assert_array_equal(png[:, :, 1], to_display(d.image[:, :, 1], "K"))
+    np.testing.assert_array_equal(png[:, :, 1], to_display(d.image[:, :, 1], "K", stretches=[c13["stretch"]]))
     for k, c in enumerate((c01, c13)):
         # each channel decodes with its own recorded stretch (the reflectance step is widest near 1)
         phys = from_display(png[:, :, k], c["stretch"])
-        np.testing.assert_array_equal(to_display(phys, c["units"], 2.2), png[:, :, k])
+        np.testing.assert_array_equal(to_display(phys, c["units"], 2.2, stretches=[c["stretch"]]), png[:, :, k])
     close_composites()
     # a tile of another channel count is damage that --verify finds
     from convml_tt.data.dataset.format import damaged_triplets
@@ -292,6 +310,116 @@ def test_map_of_a_c13_model_uses_c13_composites(real_root, c13_model, tmp_path, 
     (c14,) = make_composites(real_root, DOMAIN, kind="C14", resolution_km=2.0, progress=False)
     with pytest.raises(ValueError, match=r"trained on 'C13' tiles but the composites are 'C14' composites"):
         embed_domain(c13_model, [c14], stride=64e3, device="cpu", progress=False)
+    close_composites()
+
+
+# --- the per-dataset stretch: resume, the model's record in maps and embeddings --------------------
+def test_resume_reuses_the_recorded_stretch(c13_ds, tmp_path):
+    from convml_tt.data.dataset.format import write_dataset_meta
+
+    ds = tmp_path / "c13"
+    shutil.copytree(c13_ds, ds)
+    meta = read_dataset_meta(ds)
+    own = meta["channels"][0]["stretch"]
+    # another range in the record than the composites give: a resumed run must use it, not choose again
+    given = {**own, "white": 250.0, "black": 290.0}
+    meta["channels"][0]["stretch"] = given
+    write_dataset_meta(ds, meta)
+    for f in (ds / "train").glob("00003_*"):
+        f.unlink()
+    make_triplets(meta["data_root"], out=ds, settings=TripletSettings(**meta["params"]), progress=False)
+    again = read_dataset_meta(ds)
+    assert again["status"] == "complete" and again["channels"][0]["stretch"] == given
+    differs = False
+    for kind, d in _redraw(ds, "train", 3).items():
+        with Image.open(ds / "train" / tile_name(3, kind)) as im:
+            png = np.asarray(im)
+        np.testing.assert_array_equal(png, to_display(d.image[:, :, 0], "K", stretches=[given]))
+        differs |= not np.array_equal(png, to_display(d.image[:, :, 0], "K", stretches=[own]))
+    assert differs
+
+
+def test_maps_and_embeddings_use_the_models_stretch(c13_ds, c13_model, tmp_path, caplog):
+    import json
+    import logging
+
+    from convml_tt.architectures.model_file import read_model_file, write_model_file
+    from convml_tt.data.composites.stretch import dataset_stretches
+    from convml_tt.interpretation.embeddings import get_embeddings
+    from convml_tt.interpretation.maps import embed_domain
+
+    meta = read_dataset_meta(c13_ds)
+    root = Path(meta["data_root"])
+    day, night = (str(root / meta["scenes"][s][0]) for s in ("train", "study"))
+    own = meta["channels"][0]["stretch"]
+    # the range a model trained on the day scan alone records
+    day_channels = dataset_stretches(meta["channels"], "auto", [day])
+    assert day_channels[0]["stretch"]["white"] != own["white"]
+    obj = read_model_file(c13_model)
+
+    def variant(name: str, channels: list | None) -> Path:
+        cfg = {k: v for k, v in obj["config"].items() if k != "channels"}
+        return write_model_file({**obj, "config": cfg if channels is None else {**cfg, "channels": channels}},
+                                tmp_path / name)
+
+    day_model = variant("day.pt", day_channels)
+    old_model = variant("old.pt", None)  # a model file of earlier versions: no record
+    fixed_model = variant("fixed.pt", [{**meta["channels"][0], "stretch": display_stretch("K")}])
+    kw = dict(stride=64e3, device="cpu", progress=False)
+    with caplog.at_level(logging.INFO, logger="convml_tt"):
+        m_day = embed_domain(day_model, [night], **kw)  # a night scene, a day-trained model: the model's range
+    s = day_channels[0]["stretch"]
+    assert json.loads(m_day.attrs["display_stretch"]) == [s]
+    assert caplog.text.count(f"model's recorded range C13 {s['white']:g}-{s['black']:g} K (dataset)") == 1
+    m_own, m_old, m_fixed = (embed_domain(m, [night], **kw) for m in (c13_model, old_model, fixed_model))
+    assert json.loads(m_own.attrs["display_stretch"]) == [own]
+    ok = m_day["valid"].values == 1
+    assert ok.sum() > 5 and (m_own["valid"].values == ok).all()
+    e = {k: m["embedding"].values[ok] for k, m in (("day", m_day), ("own", m_own), ("old", m_old),
+                                                   ("fixed", m_fixed))}
+    # the same weights: only the stretch differs; no record is the fixed range (no error)
+    assert not np.allclose(e["day"], e["own"]) and not np.allclose(e["old"], e["own"])
+    np.testing.assert_array_equal(e["old"], e["fixed"])
+    assert "display_stretch" not in m_old.attrs and "display_stretch" not in m_fixed.attrs
+    # a dataset's tiles of another range than the model's are refused, saying how to match them ...
+    for model, (w, b) in ((day_model, (s["white"], s["black"])), (fixed_model, (200, 320))):
+        with pytest.raises(ValueError, match=rf"tiles stretched {own['white']:g}-{own['black']:g} K but the model "
+                                             rf".* stretched {w:g}-{b:g} K: .*--stretch {w:g} {b:g}\)"):
+            get_embeddings(model, c13_ds, stage="study", batch_size=4, device="cpu", progress=False)
+    # ... a model without a record (earlier versions) embeds them, with a warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="convml_tt"):
+        emb = get_embeddings(old_model, c13_ds, stage="study", batch_size=4, device="cpu", progress=False)
+    assert emb.shape == (4, 8) and caplog.text.count("records no tile stretch") == 1
+    close_composites()
+
+
+def test_stretch_given_fixed_and_refused_from_the_cli(day_root, capsys):
+    common = ["triplets", "--data-root", day_root, "--domain", *DOMAIN, "--n-train", 1, "--tile-size-m", 64e3,
+              "--tile-pixels", 32, "--resolution-km", 2, "--distant", "same_scene", "--labels", "none", "--quiet"]
+    for value, want in ((["fixed"], {**display_stretch("K"), "chosen": "fixed"}),
+                        (["C13=230,300"], {"white": 230.0, "black": 300.0, "chosen": "given"})):
+        out = day_root.parent / f"stretch-{value[0].replace('=', '-')}"
+        rc, _, err = _cli(capsys, *common, "--recipe", "C13", "--out", out, "--stretch", *value)
+        assert rc == 0, err
+        meta = read_dataset_meta(out)
+        st = meta["channels"][0]["stretch"]
+        assert {k: st[k] for k in want} == want and meta["params"]["stretch"] in ("fixed", {"C13": [230.0, 300.0]})
+        d = _redraw(out, "train", 0)["anchor"]
+        with Image.open(out / "train" / tile_name(0, "anchor")) as im:
+            png = np.asarray(im)
+        np.testing.assert_array_equal(png, to_display(d.image[:, :, 0], "K", stretches=[st]))
+        if value == ["fixed"]:  # the bytes of the fixed stretch, as before
+            np.testing.assert_array_equal(png, to_display(d.image[:, :, 0], "K"))
+    bad = ((["300", "230"], "LO 300 K is not below HI 230 K"), (["abc", "300"], "LO 'abc' is not a number"),
+           (["100", "300"], "LO '100' is outside 150-350 K"), (["230", "360"], "HI '360' is outside 150-350 K"),
+           (["C14=230,300"], "channels are ['C13'], not 'C14'"))
+    for value, msg in bad:
+        rc, _, err = _cli(capsys, *common, "--recipe", "C13", "--out", day_root.parent / "never", "--stretch", *value)
+        assert rc == 1 and len(err.strip().splitlines()) == 1 and msg in err and "--stretch 230 300" in err, err
+    rc, _, err = _cli(capsys, *common, "--recipe", "C01", "--out", day_root.parent / "never", "--stretch", "230", "300")
+    assert rc == 1 and "reflectance keeps its gamma stretch; leave --stretch out" in err, err
+    assert not (day_root.parent / "never").exists()
     close_composites()
 
 

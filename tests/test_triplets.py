@@ -86,6 +86,25 @@ def test_dataset_folder_format_and_regimes(root, tmp_path):
     assert (tmp_path / "overview.png").stat().st_size > 1000 and fig is not None
 
 
+def test_reflectance_tiles_keep_the_gamma_stretch_byte_for_byte(root, tmp_path):
+    """True-colour tiles are the gamma stretch of before the per-dataset IR stretch (no record, no option)."""
+    from convml_tt.config import TripletSettings
+    from convml_tt.data.composites.enhance import display_stretch
+
+    out = make_triplets(root, DOMAIN, tmp_path / "tc", n_train=2, seed=5, distant="same_scene",
+                        distant_min_distance=1.5, progress=False, **SMALL)
+    meta = yaml.safe_load((out / "meta.yaml").read_text())
+    assert "stretch" not in meta["params"]
+    assert meta["channels"] == [{"name": n, "units": "1", "stretch": display_stretch("1", 2.2)}
+                                for n in ("red", "green", "blue")]
+    scenes = {s: [str(root / p) for p in meta["scenes"][s]] for s in meta["scenes"]}
+    for i in range(2):
+        for kind, d in TripletSampler(TripletSettings(**meta["params"]), scenes).sample("train", i).items():
+            with Image.open(out / "train" / f"{i:05d}_{kind}.png") as im:
+                # the formula of before, byte for byte: round(255 * clip(r, 0, 1) ** (1 / 2.2))
+                np.testing.assert_array_equal(np.asarray(im), C.to_uint8(d.image, 2.2))
+
+
 def test_other_scene_distant_and_determinism_across_workers(root, tmp_path):
     kw = dict(n_train=6, n_study=0, seed=11, progress=False, **SMALL)
     a = make_triplets(root, DOMAIN, tmp_path / "w1", workers=1, **kw)

@@ -35,8 +35,8 @@ gamma stretch unchanged.
 """
 from __future__ import annotations
 
+import logging
 import math
-from numbers import Real
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -44,7 +44,10 @@ import numpy as np
 from .enhance import BT_RANGE, display_stretch
 
 __all__ = ["PERCENTILES", "SAMPLE_PIXELS", "SAMPLE_SCENES", "MIN_SPAN_K", "check_stretch", "stretch_yaml",
-           "linear_stretch", "dataset_stretches", "recorded_channels", "model_stretches", "check_same_stretch", "stretch_text", "grey_levels"]
+           "linear_stretch", "dataset_stretches", "recorded_channels", "model_stretches", "check_same_stretch",
+           "stretch_text", "grey_levels"]
+
+log = logging.getLogger("convml_tt.data.composites.stretch")
 
 #: the percentiles (of the valid pixels) shown white and black
 PERCENTILES = (1.0, 99.0)
@@ -261,16 +264,25 @@ def check_same_stretch(model_channels: Any, dataset_channels: Any, model: str, d
     """Refuse to embed a dataset's tiles with a model trained on tiles of
     another brightness-temperature stretch: the 8-bit tiles of the dataset
     mean other temperatures than the model learned (silently wrong
-    embeddings). Records that are absent (earlier versions) mean the fixed
-    range. A one-line ``ValueError`` saying how to make matching tiles."""
+    embeddings). A dataset without a record has the fixed range. A model
+    without one (earlier versions) is not refused: a warning says once that
+    it was presumably trained on 200-320 K tiles. A one-line ``ValueError``
+    saying how to make matching tiles."""
     if not isinstance(dataset_channels, list):
         return
-    mine = model_channels if isinstance(model_channels, list) else [None] * len(dataset_channels)
+    recorded = isinstance(model_channels, list)
+    mine = model_channels if recorded else [None] * len(dataset_channels)
     for k, c in enumerate(dataset_channels):
         theirs = _range(c)
         if theirs is None:
             continue
         want = _range(mine[k]) if k < len(mine) and isinstance(mine[k], dict) else _range({"units": "K"})
+        if want is not None and want != theirs and not recorded:
+            log.warning("the model %r records no tile stretch (a model file of an earlier version, trained on "
+                        "%g-%g K tiles?) but the dataset %r has %s tiles stretched %g-%g K: its embeddings may be "
+                        "off; make the tiles with --stretch fixed to match such a model", model, want[0], want[1],
+                        dataset, c.get("name"), theirs[0], theirs[1])
+            return
         if want is not None and want != theirs:
             raise ValueError(
                 f"the dataset {dataset!r} has {c.get('name')} tiles stretched {theirs[0]:g}-{theirs[1]:g} K but the "
