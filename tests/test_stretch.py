@@ -79,3 +79,18 @@ def test_the_models_record_decides_and_mismatches_are_refused(caplog):
     with pytest.raises(ValueError, match=r"'ds' has C13 tiles stretched 200-320 K but the model 'm.pt' was trained "
                                          r"on tiles stretched 260-295 K.*--stretch 260 295\)"):
         check_same_stretch([k], [{"name": "C13", "units": "K"}], "m.pt", "ds")
+
+
+def test_a_resumed_dataset_keeps_its_record_and_older_ones_the_fixed_range():
+    from convml_tt.data.composites.stretch import dataset_stretches, recorded_channels
+
+    ch = [{"name": "C13", "units": "K", "stretch": display_stretch("K")}]
+    mine = [{**ch[0], "stretch": linear_stretch(250.0, 290.0, "dataset")}]
+    meta = {"format": 1, "params": {"recipe": "C13"}, "scenes": {"train": ["a.nc"]}, "channels": ch}
+    assert recorded_channels({**meta, "channels": mine}, meta) == mine
+    assert recorded_channels({**meta, "params": {"recipe": "C13", "stretch": "fixed"}}, meta) is None  # another dataset
+    # a dataset written before channels were recorded: its tiles have the fixed range
+    older = {k: v for k, v in meta.items() if k != "channels"}
+    assert recorded_channels(older, meta) == ch
+    # the record is used as it is, never chosen again (the composites here do not even exist)
+    assert dataset_stretches(ch, "auto", ["missing.nc"], mine) == mine

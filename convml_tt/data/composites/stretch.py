@@ -222,11 +222,14 @@ def dataset_stretches(channels: list[dict], request: Any, paths: Sequence[str],
 def recorded_channels(existing: Mapping | None, meta: Mapping) -> list[dict] | None:
     """The ``channels`` recorded in ``existing`` (the ``meta.yaml`` of the
     dataset in the output folder) when it is the dataset ``meta`` describes
-    (same format, settings and scenes: a resumed run), else None."""
-    if not existing or not isinstance(existing.get("channels"), list):
+    (same format, settings and scenes: a resumed run), else None. A dataset
+    written before channels were recorded has the fixed stretch of each
+    channel's units."""
+    if not existing or not all(existing.get(k) == meta.get(k) for k in ("format", "params", "scenes")):
         return None
-    same = all(existing.get(k) == meta.get(k) for k in ("format", "params", "scenes"))
-    return existing["channels"] if same else None
+    if isinstance(existing.get("channels"), list):
+        return existing["channels"]
+    return [{**c, "stretch": display_stretch(c["units"])} for c in meta.get("channels") or []]
 
 
 def _fixed(stretch: Any) -> bool:
