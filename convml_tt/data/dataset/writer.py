@@ -167,7 +167,10 @@ def make_triplets(
         ``fields``: co-located single-plane recipes, e.g. ``("C13",)``, whose
         composites are made for the same scans, tile by tile ``{C13_min,
         C13_mean, C13_max}``; a scan lacking a field's band is refused before
-        sampling).
+        sampling; ``stretch``: the display range of brightness-temperature
+        channels, by default the dataset's own 1st-99th percentiles,
+        chosen once and recorded in ``meta.yaml``, see
+        :mod:`convml_tt.data.composites.stretch`).
     sources:
         where the scenes come from when ``composites`` is None (the
         keywords of :func:`~convml_tt.data.composites.make_composites`):
