@@ -349,8 +349,8 @@ def add_labels(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none' "
                         f"(default: no labels); 'synthetic': the true regime of scenes written by `convml_tt "
                         f"synthetic` (refused for other scenes); 'human:FILE': the human classification "
-                        f"(plain boxes, Zooniverse or C3ONTEXT file) at the tile's centre from the labels "
-                        f"within 3 h of its scan (refused when no scene is)")
+                        f"(plain boxes, Zooniverse or C3ONTEXT file) at the tile's centre, from the label "
+                        f"times whose nearest scan within 3 h is the tile's (a file matching no scene is refused)")
 
 
 def add_env(p) -> None:
