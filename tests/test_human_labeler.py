@@ -57,6 +57,16 @@ def test_labeler_specs(tmp_path):
         make_labeler("synthetic:x")
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         make_labeler(f"human:{tmp_path / 'nope.csv'}")
+    # the scenes' check, also through a chain: a scan at 16 h is within 3 h of the labels, one a day later is not
+    from convml_tt.data.labels import ChainLabeler
+
+    scan = "OR_ABI-L1b-RadM1-M6C01_G16_s2020002{}00000_e2020002{}09000_c2020002{}09300.nc"
+    ChainLabeler(lab).check_scenes([[str(tmp_path / scan.format(16, 16, 16))]], "scene")
+    assert lab.scans and lab.scans[0].hour == 16
+    with pytest.raises(ValueError, match=r"boxes.csv' \(plain, 2 label time\(s\) 2020-01-02T14:05 to "
+                                         r"2020-01-02T15:10\) have no label time within 3 h"):
+        ChainLabeler(lab).check_scenes([[str(tmp_path / scan.format(16, 16, 16).replace("2020002", "2020003"))]],
+                                       "scene")
 
 
 def test_map_cells_carry_the_human_class(composited_root, tmp_path, capsys):

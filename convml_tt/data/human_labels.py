@@ -343,6 +343,7 @@ class HumanLabeler:
         self.value_names = {"human_class": self.labels.classes + [UNCLASSIFIED]}
         #: the scan starts of the scenes being labelled (set by :meth:`check_scenes`)
         self.scans: list[dt.datetime] = []
+        self._hits: dict[tuple[str, ...], np.ndarray | None] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.labels.source!r})"
@@ -351,12 +352,13 @@ class HumanLabeler:
         """The label times matched to the scan of ``source_paths``: those
         whose nearest scan (of the scenes :meth:`check_scenes` was shown;
         else of this scan alone) within the tolerance it is (None: no scan time known)."""
-        start = _scan_start(source_paths)
-        if start is None:
-            return None
-        scans = self.scans if start in self.scans else [start]
-        group, _ = match_times(self.labels, scans, self.tolerance)
-        return np.flatnonzero(group == scans.index(start))
+        key = tuple(source_paths)
+        if key not in self._hits:  # once per scene, not per tile
+            start = _scan_start(source_paths)
+            scans = self.scans if start in self.scans else [start]
+            self._hits[key] = None if start is None else np.flatnonzero(
+                match_times(self.labels, scans, self.tolerance)[0] == scans.index(start))
+        return self._hits[key]
 
     def check_scenes(self, scenes: Sequence[Sequence[str]], what: str) -> None:
         """Remember the scans of ``scenes`` (the source paths of each; a label
@@ -365,7 +367,7 @@ class HumanLabeler:
         set none of which has a label time within the tolerance; scenes whose
         scan time is unknown are not judged."""
         starts = [t for t in (_scan_start(s) for s in scenes) if t is not None]
-        self.scans = sorted(set(starts))
+        self.scans, self._hits = sorted(set(starts)), {}
         if not starts:
             return
         group, _ = match_times(self.labels, self.scans, self.tolerance)
