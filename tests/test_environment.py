@@ -173,3 +173,61 @@ def test_from_a_regime_map_and_the_cli_figure(tmp_path, tiles):
                         "--y", "WS10", "--out", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "LTS" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_unassigned_tiles_and_cells_are_left_out_and_counted(tiles, tmp_path, capsys):
+    from convml_tt.cli import main
+
+    da, eis, ws, regime = tiles
+    x = da.values.copy()
+    x[:30] += 4.0  # tiles far from every centroid
+    da = da.copy(data=x)
+    cut = np.array([0.7, 0.9, 0.8])
+    regimes = Regimes(centroids=CENTRES, names=["A", "B", "C"], method="kmeans", unassigned_distance=cut)
+    # independently: each tile's nearest centroid and distance, by a loop
+    near, dist = np.empty(N, int), np.empty(N)
+    for i in range(N):
+        d = [np.sqrt(((x[i] - c) ** 2).sum()) for c in CENTRES]
+        near[i], dist[i] = int(np.argmin(d)), min(d)
+    out = dist > cut[near]
+    assert 30 <= out.sum() < N // 2
+    table = environment_table(da, regimes=regimes)
+    assert len(table) == (~out).sum() and table.attrs["n_unassigned"] == out.sum()
+    assert table.attrs["unassigned_share"] == pytest.approx(out.mean())
+    assert table.attrs["unassigned_distance"] == pytest.approx(list(cut))
+    np.testing.assert_array_equal(table["regime"].to_numpy(), np.array(["A", "B", "C"])[near[~out]])
+    np.testing.assert_allclose(table["EIS"].to_numpy(), eis[~out])
+    dist_table = regime_distributions(table)
+    for r, name in enumerate("ABC"):
+        assert dist_table.sel(regime=name, variable="EIS", statistic="count") == ((near == r) & ~out).sum()
+    assert dist_table.attrs["n_unassigned"] == out.sum()
+    freq = conditional_frequency(table, "EIS", "WS10", 4, 4, min_count=1)
+    assert int(freq["count"].sum()) == (~out).sum() and freq.attrs["unassigned_share"] == pytest.approx(out.mean())
+    fig, _ = environment_figure(da, "EIS", "WS10", regimes=regimes, min_count=1)
+    assert f"{out.sum()} unassigned ({100 * out.mean():.1f} %) left out" in fig._suptitle.get_text()
+    # another distance, as `regimes assign --unassigned-distance` gives one
+    wide = environment_table(da, regimes=regimes, unassigned_distance=100.0)
+    assert len(wide) == N and wide.attrs["n_unassigned"] == 0 and wide.attrs["unassigned_distance"] == [100.0] * 3
+    with pytest.raises(ValueError, match="give regimes="):
+        environment_table(da, unassigned_distance=1.0)
+    # a regime map: its unassigned cells (-2) are counted, not rows
+    path, eis_m, _, reg = _regime_map(tmp_path)
+    with xr.open_dataset(path) as m:
+        rm = m.load()
+    r = rm["regime"].values.reshape(-1).copy()
+    r[5:45] = -2
+    rm["regime"].values = r.reshape(rm["regime"].shape)
+    rm.attrs["unassigned_distance"] = [1.0, 1.0, 1.0]
+    mpath = tmp_path / "unassigned_map.nc"
+    rm.to_netcdf(mpath)
+    mt = environment_table(mpath)
+    assert len(mt) == (r >= 0).sum() and mt.attrs["n_unassigned"] == 40
+    assert mt.attrs["unassigned_share"] == pytest.approx(40 / ((r >= 0).sum() + 40))
+    np.testing.assert_allclose(mt["EIS"].to_numpy(), eis_m[r >= 0].astype(np.float32))
+    with pytest.raises(ValueError, match="regimes assign --unassigned-distance"):
+        environment_table(mpath, unassigned_distance=1.0)
+    rc = main(["plot", "environment", str(mpath), "--x", "EIS", "--y", "WS10", "--unassigned-distance", "2",
+               "--out", str(tmp_path / "never.png")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "regimes assign --unassigned-distance" in err and "Traceback" not in err
+    assert not (tmp_path / "never.png").exists()

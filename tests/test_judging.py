@@ -224,7 +224,8 @@ def test_labeler_gives_the_human_class_of_a_tile(tmp_path, truth_map):
     lat, lon, true = truth_map["lat"].values, truth_map["lon"].values, truth_map["true_regime"].values[0]
     for i, j in ((1, 1), (2, 5), (4, 3), (5, 7)):
         got = lab.label(Tile(float(lat[i, j]), float(lon[i, j]), size=10e3), [str(scan)])
-        assert got == {"human_label": ZOONIVERSE.get(names[true[i, j]], "unclassified")}
+        want = ZOONIVERSE.get(names[true[i, j]], "unclassified")
+        assert got == {"human_label": want, "human_class": lab.value_names["human_class"].index(want)}
     assert lab.label(Tile(40.0, 10.0), [str(scan)]) is None  # outside every image
     assert HumanLabeler(path, tolerance_hours=0.1).label(Tile(float(lat[1, 1]), float(lon[1, 1])), [str(scan)]) is None
 

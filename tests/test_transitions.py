@@ -78,6 +78,39 @@ def test_transition_statistics_against_hand_counts():
                                                 np.arange(12) * np.timedelta64(1, "s")))
 
 
+def test_unassigned_points_are_a_state_of_their_own():
+    rng = np.random.default_rng(1)
+    reg = rng.integers(-2, 3, (30, 8))  # -2 unassigned, -1 no tile, 0..2 regimes
+    seq = xr.Dataset({"regime": (("trajectory", "time"), reg)},
+                     coords={"time": T0 + np.arange(8) * np.timedelta64(1, "h")},
+                     attrs={"regime_names": json.dumps(["A", "B", "C"]), "unassigned_distance": [1.0, 1.0, 1.0]})
+    got = transition_statistics(seq, step=2)
+    assert list(got["from_regime"].values) == ["A", "B", "C", "unassigned"] == list(got["to_regime"].values)
+    state = {-2: 3, 0: 0, 1: 1, 2: 2}
+    want = np.zeros((4, 4), int)
+    for t in range(30):
+        for k in range(6):
+            a, b = reg[t, k], reg[t, k + 2]
+            if a in state and b in state:
+                want[state[a], state[b]] += 1
+    np.testing.assert_array_equal(got["count"].values, want)
+    np.testing.assert_allclose(got["probability"].values, want / want.sum(axis=1, keepdims=True))
+    assert got.attrs["n_pairs"] == want.sum()
+    assert got.attrs["n_unassigned_pairs"] == want[3].sum() + want[:3, 3].sum()
+    # sequences assigned without a cut (no attribute, no -2): the regimes only, as before
+    plain = transition_statistics(seq.assign(regime=seq["regime"].where(seq["regime"] != -2, -1)).drop_attrs())
+    assert plain.sizes["from_regime"] == 3 and plain.attrs["n_unassigned_pairs"] == 0
+    # the figure: unassigned grey in the sequences, its row and column in the matrix
+    from convml_tt.interpretation.plots.transitions import sequences_figure
+
+    fig, stats = sequences_figure(_trajectories().assign(
+        regime=(("trajectory", "time"), np.array([[-1, 0, -2, 1, -2], [0, 0, 1, -1, -1]]))).assign_attrs(
+        regime_names=json.dumps(["A", "B"]), unassigned_distance=[2.0, 2.0]))
+    assert "2 unassigned" in fig._suptitle.get_text() and "grey: unassigned" in fig.axes[0].get_title()
+    np.testing.assert_array_equal(stats["count"].values, [[1, 1, 1], [0, 0, 1], [0, 1, 0]])
+    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == ["A", "B", "unassigned"]
+
+
 # --- sequences from the synthetic scenes ------------------------------------------------------
 def _trajectories():
     """Two trajectories over the synthetic domain: the second ends (NaN) after 15 h; the
@@ -148,9 +181,30 @@ def test_regime_sequences_on_synthetic_scenes(composited_root, tiny_model_file, 
     np.testing.assert_array_equal(back["regime"].values, seq["regime"].values)
     stats = transition_statistics(back)
     assert int(stats["count"].sum()) == 2  # 14 -> 15 h of each; neither has a regime at 16 h
+    # regimes with an unassigned distance (as fitted): a point farther than its nearest regime's is unassigned
+    d = np.array([np.linalg.norm(regimes.centroids - x[n], axis=1) for n in range(len(pts))])  # (points, regimes)
+    near = d.argmin(axis=1)
+    cut = np.full(2, np.sort(d.min(axis=1))[1] + 1e-6)  # the two nearest points stay, the others leave
+    cut_regimes = Regimes(centroids=regimes.centroids, names=["A", "B"], method="kmeans", model_sha256=sha,
+                          unassigned_distance=cut)
+    seq = regime_sequences(tiny_model_file, traj, comps, cut_regimes, tile_size_m=SIZE, tile_pixels=PX,
+                           device="cpu", out=tmp_path / "seq_cut.nc", progress=False)
+    for n, (i, j) in enumerate(pts):
+        assert seq["regime"].values[i, j] == (-2 if d[n].min() > cut[near[n]] else near[n])
+    assert (seq["regime"].values == -2).sum() == 2 and seq["reason"].values[0, 1] == ""
+    back = load_sequences(tmp_path / "seq_cut.nc")
+    np.testing.assert_array_equal(back["regime"].values, seq["regime"].values)
+    assert back["regime"].attrs["flag_meanings"] == "unassigned A B"
+    np.testing.assert_allclose(back.attrs["unassigned_distance"], cut)
+    assert list(transition_statistics(back)["from_regime"].values) == ["A", "B", "unassigned"]
+    # a distance given for the run, instead of the file's: every point assigned
+    wide = regime_sequences(tiny_model_file, traj, comps, cut_regimes, tile_size_m=SIZE, tile_pixels=PX,
+                            device="cpu", progress=False, unassigned_distance=1e6)
+    np.testing.assert_array_equal(wide["regime"].values[tuple(np.array(pts).T)], near)
+    assert wide.attrs["unassigned_rule"] == "given"
 
 
-def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path):
+def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path, capsys):
     # lagtraj's layout: one trajectory on `time`, 0..360 longitudes, its swapped units attributes
     lat, lon = np.array([14.7, 14.8, 14.9, 15.0, 15.1]), np.array([309.6, 309.7, 309.8, 309.9, 310.0])
     lag = xr.Dataset({"lat": ("time", lat, {"long_name": "latitude", "units": "degrees_east"}),
@@ -179,6 +233,21 @@ def test_track_cli_on_a_lagtraj_file(composited_root, tiny_model_file, tmp_path)
     np.testing.assert_array_equal(seq["regime"].values, same["regime"].values)
     assert (seq["regime"].values[0, 1:4] >= 0).all() and (seq["regime"].values[0, [0, 4]] == -1).all()
     assert fig.stat().st_size > 10000
+    # --unassigned-distance D, as `regimes assign` takes it: the points farther than D are unassigned
+    from convml_tt.cli import main
+
+    dist = same["regime_distance"].values[0, 1:4]
+    cut = float(np.sort(dist)[1]) + 1e-6
+    argv = cmd[3:-2] + ["--unassigned-distance", str(cut)]  # cut here, not by worker processes
+    argv[argv.index("--out") + 1] = str(tmp_path / "cut.nc")
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "3 of 5 points with a regime, 1 of them unassigned (farther than" in printed
+    out = dist > cut
+    n_un = int(out[:2].any() + out[1:].any())  # the pairs 14 -> 15 h and 15 -> 16 h with an unassigned end
+    assert f"{n_un} of 2 pairs ({50 * n_un} %) start or end unassigned" in printed and "  unassigned (" in printed
+    got = load_sequences(tmp_path / "cut.nc")
+    np.testing.assert_array_equal(got["regime"].values[0, 1:4], np.where(out, -2, same["regime"].values[0, 1:4]))
     # a file that is not a trajectory file: one line, nothing written
     xr.Dataset({"x": ("t", np.zeros(3))}).to_netcdf(tmp_path / "bad.nc")
     cmd[cmd.index("--trajectories") + 1] = str(tmp_path / "bad.nc")

@@ -322,13 +322,35 @@ class LazySubParsers(argparse._SubParsersAction):
         return super()._get_subactions()
 
 
+class _LabelerChoices(RegistryChoices):
+    """The labelers' names, and any ``NAME:ARG`` of a registered ``NAME``."""
+
+    def __contains__(self, value) -> bool:
+        return super().__contains__(str(value).partition(":")[0])
+
+
+def _labeler_spec(text: str) -> str:
+    """An argparse type: ``none``, a labeler ``NAME`` or ``NAME:ARG`` (:func:`convml_tt.data.labels.labeler_spec`)."""
+    if text == "none":
+        return text
+    from ..data.labels import labeler_spec
+
+    try:
+        name, arg = labeler_spec(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name if arg is None else f"{name}:{arg}"
+
+
 def add_labels(p: argparse.ArgumentParser, what: str) -> None:
-    """``--labels NAME|none``: a labeler of the registry (default ``none``: no labeler unless one is named)."""
-    p.add_argument("--labels", type=registered("labelers", ("none",)), choices=RegistryChoices("labelers", ("none",)),
-                   default="none", metavar="NAME",
+    """``--labels NAME[:ARG]|none``: a labeler of the registry (default ``none``: no labeler unless one is named)."""
+    p.add_argument("--labels", type=_labeler_spec, choices=_LabelerChoices("labelers", ("none",)),
+                   default="none", metavar="NAME[:ARG]",
                    help=f"what to store about {what}: a labeler of the registry (%(choices)s) or 'none' "
                         f"(default: no labels); 'synthetic': the true regime of scenes written by `convml_tt "
-                        f"synthetic` (refused for other scenes)")
+                        f"synthetic` (refused for other scenes); 'human:FILE': the human classification "
+                        f"(plain boxes, Zooniverse or C3ONTEXT file) at the tile's centre, from the label "
+                        f"times whose nearest scan within 3 h is the tile's (a file matching no scene is refused)")
 
 
 def add_env(p) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import add_common, add_compute, add_plugin, add_sources, positive, sources_of, whole
+from .maps import _distance
 
 
 def _add_track(sub) -> None:
@@ -14,9 +15,10 @@ def _add_track(sub) -> None:
             "For every point of the trajectories in FILE (CF trajectory netCDF or lagtraj output), cut a "
             "tile centred on it from the composite whose scan start is within --tolerance-min of the "
             "point's time (composites over the trajectories' extent are made from the source cache as "
-            "needed), embed it with MODEL and assign it to the nearest regime of --regimes: regime "
-            "sequences (trajectory, time) with the reason for each point without a regime, and the "
-            "transition probabilities between regimes per time step (Wilson intervals)."
+            "needed), embed it with MODEL and assign it to the nearest regime of --regimes (unassigned "
+            "beyond the regimes' unassigned distance, as in regime maps): regime sequences (trajectory, "
+            "time) with the reason for each point without a regime, and the transition probabilities "
+            "between regimes per time step (Wilson intervals; unassigned points are a state of their own)."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model file written by `convml_tt train` (or a featurizer name)")
@@ -25,6 +27,10 @@ def _add_track(sub) -> None:
     p.add_argument("--regimes", type=Path, required=True, metavar="REGIMES.json",
                    help="regimes file of the model's embeddings (`convml_tt regimes fit`)")
     p.add_argument("--out", type=Path, required=True, metavar="SEQUENCES.nc", help="regime sequences to write")
+    p.add_argument("--unassigned-distance", type=_distance, default=None, metavar="D",
+                   help="points farther than D (embedding units) from every centroid are unassigned (code -2, "
+                        "a state of its own in the transitions) (default: the regimes file's unassigned_distance "
+                        "of each regime, as `regimes assign`)")
     add_common(p)
     p.add_argument("--domain", nargs=4, type=float, default=None, metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
                    help="composite domain, degrees (default: the trajectories' extent plus half a tile)")
@@ -64,6 +70,8 @@ def _domain(traj, tile_size_m: float) -> list[float]:
 
 
 def _run_track(args) -> int:
+    import json
+
     import numpy as np
     import pandas as pd
 
@@ -72,6 +80,7 @@ def _run_track(args) -> int:
     from ..data.trajectories import read_trajectories
     from ..interpretation.featurizers import is_featurizer_name, make_featurizer
     from ..interpretation.transitions import regime_sequences, transition_statistics
+    from ..interpretation.unassigned import UNASSIGNED, cut_text
     from .maps import _model_recipe
 
     if args.out.is_dir():
@@ -98,11 +107,16 @@ def _run_track(args) -> int:
     seq = regime_sequences(model, args.trajectories.resolve(), composites, args.regimes, tile_size_m=tile_size_m,
                            tile_pixels=args.tile_pixels, tolerance=tolerance, device=args.device,
                            batch_size=args.batch_size, out=args.out, progress=not args.quiet,
-                           workers=args.workers, scheduler=args.scheduler)
+                           workers=args.workers, scheduler=args.scheduler,
+                           unassigned_distance=args.unassigned_distance)
     reasons = seq["reason"].values
     n_ok = int((reasons == "").sum())
+    n_out = int((seq["regime"].values == UNASSIGNED).sum())
+    names = json.loads(seq.attrs["regime_names"])
+    out_text = "" if "unassigned_distance" not in seq.attrs else (
+        f", {n_out} of them unassigned ({cut_text(seq.attrs['unassigned_distance'], names)})")
     print(f"wrote regime sequences of {seq.sizes['trajectory']} trajectories ({n_ok} of {reasons.size} points "
-          f"with a regime) to {args.out}")
+          f"with a regime{out_text}) to {args.out}")
     kinds: dict[str, list[str]] = {}
     for r in reasons[reasons != ""]:
         kinds.setdefault(str(r).split(" at ")[0].split(" within ")[0], []).append(str(r))
@@ -111,8 +125,12 @@ def _run_track(args) -> int:
     if n_ok:
         stats = transition_statistics(seq, step=args.step)
         names = list(stats["from_regime"].values)
+        n_pairs, n_un = stats.attrs["n_pairs"], stats.attrs["n_unassigned_pairs"]
+        share = "" if "unassigned_distance" not in seq.attrs else (
+            f"; {n_un} of {n_pairs} pairs ({100 * n_un / max(n_pairs, 1):.0f} %) start or end unassigned, "
+            f"the last row and column")
         print(f"transition probabilities after {stats.attrs['time_step_s'] / 3600:g} h (rows: from; "
-              f"{100 * stats.attrs['confidence']:.0f} % Wilson interval):")
+              f"{100 * stats.attrs['confidence']:.0f} % Wilson interval{share}):")
         for a in names:
             row = stats.sel(from_regime=a)
             cells = ", ".join(f"{b} {float(row['probability'].sel(to_regime=b)):.2f} "

@@ -315,34 +315,95 @@ def describe_missed(missed: Sequence[pd.Timestamp], tolerance: dt.timedelta, n_s
 
 class HumanLabeler:
     """Puts the human class on tiles while a dataset or map is written (a
-    :class:`convml_tt.data.labels.Labeler`): ``{"human_label": class}``,
-    :data:`UNCLASSIFIED` where the humans saw the tile's centre but gave no
-    pattern (for frequencies: where unclassified outweighs every pattern),
-    None where no label time lies within ``tolerance_hours`` of the tile's
-    scan or no label covers it. The scan time comes from the scene's source
-    files (:func:`convml_tt.data.sources.identify`)."""
+    :class:`convml_tt.data.labels.Labeler`, registered as ``"human"``: CLI
+    ``--labels human:FILE``, any layout of :func:`read_human_labels`):
+    ``{"human_label": class, "human_class": its index}`` with the class of
+    the labels at the tile's centre (:meth:`HumanLabels.weights_of` of the
+    label times matched to the tile's scan: the majority class of the boxes
+    over it, or the largest C3ONTEXT share), :data:`UNCLASSIFIED` where the
+    humans saw the centre but gave no pattern (for frequencies: where
+    unclassified outweighs every pattern); None where no label time lies
+    within ``tolerance_hours`` of the tile's scan (:func:`match_times`) or
+    no label covers it. ``human_class`` indexes :attr:`value_names`
+    (the classes, then ``unclassified``), which maps record as the
+    variable's ``flag_meanings``. The scan time comes from the scene's
+    source files (:func:`convml_tt.data.sources.identify`).
+    :meth:`check_scenes` refuses, before any tile is cut, scenes of which
+    no label time is within the tolerance."""
+
+    #: the one argument of ``--labels human:FILE``
+    argument = "FILE"
 
     def __init__(self, path: str | Path, tolerance_hours: float = 3.0) -> None:
         if not tolerance_hours >= 0:
             raise ValueError(f"tolerance_hours={tolerance_hours!r} must be a number of hours >= 0")
         self.labels = read_human_labels(path)
         self.tolerance = dt.timedelta(hours=float(tolerance_hours))
+        #: the names of the integer values of each key it gives
+        self.value_names = {"human_class": self.labels.classes + [UNCLASSIFIED]}
+        #: the scan starts of the scenes being labelled (set by :meth:`check_scenes`)
+        self.scans: list[dt.datetime] = []
+        self._hits: dict[tuple[str, ...], np.ndarray | None] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.labels.source!r})"
 
-    def label(self, tile: Any, source_paths: Sequence[str]) -> dict[str, Any] | None:
-        from .sources import identify
+    def _groups(self, source_paths: Sequence[str]) -> np.ndarray | None:
+        """The label times matched to the scan of ``source_paths``: those
+        whose nearest scan (of the scenes :meth:`check_scenes` was shown;
+        else of this scan alone) within the tolerance it is (None: no scan time known)."""
+        key = tuple(source_paths)
+        if key not in self._hits:  # once per scene, not per tile
+            start = _scan_start(source_paths)
+            scans = self.scans if start in self.scans else [start]
+            self._hits[key] = None if start is None else np.flatnonzero(
+                match_times(self.labels, scans, self.tolerance)[0] == scans.index(start))
+        return self._hits[key]
 
-        found = next((f for f in (identify(p) for p in source_paths) if f is not None), None)
-        if found is None:
-            return None
-        group, _ = match_times(self.labels, [found.start], self.tolerance)
-        hits = np.flatnonzero(group == 0)
-        if not len(hits):
+    def check_scenes(self, scenes: Sequence[Sequence[str]], what: str) -> None:
+        """Remember the scans of ``scenes`` (the source paths of each; a label
+        time then labels only its nearest scan of them) and refuse (one-line
+        ValueError naming the file, the times it covers and the scans') a
+        set none of which has a label time within the tolerance; scenes whose
+        scan time is unknown are not judged."""
+        starts = [t for t in (_scan_start(s) for s in scenes) if t is not None]
+        self.scans, self._hits = sorted(set(starts)), {}
+        if not starts:
+            return
+        group, _ = match_times(self.labels, self.scans, self.tolerance)
+        if (group >= 0).any():
+            return
+        g = self.labels.groups
+        st = pd.to_datetime(pd.Series(starts))
+        raise ValueError(f"human labels {self.labels.source!r} ({self.labels.layout}, {len(g)} label time(s) "
+                         f"{g['t0'].min():%Y-%m-%dT%H:%M} to {g['t1'].max():%Y-%m-%dT%H:%M}) have no label time "
+                         f"within {self.tolerance.total_seconds() / 3600:g} h of a scan of {what} (scans "
+                         f"{st.min():%Y-%m-%dT%H:%M} to {st.max():%Y-%m-%dT%H:%M}); give labels of the scenes' "
+                         f"days, or scenes of the labels' times")
+
+    def label(self, tile: Any, source_paths: Sequence[str]) -> dict[str, Any] | None:
+        hits = self._groups(source_paths)
+        if hits is None or not len(hits):
             return None
         w, seen = self.labels.weights_of(hits, np.array([tile.lat0]), np.array([tile.lon0]))
         if not seen[0]:
             return None
-        names = self.labels.classes + [UNCLASSIFIED]
-        return {"human_label": names[int(np.argmax(w[0]))]}
+        c = int(np.argmax(w[0]))
+        return {"human_label": self.value_names["human_class"][c], "human_class": c}
+
+
+def _scan_start(source_paths: Sequence[str]) -> dt.datetime | None:
+    """The scan start of a scene's source files (the first a source identifies), or None."""
+    from .sources import identify
+
+    found = next((f for f in (identify(p) for p in source_paths) if f is not None), None)
+    return None if found is None else found.start
+
+
+def _register() -> None:
+    from .labels import register_labeler
+
+    register_labeler("human", HumanLabeler)
+
+
+_register()

@@ -14,12 +14,17 @@ from. Implementations:
   ``"synthetic"``): the true regime of synthetic scenes (``regime``,
   ``regime_name``, ``regime_fraction``), read from the label map written
   beside each scene;
+- :class:`convml_tt.data.human_labels.HumanLabeler` (registered as
+  ``"human"``, ``--labels human:FILE``): human classifications (plain
+  boxes, Zooniverse, C3ONTEXT) at the tile's centre and scan time;
 - anything with a ``label(tile, source_paths)`` method, e.g. a product that
   classifies a tile, or :class:`ChainLabeler` of several.
 
 Named labelers (CLI ``--labels NAME``) are classes in :data:`LABELERS`
 (:func:`register_labeler`, entry-point group ``convml_tt.labelers``),
-made with no arguments by :func:`make_labeler`.
+made by :func:`make_labeler` from a spec ``NAME`` (no arguments) or
+``NAME:ARG`` (one string argument, for a class whose ``argument``
+attribute names it, e.g. ``human:labels.csv``).
 
 A labeler must be picklable (the triplet writer sends it to its worker
 processes) and deterministic (a dataset must not depend on the number of
@@ -34,8 +39,8 @@ if TYPE_CHECKING:
 
 from ..registry import Registry
 
-__all__ = ["Labeler", "ChainLabeler", "LABELERS", "check_labels", "check_labeler_sources", "make_labeler",
-           "register_labeler"]
+__all__ = ["Labeler", "ChainLabeler", "LABELERS", "check_labels", "check_labeler_sources", "labeler_spec",
+           "make_labeler", "register_labeler"]
 
 
 @runtime_checkable
@@ -52,7 +57,10 @@ class Labeler(Protocol):
     its ``regime`` key; regime maps record it. An optional
     ``check_sources(source_paths, what)`` method refuses (``ValueError``) the
     scenes it cannot label at all (e.g. the synthetic labeler on real
-    scenes): :func:`check_labeler_sources` calls it before any tile is cut.
+    scenes), and an optional ``check_scenes(scenes, what)`` (``scenes``: the
+    source paths of every scene) refuses a set of scenes of which it could
+    label none (e.g. human labels of other days):
+    :func:`check_labeler_sources` calls them before any tile is cut.
     """
 
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> Mapping[str, Any] | None:
@@ -78,6 +86,12 @@ class ChainLabeler:
         for lab in self.labelers:
             if callable(getattr(lab, "check_sources", None)):
                 lab.check_sources(source_paths, what)
+
+    def check_scenes(self, scenes: Sequence[Sequence[str]], what: str) -> None:
+        """Each labeler's ``check_scenes`` (those that have one)."""
+        for lab in self.labelers:
+            if callable(getattr(lab, "check_scenes", None)):
+                lab.check_scenes(scenes, what)
 
     def label(self, tile: "Tile", source_paths: Sequence[str]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -116,43 +130,72 @@ def check_labels(labels: Mapping[str, Any] | None, labeler: Any) -> dict[str, An
 def check_labeler_sources(labeler: Any, composites: Sequence[Any]) -> None:
     """Refuse, before any work, composites whose scenes ``labeler`` cannot
     label (its ``check_sources(source_paths, what)`` raises a one-line
-    ``ValueError``, e.g. ``--labels synthetic`` on real scenes); nothing for
-    ``None`` or a labeler without that method. ``composites``: paths of
-    composite files (their ``source_paths`` attribute names the scene's files)."""
+    ``ValueError``, e.g. ``--labels synthetic`` on real scenes) and a set of
+    scenes it could label none of (its ``check_scenes(scenes, what)``, e.g.
+    human labels of other days); nothing for ``None`` or a labeler without
+    those methods. ``composites``: paths of composite files (their
+    ``source_paths`` attribute names the scene's files)."""
     check = getattr(labeler, "check_sources", None)
-    if labeler is None or not callable(check):
+    check_all = getattr(labeler, "check_scenes", None)
+    if labeler is None or not (callable(check) or callable(check_all)):
         return
     from .composites.reader import open_composite, release_composite
 
-    for path in dict.fromkeys(str(p) for p in composites):
+    paths = list(dict.fromkeys(str(p) for p in composites))
+    scenes = []
+    for path in paths:
         reader = open_composite(path)
         try:
-            sources = [p for p in reader.source_paths if p]
+            scenes.append([p for p in reader.source_paths if p])
         finally:
             release_composite(path)
-        check(sources, f"composite {path!r}")
+        if callable(check):
+            check(scenes[-1], f"composite {path!r}")
+    if callable(check_all) and paths:
+        check_all(scenes, f"the {len(paths)} composite(s) {paths[0]!r}" + (" ..." if len(paths) > 1 else ""))
 
 
 def _labeler_entry(name: str, cls: Any) -> type:
     if not isinstance(cls, type) or not callable(getattr(cls, "label", None)):
         raise TypeError(f"labeler {name!r} must be a class with a label(tile, source_paths) method, made with no "
-                        f"arguments; got {cls!r}")
+                        f"arguments (or one, named by its `argument` attribute); got {cls!r}")
     return cls
 
 
-#: named labelers: name -> a class with a ``label(tile, source_paths)`` method, made with no arguments
+#: named labelers: name -> a class with a ``label(tile, source_paths)`` method, made with no arguments (or,
+#: when its ``argument`` attribute names one, e.g. ``"FILE"``, with that one string: ``--labels NAME:ARG``)
 LABELERS = Registry("labelers", "labeler", "convml_tt.data.labels.register_labeler(name, cls)", _labeler_entry,
-                    builtins=("convml_tt.data.synthetic",))
+                    builtins=("convml_tt.data.synthetic", "convml_tt.data.human_labels"))
 
 
 def register_labeler(name: str, cls: type, overwrite: bool = False) -> type:
-    """Register the labeler class ``cls`` (made with no arguments, picklable:
-    a module-level class) as ``name`` (CLI ``--labels NAME``); returns it."""
+    """Register the labeler class ``cls`` (made with no arguments, or with
+    the one string its ``argument`` attribute names; picklable: a
+    module-level class) as ``name`` (CLI ``--labels NAME`` / ``NAME:ARG``); returns it."""
     return LABELERS.register(name, cls, overwrite=overwrite)
 
 
-def make_labeler(name: str | None) -> Labeler | None:
-    """A new labeler of the registered ``name`` (None or ``"none"``: None)."""
-    if name is None or name == "none":
+def labeler_spec(spec: str) -> tuple[str, str | None]:
+    """``(registered name, argument or None)`` of a labeler spec ``NAME`` or
+    ``NAME:ARG`` (the argument is everything after the first colon); a
+    one-line ValueError for an unknown name, a missing argument or one given
+    to a labeler that takes none."""
+    name, colon, arg = str(spec).partition(":")
+    name = LABELERS.canonical(name)
+    wants = getattr(LABELERS.get(name), "argument", None)
+    if wants and not (colon and arg.strip()):
+        raise ValueError(f"labeler {name!r} needs {wants}: give --labels {name}:{wants}")
+    if colon and not wants:
+        raise ValueError(f"labeler {name!r} takes no argument (got {spec!r}); give --labels {name}")
+    return name, (arg if colon else None)
+
+
+def make_labeler(spec: str | None) -> Labeler | None:
+    """A new labeler of the registered name of ``spec`` (``NAME``, or
+    ``NAME:ARG`` for a labeler taking an argument, see :func:`labeler_spec`;
+    None or ``"none"``: None)."""
+    if spec is None or spec == "none":
         return None
-    return LABELERS.call(name, LABELERS.get(name), what="its class", returns=Labeler, returns_name="labeler")
+    name, arg = labeler_spec(spec)
+    args = () if arg is None else (arg,)
+    return LABELERS.call(name, LABELERS.get(name), *args, what="its class", returns=Labeler, returns_name="labeler")

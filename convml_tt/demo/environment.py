@@ -34,7 +34,8 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
     """Co-locate the synthetic environment with the study anchors and compare (module docstring).
 
     Returns ``{"table": per-found-regime DataFrame (n, true regime, medians,
-    generator's EIS/WS10), "rho": {"EIS": ..., "WS10": ...}, "figure": path}``;
+    generator's EIS/WS10), "rho": {"EIS": ..., "WS10": ...}, "figure": path,
+    "unassigned": (anchors left out as unassigned, their share 0-1)}``;
     writes ``out/era5/*.nc``, ``out/environment.csv`` and the joint-histogram
     ``figure`` (regime frequency against EIS and WS10).
     """
@@ -91,7 +92,8 @@ def environment_step(emb_all: Any, settings: Any, regimes_path: Path, out: Path,
                                 title="study-set anchors: trained regimes against EIS and 10 m wind")
     save_figure(fig, figure)
     plt.close(fig)
-    return {"table": summary, "rho": rho, "figure": figure}
+    return {"table": summary, "rho": rho, "figure": figure,
+            "unassigned": (table.attrs["n_unassigned"], table.attrs["unassigned_share"])}
 
 
 def environment_section(result: dict[str, Any]) -> list[str]:
@@ -109,6 +111,10 @@ def environment_section(result: dict[str, Any]) -> list[str]:
                      f"{r['median WS10']:.2f} | {r['median RH700']:.1f} | {r['median SST']:.2f} | "
                      f"{r['generator EIS']:.1f} | {r['generator WS10']:.1f} |")
     rho = result["rho"]
+    n_out, share = result.get("unassigned", (0, 0.0))
+    if n_out:  # beyond the regimes' unassigned distance: in no regime's row
+        lines += ["", f"{n_out} anchors ({100 * share:.1f} %) are farther from their nearest centroid than the "
+                      f"regimes' unassigned distance and are left out, as in the regime maps."]
     lines += ["", f"Ordering recovered (Spearman rank correlation of the found regimes' medians with the "
                   f"generator's values): EIS {rho['EIS']:.2f}, wind speed {rho['WS10']:.2f}.", "",
               f"![regimes against EIS and wind]({Path(result['figure']).name})", ""]

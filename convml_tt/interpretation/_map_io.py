@@ -168,9 +168,11 @@ def combine_parts(part_paths: Sequence[Path], tmp: Path, sampler: Any, attrs: di
                 v.setncatts({**(statistic_attrs(key) or {"long_name": f"{key} of the tile"}), **on_grid})
                 continue
             v.setncatts({"long_name": f"true {key} of the tile (from the labeler)", **on_grid})
-            if name == "true_regime" and names:
-                v.setncatts({"flag_values": np.arange(len(names), dtype=dtype),
-                             "flag_meanings": " ".join(n.replace(" ", "_") for n in names)})
+            flag_names = names if name == "true_regime" else (
+                json.loads(attrs[f"{key}_names"]) if kind == "int" and f"{key}_names" in attrs else None)
+            if flag_names:  # the names of the labeler's integer values
+                v.setncatts({"flag_values": np.arange(len(flag_names), dtype=dtype),
+                             "flag_meanings": " ".join(n.replace(" ", "_") for n in flag_names)})
             if name.endswith("_fraction"):
                 v.units = "1"
         for k, p in enumerate(tqdm(part_paths, desc="combining", unit="scene", disable=not progress,

@@ -11,7 +11,12 @@ map (``convml_tt regimes assign`` of a map made with ``convml_tt map
 
 - :func:`environment_table`: one row per tile / valid map cell: its regime
   name and the area mean of each environment field (column ``EIS`` holds
-  ``EIS_mean``, in the field's units);
+  ``EIS_mean``, in the field's units). Unassigned tiles and cells (farther
+  from their nearest centroid than that regime's ``unassigned_distance``,
+  the rule of regime maps, :mod:`.unassigned`) belong to no regime: they
+  are left out of the rows and of everything computed from them, and their
+  count and share are in ``table.attrs`` (``n_unassigned``,
+  ``unassigned_share``);
 - :func:`regime_distributions`: ``(regime, variable, statistic)`` count,
   mean, standard deviation and quartiles per regime;
 - :func:`conditional_frequency`: the classic joint-histogram figure's
@@ -35,9 +40,11 @@ import pandas as pd
 import xarray as xr
 
 from .regime_maps import check_model_of_regimes
+from .regimes import Regimes
+from .unassigned import UNASSIGNED, map_cut
 
 __all__ = ["environment_variables", "environment_table", "regime_distributions", "conditional_frequency",
-           "environment_pc_correlations", "STATISTICS"]
+           "environment_pc_correlations", "unassigned_text", "STATISTICS"]
 
 #: statistics of :func:`regime_distributions`
 STATISTICS = ("count", "mean", "std", "q25", "median", "q75")
@@ -59,32 +66,38 @@ def environment_variables(data: xr.DataArray | xr.Dataset) -> list[str]:
     return out
 
 
-def _regime_of_tiles(da: xr.DataArray, regimes: Any, clusters: str | None) -> np.ndarray:
-    """Regime name per tile: nearest centroid of ``regimes`` (a Regimes or
-    its JSON path), else the label coordinate ``clusters`` (default
-    ``regime_name`` when present), else Ward clusters of the embeddings."""
+def _regime_of_tiles(da: xr.DataArray, regimes: Any, clusters: str | None, unassigned_distance: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(regime name per tile, unassigned (n,) bool, the cut or None)``:
+    nearest centroid of ``regimes`` (a Regimes or its JSON path; unassigned
+    beyond its cut, or ``unassigned_distance``), else the label coordinate
+    ``clusters`` (default ``regime_name`` when present), else Ward clusters
+    of the embeddings (none unassigned)."""
     if regimes is not None:
-        from .regimes import Regimes
-
-        if not isinstance(regimes, Regimes):
-            regimes = Regimes.load(regimes)
         check_model_of_regimes(regimes, "these embeddings", emb_dim=da.sizes["emb_dim"],
                                sha=da.attrs.get("model_sha256"), featurizer=da.attrs.get("featurizer"),
                                model_path=da.attrs.get("model_path") or "", require_sha=False)
-        idx, _ = regimes.nearest(np.asarray(da.transpose("tile_id", "emb_dim").values))
-        return np.asarray(regimes.names)[idx]
+        code, _ = regimes.assign(np.asarray(da.transpose("tile_id", "emb_dim").values), unassigned_distance)
+        out = code == UNASSIGNED
+        return np.asarray(regimes.names)[np.where(out, 0, code)], out, regimes.cut(unassigned_distance)
+    if unassigned_distance is not None:
+        raise ValueError("an unassigned distance applies to the regimes of a regimes file; give regimes= "
+                         "(--regimes REGIMES.json) with it")
     from .physical import cluster_labels
 
     if clusters is None:
         clusters = "regime_name" if "regime_name" in da.coords else "ward"
-    return cluster_labels(da, clusters)
+    labels = cluster_labels(da, clusters)
+    return labels, np.zeros(len(labels), bool), None
 
 
 def environment_table(data: Any, variables: Sequence[str] | None = None, regimes: Any = None,
-                      clusters: str | None = None) -> pd.DataFrame:
-    """One row per tile (embeddings) or valid map cell (regime map): column
-    ``regime`` (its name) and one column per environment field (the area
-    mean, the field's units; NaN where the tile has no value).
+                      clusters: str | None = None, unassigned_distance: Any = None) -> pd.DataFrame:
+    """One row per tile (embeddings) or valid map cell (regime map) with a
+    regime: column ``regime`` (its name) and one column per environment
+    field (the area mean, the field's units; NaN where the tile has no value).
+    Unassigned tiles or cells (the regimes' rule, as in regime maps) are
+    left out and counted.
 
     Parameters
     ----------
@@ -95,9 +108,16 @@ def environment_table(data: Any, variables: Sequence[str] | None = None, regimes
         or its JSON path (each tile's nearest centroid).
     clusters : for embeddings without ``regimes``: a per-tile label
         coordinate, or ``"ward"`` (default ``regime_name`` when present, else Ward).
+    unassigned_distance : for embeddings with ``regimes``: tiles farther than
+        this (embedding units; one, or one per regime) from their nearest
+        centroid are unassigned (default: the regimes file's own distances).
+        A regime map carries its own cut (assign it again to change it).
 
-    The column units are in ``table.attrs["units"]`` and the regime names
-    in their order in ``table.attrs["regimes"]``.
+    The column units are in ``table.attrs["units"]``, the regime names
+    in their order in ``table.attrs["regimes"]``, the unassigned tiles or
+    cells left out in ``table.attrs["n_unassigned"]``, their share of the
+    tiles or cells with a regime or unassigned in ``unassigned_share`` (0-1)
+    and the cut in ``unassigned_distance`` (one per regime; None: no cut).
     """
     data = _load(data)
     if variables is None:
@@ -114,32 +134,49 @@ def environment_table(data: Any, variables: Sequence[str] | None = None, regimes
     if isinstance(data, xr.Dataset):
         if "regime" not in data.variables or data["regime"].dims != ("time", "y", "x"):
             raise ValueError("a map needs regime(time, y, x); assign regimes first (`convml_tt regimes assign`)")
+        if unassigned_distance is not None:
+            raise ValueError("a regime map carries its own unassigned cells; assign it again with `convml_tt "
+                             "regimes assign --unassigned-distance D` to change the distance")
         code = np.asarray(data["regime"].values).reshape(-1).astype(np.int64)
         names = [str(s) for s in json.loads(data.attrs["regime_names"])] if "regime_names" in data.attrs else [
             str(i) for i in range(int(code.max()) + 1)]
         ok = (code >= 0) & (code < len(names))
+        out, cut = code == UNASSIGNED, map_cut(data)
         cols = {"regime": np.asarray(names, dtype=object)[code[ok]]}
         for v in variables:
             cols[v] = np.asarray(data[f"{v}_mean"].transpose("time", "y", "x").values, np.float64).reshape(-1)[ok]
         order = names
     else:
-        labels = _regime_of_tiles(data, regimes, clusters)
-        cols = {"regime": labels.astype(object)}
+        if regimes is not None and not isinstance(regimes, Regimes):
+            regimes = Regimes.load(regimes)
+        labels, out, cut = _regime_of_tiles(data, regimes, clusters, unassigned_distance)
+        cols = {"regime": labels[~out].astype(object)}
         for v in variables:
-            cols[v] = np.asarray(data.coords[f"{v}_mean"].values, np.float64)
+            cols[v] = np.asarray(data.coords[f"{v}_mean"].values, np.float64)[~out]
         from .physical import _order
 
         if clusters is None and regimes is None:
             clusters = "regime_name" if "regime_name" in data.coords else "ward"
-        order = _order(labels, data, clusters)  # regime names in the order of their codes
-        if regimes is not None:
-            from .regimes import Regimes
-
-            order = (regimes if isinstance(regimes, Regimes) else Regimes.load(regimes)).names
+        order = regimes.names if regimes is not None else _order(labels, data, clusters)  # in code order
     table = pd.DataFrame(cols)
     table.attrs["units"] = {v: str(data[f"{v}_mean"].attrs.get("units", "")) for v in variables}
     table.attrs["regimes"] = [str(o) for o in order]
+    n_out = int(out.sum())
+    table.attrs["n_unassigned"] = n_out
+    table.attrs["unassigned_share"] = n_out / (len(table) + n_out) if len(table) + n_out else float("nan")
+    table.attrs["unassigned_distance"] = None if cut is None else [float(c) for c in np.atleast_1d(cut)]
     return table
+
+
+def unassigned_text(table: pd.DataFrame) -> str:
+    """``; 12 unassigned (3.1 %) left out`` for a table with unassigned rows left out, else ``""``."""
+    n = int(table.attrs.get("n_unassigned", 0))
+    return f"; {n} unassigned ({100 * table.attrs['unassigned_share']:.1f} %) left out" if n else ""
+
+
+def _unassigned_attrs(table: pd.DataFrame) -> dict[str, Any]:
+    """The unassigned count and share of ``table``'s attributes (for the results computed from it)."""
+    return {k: table.attrs[k] for k in ("n_unassigned", "unassigned_share") if k in table.attrs}
 
 
 def _load(data: Any) -> xr.DataArray | xr.Dataset:
@@ -172,7 +209,9 @@ def regime_distributions(table: pd.DataFrame, variables: Sequence[str] | None = 
     """Per-regime distribution of each environment variable:
     ``(regime, variable, statistic)`` with statistics :data:`STATISTICS`
     (``count``: samples with a finite value; the others in the variable's
-    units, NaN for a regime without values). ``table``: :func:`environment_table`."""
+    units, NaN for a regime without values). ``table``: :func:`environment_table`
+    (unassigned samples are not in it: their count and share are the
+    attributes ``n_unassigned`` and ``unassigned_share``)."""
     variables = [c for c in table.columns if c != "regime"] if variables is None else list(variables)
     order = _regimes(table)
     out = np.full((len(order), len(variables), len(STATISTICS)), np.nan)
@@ -186,7 +225,8 @@ def regime_distributions(table: pd.DataFrame, variables: Sequence[str] | None = 
                 out[i, j, 1:] = [x.mean(), x.std(), *np.percentile(x, [25, 50, 75])]
     da = xr.DataArray(out, dims=("regime", "variable", "statistic"),
                       coords={"regime": order, "variable": variables, "statistic": list(STATISTICS)},
-                      name="distribution", attrs={"long_name": "distribution of environment fields per regime"})
+                      name="distribution", attrs={"long_name": "distribution of environment fields per regime",
+                                                  **_unassigned_attrs(table)})
     da["variable"].attrs["units"] = json.dumps({v: table.attrs.get("units", {}).get(v, "") for v in variables})
     return da
 
@@ -222,7 +262,8 @@ def conditional_frequency(table: pd.DataFrame, x: str, y: str, x_bins: int | Seq
     ``frequency(regime, x_bin, y_bin)`` (fraction of the bin's samples in
     each regime, summing to 1 over regimes; NaN where ``count < min_count``)
     and ``x_edges``/``y_edges``; ``x_bin``/``y_bin`` are the bin centres in
-    the variables' units.
+    the variables' units. Unassigned samples are not in the table (so not in
+    the fractions); attributes ``n_unassigned`` and ``unassigned_share`` say how many.
     """
     for v in (x, y):
         if v not in table.columns or v == "regime":
@@ -252,7 +293,7 @@ def conditional_frequency(table: pd.DataFrame, x: str, y: str, x_bins: int | Seq
                        {"long_name": f"fraction of each regime in bins of {x} and {y}", "units": "1"}),
          "count": (("x_bin", "y_bin"), total, {"long_name": "samples per bin"}),
          "x_edges": ("x_edge", xe, {"units": units.get(x, "")}), "y_edges": ("y_edge", ye, {"units": units.get(y, "")})},
-        coords=coords, attrs={"x": x, "y": y, "min_count": int(min_count)})
+        coords=coords, attrs={"x": x, "y": y, "min_count": int(min_count), **_unassigned_attrs(table)})
 
 
 def environment_pc_correlations(da: Any, n_components: int = 5, variables: Sequence[str] | None = None

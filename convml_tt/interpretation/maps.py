@@ -27,7 +27,10 @@ and embeds them through the one embedding loop
   ``(time, y, x)`` (NaN / -1 where invalid), with CF units and long names;
 * with a labeler, ``true_<key>(time, y, x)`` for each numeric value it
   gives (``true_regime`` int16, -1 unknown/invalid; ``true_regime_fraction``
-  float32, NaN invalid) and the attribute ``regime_names`` (JSON list);
+  float32, NaN invalid) and the attribute ``regime_names`` (JSON list); a
+  labeler's ``value_names`` ``{key: names}`` (e.g. the human classes of
+  ``--labels human:FILE``: ``true_human_class``) become the attribute
+  ``<key>_names`` and that variable's ``flag_values``/``flag_meanings``;
 * attributes ``tile_size_m`` (m), ``tile_pixels``, ``stride`` (m), ``domain``,
   ``model_path``, ``model_config`` (JSON), ``model_sha256``, ``featurizer``,
   ``method``, ``gamma``, ``convml_tt_version``, ``Conventions = "CF-1.8"``;
@@ -674,6 +677,8 @@ def _global_attrs(feat: Featurizer, sampler: GridSampler, method: str, gamma: fl
     names = _regime_names(labeler)
     if names is not None:
         attrs["regime_names"] = json.dumps(list(names))
+    for key, names in (getattr(labeler, "value_names", None) or {}).items():  # e.g. the human classes
+        attrs[f"{key}_names"] = json.dumps([str(n) for n in names])
     return attrs
 
 

@@ -185,6 +185,21 @@ class Regimes:
             dist[s:s + chunk] = np.sqrt(d2[np.arange(len(i)), i])
         return idx, dist
 
+    def cut(self, unassigned_distance: Any = None) -> np.ndarray | None:
+        """The per-regime unassigned distances ``(N,)`` in force (embedding
+        units): ``unassigned_distance`` (one for all regimes or one per
+        regime) when given, else the file's own (None: no cut)."""
+        if unassigned_distance is None:
+            return self.unassigned_distance
+        return checked_distances(unassigned_distance, self.n_regimes)
+
+    def assign(self, x: np.ndarray, unassigned_distance: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Regime of each row of ``x`` (n, emb_dim): ``(code (n,) int64, the
+        nearest centroid's index or :data:`UNASSIGNED` beyond its cut
+        (:meth:`cut`); Euclidean distance to the nearest centroid (n,))``."""
+        idx, dist = self.nearest(x)
+        return np.where(is_unassigned(idx, dist, self.cut(unassigned_distance)), UNASSIGNED, idx), dist
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON content (plain numbers, lists and strings)."""
         return {
@@ -496,8 +511,7 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
     if set(emb.dims) != {"time", "y", "x", "emb_dim"}:
         raise ValueError(f"the map {src} has embedding{emb.dims}; expected (time, y, x, emb_dim)")
     check_same_model(ds, regimes, f"the map {src}")
-    cut = regimes.unassigned_distance if unassigned_distance is None else \
-        checked_distances(unassigned_distance, regimes.n_regimes)
+    cut = regimes.cut(unassigned_distance)
     rule = regimes.unassigned_rule if unassigned_distance is None else None
     nt, ny, nx = ds.sizes["time"], ds.sizes["y"], ds.sizes["x"]
     regime = np.full((nt, ny, nx), -1, dtype=np.int16)
@@ -509,8 +523,8 @@ def assign_regimes(embedding_map: Any, regimes: Regimes | str | Path, out: str |
         if valid is not None:
             ok &= np.asarray(valid.isel(time=t).values).reshape(-1) == 1
         if ok.any():
-            idx, dist = regimes.nearest(e[ok])
-            regime[t].reshape(-1)[ok] = np.where(is_unassigned(idx, dist, cut), UNASSIGNED, idx)
+            code, dist = regimes.assign(e[ok], cut)
+            regime[t].reshape(-1)[ok] = code
             distance[t].reshape(-1)[ok] = dist
     label_names = true_names(ds, regimes)
     res = ds.drop_vars([k for k in ds.variables if "emb_dim" in ds[k].dims]).load().copy(deep=False)

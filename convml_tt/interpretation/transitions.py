@@ -7,14 +7,21 @@
   (:func:`~convml_tt.data.composites.enhance.to_display`), embedded through
   the one embedding loop (a featurizer of
   :mod:`convml_tt.interpretation.featurizers`) and assigned to its nearest
-  regime: a Dataset on ``(trajectory, time)`` with ``regime`` (int16, -1
-  none), ``regime_distance``, ``embedding`` and, for points without a tile,
-  ``reason``;
+  regime by the rule of regime maps: a point farther from its nearest
+  centroid than that regime's ``unassigned_distance`` is *unassigned*
+  (code :data:`~convml_tt.interpretation.unassigned.UNASSIGNED`, -2; see
+  :mod:`.unassigned`): a Dataset on ``(trajectory, time)`` with ``regime``
+  (int16, -1 none, -2 unassigned), ``regime_distance``, ``embedding`` and,
+  for points without a tile, ``reason``;
 * :func:`transition_statistics`: counts of regime ``i`` at one time being
   regime ``j`` ``step`` time steps later along the same trajectory,
   summed over trajectories and times, the transition probabilities
   ``P(j | i) = n_ij / sum_j n_ij`` and their Wilson score intervals
   (Wilson 1927; per entry, a binomial proportion of the row's pairs).
+  Unassigned points are a state of their own (the last row and column,
+  ``unassigned``): air leaving every known regime, or arriving from
+  none, is counted rather than dropped, so a regime's row still sums to
+  1 over everything its pairs became.
 
 Figures: :func:`convml_tt.interpretation.plots.transitions.sequences_figure`.
 """
@@ -34,10 +41,13 @@ from ..config import accepts_old_names
 from .featurizers import make_featurizer
 from .regimes import Regimes
 from .regime_maps import check_model_of_regimes
+from .unassigned import UNASSIGNED
 
-__all__ = ["regime_sequences", "transition_statistics", "wilson_interval", "load_sequences"]
+__all__ = ["regime_sequences", "transition_statistics", "wilson_interval", "load_sequences", "UNASSIGNED_STATE"]
 
 _STAGE = "track"
+#: the name of the state of unassigned points in :func:`transition_statistics`
+UNASSIGNED_STATE = "unassigned"
 
 
 def wilson_interval(k: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -66,19 +76,32 @@ def _regime_names(seq: xr.Dataset) -> list[str]:
     return [str(i) for i in range(top + 1)]
 
 
+def has_unassigned(sequences: xr.Dataset) -> bool:
+    """Whether ``sequences`` were assigned with an unassigned distance (or hold unassigned points)."""
+    reg = np.asarray(sequences["regime"].values)
+    return "unassigned_distance" in sequences.attrs or bool((reg == UNASSIGNED).any())
+
+
 def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: float = 0.95) -> xr.Dataset:
     """Transitions between regimes ``step`` time steps apart along each trajectory.
 
-    ``sequences``: a Dataset with ``regime(trajectory, time)`` (int, -1 or
-    less: no regime; names from its ``regime_names`` attribute, JSON), as
-    :func:`regime_sequences` returns. Pairs where either point has no regime
-    are left out. The trajectory times must be evenly spaced.
+    ``sequences``: a Dataset with ``regime(trajectory, time)`` (int: the
+    regime's index, :data:`~convml_tt.interpretation.unassigned.UNASSIGNED`
+    (-2) unassigned, other negative values no regime; names from its
+    ``regime_names`` attribute, JSON), as :func:`regime_sequences` returns.
+    Pairs where either point has no regime (no tile) are left out. When the
+    sequences have unassigned points or record an ``unassigned_distance``,
+    :data:`UNASSIGNED_STATE` is a state of its own, after the regimes:
+    ``P(unassigned | A)`` is the share of regime A's pairs that left every
+    regime, the ``unassigned`` row where unassigned air went. The
+    trajectory times must be evenly spaced.
 
     Returns a Dataset on ``(from_regime, to_regime)``: ``count`` (int64),
     ``probability`` (``count`` over the row's total, NaN for a regime never
     followed), ``lower``/``upper`` (Wilson interval at ``confidence``) and
-    ``n_from(from_regime)``; attributes ``step`` and ``time_step_s`` (the
-    time between the paired points, s).
+    ``n_from(from_regime)``; attributes ``step``, ``time_step_s`` (the
+    time between the paired points, s), ``n_pairs`` (pairs counted) and
+    ``n_unassigned_pairs`` (those with an unassigned end).
     """
     if int(step) != step or step < 1:
         raise ValueError(f"step {step!r} must be a whole number >= 1")
@@ -93,10 +116,15 @@ def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: floa
     if reg.shape[1] <= step:
         raise ValueError(f"step {step} needs more than {step} trajectory times, there are {reg.shape[1]}")
     a, b = reg[:, :-step].ravel(), reg[:, step:].ravel()
-    ok = (a >= 0) & (b >= 0)
     n = len(names)
-    if ok.any() and max(a[ok].max(), b[ok].max()) >= n:
-        raise ValueError(f"regime codes up to {max(a[ok].max(), b[ok].max())} but {n} regime names")
+    known = np.concatenate([a[a >= 0], b[b >= 0]])
+    if known.size and known.max() >= n:
+        raise ValueError(f"regime codes up to {known.max()} but {n} regime names")
+    with_unassigned = has_unassigned(sequences)
+    if with_unassigned:  # the unassigned points: the state after the regimes
+        a, b = np.where(a == UNASSIGNED, n, a), np.where(b == UNASSIGNED, n, b)
+        names, n = names + [UNASSIGNED_STATE], n + 1
+    ok = (a >= 0) & (b >= 0)
     count = np.zeros((n, n), np.int64)
     np.add.at(count, (a[ok], b[ok]), 1)
     rows = count.sum(axis=1)
@@ -111,7 +139,9 @@ def transition_statistics(sequences: xr.Dataset, step: int = 1, confidence: floa
          "upper": (dims, hi, {"long_name": f"upper end of the {confidence:.0%} Wilson interval", "units": "1"}),
          "n_from": (("from_regime",), rows, {"long_name": "pairs starting in the regime"})},
         coords={"from_regime": names, "to_regime": names},
-        attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence})
+        attrs={"step": step, "time_step_s": int(dt[0]) * step if dt.size else 0, "confidence": confidence,
+               "n_pairs": int(ok.sum()),
+               "n_unassigned_pairs": int(count[-1].sum() + count[:-1, -1].sum()) if with_unassigned else 0})
 
 
 _CUT: dict[str, Any] = {}
@@ -156,7 +186,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
                      tolerance: np.timedelta64 = DEFAULT_TOLERANCE, method: str = "bilinear", gamma: float = GAMMA,
                      device: Any = None, batch_size: int = 256, out: str | Path | None = None,
                      progress: bool = True, workers: int | None = None, scheduler: Any = None,
-                     client: Any = None) -> xr.Dataset:
+                     client: Any = None, unassigned_distance: Any = None) -> xr.Dataset:
     """The regime of a tile centred on every trajectory point.
 
     Parameters
@@ -170,15 +200,21 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
     out : netCDF file to write (atomically).
     workers, scheduler, client : where the tiles of each scene are cut, as tasks of
         :mod:`convml_tt.compute` (default: here); the embedding runs here.
+    unassigned_distance : points farther than this (embedding units; one for all
+        regimes or one per regime) from their nearest centroid are unassigned;
+        default the regimes' own (none: every point with a tile gets its nearest regime).
 
     Returns
     -------
     Dataset on ``(trajectory, time)``: ``lat``, ``lon`` (degrees), ``regime``
-    int16 (-1 none), ``regime_distance`` float32 (embedding units, NaN
-    none), ``embedding(trajectory, time, emb_dim)`` float32, ``scene_time``
-    (scan start used, NaT none), ``reason`` (why a point has no regime,
-    ``""`` else); attributes ``regime_names`` (JSON), ``tile_size_m``,
-    ``tile_pixels``, ``tolerance_s``, the model's path / sha256 and featurizer.
+    int16 (-1 none, -2 unassigned: a tile farther from its nearest centroid
+    than that regime's unassigned distance), ``regime_distance`` float32
+    (embedding units, NaN none), ``embedding(trajectory, time, emb_dim)``
+    float32, ``scene_time`` (scan start used, NaT none), ``reason`` (why a
+    point has no tile, ``""`` else); attributes ``regime_names`` (JSON),
+    ``tile_size_m``, ``tile_pixels``, ``tolerance_s``, the model's path /
+    sha256 and featurizer; with a cut, ``unassigned_distance`` (one per
+    regime) and ``unassigned_rule``, as regime maps record them.
     """
     if not isinstance(regimes, Regimes):
         regimes = Regimes.load(regimes)
@@ -189,6 +225,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
         raise ValueError("the model does not say its tile size and pixels; give tile_size_m (m) and tile_pixels")
     check_model_of_regimes(regimes, f"the model {feat.path or feat.name}", emb_dim=feat.emb_dim, sha=feat.sha256,
                            featurizer=feat.name, model_path=feat.path or "")
+    cut = regimes.cut(unassigned_distance)  # a bad distance is refused before any work
     composites = [str(p) for p in composites]
     sampler = TrajectorySampler(trajectories, tile_size_m, tile_pixels, {_STAGE: composites}, tolerance, method)
     nt, nj = sampler.shape
@@ -211,7 +248,7 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
         if tiles is None:
             continue
         x = np.asarray(feat.embed(tiles), np.float64)
-        idx, d = regimes.nearest(x)
+        idx, d = regimes.assign(x, cut)
         ii, jj = points.T
         regime[ii, jj], dist[ii, jj], emb[ii, jj] = idx, d, x
     times = sampler.times.astype("datetime64[ns]")
@@ -220,23 +257,28 @@ def regime_sequences(model: Any, trajectories: Any, composites: Sequence[str | P
                           np.datetime64("NaT", "ns"))
     reasons = sampler.reasons[_STAGE].astype(str)
     dims = ("trajectory", "time")
+    flags = ([UNASSIGNED] if cut is not None else []) + list(range(regimes.n_regimes))
+    meanings = (["unassigned"] if cut is not None else []) + [n.replace(" ", "_") for n in regimes.names]
     ds = xr.Dataset(
         {"lat": (dims, sampler.lat, {"units": "degrees_north", "standard_name": "latitude"}),
          "lon": (dims, sampler.lon, {"units": "degrees_east", "standard_name": "longitude"}),
          "regime": (dims, regime, {"long_name": "regime of the tile centred on the point (nearest centroid)",
-                                   "flag_values": np.arange(regimes.n_regimes, dtype=np.int16),
-                                   "flag_meanings": " ".join(n.replace(" ", "_") for n in regimes.names)}),
+                                   "flag_values": np.array(flags, dtype=np.int16),
+                                   "flag_meanings": " ".join(meanings)}),
          "regime_distance": (dims, dist, {"long_name": "Euclidean distance to the nearest regime centroid",
                                           "units": "1"}),
          "embedding": (dims + ("emb_dim",), emb, {"long_name": "embedding of the tile centred on the point"}),
          "scene_time": (dims, scene_time, {"long_name": "scan start of the scene the tile was cut from"}),
-         "reason": (dims, reasons, {"long_name": "why the point has no regime (empty: it has one)"})},
+         "reason": (dims, reasons, {"long_name": "why the point has no tile and no regime (empty: it has a tile)"})},
         coords={"trajectory": np.arange(nt), "time": times},
         attrs={"regime_names": json.dumps(regimes.names), "tile_size_m": float(tile_size_m),
                "tile_pixels": int(tile_pixels), "tolerance_s": int(sampler.tolerance.astype(int)),
                "model_path": feat.path, "model_sha256": feat.sha256, "featurizer": feat.name,
                "regimes_method": regimes.method, "featureType": "trajectory", "Conventions": "CF-1.8"})
     ds["regime"].encoding["_FillValue"] = np.int16(-1)
+    if cut is not None:  # as a regime map records its cut
+        ds.attrs["unassigned_distance"] = cut
+        ds.attrs["unassigned_rule"] = (regimes.unassigned_rule or "given") if unassigned_distance is None else "given"
     if out is not None:  # CF trajectory netCDF, written atomically
         from ..data.trajectories import write_trajectories
 

@@ -9,27 +9,29 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..environment import conditional_frequency, environment_table
+from ..environment import conditional_frequency, environment_table, unassigned_text
 
 __all__ = ["environment_figure"]
 
 
 def environment_figure(data: Any, x: str, y: str, regimes: Any = None, clusters: str | None = None,
                        x_bins: int | Sequence[float] = 10, y_bins: int | Sequence[float] = 10, min_count: int = 10,
-                       title: str | None = None):
+                       title: str | None = None, unassigned_distance: Any = None):
     """Joint-histogram figure of regime frequency against ``x`` and ``y``
     (environment field names, e.g. ``"EIS"``, ``"WS10"``).
 
     ``data``: embeddings with environment coordinates or a regime map (or
-    a path), ``regimes``/``clusters`` as in
-    :func:`~convml_tt.interpretation.environment.environment_table`.
+    a path), ``regimes``/``clusters``/``unassigned_distance`` as in
+    :func:`~convml_tt.interpretation.environment.environment_table`
+    (unassigned samples are left out; the title says how many).
 
     Returns ``(fig, freq)`` with ``freq`` the
     :func:`~convml_tt.interpretation.environment.conditional_frequency` Dataset.
     """
     import matplotlib.pyplot as plt
 
-    table = environment_table(data, variables=[x, y], regimes=regimes, clusters=clusters)
+    table = environment_table(data, variables=[x, y], regimes=regimes, clusters=clusters,
+                              unassigned_distance=unassigned_distance)
     freq = conditional_frequency(table, x, y, x_bins, y_bins, min_count)
     order = [str(r) for r in freq.regime.values]
     units = table.attrs["units"]
@@ -71,5 +73,6 @@ def environment_figure(data: Any, x: str, y: str, regimes: Any = None, clusters:
     for k in range(2, ncols):
         axes[nrows - 1][k].set_visible(False)
     if title is not False:
-        fig.suptitle(title or f"regime frequency against {x} and {y} ({len(table)} samples)", fontsize=11)
+        fig.suptitle(title or f"regime frequency against {x} and {y} ({len(table)} samples"
+                              f"{unassigned_text(table)})", fontsize=11)
     return fig, freq

@@ -211,6 +211,10 @@ def _environment_args(q: argparse.ArgumentParser) -> None:
                    help="for embeddings: regimes file (each tile's nearest regime; default: the regime_name "
                         "coordinate, else Ward clusters)")
     q.add_argument("--clusters", default=None, help="for embeddings without --regimes: a label coordinate or 'ward'")
+    q.add_argument("--unassigned-distance", type=_unassigned_distance, default=None, metavar="D",
+                   help="for embeddings with --regimes: tiles farther than D (embedding units) from every centroid "
+                        "are unassigned and left out (default: the regimes file's unassigned_distance of each "
+                        "regime; a regime map carries its own)")
     q.add_argument("--bins", type=_whole(1), nargs=2, default=(10, 10), metavar=("NX", "NY"),
                    help="bins along x and y (default 10 10)")
     q.add_argument("--min-count", type=_whole(1), default=10, help="fewest samples for a bin to be shown (default 10)")
@@ -220,7 +224,15 @@ def _environment(data, args):
     from .environment import environment_figure
 
     return environment_figure(data, args.x, args.y, regimes=args.regimes, clusters=args.clusters,
-                              x_bins=args.bins[0], y_bins=args.bins[1], min_count=args.min_count, title=args.title)[0]
+                              x_bins=args.bins[0], y_bins=args.bins[1], min_count=args.min_count, title=args.title,
+                              unassigned_distance=args.unassigned_distance)[0]
+
+
+def _unassigned_distance(text: str) -> float:
+    """``--unassigned-distance`` (as ``regimes assign`` takes it)."""
+    from ...cli.maps import _distance
+
+    return _distance(text)
 
 
 def _composite(path, args):
