@@ -22,7 +22,8 @@ __version__ = "0.1.0"
 #: (``os.environ.setdefault``: a value the user set wins; no effect when
 #: torch was imported first). By default OpenMP threads spin while they wait
 #: for work; on a 2-core machine with two other busy processes a ResNet-18
-#: training step at 64 px then took 11.4 s with torch's 2 threads against
-#: 0.67 s with passive waiting (each spinning thread takes a core from its
-#: partner); on the same machine idle, 0.63 s and 0.66 s.
+#: training step at 64 px then took 2.5 s with torch's 2 threads against
+#: 1.3 s with passive waiting (a spinning thread takes the core its partner
+#: needs), and a demo epoch 466 s against 140 s; on the same machine idle,
+#: 0.58 s against 0.64 s (bench/threads.py, docs/benchmarks.md).
 OMP_WAIT_POLICY = _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
