@@ -359,3 +359,30 @@ def test_defaults_come_from_the_model_and_the_composites(comps, tmp_path):
     assert (ds.attrs["tile_size_m"], ds.attrs["tile_pixels"], ds.attrs["stride"]) == (50e3, PX, 25e3)
     np.testing.assert_allclose(ds.attrs["domain"], DOMAIN)
     assert ds.sizes["emb_dim"] == 4 and int(ds["valid"].sum()) == ds["valid"].size
+
+
+def test_map_without_indices_has_the_same_embeddings_and_no_indices(comps, tmp_path, monkeypatch):
+    """indices=False (`map --no-indices`): the same embeddings, valid cells and surface, no organisation
+    indices; its parts are not those of a map with indices (an interrupted run of one never resumes the other)."""
+    with_idx = embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, progress=False)
+    out = tmp_path / "map.nc"
+    real, written = maps._write_part, []
+
+    def first_only(path, *args):
+        if written:
+            raise KeyboardInterrupt("stopped after one scene")
+        written.append(path)
+        real(path, *args)
+
+    monkeypatch.setattr(maps, "_write_part", first_only)
+    with pytest.raises(KeyboardInterrupt):
+        embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False)
+    monkeypatch.setattr(maps, "_write_part", real)
+    without = embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False,
+                           indices=False).load()
+    np.testing.assert_array_equal(without["valid"].values, with_idx["valid"].values)
+    np.testing.assert_array_equal(without["embedding"].values, with_idx["embedding"].values)
+    np.testing.assert_array_equal(without["land_fraction"].values, with_idx["land_fraction"].values)
+    assert "cloud_fraction" in with_idx and "iorg" in with_idx
+    assert not {"cloud_fraction", "iorg", "cloud_threshold"} & set(without.data_vars)  # not even a NaN one
+    without.close()

@@ -211,7 +211,8 @@ class _Chunks:
         reader = open_composite(s.scenes[_STAGE][scene])
         valid = np.zeros(stop - start, bool)
         tiles, labels, indices, env = [], [], [], []
-        recipe = composite_recipe(reader)
+        # no recipe: the surface alone (no cloud mask, no indices, no thresholds)
+        recipe = composite_recipe(reader) if getattr(s, "indices", True) else None
         for g in range(start, stop, GROUP):
             cells = list(range(g, min(g + GROUP, stop)))
             ok, images = s.cut_cells(reader, cells)
@@ -381,6 +382,7 @@ def embed_domain(
     force: bool = False,
     surface: str = "any",
     cloud_threshold: float | None = None,
+    indices: bool = True,
 ):
     """Embed a sliding-window grid of tiles over a domain in every scene: an embedding map.
 
@@ -458,6 +460,12 @@ def embed_domain(
         recipe's mask units) for every scene; None: each scene's own
         (:mod:`convml_tt.data.cloud_threshold`); the one used is each cell's
         ``cloud_threshold``.
+    indices:
+        compute the organisation indices of every valid cell from its
+        physical values (True, default); False: the map carries the
+        embeddings and each cell's surface only. The indices take ~1 ms
+        per 64 px cell on a CPU core, about a tenth of ResNet-18's CPU
+        inference and many times its GPU inference (docs/benchmarks.md).
 
     Returns
     -------
@@ -520,6 +528,7 @@ def embed_domain(
             max_sza = None
     sampler.max_sza = None if max_sza is None else GridSampler.checked_max_sza(max_sza)
     sampler.surface = check_surface(surface)
+    sampler.indices = bool(indices)
     sampler.cloud_threshold = None
     if cloud_threshold is not None:
         from ..data.cloud_threshold import check_threshold
@@ -543,6 +552,8 @@ def embed_domain(
            "part_format": 3, "surface": sampler.surface}
     if sampler.cloud_threshold is not None:
         run["cloud_threshold"] = sampler.cloud_threshold
+    if not sampler.indices:  # parts without indices are not those of a run with them
+        run["indices"] = False
     stretches = _model_stretches(feat, paths[0])
     if stretches is not None:
         run["stretch"] = stretches
