@@ -127,14 +127,17 @@ def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
     path = Path(path)
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    tmp = None
+    try:  # made inside the try: a Ctrl-C right after it is made still removes it
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+        tmp = Path(name)
+        os.close(fd)
         yield tmp
         os.chmod(tmp, user_file_mode())
         os.replace(tmp, path)
     except BaseException as err:
+        if tmp is None:
+            raise
         full = no_space_error(err, path, tmp) if isinstance(err, Exception) else None
         tmp.unlink(missing_ok=True)
         if full is not None:

@@ -33,6 +33,8 @@ folders are removed by the next run (one writer per dataset folder).
 """
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 import os
 from pathlib import Path
@@ -315,6 +317,14 @@ def make_triplets(
             remove_stale_temps(out / s)
             if layout == "packed":  # every triplet is written: into shards
                 pack_pieces(out / s, shard_size)
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM) or failed: the local pool is stopped, and a worker killed
+        # mid-write may have left a temporary file; no local writer is left (dask workers may be)
+        if compute.mode != "dask":
+            for s in STAGES:
+                with contextlib.suppress(OSError):  # never hide what stopped the run
+                    remove_stale_temps(out / s)
+        raise
     finally:
         close_composites()
     write_dataset_meta(out, {**meta, "status": "complete"})
