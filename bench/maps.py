@@ -109,9 +109,11 @@ def timed(fn, device: str) -> tuple[float, float, object]:
 def run_map(model, comps, device, num_workers, out=None, batch_size=256, indices=True):
     from convml_tt.interpretation.maps import embed_domain
 
+    # max_sza=180: every cell of the grid, as cut_tiles cuts them (the recipe's 80 degrees would leave
+    # out the north-east corner of the 20 UTC scene, and the two would not embed the same tiles)
     return timed(lambda: embed_domain(model, comps, TILE, STRIDE, tile_pixels=PIXELS, out=out, device=device,
                                       progress=False, num_workers=num_workers, batch_size=batch_size,
-                                      indices=indices), device)
+                                      indices=indices, max_sza=180.0), device)
 
 
 def peak_rss_mib() -> float:
