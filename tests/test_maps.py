@@ -151,19 +151,30 @@ def test_invalid_cells_are_marked_not_dropped(comps):
     assert np.isnan(ds["true_regime_fraction"].values[~valid]).all()
 
 
-def test_resume_after_an_interruption(comps, tmp_path, monkeypatch):
-    out = tmp_path / "map.nc"
-    parts = tmp_path / ".map.nc.parts"
-    written = []
-    real = maps._write_part
+#: the map's own part writer (tests replace it to stop a run after its first part)
+_WRITE_PART = maps._write_part
+
+
+def _stop_after_one_part(monkeypatch) -> list:
+    """Make ``embed_domain`` write one part and then stop with KeyboardInterrupt;
+    returns the list of the parts written (the one)."""
+    written: list = []
 
     def first_only(path, *args):
         if written:
             raise KeyboardInterrupt("stopped after one scene")
         written.append(path)
-        real(path, *args)
+        _WRITE_PART(path, *args)
 
     monkeypatch.setattr(maps, "_write_part", first_only)
+    return written
+
+
+def test_resume_after_an_interruption(comps, tmp_path, monkeypatch):
+    out = tmp_path / "map.nc"
+    parts = tmp_path / ".map.nc.parts"
+    real = _WRITE_PART
+    written = _stop_after_one_part(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False)
     assert not out.exists() and [p.name for p in parts.iterdir()] == [written[0].name]
@@ -184,8 +195,7 @@ def test_resume_after_an_interruption(comps, tmp_path, monkeypatch):
     ds.close(), whole.close()
 
     # a run with other settings never mixes in the parts of this one
-    monkeypatch.setattr(maps, "_write_part", first_only)
-    written.clear()
+    _stop_after_one_part(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False)
     redone.clear()
@@ -366,18 +376,10 @@ def test_map_without_indices_has_the_same_embeddings_and_no_indices(comps, tmp_p
     indices; its parts are not those of a map with indices (an interrupted run of one never resumes the other)."""
     with_idx = embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, progress=False)
     out = tmp_path / "map.nc"
-    real, written = maps._write_part, []
-
-    def first_only(path, *args):
-        if written:
-            raise KeyboardInterrupt("stopped after one scene")
-        written.append(path)
-        real(path, *args)
-
-    monkeypatch.setattr(maps, "_write_part", first_only)
+    _stop_after_one_part(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False)
-    monkeypatch.setattr(maps, "_write_part", real)
+    monkeypatch.setattr(maps, "_write_part", _WRITE_PART)
     without = embed_domain("tile_statistics", comps, TILE, STRIDE, tile_pixels=PX, out=out, progress=False,
                            indices=False).load()
     np.testing.assert_array_equal(without["valid"].values, with_idx["valid"].values)

@@ -212,7 +212,7 @@ class _Chunks:
         valid = np.zeros(stop - start, bool)
         tiles, labels, indices, env = [], [], [], []
         # no recipe: the surface alone (no cloud mask, no indices, no thresholds)
-        recipe = composite_recipe(reader) if getattr(s, "indices", True) else None
+        recipe = composite_recipe(reader) if s.indices else None
         for g in range(start, stop, GROUP):
             cells = list(range(g, min(g + GROUP, stop)))
             ok, images = s.cut_cells(reader, cells)
