@@ -30,7 +30,10 @@ REAL_DOMAIN = (-126.0, 31.0, -124.0, 33.0)
 
 
 def _real(band: int, scan: str = DAY) -> Path:
-    return next(REAL.glob(f"OR_ABI-L1b-RadM1-M6C{band:02d}_G17_{scan}_*.nc"))
+    found = sorted(REAL.glob(f"OR_ABI-L1b-RadM1-M6C{band:02d}_G17_{scan}_*.nc"))
+    if not found:  # as the other real-file tests: skipped where ../shared is not beside the clone
+        pytest.skip(f"real GOES-17 band {band} file of scan {scan} not in {REAL}")
+    return found[0]
 
 
 def _err(capsys) -> str:
