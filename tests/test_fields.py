@@ -295,3 +295,28 @@ def test_tile_across_the_dateline(tmp_path):
     inside = env.tile_values(Tile(2.0, 175.0, 300e3), "2020-02-01T00:00")
     assert at_edge["SST_mean"] == pytest.approx(inside["SST_mean"], abs=1e-3)
     assert at_edge["SST_std"] == pytest.approx(inside["SST_std"], abs=1e-3)
+
+
+def test_reopening_while_an_environment_is_kept_does_not_crash(tmp_path):
+    """An Environment kept open (a notebook's) while others open and drop the same files: HDF5 crashed the
+    process on the next open (a segmentation fault) when one of several handles of a file closed. The
+    files are now opened once per process; run in a child so that a crash fails the test, not the suite."""
+    files = list(write_era5(tmp_path, hours=np.arange(0, 6), layout="new").values())
+    code = f"""
+import gc, numpy as np
+from convml_tt.data.fields import Environment, open_era5
+from convml_tt.data.tiles import Tile
+files = {[str(f) for f in files]!r}
+kept = Environment(files, ["EIS", "WS10"])
+for i in range(4):
+    ds = open_era5(files)
+    [np.asarray(ds[v].isel(time=1).values) for v in ds.data_vars]
+    env = Environment(files, ["EIS", "LTS", "WS10"])
+    env.scene_values([Tile(15.0, -50.0, 200e3)], np.datetime64("2020-02-01T01:05"))
+    del ds, env
+    gc.collect()
+print(kept.scene_values([Tile(15.0, -50.0, 200e3)], np.datetime64("2020-02-01T02:00"))[0]["EIS_mean"])
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert float(run.stdout.strip().splitlines()[-1]) > 0

@@ -94,6 +94,39 @@ def _normalise(ds: xr.Dataset, path: str) -> xr.Dataset:
     return ds
 
 
+#: the open files, one handle per (path, modification time, size) in this process (see :func:`_open_shared`)
+_OPEN: dict[tuple, xr.Dataset] = {}
+_OPEN_MAX = 64
+
+
+def _open_shared(p: Path) -> xr.Dataset:
+    """``p`` opened once per process and version of the file, the handle shared by every caller.
+
+    Each ``xarray.open_dataset`` makes its own netCDF-4 handle, and HDF5 can
+    crash the process (a segmentation fault on the next open) when one of
+    several handles of the same file is closed while the others stay open
+    (xarray issue 8289, satpy PR 3460): an :class:`Environment` kept in a
+    notebook while a map or plot opens and drops its own did that here. A
+    file changed on disk gets a new handle; beyond :data:`_OPEN_MAX` files the
+    longest unused is dropped (it is then the only handle of its file)."""
+    try:
+        st = p.stat()
+    except OSError as err:
+        raise ValueError(f"{p}: cannot be read as an ERA5 netCDF file or zarr store ({err})") from None
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _OPEN:
+        _OPEN[key] = _OPEN.pop(key)  # most recently used last
+        return _OPEN[key]
+    try:
+        ds = xr.open_zarr(p) if p.suffix == ".zarr" or p.is_dir() else xr.open_dataset(p)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{p}: cannot be read as an ERA5 netCDF file or zarr store ({err})") from None
+    _OPEN[key] = ds
+    while len(_OPEN) > _OPEN_MAX:
+        _OPEN.pop(next(iter(_OPEN)))
+    return ds
+
+
 def open_era5(files: str | os.PathLike | Sequence[str | os.PathLike]) -> xr.Dataset:
     """One dataset of the ERA5 files ``files`` (paths, glob patterns; netCDF
     files or ``.zarr`` stores; single and pressure levels merged), in the
@@ -108,11 +141,7 @@ def open_era5(files: str | os.PathLike | Sequence[str | os.PathLike]) -> xr.Data
     """
     parts, paths = [], expand_paths(files)
     for p in paths:
-        try:
-            ds = xr.open_zarr(p) if p.suffix == ".zarr" or p.is_dir() else xr.open_dataset(p)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{p}: cannot be read as an ERA5 netCDF file or zarr store ({err})") from None
-        parts.append(_normalise(ds, str(p)))
+        parts.append(_normalise(_open_shared(p), str(p)))
     groups: dict[tuple, list[xr.Dataset]] = {}
     for ds in parts:
         groups.setdefault(tuple(sorted(ds.data_vars)), []).append(ds)
