@@ -47,6 +47,8 @@ def _add_synthetic(sub) -> None:
     p.add_argument("--held-out", nargs="+", default=[], metavar="REGIME",
                    help="regimes that do not occur in these scenes (their regions take the next regime), e.g. "
                         "fish: scenes to fit regimes on, beside scenes with every regime to map")
+    p.add_argument("--workers", type=whole(1), default=None, metavar="K",
+                   help="processes writing scenes side by side (default: this process; the same files either way)")
     p.set_defaults(func=_run_synthetic)
 
 
@@ -56,7 +58,7 @@ def _run_synthetic(args) -> int:
 
     settings = settings_from(SceneSettings, args)
     scenes = write_synthetic_scenes(args.data_root, settings=settings, progress=not args.quiet,
-                                    held_out=args.held_out)
+                                    held_out=args.held_out, workers=args.workers)
     for scene in scenes:
         for band in sorted(scene.files):
             print(scene.files[band])

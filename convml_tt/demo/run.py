@@ -130,7 +130,7 @@ def _scenes(s: DemoSettings, data_root: Path, progress: bool) -> tuple[list[Path
         return [Path(p) for p in info.get("first_band", [])], False
     for old in (data_root / "sources").glob(".convml_tt_demo_scenes-*.json"):
         old.unlink()  # files under the same names are about to be rewritten
-    scenes = write_synthetic_scenes(data_root, settings=s.scene_settings, progress=progress)
+    scenes = write_synthetic_scenes(data_root, settings=s.scene_settings, progress=progress, workers=s.workers)
     all_files = [str(p) for sc in scenes for p in list(sc.files.values()) + [sc.labels]]
     first = [str(sc.files[min(sc.files)]) for sc in scenes]
     _write_json(stamp, {"settings_key": key, "files": all_files, "first_band": first})

@@ -83,6 +83,7 @@ def write_synthetic_scenes(
     settings: SceneSettings | None = None,
     held_out: Sequence[str] = (),
     transitions=None,
+    workers: int | None = None,
 ) -> list[SyntheticScene]:
     """Write ``count`` synthetic scenes into the source-cache layout.
 
@@ -139,6 +140,9 @@ def write_synthetic_scenes(
         None (default), or a :class:`~.environment.Transitions`: regions
         change regime along the drift by its Markov chain
         (:func:`~.fields.make_scene_fields`).
+    workers:
+        processes writing scenes side by side (None or 1: in this process);
+        each scene is the same bytes either way.
 
     Returns
     -------
@@ -151,49 +155,57 @@ def write_synthetic_scenes(
     ValueError
         for a bad count, interval, sector, band or resolution.
     """
-    from tqdm.auto import tqdm
+    from ...compute import run_tasks
 
     s = _settings(settings, dict(
         start=start, count=count, interval=interval, seed=seed, satellite=satellite, sector=sector,
         center=center, size_km=size_km, bands=bands, resolution_km=resolution_km,
         region_km=region_km, variability=variability,
     ))
-    geom = sector_geometry(s.center, s.size_km, s.satellite)  # fail early on a bad centre
+    sector_geometry(s.center, s.size_km, s.satellite)  # fail early on a bad centre
     held_out = tuple(held_out)
     held_out_codes(held_out)  # an unknown name fails before any file is written
     root = Path(data_root) / "sources" / f"goes{s.satellite}"
-    scenes = []
     times = [s.start + i * s.interval for i in range(s.count)]
-    for time in tqdm(times, desc="synthetic scenes", unit="scene", disable=not progress):
-        fields = make_scene_fields(
-            time, seed=s.seed, satellite=s.satellite, center=s.center, size_km=s.size_km,
-            bands=s.bands, resolution_km=s.resolution_km, region_km=s.region_km,
-            variability=s.variability, held_out=held_out, transitions=transitions,
+    tasks = [(time, s, str(root), held_out, transitions) for time in times]
+    return run_tasks(_write_scene, tasks, workers=workers, progress=progress, desc="synthetic scenes",
+                     unit="scene")
+
+
+def _write_scene(task: tuple) -> SyntheticScene:
+    """One scene of :func:`write_synthetic_scenes` (a task: ``(time, SceneSettings, root, held_out,
+    transitions)``), its band files and label map written; the same bytes in any process."""
+    time, s, root, held_out, transitions = task
+    root = Path(root)
+    geom = sector_geometry(s.center, s.size_km, s.satellite)
+    fields = make_scene_fields(
+        time, seed=s.seed, satellite=s.satellite, center=s.center, size_km=s.size_km,
+        bands=s.bands, resolution_km=s.resolution_km, region_km=s.region_km,
+        variability=s.variability, held_out=held_out, transitions=transitions,
+    )
+    end = time + dt.timedelta(seconds=SCAN_SECONDS[s.sector])
+    created = end + dt.timedelta(seconds=0.6)
+    files = {}
+    for b in s.bands:
+        key = ABIKey(start=time, satellite=s.satellite, product="Rad", sector=s.sector, band=b,
+                     mode=6, end=end, created=created)
+        if b in fields.brightness_temperature:  # emissive band: Planck radiance of its brightness temperature
+            rad = brightness_temperature_to_radiance(fields.brightness_temperature[b], b)
+        else:
+            # the radiance of the reflectance pattern lit by the Sun at this
+            # time and place: it carries cos(solar zenith angle), so a
+            # sun-zenith-corrected composite gives back the pattern
+            kappa0, _, _ = kappa0_for(b, time)
+            rad = fields.reflectance[b].astype(np.float64) / float(kappa0)
+            rad *= illumination(geom, fields.resolution_km[b], time)
+        res = fields.resolution_km[b]
+        p = geom.packed_xy(res)
+        files[b] = write_abi_l1b(
+            root / key.key, rad, b, p["x"], p["y"], time, end, created, geom.grid,
+            satellite=s.satellite, sector=s.sector, resolution_km=res,
         )
-        end = time + dt.timedelta(seconds=SCAN_SECONDS[s.sector])
-        created = end + dt.timedelta(seconds=0.6)
-        files = {}
-        for b in s.bands:
-            key = ABIKey(start=time, satellite=s.satellite, product="Rad", sector=s.sector, band=b,
-                         mode=6, end=end, created=created)
-            if b in fields.brightness_temperature:  # emissive band: Planck radiance of its brightness temperature
-                rad = brightness_temperature_to_radiance(fields.brightness_temperature[b], b)
-            else:
-                # the radiance of the reflectance pattern lit by the Sun at this
-                # time and place: it carries cos(solar zenith angle), so a
-                # sun-zenith-corrected composite gives back the pattern
-                kappa0, _, _ = kappa0_for(b, time)
-                rad = fields.reflectance[b].astype(np.float64) / float(kappa0)
-                rad *= illumination(geom, fields.resolution_km[b], time)
-            res = fields.resolution_km[b]
-            p = geom.packed_xy(res)
-            files[b] = write_abi_l1b(
-                root / key.key, rad, b, p["x"], p["y"], time, end, created, geom.grid,
-                satellite=s.satellite, sector=s.sector, resolution_km=res,
-            )
-        labels = _write_labels(label_path_for(files[s.bands[0]]), fields, held_out)
-        scenes.append(SyntheticScene(time=time, files=files, labels=labels))
-    return scenes
+    labels = _write_labels(label_path_for(files[s.bands[0]]), fields, held_out)
+    return SyntheticScene(time=time, files=files, labels=labels)
 
 
 def _settings(settings: SceneSettings | None, keywords: dict) -> SceneSettings:
