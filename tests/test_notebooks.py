@@ -87,19 +87,20 @@ def test_model_interpretation_notebook(tmp_path):
     assert (work / "scatter.html").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("name", ["model_training", "model_interpretation"])
+@pytest.mark.parametrize("name", ["model_training", "model_interpretation", "environment_and_trajectories"])
 def test_committed_notebooks_show_their_outputs(name):
     """The notebooks are committed executed (docs/scripts/execute_notebooks.py), so a reader
     browsing the repository sees each cell's output; their figures stay modest in size."""
     nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.read(REPO / "example_notebooks" / name / f"{name}.ipynb", as_version=4)
+    folder = "model_training" if name == "model_training" else "model_interpretation"
+    nb = nbformat.read(REPO / "example_notebooks" / folder / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), "a cell was not executed"
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "cells were run out of order"
     outputs = [o for c in code for o in c.get("outputs", [])]
     assert not any(o.get("output_type") == "error" for o in outputs)
     images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= (3 if name == "model_training" else 8)
+    assert len(images) >= {"model_training": 3, "model_interpretation": 8, "environment_and_trajectories": 2}[name]
     assert max(len(i) for i in images) < 500_000  # base64 characters of the largest figure (~370 kB)
 
 

@@ -1,7 +1,7 @@
 """Re-execute the example notebooks and write them back with their outputs,
 so that a reader browsing the repository sees what every cell gives.
 
-    .venv/bin/python docs/scripts/execute_notebooks.py                 # both notebooks, tiny settings
+    .venv/bin/python docs/scripts/execute_notebooks.py                 # every notebook, tiny settings
     .venv/bin/python docs/scripts/execute_notebooks.py model_training  # one of them
     .venv/bin/python docs/scripts/execute_notebooks.py --full          # the notebooks' own settings (long on a CPU)
 
@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {
     "model_training": REPO / "example_notebooks" / "model_training" / "model_training.ipynb",
     "model_interpretation": REPO / "example_notebooks" / "model_interpretation" / "model_interpretation.ipynb",
+    "environment_and_trajectories": REPO / "example_notebooks" / "model_interpretation"
+    / "environment_and_trajectories.ipynb",
 }
 #: resolution of the committed figures
 FIGURE_DPI = 72
@@ -39,6 +41,7 @@ FIGURE_DPI = 72
 SETTINGS = {
     "model_training": {"CONVML_TT_NB_DEVICE": "cpu"},
     "model_interpretation": {"CONVML_TT_NB_SOURCE": "make", "CONVML_TT_NB_DEVICE": "cpu"},
+    "environment_and_trajectories": {},
 }
 
 
