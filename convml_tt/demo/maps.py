@@ -99,7 +99,9 @@ def run_maps(s: DemoSettings, paths: dict[str, Path], emb_all, dev, progress: bo
                                     standardize=False)
             study = study.assign_coords(regime=("tile_id", anchors["regime"].values))
         kw = {"featurizer_name": "untrained"} if name == "untrained" else {}
-        emap = embed_domain(model, composites, out=paths["maps"] / f"map_{tag}.nc", **common, **kw)
+        # the baselines' maps are judged, not read for physics: their cells go without organisation indices
+        emap = embed_domain(model, composites, out=paths["maps"] / f"map_{tag}.nc", indices=name == "trained",
+                            **common, **kw)
         if name == "tile statistics":
             study, emap = _zscore_features(study, emap)
         regimes = fit_regimes(study, n_regimes, method="kmeans", seed=s.seed)
