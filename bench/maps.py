@@ -190,52 +190,46 @@ def same_maps(old: Path, new: Path) -> tuple[bool, str]:
     """Whether two map files hold the same variables, values and attributes (but ``composite`` paths' folder)."""
     import numpy as np
     import xarray as xr
+    from _compare import same_attrs
 
     with xr.open_dataset(old) as a, xr.open_dataset(new) as b:
         if set(a.variables) != set(b.variables):
             return False, f"variables differ: {sorted(set(a.variables) ^ set(b.variables))}"
         for name in a.variables:
             x, y = a[name].values, b[name].values
-            same = np.array_equal(x, y, equal_nan=x.dtype.kind == "f") and a[name].attrs == b[name].attrs
+            same = np.array_equal(x, y, equal_nan=x.dtype.kind == "f") and same_attrs(a[name].attrs, b[name].attrs)
             if not same:
                 return False, f"{name} differs"
-        if a.attrs != b.attrs:
+        if not same_attrs(a.attrs, b.attrs):
             return False, f"attributes differ: {[k for k in a.attrs if a.attrs.get(k) != b.attrs.get(k)]}"
         return True, f"{len(a.data_vars)} variables, {int(a['valid'].sum())} cells: identical"
 
 
 def compare(args) -> int:
     """Ratio (i) of the code at ``--compare-commit`` and of this checkout, alternating subprocesses."""
-    with tempfile.TemporaryDirectory(prefix="bench-maps-") as tmp:
+    from _compare import old_checkout, this_code
+
+    with tempfile.TemporaryDirectory(prefix="bench-maps-") as tmp, \
+            old_checkout(args.compare_commit, Path(tmp) / "old") as old_code:
         tmp = Path(tmp)
-        old_code = tmp / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_code),
-                        args.compare_commit], check=True)
-        try:
-            paths = tmp / "paths.json"
-            paths.write_text(json.dumps(build(tmp, args.scenes, large=False)))
-            mfile = model_file(tmp)
-            res: dict = {"old": [], "new": []}
-            for k in range(args.rounds):
-                for side in (("old", "new") if k % 2 == 0 else ("new", "old")):
-                    code = old_code if side == "old" else ROOT
-                    cmd = [sys.executable, str(Path(__file__).resolve()), "--code", str(code), "--ratio-child",
-                           str(tmp / side), "--paths", str(paths), "--model", str(mfile), "--scenes",
-                           str(args.scenes), "--trials", str(args.trials), "--device", args.device,
-                           "--num-workers", str(args.num_workers), "--batch-size", str(args.batch_size),
-                           "--threads", str(args.threads)]
-                    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(code)})
-                    if r.returncode:
-                        sys.stderr.write(r.stderr)
-                        return 2
-                    res[side].append(json.loads(r.stdout.strip().splitlines()[-1]))
-            checks = [same_maps(tmp / "old" / f, tmp / "new" / f) for f in ("map.nc", "plain.nc")]
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_code)], check=False)
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+        paths = tmp / "paths.json"
+        paths.write_text(json.dumps(build(tmp, args.scenes, large=False)))
+        mfile = model_file(tmp)
+        res: dict = {"old": [], "new": []}
+        for k in range(args.rounds):
+            for side in (("old", "new") if k % 2 == 0 else ("new", "old")):
+                code = old_code if side == "old" else ROOT
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--code", str(code), "--ratio-child",
+                       str(tmp / side), "--paths", str(paths), "--model", str(mfile), "--scenes",
+                       str(args.scenes), "--trials", str(args.trials), "--device", args.device,
+                       "--num-workers", str(args.num_workers), "--batch-size", str(args.batch_size),
+                       "--threads", str(args.threads)]
+                r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(code)})
+                if r.returncode:
+                    sys.stderr.write(r.stderr)
+                    return 2
+                res[side].append(json.loads(r.stdout.strip().splitlines()[-1]))
+        checks = [same_maps(tmp / "old" / f, tmp / "new" / f) for f in ("map.nc", "plain.nc")]
     print(f"embedding maps, resnet18, {PIXELS} px / {TILE / 1e3:g} km tiles, stride {STRIDE / 1e3:g} km, "
           f"{args.scenes} scenes, batch {args.batch_size}, {args.device}, num_workers {args.num_workers}; "
           f"{args.rounds} subprocess(es) a side, alternating, {args.trials} trial(s) each, medians; load average "
@@ -244,7 +238,7 @@ def compare(args) -> int:
           "**no indices / bare** (CPU) | indices' CPU per cell (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     ratios = {}
-    for side, name in (("old", f"before ({args.compare_commit})"), ("new", f"now ({head}{'+' if dirty else ''})")):
+    for side, name in (("old", f"before ({args.compare_commit})"), ("new", f"now ({this_code()})")):
         n = res[side][0]["n_tiles"]
         med = {k: [statistics.median(x[i] for r in res[side] for x in r[k]) for i in (0, 1)]
                for k in ("bare", "map", "plain")}

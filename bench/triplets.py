@@ -129,43 +129,36 @@ def same_datasets(old: Path, new: Path) -> tuple[bool, str]:
 
 def compare(a) -> int:
     """Old commit vs this checkout, alternating subprocesses; then the sameness check."""
-    with tempfile.TemporaryDirectory(prefix="bench-triplets-") as tmp:
+    from _compare import old_checkout, this_code
+
+    with tempfile.TemporaryDirectory(prefix="bench-triplets-") as tmp, \
+            old_checkout(a.compare_commit, Path(tmp) / "old") as old_code:
         tmp = Path(tmp)
-        old_code = tmp / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_code), a.compare_commit],
-                       check=True)
-        try:
-            sys.path.insert(0, str(ROOT))
-            data = tmp / "data"
-            data.mkdir()
-            (data / "comps.json").write_text(json.dumps(build(data)))
-            res: dict[str, list] = {"old": [], "new": []}
-            for k in range(a.repeat):
-                for side in (("old", "new") if k % 2 == 0 else ("new", "old")):
-                    code = old_code if side == "old" else ROOT
-                    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--code", str(code),
-                           "--data", str(data), "--out", str(tmp / f"{side}{k}"), "--n", str(a.n),
-                           "--pixels", str(a.pixels), "--size", str(a.size)]
-                    env = {**os.environ, "PYTHONPATH": str(code)}
-                    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-                    if r.returncode:
-                        sys.stderr.write(r.stderr)
-                        return 2
-                    res[side].append(json.loads(r.stdout.strip().splitlines()[-1]))
-            last = a.repeat - 1
-            ok, text = same_datasets(tmp / f"old{last}", tmp / f"new{last}")
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_code)], check=False)
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+        sys.path.insert(0, str(ROOT))
+        data = tmp / "data"
+        data.mkdir()
+        (data / "comps.json").write_text(json.dumps(build(data)))
+        res: dict[str, list] = {"old": [], "new": []}
+        for k in range(a.repeat):
+            for side in (("old", "new") if k % 2 == 0 else ("new", "old")):
+                code = old_code if side == "old" else ROOT
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--code", str(code),
+                       "--data", str(data), "--out", str(tmp / f"{side}{k}"), "--n", str(a.n),
+                       "--pixels", str(a.pixels), "--size", str(a.size)]
+                env = {**os.environ, "PYTHONPATH": str(code)}
+                r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if r.returncode:
+                    sys.stderr.write(r.stderr)
+                    return 2
+                res[side].append(json.loads(r.stdout.strip().splitlines()[-1]))
+        last = a.repeat - 1
+        ok, text = same_datasets(tmp / f"old{last}", tmp / f"new{last}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.n} triplets of {a.pixels} px / "
           f"{a.size / 1e3:g} km, one worker, alternating subprocesses, best of {a.repeat} each\n")
     print("| code | wall (s) | triplets/s (wall) | CPU (s) | triplets per CPU-second | all runs (per CPU-second) |")
     print("|---|---:|---:|---:|---:|---|")
     rate = {}
-    for side, name in (("old", f"before ({a.compare_commit})"), ("new", f"now ({head}{'+' if dirty else ''})")):
+    for side, name in (("old", f"before ({a.compare_commit})"), ("new", f"now ({this_code()})")):
         wall = min(r["wall"] for r in res[side])
         cpu = min(r["cpu"] for r in res[side])
         rate[side] = a.n / cpu
