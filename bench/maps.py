@@ -31,6 +31,14 @@ demo's) embeds them.
 half the size with a domain of a quarter of the small one's area (GPU
 readiness's dry run: a check that the step runs, in seconds).
 
+``--compare-commit REF`` measures ratio (i) with the code of commit ``REF``
+(a temporary git worktree) and with this checkout's, each in its own
+subprocess on the same scenes, composites and model file (made once by this
+checkout), sides alternating ``--rounds`` times (``--trials`` trials in
+each subprocess, after a short warm-up), and prints both; then it checks
+that the two sides' last maps (with and without indices) hold the same
+values (exit status 1 when they differ).
+
 Prints a markdown table; exit status 0 when all three meet their targets.
 """
 from __future__ import annotations
@@ -48,7 +56,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+# --code DIR (a --compare-commit subprocess): import convml_tt from DIR, the other commit's checkout
+sys.path.insert(0, sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv else str(ROOT))
 
 CENTER = (15.0, -50.0)
 SCENE_KM = 1800.0
@@ -149,6 +159,98 @@ def child_memory(args) -> int:
     return 0
 
 
+def ratio_child(args) -> int:
+    """Subprocess: ratio (i) on ``--scenes`` scenes with the code imported here; print the
+    timings as JSON, save the last maps (``map.nc``, ``plain.nc``: without indices) in ``--ratio-child``."""
+    from convml_tt.architectures import load_model
+    from convml_tt.architectures.inference import embed_tiles
+
+    out = Path(args.ratio_child)
+    out.mkdir(parents=True, exist_ok=True)
+    comps = json.loads(Path(args.paths).read_text())["small"][: args.scenes]
+    model = load_model(args.model, device=args.device)
+    tiles = cut_tiles(comps)
+    embed_tiles(model, tiles[: args.batch_size], batch_size=args.batch_size, device=args.device)  # warm-up
+    run_map(model, comps[:1], args.device, args.num_workers, batch_size=args.batch_size)
+    res: dict = {"n_tiles": len(tiles), "bare": [], "map": [], "plain": []}
+    for _ in range(args.trials):
+        res["bare"].append(timed(lambda: embed_tiles(model, tiles, batch_size=args.batch_size, device=args.device),
+                                 args.device)[:2])
+        for key, ind in (("map", True), ("plain", False)):
+            wall, cpu, ds = run_map(model, comps, args.device, args.num_workers, batch_size=args.batch_size,
+                                    indices=ind)
+            assert int(ds["valid"].sum()) == len(tiles)
+            res[key].append((wall, cpu))
+            ds.to_netcdf(out / f"{key}.nc")
+    print(json.dumps(res))
+    return 0
+
+
+def same_maps(old: Path, new: Path) -> tuple[bool, str]:
+    """Whether two map files hold the same variables, values and attributes (but ``composite`` paths' folder)."""
+    import numpy as np
+    import xarray as xr
+    from _compare import same_attrs
+
+    with xr.open_dataset(old) as a, xr.open_dataset(new) as b:
+        if set(a.variables) != set(b.variables):
+            return False, f"variables differ: {sorted(set(a.variables) ^ set(b.variables))}"
+        for name in a.variables:
+            x, y = a[name].values, b[name].values
+            same = np.array_equal(x, y, equal_nan=x.dtype.kind == "f") and same_attrs(a[name].attrs, b[name].attrs)
+            if not same:
+                return False, f"{name} differs"
+        if not same_attrs(a.attrs, b.attrs):
+            return False, f"attributes differ: {[k for k in a.attrs if a.attrs.get(k) != b.attrs.get(k)]}"
+        return True, f"{len(a.data_vars)} variables, {int(a['valid'].sum())} cells: identical"
+
+
+def compare(args) -> int:
+    """Ratio (i) of the code at ``--compare-commit`` and of this checkout, alternating subprocesses."""
+    from _compare import old_checkout, this_code
+
+    with tempfile.TemporaryDirectory(prefix="bench-maps-") as tmp, \
+            old_checkout(args.compare_commit, Path(tmp) / "old") as old_code:
+        tmp = Path(tmp)
+        paths = tmp / "paths.json"
+        paths.write_text(json.dumps(build(tmp, args.scenes, large=False)))
+        mfile = model_file(tmp)
+        res: dict = {"old": [], "new": []}
+        for k in range(args.rounds):
+            for side in (("old", "new") if k % 2 == 0 else ("new", "old")):
+                code = old_code if side == "old" else ROOT
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--code", str(code), "--ratio-child",
+                       str(tmp / side), "--paths", str(paths), "--model", str(mfile), "--scenes",
+                       str(args.scenes), "--trials", str(args.trials), "--device", args.device,
+                       "--num-workers", str(args.num_workers), "--batch-size", str(args.batch_size),
+                       "--threads", str(args.threads)]
+                r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(code)})
+                if r.returncode:
+                    sys.stderr.write(r.stderr)
+                    return 2
+                res[side].append(json.loads(r.stdout.strip().splitlines()[-1]))
+        checks = [same_maps(tmp / "old" / f, tmp / "new" / f) for f in ("map.nc", "plain.nc")]
+    print(f"embedding maps, resnet18, {PIXELS} px / {TILE / 1e3:g} km tiles, stride {STRIDE / 1e3:g} km, "
+          f"{args.scenes} scenes, batch {args.batch_size}, {args.device}, num_workers {args.num_workers}; "
+          f"{args.rounds} subprocess(es) a side, alternating, {args.trials} trial(s) each, medians; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print("| code | bare (tiles/s) | map (tiles/s) | **map / bare** (CPU) | map without indices (tiles/s) | "
+          "**no indices / bare** (CPU) | indices' CPU per cell (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    ratios = {}
+    for side, name in (("old", f"before ({args.compare_commit})"), ("new", f"now ({this_code()})")):
+        n = res[side][0]["n_tiles"]
+        med = {k: [statistics.median(x[i] for r in res[side] for x in r[k]) for i in (0, 1)]
+               for k in ("bare", "map", "plain")}
+        ratios[side] = (med["bare"][0] / med["map"][0], med["bare"][0] / med["plain"][0])
+        print(f"| {name} | {n / med['bare'][0]:.1f} | {n / med['map'][0]:.1f} | **{ratios[side][0]:.3f}** "
+              f"({med['bare'][1] / med['map'][1]:.3f}) | {n / med['plain'][0]:.1f} | **{ratios[side][1]:.3f}** "
+              f"({med['bare'][1] / med['plain'][1]:.3f}) | {(med['map'][1] - med['plain'][1]) / n * 1e3:.2f} |")
+    for (ok, text), f in zip(checks, ("with indices", "without indices")):
+        print(f"\nsame map {f}: {'yes' if ok else 'NO'} ({text})")
+    return 0 if all(ok for ok, _ in checks) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -160,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="build only --scenes scenes and measure the throughput ratio alone")
     p.add_argument("--data", default=None, help="folder for the scenes, kept and reused (default: a temporary one)")
+    p.add_argument("--compare-commit", default=None, metavar="REF",
+                   help="ratio (i) of the code of commit REF beside this checkout's, and the maps compared")
+    p.add_argument("--rounds", type=int, default=1, help="subprocesses a side with --compare-commit")
+    p.add_argument("--code", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--ratio-child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--paths", default="", help=argparse.SUPPRESS)
     p.add_argument("--model", default="", help=argparse.SUPPRESS)
@@ -170,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.child:
         return child_memory(args)
+    if args.ratio_child:
+        return ratio_child(args)
+    if args.compare_commit:
+        return compare(args)
     if args.quick:
         global HALF_SMALL, SCENE_KM
         HALF_SMALL, SCENE_KM = HALF_SMALL / 2, SCENE_KM / 2

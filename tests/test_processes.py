@@ -171,3 +171,14 @@ def test_final_files_get_the_umask_permissions(root, tmp_path, umask, mode, synt
             assert p.stat().st_mode & 0o777 == mode, (p, oct(p.stat().st_mode))
     finally:
         os.umask(old)
+
+
+def test_write_bytes_replaces_atomically_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "t.png"
+    target.write_bytes(b"old")
+    _io.write_bytes(target, memoryview(b"new bytes"), mkdir=False)
+    assert target.read_bytes() == b"new bytes"
+    with pytest.raises(TypeError):
+        _io.write_bytes(target, object(), mkdir=False)  # fails after its temporary file is made
+    assert target.read_bytes() == b"new bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.png"]

@@ -197,7 +197,7 @@ def composite_threshold(path: str, recipe, threshold: float | None = None) -> di
     k = r.plane_index(r.cloud_mask.plane)
     v = reader.var
     # every 2nd pixel is plenty for a histogram and halves the cost
-    plane = np.asarray(v[::2, ::2, k] if len(v.shape) == 3 else v[::2, ::2], np.float32)
+    plane = np.asarray(_every_second(v, k if len(v.shape) == 3 else None), np.float32)
     plane = np.where(plane > 1e30, np.nan, plane)  # unmasked fill values are no data
     if reader.channel_units[k] == "K":  # e.g. BT in degrees Celsius: refused here, as tiles would be
         from .composites.enhance import check_kelvin
@@ -205,11 +205,21 @@ def composite_threshold(path: str, recipe, threshold: float | None = None) -> di
         check_kelvin(plane, f"composite {reader.path!r}")
     land = None
     if "lat" in reader.nc.variables and "lon" in reader.nc.variables:
-        lat = np.asarray(reader.nc["lat"][::2, ::2], np.float64)
-        lon = np.asarray(reader.nc["lon"][::2, ::2], np.float64)
+        lat = np.asarray(_every_second(reader.nc["lat"]), np.float64)
+        lon = np.asarray(_every_second(reader.nc["lon"]), np.float64)
         if lat.shape == plane.shape:
             land = land_mask(np.where(np.abs(lat) <= 90, lat, np.nan), lon)
     return scene_threshold(plane, r, land=land)
+
+
+def _every_second(var, k: int | None = None, block_rows: int = 512) -> np.ndarray:
+    """``var[::2, ::2]`` (or ``var[::2, ::2, k]``) of a netCDF variable, the
+    same values, read as whole rows in blocks of ``block_rows`` and thinned
+    in memory: HDF5's strided reads are ~6x slower than reading every pixel."""
+    h = var.shape[0]
+    parts = [np.asarray(var[r:r + block_rows] if k is None else var[r:r + block_rows, :, k])[::2, ::2]
+             for r in range(0, h, block_rows)]
+    return np.concatenate(parts) if parts else np.asarray(var[::2, ::2] if k is None else var[::2, ::2, k])
 
 
 def tile_threshold(thresholds: dict[str, Any] | None, land_fraction: float) -> float | None:

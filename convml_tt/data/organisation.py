@@ -440,7 +440,8 @@ def indices(mask, pixel_size_m: float, field=None, wavelet: bool = False) -> dic
         f = np.asarray(field, np.float64)
         if f.shape != m.shape:
             raise ValueError(f"field of shape {f.shape} must have the mask's shape {m.shape}")
-        f = np.where(np.isfinite(f), f, 0.0)
+        if not np.isfinite(f).all():  # (a cloud signal has no NaN: no copy then)
+            f = np.where(np.isfinite(f), f, 0.0)
     ny, nx = m.shape
     npix = ny * nx
     n_cloud = int(np.count_nonzero(m))

@@ -57,8 +57,8 @@ def to_uint8(values: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
     """
     # same operations (so the same bytes) as
     # rint(255 * clip(nan_to_num(v), 0, 1) ** (1 / gamma)), in place on one copy
-    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0)  # NaN stays NaN
-    np.nan_to_num(v, copy=False, nan=0.0)
+    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0)  # NaN stays NaN, no infinity is left
+    np.copyto(v, np.float32(0.0), where=np.isnan(v))  # nan_to_num's NaN -> 0, without its infinity passes
     np.power(v, np.float32(1.0 / gamma), out=v)
     v *= 255.0
     np.rint(v, out=v)

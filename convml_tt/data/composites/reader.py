@@ -128,13 +128,16 @@ class CompositeReader:
         (each ``(n, n)``, e.g. from :meth:`ScanGrid.indices`): ``(C, n, n)``
         float32, or None when a point needs a pixel outside the image or a
         masked one."""
+        planes = self.planes()
+        if planes is not None and method == "bilinear":
+            # indices into the whole image: same fractions, so the same values
+            # as interpolating the window; bilinear refuses the same points as
+            # index_window (not finite, outside [0, H - 1] x [0, W - 1])
+            return interpolate_planes(planes, self.sg.shape, rows, cols, method)
         win = index_window(rows, cols, self.sg.shape)
         if win is None:
             return None
-        planes = self.planes()
         if planes is not None:
-            # indices into the whole image: same fractions, so the same values
-            # as interpolating the window
             return interpolate_planes(planes, self.sg.shape, rows, cols, method)
         r0, r1, c0, c1 = win
         values = np.asarray(self.var[r0:r1, c0:c1], np.float32)

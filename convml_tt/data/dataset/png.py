@@ -6,6 +6,11 @@ cloud tiles are smooth from row to row, so the differences are mostly small
 and deflate both faster and smaller than the raw rows (measured on the
 demo's tiles at 256 px: 1.1 ms and 34 kB per RGB tile against 1.5 ms and
 61 kB with no filter, zlib level 1).
+
+The rows are deflated by ISA-L (``isal``, level 2: ~0.4 ms against zlib's
+1.5 ms at level 1 per 256 px RGB tile, ~6 % larger files) when it is
+installed, else by zlib at level 1; either is a standard zlib stream, so
+every reader decodes the same pixels.
 """
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ import zlib
 import numpy as np
 
 from ..._io import write_bytes
+
+try:  # ISA-L's deflate: the same zlib format, several times faster
+    from isal.isal_zlib import compress as _isal_compress
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    _isal_compress = None
 
 __all__ = ["png_bytes", "write_png"]
 
@@ -28,10 +38,11 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-def png_bytes(img: np.ndarray, level: int = 1) -> bytes:
+def png_bytes(img: np.ndarray, level: int | None = None) -> bytes:
     """An 8-bit image ``(H, W)`` or ``(H, W, 1)`` (grey, PNG colour type L),
     ``(H, W, 2)`` (LA), ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA) as PNG
-    bytes (filter type Up on every row, zlib ``level``)."""
+    bytes (filter type Up on every row; deflated by ISA-L at level 2 when
+    installed, else zlib level 1; ``level``: zlib at that level)."""
     a = np.asarray(img)
     if a.dtype != np.uint8:
         raise ValueError(f"PNG tiles must be uint8, got {a.dtype}")
@@ -56,9 +67,15 @@ def png_bytes(img: np.ndarray, level: int = 1) -> bytes:
     return b"".join((
         b"\x89PNG\r\n\x1a\n",
         _chunk(b"IHDR", header),
-        _chunk(b"IDAT", zlib.compress(raw.data, level)),
+        _chunk(b"IDAT", _deflate(raw.data, level)),
         _chunk(b"IEND", b""),
     ))
+
+
+def _deflate(data, level: int | None) -> bytes:
+    if level is None and _isal_compress is not None:
+        return _isal_compress(data, 2)
+    return zlib.compress(data, 1 if level is None else level)
 
 
 def write_png(path: str | os.PathLike, img: np.ndarray) -> None:

@@ -129,10 +129,10 @@ def _label_grid(h: float, a: float, b: float, lon0: float, sweep: str) -> FixedG
     )
 
 
-def regime_at(labels: xr.DataArray, lat, lon) -> np.ndarray:
-    """Regime label(s) at ``lat``, ``lon`` (degrees, broadcastable arrays or
-    scalars), from the nearest label-map pixel; ``-1`` outside the map or off
-    the Earth's disk. Returns an int array of the broadcast shape."""
+def _label_raster(labels: xr.DataArray) -> tuple:
+    """``(grid, x0, dx, nx, y0, dy, ny, values)`` of a label map: what
+    :func:`regime_at` reads from it (the xarray look-ups cost more than a
+    tile's lookup; :class:`RegimeLabeler` keeps them per map)."""
     grid = _label_grid(
         float(labels.attrs["perspective_point_height"]),
         float(labels.attrs["semi_major_axis"]),
@@ -140,17 +140,25 @@ def regime_at(labels: xr.DataArray, lat, lon) -> np.ndarray:
         float(labels.attrs["longitude_of_projection_origin"]),
         str(labels.attrs.get("sweep_angle_axis", "x")),
     )
-    sx, sy = grid.latlon_to_scan(lat, lon)
     x = labels["x"].values
     y = labels["y"].values
     dx = x[1] - x[0] if x.size > 1 else 1.0
     dy = y[1] - y[0] if y.size > 1 else -1.0
+    return grid, x[0], dx, x.size, y[0], dy, y.size, labels.values
+
+
+def regime_at(labels: xr.DataArray | tuple, lat, lon) -> np.ndarray:
+    """Regime label(s) at ``lat``, ``lon`` (degrees, broadcastable arrays or
+    scalars), from the nearest label-map pixel; ``-1`` outside the map or off
+    the Earth's disk. Returns an int array of the broadcast shape.
+    ``labels``: a label map or its :func:`_label_raster`."""
+    grid, x0, dx, nx, y0, dy, ny, vals = labels if isinstance(labels, tuple) else _label_raster(labels)
+    sx, sy = grid.latlon_to_scan(lat, lon)
     with np.errstate(invalid="ignore"):
-        col = np.rint((sx - x[0]) / dx)
-        row = np.rint((sy - y[0]) / dy)
-    ok = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < x.size) & (row >= 0) & (row < y.size)
+        col = np.rint((sx - x0) / dx)
+        row = np.rint((sy - y0) / dy)
+    ok = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
     out = np.full(np.shape(sx), -1, dtype=np.int64)
-    vals = labels.values
     out[ok] = vals[row[ok].astype(np.int64), col[ok].astype(np.int64)]
     return out
 
@@ -180,11 +188,17 @@ class RegimeLabeler:
 
     def __init__(self) -> None:
         self._maps: dict[tuple[str, ...], xr.DataArray | None] = {}
+        self._rasters: dict[tuple[str, ...], tuple] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_maps"] = {}
+        state["_rasters"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_rasters", {})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -221,7 +235,10 @@ class RegimeLabeler:
         u = (np.arange(m) + 0.5) / m * tile.size - tile.size / 2
         uu, vv = np.meshgrid(u, -u)
         lat, lon = tile.latlon(uu, vv)
-        found = np.asarray(regime_at(labels, lat, lon)).ravel()
+        key = tuple(source_paths)
+        if key not in self._rasters:
+            self._rasters[key] = _label_raster(labels)
+        found = np.asarray(regime_at(self._rasters[key], lat, lon)).ravel()
         found = found[found >= 0]
         if found.size == 0:
             return None
