@@ -152,7 +152,7 @@ def test_time_budget_cuts_epochs_and_says_so(fast_demo, tmp_path):
     result = run_demo(tmp_path / "out", settings, data_root=fast_demo[0] / "data", device="cpu", quiet=True)
     assert result.epochs == 1 and result.epoch_s > 0  # the first epoch always runs
     assert "| training |" in result.report
-    assert "1 of 3 epochs: the next would not have fit the 1 s budget (judged after each epoch" in result.report
+    assert "1 of 3 epochs: more would not have fit the 1 s budget (judged after each epoch" in result.report
     assert "| epochs trained | 1 (time budget) |" in result.report
     # no budget: exactly the epochs asked for (reusing the triplets made above)
     settings = DemoSettings.fast(epochs=2, time_budget_s=None)

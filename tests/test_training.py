@@ -439,6 +439,46 @@ def test_wall_clock_budget_judges_each_epoch():
     assert epochs(-1, n_epoch=1) == (1, False, 1)  # nothing left to cut
 
 
+def test_wall_clock_budget_replans_the_schedule_to_the_epochs_that_fit():
+    """With ``replan``, the epochs that fit (judged after each) become the schedule's end: ``n_epoch``
+    shrinks, never grows, and training ends there; without it, training stops at the last that fits."""
+    from types import SimpleNamespace
+
+    from fastai.callback.core import CancelFitException
+
+    from convml_tt.architectures.training.budget import WallClockBudget
+
+    def run(epoch_s, budget_s, replan, n_epoch=12, speeds=None):
+        clock = [0.0]
+        told = []
+        cb = WallClockBudget(budget_s, replan=replan, on_replan=told.append)
+        cb.learn = SimpleNamespace(epoch=0, n_epoch=n_epoch)
+        import convml_tt.architectures.training.budget as mod
+        real = mod.time.monotonic
+        mod.time.monotonic = lambda: clock[0]
+        try:
+            cb.before_fit()
+            for e in range(n_epoch):  # fastai's loop: range(n_epoch) taken once, at the start
+                cb.learn.epoch = e
+                cb.before_epoch()
+                clock[0] += (speeds or {}).get(e, epoch_s)
+                try:
+                    cb.after_epoch()
+                except CancelFitException:
+                    break
+        finally:
+            mod.time.monotonic = real
+        return cb.epochs_done, cb.learn.n_epoch, cb.stopped, told
+
+    # 100 s epochs, 650 s: after the first, 5 more fit -> the schedule ends after epoch 6
+    assert run(100.0, 650.0, replan=True) == (6, 6, True, [6])
+    assert run(100.0, 650.0, replan=False) == (6, 12, True, [])  # stops at the same epoch, schedule unchanged
+    assert run(100.0, 5000.0, replan=True) == (12, 12, False, [])  # time enough
+    # slower after the third epoch: the plan shrinks again (6 -> 4), and never grows back
+    assert run(100.0, 650.0, replan=True, speeds={2: 200.0}) == (4, 4, True, [6, 4])
+    assert run(100.0, 650.0, replan=True, speeds={1: 10.0}) == (6, 6, True, [6])
+
+
 def test_wall_clock_budget_stops_a_real_fit_after_a_checkpointed_epoch(toy_ds, tmp_path):
     from convml_tt.architectures.model_file import read_model_file
     from convml_tt.architectures.training import learner as train_mod
@@ -450,3 +490,30 @@ def test_wall_clock_budget_stops_a_real_fit_after_a_checkpointed_epoch(toy_ds, t
     assert budget.stopped and budget.epochs_done == 1 and budget.epoch_s[0] > 0
     assert read_model_file(tmp_path / "m.pt")["config"]["epochs_trained"] == 1
     assert (tmp_path / "ck" / "epoch_001.pt").exists() and not (tmp_path / "ck" / "epoch_002.pt").exists()
+
+
+def test_replanned_fit_ends_its_one_cycle(toy_ds, tmp_path):
+    """A real fit whose budget leaves 2 of 4 epochs: the one-cycle schedule is re-planned to end after the
+    second, so the last learning rate is near the annealed end, not near the peak."""
+    from convml_tt.architectures.training import learner as train_mod
+    from convml_tt.architectures.training.budget import WallClockBudget
+
+    lrs = []
+
+    class Deadline(WallClockBudget):  # the deadline set after the first epoch: exactly one more fits
+        def after_epoch(self):
+            if self.learn.epoch == 0:
+                took = time.monotonic() - self._t0
+                self.__dict__["deadline"] = time.monotonic() + 1.5 * took  # (fastai warns of setattr)
+            super().after_epoch()
+
+        def after_batch(self):
+            lrs.append(self.opt.hypers[0]["lr"])
+
+    budget = Deadline(time.monotonic() + 3600, replan=True)
+    train_mod.train(toy_ds, tmp_path / "m.pt", epochs=4, lr=1e-3, quiet=True, budget=budget,
+                    **{k: v for k, v in FAST.items() if k != "progress"})
+    assert budget.stopped and budget.epochs_done == 2 and budget.replanned == 2
+    # the cycle ran up to its peak and its last step is near the annealed end (without re-planning the
+    # second of 4 epochs would end at ~0.8 of the peak)
+    assert max(lrs) > 0.5e-3 and lrs[-1] < 0.1 * max(lrs)

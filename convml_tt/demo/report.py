@@ -276,8 +276,9 @@ def format_report(result: DemoResult) -> str:
             note = "reused" if result.reused.get(step) else ""
             if step == "training" and result.epochs is not None and result.epochs < s.epochs:
                 note = (f"{result.epochs} of {s.epochs} epochs: " if not note else note + ", ") + (
-                    f"the next would not have fit the {s.time_budget_s:g} s budget (judged after each epoch; "
-                    f"the last took {result.epoch_s:.0f} s)" if result.epoch_s is not None
+                    f"more would not have fit the {s.time_budget_s:g} s budget (judged after each epoch, the "
+                    f"learning-rate schedule re-planned to end with them; the last took {result.epoch_s:.0f} s)"
+                    if result.epoch_s is not None
                     else "as the interrupted run chose")
             c = result.cpu.get(step)
             lines.append(f"| {step} | {result.timings[step]:.1f} | {'' if c is None else f'{c:.1f}'} | {note} |")

@@ -369,11 +369,16 @@ def _run_demo(
     budget = None
     if s.time_budget_s is not None and not reused["training"]:
         n_map = map_tiles_estimate(s, len(study_composites(paths["dataset"], data_root)))
+        def replanned(n: int) -> None:  # a resumed run continues the re-planned schedule
+            state.data["training_epochs"] = n
+            state.mark("training_started", key)
+
         budget = WallClockBudget(time.monotonic() + s.time_budget_s - sum(timings.values()),
-                                 reserve=lambda epoch_s: after_training_s(epoch_s, s, n_map))
+                                 reserve=lambda epoch_s: after_training_s(epoch_s, s, n_map), replan=True,
+                                 on_replan=replanned)
     say(f"[4/8] training {s.arch} (emb_dim {s.emb_dim}) for {epochs} epoch(s) on {dev}"
-        + (f" (or fewer: stops after the epoch past which the next would not fit the {s.time_budget_s:g} s budget)"
-           if budget is not None else "")
+        + (f" (or fewer, judged after each epoch: the learning-rate schedule is then re-planned to end with the "
+           f"epochs that fit the {s.time_budget_s:g} s budget)" if budget is not None else "")
         + (": reusing " + str(paths["model"]) if reused["training"] else "")
         + (f": resuming from {last}" if resume else ""))
 
@@ -395,8 +400,9 @@ def _run_demo(
     if budget is not None and budget.stopped:
         epochs, epoch_s = budget.epochs_done, budget.epoch_s[-1]
         state.data["training_epochs"] = epochs
-        say(f"      stopped after {epochs} of {s.epochs} epochs: the next ({epoch_s:.0f} s) would not have "
-            f"fit the {s.time_budget_s:g} s budget")
+        say(f"      trained {epochs} of {s.epochs} epochs: more ({epoch_s:.0f} s each) would not have fit the "
+            f"{s.time_budget_s:g} s budget" + (f"; the schedule was re-planned to end after epoch {budget.replanned}"
+                                              if budget.replanned else ""))
     state.mark("training", key)
     state.mark("training_started", None)
 
