@@ -517,3 +517,33 @@ def test_replanned_fit_ends_its_one_cycle(toy_ds, tmp_path):
     # the cycle ran up to its peak and its last step is near the annealed end (without re-planning the
     # second of 4 epochs would end at ~0.8 of the peak)
     assert max(lrs) > 0.5e-3 and lrs[-1] < 0.1 * max(lrs)
+
+
+def test_cpu_threads_timed_per_epoch_when_the_machine_is_shared(toy_ds, tmp_path):
+    """CPUThreads times real steps with 1 thread and torch's count and keeps the faster for the epoch
+    when other tasks run (forced here with min_others=-1); on an idle machine it leaves torch alone; the
+    count torch started with comes back after the fit."""
+    from convml_tt.architectures.training import learner as train_mod
+    from convml_tt.architectures.training.threads import CPUThreads, _others_running
+
+    assert _others_running() >= -1.0
+    start = torch.get_num_threads()
+    seen = []
+
+    class Spy(CPUThreads):
+        def after_batch(self):
+            if self.training:
+                seen.append(torch.get_num_threads())
+            super().after_batch()
+
+    shared = Spy(trial=1, min_others=-1.0)
+    train_mod.train(toy_ds, tmp_path / "a.pt", epochs=2, lr=1e-3, quiet=True, cbs=[shared],
+                    **{k: v for k, v in FAST.items() if k != "progress"})
+    assert torch.get_num_threads() == start
+    if start > 1:
+        assert len(shared.chosen) == 2 and all(c in (1, start) for c in shared.chosen)
+        assert seen[:2] == [1, start]  # the trial steps of the first epoch, then the chosen count
+    idle = CPUThreads(min_others=1e9)
+    train_mod.train(toy_ds, tmp_path / "b.pt", epochs=1, lr=1e-3, quiet=True, cbs=[idle],
+                    **{k: v for k, v in FAST.items() if k != "progress"})
+    assert idle.chosen == [None] and torch.get_num_threads() == start

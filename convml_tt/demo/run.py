@@ -267,6 +267,7 @@ def _run_demo(
     from .._io import resolve_device
     from ..architectures import train
     from ..architectures.training.budget import WallClockBudget
+    from ..architectures.training.threads import CPUThreads
     from ..data.composites import make_composites
     from ..data.dataset import make_triplets, plot_triplets
     from ..data.synthetic import RegimeLabeler
@@ -389,8 +390,10 @@ def _run_demo(
             _remove(paths["checkpoints"])
         state.data["training_epochs"] = epochs
         state.mark("training_started", key)
+        # on a CPU shared with other work, torch's threads are chosen by timing steps (CPUThreads)
+        cbs = [CPUThreads()] if str(dev).startswith("cpu") else None
         train(paths["dataset"], paths["model"], s.training_settings.replace(epochs=epochs, device=dev),
-              checkpoint_dir=paths["checkpoints"], resume=resume, quiet=quiet, budget=budget)
+              checkpoint_dir=paths["checkpoints"], resume=resume, quiet=quiet, budget=budget, cbs=cbs)
         # the checkpoints (weights + optimiser state, ~140 MB each for resnet18) only
         # serve to resume an interrupted run; model.pt is what the later steps read
         _remove(paths["checkpoints"])

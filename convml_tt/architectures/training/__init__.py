@@ -5,7 +5,8 @@
 - :mod:`.checkpoints`: epoch checkpoints and resuming;
 - :mod:`.learner`: :func:`make_learner` and one-call :func:`train`;
 - :mod:`.timing`: :func:`time_training_step`;
-- :mod:`.budget`: :class:`WallClockBudget` (stop after the epoch past which the next would not fit).
+- :mod:`.budget`: :class:`WallClockBudget` (the epochs that fit a wall-clock budget, the schedule re-planned);
+- :mod:`.threads`: :class:`CPUThreads` (torch's CPU threads chosen by timing steps on a shared machine).
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from .checkpoints import CheckpointCallback, resume_from_checkpoint, save_checkp
 from .dataloaders import TripletDataLoader, make_dataloaders
 from .learner import make_learner, train
 from .precision import CPUAutocast, cpu_has_native_bf16, resolve_precision
+from .threads import CPUThreads
 from .timing import time_training_step
 
 __all__ = [
+    "CPUThreads",
     "CheckpointCallback",
     "resume_from_checkpoint",
     "save_checkpoint",
