@@ -392,7 +392,7 @@ def test_cli_train_writes_model_and_prints_table(toy_ds, tmp_path, capsys):
     assert (tmp_path / "m.pt.checkpoints" / "last.pt").exists()
     own = tmp_path / "own.pt"
     assert main(["train", str(toy_ds), "--epochs", "1", "--batch-size", "8", "--emb-dim", "8", "--quiet",
-                 "--negatives", "own", "--dropout", "0", "--out", str(own), "--no-checkpoints"]) == 0
+                 "--negatives", "own", "--dropout", "0", "--out", str(own), "--no-checkpoints", "--shared-cpu"]) == 0
     cfg = load_model(own, device="cpu").config
     assert cfg["loss"]["negatives"] == "own" and cfg["dropout"] == 0.0
     rc = main(["train", str(toy_ds), "--batch-size", "500", "--out", str(tmp_path / "x.pt"), "--quiet"])

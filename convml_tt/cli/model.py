@@ -81,6 +81,9 @@ def _add_train(sub) -> None:
                    help="also log the training curves to TensorBoard (needs the explore extra) or W&B (needs "
                         "wandb); may be given twice")
     p.add_argument("--log-dir", type=Path, default=None, help="where --log writes (default: MODEL.logs/)")
+    p.add_argument("--shared-cpu", action="store_true",
+                   help="on a CPU shared with other work: each epoch times its first steps with 1 thread and with "
+                        "torch's count and keeps the faster (nothing changes while the machine is otherwise idle)")
     p.add_argument("--ddp-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="data-parallel training under torchrun: how long a rank waits for the others in a "
                         "collective before it gives up with an error naming the last checkpoint (default 300)")
@@ -110,6 +113,10 @@ def _run_train(args) -> int:
 
         cbs = tracking_callbacks(args.log, args.log_dir or args.out.with_name(args.out.name + ".logs"),
                                  config={k: str(v) for k, v in vars(s).items()})
+    if args.shared_cpu and str(device).startswith("cpu"):
+        from ..architectures.training.threads import CPUThreads
+
+        cbs = (cbs or []) + [CPUThreads()]
     try:
         learn = train(args.dataset, args.out, s, checkpoint_dir=ckpt, resume=args.resume, quiet=args.quiet,
                       ddp_timeout=args.ddp_timeout, resume_with_changes=args.resume_with_changes, cbs=cbs)
