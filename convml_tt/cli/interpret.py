@@ -195,9 +195,9 @@ def _add_demo(sub) -> None:
                    help="train exactly this many epochs (default: 12, or fewer where, judged after each "
                         "epoch, the next would not fit --time-budget)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="wall-time budget of the whole run; training stops after the epoch past which the next "
-                        "would not fit it "
-                        "(default 580; 0: no budget, train all epochs)")
+                   help="wall-time budget of the whole run: the epochs that fit it, judged after each, with the "
+                        "learning-rate schedule re-planned to end with them (default 580; 0: no budget, train all "
+                        "epochs)")
     p.add_argument("--workers", type=whole(1), default=None, help="override the triplet-sampling processes")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no per-epoch table")
     p.set_defaults(func=_run_demo)
