@@ -51,7 +51,8 @@ class CPUThreads(Callback):
     torch's default). The count torch started with is restored after the
     fit. Steps on another device than the CPU are left alone.
 
-    ``chosen``: the thread count of each epoch (None: not tuned, torch's default).
+    ``chosen``: the thread count of each epoch (None: not tuned, torch's default; -1: the epoch ended
+    within its trial steps).
     """
 
     order = -5  # before the other callbacks' before_batch: the whole step runs with the chosen count
