@@ -130,20 +130,50 @@ def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:  # made inside the try: a Ctrl-C right after it is made still removes it
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-        tmp = Path(name)
+        fd, tmp = _new_temp(path)
         os.close(fd)
-        yield tmp
+        yield Path(tmp)
         os.chmod(tmp, user_file_mode())
         os.replace(tmp, path)
     except BaseException as err:
-        if tmp is None:
-            raise
-        full = no_space_error(err, path, tmp) if isinstance(err, Exception) else None
-        tmp.unlink(missing_ok=True)
-        if full is not None:
-            raise full from None
+        _discard_temp(err, path, tmp)
         raise
+
+
+def _new_temp(path: Path) -> tuple[int, str]:
+    """``(descriptor, name)`` of a new empty file ``.{name}.{random}.tmp`` beside ``path``, opened for
+    writing, mode 0o666 less the umask (:func:`user_file_mode`); a full disk raised as :class:`NoSpaceError`."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(path.parent, f".{path.name}.{_RANDOM.getrandbits(48):012x}{_TMP_SUFFIX}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as err:
+            full = no_space_error(err, path)
+            if full is not None:
+                raise full from None
+            raise
+
+
+def _discard_temp(err: BaseException, path: Path, tmp: str | os.PathLike | None) -> None:
+    """After ``err`` while writing ``path`` through ``tmp``: remove ``tmp`` (if made) and raise a full
+    disk as :class:`NoSpaceError`; the caller re-raises anything else."""
+    if tmp is None:
+        return
+    full = no_space_error(err, path, tmp) if isinstance(err, Exception) else None
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    if full is not None:
+        raise full from None
+
+
+#: the temporary names (not for secrets: ``O_EXCL`` makes them unique); reseeded in a forked child,
+#: which would otherwise draw its parent's names and retry on every collision
+_RANDOM = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_RANDOM.seed)
 
 
 class NoSpaceError(OSError):
@@ -219,28 +249,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
 def write_bytes(path: str | os.PathLike, data: bytes, mkdir: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically; returns the path.
 
-    :func:`atomic_path` in four system calls (the triplet writer stores four
-    small files a triplet): the temporary file is created with mode 0o666
-    (the umask then gives :func:`user_file_mode`, what ``atomic_path``'s
-    ``chmod`` sets), written through its descriptor and renamed onto
-    ``path``; on any failure it is removed (a full disk raised as
-    :class:`NoSpaceError`)."""
+    :func:`atomic_path`'s temporary file and clean-up in four system calls
+    (the triplet writer stores four small files a triplet): the file is made
+    with the umask's mode already (no ``chmod``), written through its
+    descriptor and renamed onto ``path``; on any failure it is removed (a
+    full disk raised as :class:`NoSpaceError`)."""
     path = Path(path)
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        tmp = os.path.join(path.parent, f".{path.name}.{_RANDOM.getrandbits(48):012x}{_TMP_SUFFIX}")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-        except OSError as err:
-            full = no_space_error(err, path)
-            if full is not None:
-                raise full from None
-            raise
+    fd, tmp = _new_temp(path)
     try:
         try:
             view = memoryview(data).cast("B")
@@ -250,17 +267,9 @@ def write_bytes(path: str | os.PathLike, data: bytes, mkdir: bool = True) -> Pat
             os.close(fd)
         os.replace(tmp, path)
     except BaseException as err:
-        full = no_space_error(err, path, tmp) if isinstance(err, Exception) else None
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if full is not None:
-            raise full from None
+        _discard_temp(err, path, tmp)
         raise
     return path
-
-
-#: the temporary names of :func:`write_bytes` (not for secrets: ``O_EXCL`` makes them unique)
-_RANDOM = random.Random()
 
 
 def write_text(path: str | os.PathLike, text: str, mkdir: bool = True) -> Path:
